@@ -1,0 +1,251 @@
+//! The catalog: which platforms exist (base URL, wire format, auth style, extra headers) and
+//! which models each offers with their free-tier limits. Provider differences live here as
+//! data; code differs only per wire format (`crate::wire`).
+//!
+//! Owns the built-in catalog embedded from `catalog.json`, with base-URL overrides from the
+//! environment applied once at start. Immutable after construction; the router holds it in
+//! its snapshot.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+const BUILTIN: &str = include_str!("catalog.json");
+
+/// The code that speaks to a platform. Everything else about a platform is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Wire {
+    /// `POST {base}/chat/completions` with the OpenAI body.
+    Openai,
+    /// OpenAI-compatible, with the account id in the URL and `content: null` sent as `""`.
+    Cloudflare,
+    /// Google's `generateContent` API.
+    Gemini,
+}
+
+/// Where the provider key goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Auth {
+    #[serde(rename = "bearer")]
+    Bearer,
+    /// `x-goog-api-key: <key>`; never in the URL, so it cannot reach an access log.
+    #[serde(rename = "x-goog-api-key")]
+    GoogApiKey,
+}
+
+/// How a stored key is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum KeyFormat {
+    #[serde(rename = "plain")]
+    Plain,
+    /// `account_id:api_token`; the account id fills `{account_id}` in the base URL.
+    #[serde(rename = "account_id:api_token")]
+    AccountToken,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Platform {
+    pub id: String,
+    pub name: String,
+    pub wire: Wire,
+    pub base_url: String,
+    pub auth: Auth,
+    pub key_format: KeyFormat,
+    /// Variable names recognised by `keys import` (first is the canonical one).
+    pub key_env: Vec<String>,
+    #[serde(default)]
+    pub extra_headers: HashMap<String, String>,
+    /// Time to the first response byte, when a platform needs longer than the default.
+    #[serde(default, rename = "first_byte_timeout_s", deserialize_with = "secs")]
+    pub first_byte_timeout: Option<Duration>,
+}
+
+fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+}
+
+/// Free-tier limits of one model, per key. `None` means not tracked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Limits {
+    pub rpm: Option<u32>,
+    pub rpd: Option<u32>,
+    pub tpm: Option<u64>,
+    pub tpd: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ModelRow {
+    platform: String,
+    model_id: String,
+    display_name: String,
+    intelligence_rank: u32,
+    speed_rank: u32,
+    size_label: String,
+    #[serde(flatten)]
+    limits: Limits,
+    monthly_token_budget: String,
+    context_window: Option<u32>,
+    enabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Index into [`Catalog::platforms`].
+    pub platform: usize,
+    pub model_id: String,
+    pub display_name: String,
+    pub intelligence_rank: u32,
+    pub speed_rank: u32,
+    pub size_label: String,
+    pub limits: Limits,
+    pub monthly_token_budget: String,
+    pub context_window: Option<u32>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct CatalogFile {
+    platforms: Vec<Platform>,
+    models: Vec<ModelRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub platforms: Vec<Platform>,
+    pub models: Vec<Model>,
+}
+
+impl Catalog {
+    /// The catalog compiled into the binary.
+    pub fn builtin() -> Catalog {
+        Catalog::parse(BUILTIN).expect("the embedded catalog.json is valid (checked by a unit test)")
+    }
+
+    fn parse(text: &str) -> Result<Catalog, String> {
+        let mut bytes = text.as_bytes().to_vec();
+        let file: CatalogFile = simd_json::serde::from_slice(&mut bytes).map_err(|e| e.to_string())?;
+        let mut models = Vec::with_capacity(file.models.len());
+        for row in file.models {
+            let platform = file
+                .platforms
+                .iter()
+                .position(|p| p.id == row.platform)
+                .ok_or_else(|| format!("model {} names unknown platform {}", row.model_id, row.platform))?;
+            models.push(Model {
+                platform,
+                model_id: row.model_id,
+                display_name: row.display_name,
+                intelligence_rank: row.intelligence_rank,
+                speed_rank: row.speed_rank,
+                size_label: row.size_label,
+                limits: row.limits,
+                monthly_token_budget: row.monthly_token_budget,
+                context_window: row.context_window,
+                enabled: row.enabled,
+            });
+        }
+        Ok(Catalog { platforms: file.platforms, models })
+    }
+
+    /// Replaces base URLs with `FREELLMAPI_UPSTREAM_<PLATFORM>` values.
+    pub fn with_overrides(mut self, overrides: &HashMap<String, String>) -> Catalog {
+        for p in &mut self.platforms {
+            if let Some(url) = overrides.get(&p.id) {
+                p.base_url = url.clone();
+            }
+        }
+        self
+    }
+
+    pub fn platform_index(&self, id: &str) -> Option<usize> {
+        self.platforms.iter().position(|p| p.id == id)
+    }
+
+    pub fn platform_ids(&self) -> Vec<&str> {
+        self.platforms.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    /// Resolves a client's `model`: an exact catalog id first, then `platform/model_id`.
+    pub fn find_model(&self, name: &str) -> Option<usize> {
+        if let Some(i) = self.models.iter().position(|m| m.model_id == name) {
+            return Some(i);
+        }
+        let (platform, id) = name.split_once('/')?;
+        let p = self.platform_index(platform)?;
+        self.models.iter().position(|m| m.platform == p && m.model_id == id)
+    }
+
+    /// Model indexes in the default chain order: by intelligence rank, ties in catalog order.
+    pub fn intelligence_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.models.len()).collect();
+        order.sort_by_key(|&i| self.models[i].intelligence_rank);
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_has_every_platform_and_model() {
+        let c = Catalog::builtin();
+        assert_eq!(c.platforms.len(), 14);
+        assert_eq!(c.models.len(), 61);
+        assert_eq!(c.models.iter().filter(|m| m.enabled).count(), 58);
+        for id in ["google", "groq", "cerebras", "sambanova", "nvidia", "mistral", "openrouter", "github"] {
+            assert!(c.platform_index(id).is_some(), "{id}");
+        }
+        for id in ["huggingface", "cohere", "cloudflare", "zhipu", "moonshot", "minimax"] {
+            assert!(c.platform_index(id).is_some(), "{id}");
+        }
+        let or = &c.platforms[c.platform_index("openrouter").unwrap()];
+        assert_eq!(or.extra_headers.get("X-Title").map(String::as_str), Some("FreeLLMAPI"));
+        assert_eq!(c.platforms[c.platform_index("google").unwrap()].wire, Wire::Gemini);
+        let cf = &c.platforms[c.platform_index("cloudflare").unwrap()];
+        assert_eq!(cf.key_format, KeyFormat::AccountToken);
+        assert!(cf.base_url.contains("{account_id}"));
+    }
+
+    #[test]
+    fn model_ids_are_unique_so_bare_ids_resolve() {
+        let c = Catalog::builtin();
+        let mut ids: Vec<&str> = c.models.iter().map(|m| m.model_id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len());
+    }
+
+    #[test]
+    fn default_order_is_intelligence_not_fresh_install_order() {
+        let c = Catalog::builtin();
+        let order = c.intelligence_order();
+        let first = &c.models[order[0]];
+        assert_eq!(first.intelligence_rank, 1);
+        let ranks: Vec<u32> = order.iter().map(|&i| c.models[i].intelligence_rank).collect();
+        assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
+        // github/gpt-4o was first in the reference's fresh install; here it sits by its rank.
+        let gpt4o = order.iter().position(|&i| c.models[i].model_id == "gpt-4o").unwrap();
+        assert!(gpt4o > 40);
+    }
+
+    #[test]
+    fn find_model_accepts_platform_prefix() {
+        let c = Catalog::builtin();
+        let a = c.find_model("llama-3.3-70b-versatile").unwrap();
+        assert_eq!(c.find_model("groq/llama-3.3-70b-versatile"), Some(a));
+        assert!(c.find_model("openai/gpt-oss-120b").is_some());
+        assert_eq!(c.find_model("nope"), None);
+    }
+
+    #[test]
+    fn overrides_replace_base_urls() {
+        let mut o = HashMap::new();
+        o.insert("groq".to_string(), "http://127.0.0.1:9/v1".to_string());
+        let c = Catalog::builtin().with_overrides(&o);
+        assert_eq!(c.platforms[c.platform_index("groq").unwrap()].base_url, "http://127.0.0.1:9/v1");
+    }
+}

@@ -1,0 +1,286 @@
+//! Flags and environment turned into one immutable [`Config`], validated once at start.
+//!
+//! Precedence: command-line flag > environment variable > built-in default (SPEC §1). Every
+//! error is one line that says what is wrong and how to fix it; `main` prints it and exits 2.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::logging::Filter;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3001";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_BODY_LIMIT: usize = 25 * 1024 * 1024;
+pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+
+/// A configuration error: the whole message is meant for the operator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// Values given on the command line (each optional; env and defaults fill the gaps).
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub trust_proxy: Option<String>,
+    pub log_level: Option<String>,
+}
+
+/// A network prefix whose peers may set `X-Forwarded-For` / `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let s = s.trim();
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        let net: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| format!("bad prefix length in {s:?}"))?,
+            None => max,
+        };
+        Ok(Cidr { net, bits })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.bits),
+            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.bits),
+            _ => false,
+        }
+    }
+}
+
+/// `::ffff:10.0.0.1` (a v4 peer on a dual-stack socket) compares as `10.0.0.1`.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
+    let full = (bits / 8) as usize;
+    if a[..full] != b[..full] {
+        return false;
+    }
+    let rest = bits % 8;
+    rest == 0 || (a[full] ^ b[full]) >> (8 - rest) == 0
+}
+
+/// The validated process configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Raw `FREELLMAPI_ENCRYPTION_KEY`; validated when the master key is loaded.
+    pub encryption_key: Option<String>,
+    /// Platform id → base URL, from `FREELLMAPI_UPSTREAM_<PLATFORM>`.
+    pub upstream_overrides: HashMap<String, String>,
+    pub trust_proxy: Vec<Cidr>,
+    pub log_filter: Filter,
+    pub body_limit: usize,
+    pub request_budget: Duration,
+    pub max_connections: usize,
+}
+
+impl Config {
+    /// Builds the configuration. `env` reads one variable; `platforms` are the catalog's ids,
+    /// used to reject a misspelt `FREELLMAPI_UPSTREAM_*`.
+    pub fn build(
+        flags: &Flags,
+        env: &dyn Fn(&str) -> Option<String>,
+        env_names: &[String],
+        platforms: &[&str],
+    ) -> Result<Config, ConfigError> {
+        let pick = |flag: &Option<String>, var: &str| flag.clone().or_else(|| env(var).filter(|v| !v.is_empty()));
+
+        let listen_text = pick(&flags.listen, "FREELLMAPI_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = match listen_text.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                return err(format!(
+                    "invalid listen address {listen_text:?}: use IP:PORT, e.g. 127.0.0.1:3001, 0.0.0.0:3001 or [::]:3001"
+                ));
+            }
+        };
+
+        let data_dir = PathBuf::from(pick(&flags.data_dir, "FREELLMAPI_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+
+        let log_text = pick(&flags.log_level, "FREELLMAPI_LOG").unwrap_or_else(|| "info".into());
+        let log_filter = Filter::parse(&log_text).map_err(|e| ConfigError(format!("invalid log level: {e}")))?;
+
+        let trust_proxy = match pick(&flags.trust_proxy, "FREELLMAPI_TRUST_PROXY") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(Cidr::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e| ConfigError(format!("invalid --trust-proxy: {e}; use CIDRs like 127.0.0.1/32,::1/128")))?,
+        };
+
+        let encryption_key = env("FREELLMAPI_ENCRYPTION_KEY").filter(|v| !v.is_empty());
+
+        let mut upstream_overrides = HashMap::new();
+        for name in env_names {
+            let Some(suffix) = name.strip_prefix("FREELLMAPI_UPSTREAM_") else { continue };
+            let platform = suffix.to_ascii_lowercase();
+            if !platforms.contains(&platform.as_str()) {
+                return err(format!(
+                    "{name} names an unknown platform {platform:?}; known platforms: {}",
+                    platforms.join(", ")
+                ));
+            }
+            let url = env(name).unwrap_or_default();
+            validate_base_url(&url).map_err(|why| ConfigError(format!("{name}: {why}")))?;
+            upstream_overrides.insert(platform, url.trim_end_matches('/').to_string());
+        }
+
+        let body_limit = match env("FREELLMAPI_MAX_BODY_MIB") {
+            None => DEFAULT_BODY_LIMIT,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if (1..=1024).contains(&n) => n * 1024 * 1024,
+                _ => return err(format!("FREELLMAPI_MAX_BODY_MIB={v:?}: use a whole number of MiB from 1 to 1024")),
+            },
+        };
+        let request_budget = match env("FREELLMAPI_REQUEST_BUDGET_SECS") {
+            None => DEFAULT_REQUEST_BUDGET,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
+                _ => return err(format!("FREELLMAPI_REQUEST_BUDGET_SECS={v:?}: use whole seconds from 1 to 3600")),
+            },
+        };
+
+        Ok(Config {
+            listen,
+            data_dir,
+            encryption_key,
+            upstream_overrides,
+            trust_proxy,
+            log_filter,
+            body_limit,
+            request_budget,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        })
+    }
+
+    /// Creates the data directory (0700) if needed and proves it is writable.
+    pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+        let dir = &self.data_dir;
+        let shown = dir.display();
+        if !dir.exists() {
+            fs::create_dir_all(dir).map_err(|e| {
+                ConfigError(format!("cannot create data dir {shown}: {e}; create it or pass --data-dir"))
+            })?;
+            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+        } else if !dir.is_dir() {
+            return err(format!("data dir {shown} is not a directory; pass --data-dir"));
+        }
+        let probe = dir.join(".write-test");
+        fs::write(&probe, b"ok").map_err(|e| {
+            ConfigError(format!("data dir {shown} is not writable: {e}; fix its owner/mode or pass --data-dir"))
+        })?;
+        let _ = fs::remove_file(probe);
+        Ok(())
+    }
+}
+
+/// Base URLs must be absolute `http`/`https` URLs with a host.
+pub fn validate_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} is not a usable base URL (need scheme://host[:port]/path)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(flags: Flags, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let names: Vec<String> = map.keys().cloned().collect();
+        Config::build(&flags, &|k| map.get(k).cloned(), &names, &["groq", "google", "cloudflare"])
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = build(Flags::default(), &[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3001");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.body_limit, 25 * 1024 * 1024);
+    }
+
+    #[test]
+    fn flag_beats_env() {
+        let flags = Flags { listen: Some("127.0.0.1:9".into()), ..Flags::default() };
+        let c = build(flags, &[("FREELLMAPI_LISTEN", "0.0.0.0:1")]).unwrap();
+        assert_eq!(c.listen.port(), 9);
+        let c = build(Flags::default(), &[("FREELLMAPI_LISTEN", "[::]:3001")]).unwrap();
+        assert!(c.listen.is_ipv6());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = build(Flags { listen: Some("localhost".into()), ..Flags::default() }, &[]).unwrap_err();
+        assert!(e.0.contains("invalid listen address"), "{e}");
+        let e = build(Flags::default(), &[("FREELLMAPI_UPSTREAM_GROK", "http://x")]).unwrap_err();
+        assert!(e.0.contains("unknown platform \"grok\""), "{e}");
+        let e = build(Flags::default(), &[("FREELLMAPI_UPSTREAM_GROQ", "ftp://x")]).unwrap_err();
+        assert!(e.0.contains("not an http"), "{e}");
+        let e = build(Flags { log_level: Some("chatty".into()), ..Flags::default() }, &[]).unwrap_err();
+        assert!(e.0.contains("unknown log level"), "{e}");
+        let e = build(Flags { trust_proxy: Some("1.2.3.4/40".into()), ..Flags::default() }, &[]).unwrap_err();
+        assert!(e.0.contains("prefix length"), "{e}");
+    }
+
+    #[test]
+    fn overrides_are_normalised() {
+        let c = build(Flags::default(), &[("FREELLMAPI_UPSTREAM_GROQ", "http://127.0.0.1:9001/openai/v1/")]).unwrap();
+        assert_eq!(c.upstream_overrides["groq"], "http://127.0.0.1:9001/openai/v1");
+    }
+
+    #[test]
+    fn cidr_matching() {
+        let c = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(c.contains("10.1.200.3".parse().unwrap()));
+        assert!(!c.contains("10.2.0.1".parse().unwrap()));
+        assert!(c.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one = Cidr::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6 = Cidr::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+    }
+}

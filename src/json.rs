@@ -1,0 +1,201 @@
+//! JSON helpers shared by every layer: a non-recursive nesting check that runs before any
+//! recursive parse, a string escaper for hand-written bodies, and small accessors over
+//! simd-json's owned values.
+//!
+//! Owns nothing. Must not allocate on the paths that only inspect bytes.
+
+use simd_json::OwnedValue;
+use simd_json::prelude::*;
+
+/// Documents nested deeper than this are refused before parsing. Coroutine stacks are small and
+/// value drop/encode are recursive, so the bound is what keeps a hostile body from overflowing one.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a body could not be read as a JSON object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JsonError {
+    TooDeep,
+    Invalid(String),
+    NotObject,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonError::TooDeep => write!(f, "JSON nesting deeper than {MAX_DEPTH} levels"),
+            JsonError::Invalid(why) => write!(f, "body is not valid JSON: {why}"),
+            JsonError::NotObject => f.write_str("body must be a JSON object"),
+        }
+    }
+}
+
+/// Returns true when `bytes` opens more than `limit` arrays/objects at once. Scans bytes
+/// linearly and tracks string state, so it never recurses and never allocates.
+pub fn exceeds_depth(bytes: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses a request or upstream body as a JSON object, in place (simd-json rewrites the buffer).
+pub fn parse_object(bytes: &mut [u8]) -> Result<OwnedValue, JsonError> {
+    if exceeds_depth(bytes, MAX_DEPTH) {
+        return Err(JsonError::TooDeep);
+    }
+    let value = parse_value(bytes)?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(JsonError::NotObject)
+    }
+}
+
+/// Parses any JSON value. The caller has already bounded the depth.
+pub fn parse_value(bytes: &mut [u8]) -> Result<OwnedValue, JsonError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(JsonError::Invalid("empty body".into()));
+    }
+    simd_json::to_owned_value(bytes).map_err(|e| JsonError::Invalid(describe(&e)))
+}
+
+/// simd-json's messages name internal states; keep only the class and the offset.
+fn describe(e: &simd_json::Error) -> String {
+    let text = e.to_string();
+    match text.split_once(" at character ") {
+        Some((kind, rest)) => format!("{kind} at byte {}", rest.split_whitespace().next().unwrap_or("?")),
+        None => text,
+    }
+}
+
+/// Appends `s` as a JSON string literal (quotes included).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Encodes a value compactly into `out`.
+pub fn write_value(out: &mut Vec<u8>, v: &OwnedValue) {
+    // Writing into a Vec cannot fail.
+    let _ = v.write(out);
+}
+
+/// Encodes a value compactly.
+pub fn encode(v: &OwnedValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_value(&mut out, v);
+    out
+}
+
+/// Counts the characters of every string in `v` (object keys excluded), for token estimates.
+/// Iterative, so it cannot overflow a stack on hostile input.
+pub fn text_chars(v: &OwnedValue) -> usize {
+    let mut total = 0;
+    let mut stack: Vec<&OwnedValue> = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            OwnedValue::String(s) => total += s.chars().count(),
+            OwnedValue::Array(a) => stack.extend(a.iter()),
+            OwnedValue::Object(o) => stack.extend(o.values()),
+            OwnedValue::Static(_) => {}
+        }
+    }
+    total
+}
+
+/// Human name of a value's JSON type, for validation messages.
+pub fn type_name(v: &OwnedValue) -> &'static str {
+    match v {
+        OwnedValue::String(_) => "a string",
+        OwnedValue::Array(_) => "an array",
+        OwnedValue::Object(_) => "an object",
+        OwnedValue::Static(simd_json::StaticNode::Null) => "null",
+        OwnedValue::Static(simd_json::StaticNode::Bool(_)) => "a boolean",
+        OwnedValue::Static(_) => "a number",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_counts_only_structure_outside_strings() {
+        assert!(!exceeds_depth(br#"{"a":"[[[[[[[["}"#, 2));
+        assert!(!exceeds_depth(br#"{"a":[1,{"b":2}]}"#, 3));
+        assert!(exceeds_depth(br#"{"a":[1,{"b":[]}]}"#, 3));
+        assert!(!exceeds_depth(br#"{"a":"\"[[[["}"#, 1));
+        let deep = "[".repeat(129) + &"]".repeat(129);
+        assert!(exceeds_depth(deep.as_bytes(), MAX_DEPTH));
+        let ok = "[".repeat(128) + &"]".repeat(128);
+        assert!(!exceeds_depth(ok.as_bytes(), MAX_DEPTH));
+    }
+
+    #[test]
+    fn parse_object_rejects_non_objects_and_garbage() {
+        assert_eq!(parse_object(&mut b"[1]".to_vec()), Err(JsonError::NotObject));
+        assert!(matches!(parse_object(&mut b"{".to_vec()), Err(JsonError::Invalid(_))));
+        assert!(matches!(parse_object(&mut b"  ".to_vec()), Err(JsonError::Invalid(_))));
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(parse_object(&mut deep.into_bytes()), Err(JsonError::TooDeep));
+        assert!(parse_object(&mut br#"{"a":1}"#.to_vec()).is_ok());
+    }
+
+    #[test]
+    fn strings_escape_controls_quotes_and_keep_unicode() {
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\nd\u{1}é\u{7f}");
+        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u0001é\u007f""#);
+    }
+
+    #[test]
+    fn text_chars_walks_nested_strings() {
+        let v = parse_object(&mut r#"{"a":"héllo","b":[{"c":"xy"},3,null]}"#.as_bytes().to_vec()).unwrap();
+        assert_eq!(text_chars(&v), 7);
+    }
+}

@@ -1,0 +1,10 @@
+//! freellmapi: one OpenAI-compatible endpoint in front of the free tiers of many LLM providers,
+//! built as a small static binary for ARM boards. See ARCHITECTURE.md for the map.
+
+pub mod catalog;
+pub mod config;
+pub mod crypto;
+pub mod json;
+pub mod logging;
+pub mod store;
+pub mod time;

@@ -1,0 +1,162 @@
+//! Provider key rows: sealed key bytes plus the metadata the router and the dashboard need.
+//! Rows are JSON under a big-endian id, so new fields can be added without a migration.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store, StoreError, be_u64, setting};
+use crate::crypto::{self, MasterKey};
+
+/// What the last health check or upstream answer said about a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Unknown,
+    Healthy,
+    RateLimited,
+    Invalid,
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRecord {
+    pub id: u64,
+    pub platform: String,
+    #[serde(default)]
+    pub label: String,
+    /// `crypto::MasterKey::seal` output, hex encoded.
+    pub sealed: String,
+    /// `crypto::mask` of the plaintext, computed when the key was added.
+    pub masked: String,
+    pub enabled: bool,
+    pub status: KeyStatus,
+    /// A paid key: the catalog's free-tier limits do not apply (its 429s still count).
+    #[serde(default)]
+    pub unlimited: bool,
+    pub created_ms: u64,
+    #[serde(default)]
+    pub last_checked_ms: Option<u64>,
+}
+
+impl KeyRecord {
+    pub fn sealed_bytes(&self) -> Option<Vec<u8>> {
+        let s = self.sealed.as_bytes();
+        if s.len() % 2 != 0 {
+            return None;
+        }
+        s.chunks(2)
+            .map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect()
+    }
+}
+
+impl Store {
+    /// Seals and stores a new key; bumps the generation so a running server picks it up.
+    pub fn add_key(&self, master: &MasterKey, platform: &str, label: &str, plaintext: &str, unlimited: bool) -> Result<KeyRecord> {
+        let mut wtxn = self.write_txn()?;
+        let id = self.settings.get(&wtxn, setting::NEXT_KEY_ID)?.map(be_u64).unwrap_or(1).max(1);
+        self.settings.put(&mut wtxn, setting::NEXT_KEY_ID, &(id + 1).to_be_bytes())?;
+        let record = KeyRecord {
+            id,
+            platform: platform.to_string(),
+            label: label.to_string(),
+            sealed: crypto::to_hex(&master.seal(plaintext.as_bytes(), platform)),
+            masked: crypto::mask(plaintext),
+            enabled: true,
+            status: KeyStatus::Unknown,
+            unlimited,
+            created_ms: crate::time::now_ms(),
+            last_checked_ms: None,
+        };
+        self.put_key_row(&mut wtxn, &record)?;
+        self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(record)
+    }
+
+    fn put_key_row(&self, wtxn: &mut heed::RwTxn, record: &KeyRecord) -> Result<()> {
+        let bytes = simd_json::serde::to_vec(record).map_err(|_| StoreError::Corrupt(format!("key {}", record.id)))?;
+        self.keys.put(wtxn, &record.id.to_be_bytes(), &bytes)?;
+        Ok(())
+    }
+
+    /// Every key row in id order. A row that does not decode is reported and skipped.
+    pub fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+        let rtxn = self.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.keys.iter(&rtxn)? {
+            let (k, v) = item?;
+            let mut bytes = v.to_vec();
+            match simd_json::serde::from_slice::<KeyRecord>(&mut bytes) {
+                Ok(r) => out.push(r),
+                Err(_) => log::warn!("key row {} is unreadable and was skipped", be_u64(k)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a key; false when there was none with that id.
+    pub fn remove_key(&self, id: u64) -> Result<bool> {
+        let mut wtxn = self.write_txn()?;
+        let removed = self.keys.delete(&mut wtxn, &id.to_be_bytes())?;
+        if removed {
+            self.bump_generation(&mut wtxn)?;
+        }
+        wtxn.commit()?;
+        Ok(removed)
+    }
+
+    /// Applies `change` to one key row; false when there was none with that id.
+    pub fn update_key(&self, id: u64, change: impl FnOnce(&mut KeyRecord)) -> Result<bool> {
+        let mut wtxn = self.write_txn()?;
+        let Some(bytes) = self.keys.get(&wtxn, &id.to_be_bytes())? else {
+            return Ok(false);
+        };
+        let mut bytes = bytes.to_vec();
+        let mut record: KeyRecord =
+            simd_json::serde::from_slice(&mut bytes).map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
+        change(&mut record);
+        self.put_key_row(&mut wtxn, &record)?;
+        self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(true)
+    }
+
+    /// Test and repair hook: overwrite a row's raw bytes.
+    #[doc(hidden)]
+    pub fn put_raw_key_row(&self, id: u64, bytes: &[u8]) -> Result<()> {
+        let mut wtxn = self.write_txn()?;
+        self.keys.put(&mut wtxn, &id.to_be_bytes(), bytes)?;
+        self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::temp_store;
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_sealed() {
+        let (store, dir) = temp_store();
+        let m = MasterKey::from_hex(&"11".repeat(32), "t").unwrap();
+        let a = store.add_key(&m, "groq", "main", "gsk_abcdefghijklmnop", false).unwrap();
+        let b = store.add_key(&m, "cerebras", "", "csk-123456789", true).unwrap();
+        assert_eq!((a.id, b.id), (1, 2));
+        let keys = store.list_keys().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].masked, "gsk_...mnop");
+        assert!(!keys[0].sealed.contains("abcdef"));
+        let sealed = keys[0].sealed_bytes().unwrap();
+        assert_eq!(m.open(&sealed, "groq").unwrap().as_bytes(), b"gsk_abcdefghijklmnop");
+        assert!(keys[1].unlimited);
+        assert!(store.update_key(1, |r| r.enabled = false).unwrap());
+        assert!(!store.list_keys().unwrap()[0].enabled);
+        assert!(store.remove_key(1).unwrap());
+        assert!(!store.remove_key(1).unwrap());
+        let c = store.add_key(&m, "groq", "", "gsk_x", false).unwrap();
+        assert_eq!(c.id, 3, "ids are never reused");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,212 @@
+//! Persistent state in one LMDB environment in the data dir (SPEC §9): settings, sealed
+//! provider keys, the ledger snapshot and the request log.
+//!
+//! Owns the heed environment and its databases. Every write is one transaction, so a crash
+//! loses no committed key or setting. The CLI and the server open the same environment at
+//! once (LMDB locks across processes); a write that the server must notice bumps the
+//! `generation` setting, which the server polls. This module never sees plaintext keys: it
+//! stores what `crypto` sealed.
+
+mod keys;
+mod requestlog;
+
+use std::fmt;
+use std::path::Path;
+
+use heed::byteorder::BigEndian;
+use heed::types::{Bytes, U128};
+use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+
+pub use keys::{KeyRecord, KeyStatus};
+pub use requestlog::{AttemptRecord, LogSink, RequestOutcome, RequestRecord, Retention, spawn_writer};
+
+use crate::crypto::{MasterKey, Secret};
+
+/// Map size: LMDB reserves address space, not disk. 32-bit boards get less address space.
+#[cfg(target_pointer_width = "64")]
+const MAP_SIZE: usize = 1 << 30;
+#[cfg(not(target_pointer_width = "64"))]
+const MAP_SIZE: usize = 256 << 20;
+
+const CANARY_PLAINTEXT: &[u8] = b"freellmapi master key canary v1";
+const CANARY_AAD: &str = "canary";
+const UNIFIED_KEY_AAD: &str = "unified-key";
+
+/// Setting names. Values are raw bytes; integers are big-endian u64.
+mod setting {
+    pub const CANARY: &[u8] = b"canary";
+    pub const UNIFIED_KEY: &[u8] = b"unified_key";
+    pub const GENERATION: &[u8] = b"generation";
+    pub const NEXT_KEY_ID: &[u8] = b"next_key_id";
+    pub const LEDGER: &[u8] = b"ledger_snapshot";
+}
+
+#[derive(Debug)]
+pub enum StoreError {
+    Lmdb(heed::Error),
+    /// A row could not be decoded; names the row, never its content.
+    Corrupt(String),
+    /// The master key does not open the canary sealed with the key that wrote this data dir.
+    WrongMasterKey,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Lmdb(e) => write!(f, "storage error: {e}"),
+            StoreError::Corrupt(what) => write!(f, "storage error: unreadable {what}"),
+            StoreError::WrongMasterKey => f.write_str(
+                "the master key does not match this data dir (the canary did not decrypt); \
+                 use the FREELLMAPI_ENCRYPTION_KEY or master.key that created it, or start with a new --data-dir",
+            ),
+        }
+    }
+}
+
+impl From<heed::Error> for StoreError {
+    fn from(e: heed::Error) -> Self {
+        StoreError::Lmdb(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The LMDB environment and its typed databases.
+pub struct Store {
+    env: Env<WithoutTls>,
+    settings: Database<Bytes, Bytes>,
+    keys: Database<Bytes, Bytes>,
+    requests: Database<U128<BigEndian>, Bytes>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the environment in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options.map_size(MAP_SIZE).max_dbs(8);
+        // SAFETY: heed requires that the same environment is not opened twice in one process;
+        // `Store::open` is called once per process (the server or one CLI command).
+        let env = unsafe { options.open(dir)? };
+        let mut wtxn = env.write_txn()?;
+        let settings = env.create_database(&mut wtxn, Some("settings"))?;
+        let keys = env.create_database(&mut wtxn, Some("keys"))?;
+        let requests = env.create_database(&mut wtxn, Some("requests"))?;
+        wtxn.commit()?;
+        Ok(Store { env, settings, keys, requests })
+    }
+
+    pub(crate) fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>> {
+        Ok(self.env.read_txn()?)
+    }
+
+    pub(crate) fn write_txn(&self) -> Result<RwTxn<'_>> {
+        Ok(self.env.write_txn()?)
+    }
+
+    /// Proves `master` is the key this data dir was sealed with, sealing the canary on first use.
+    pub fn verify_master_key(&self, master: &MasterKey) -> Result<()> {
+        let rtxn = self.read_txn()?;
+        if let Some(sealed) = self.settings.get(&rtxn, setting::CANARY)? {
+            return match master.open(sealed, CANARY_AAD) {
+                Ok(p) if p.as_bytes() == CANARY_PLAINTEXT => Ok(()),
+                _ => Err(StoreError::WrongMasterKey),
+            };
+        }
+        drop(rtxn);
+        let mut wtxn = self.write_txn()?;
+        if self.settings.get(&wtxn, setting::CANARY)?.is_none() {
+            self.settings.put(&mut wtxn, setting::CANARY, &master.seal(CANARY_PLAINTEXT, CANARY_AAD))?;
+        }
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The unified client key, creating one when there is none. Returns `(key, created)`.
+    pub fn unified_key(&self, master: &MasterKey) -> Result<(Secret, bool)> {
+        let rtxn = self.read_txn()?;
+        if let Some(sealed) = self.settings.get(&rtxn, setting::UNIFIED_KEY)? {
+            let key = master
+                .open(sealed, UNIFIED_KEY_AAD)
+                .map_err(|_| StoreError::Corrupt("unified key setting".into()))?;
+            return Ok((key, false));
+        }
+        drop(rtxn);
+        self.set_unified_key(master, &crate::crypto::new_unified_key()).map(|k| (k, true))
+    }
+
+    /// Replaces the unified key (rotation) and bumps the generation so a running server notices.
+    pub fn set_unified_key(&self, master: &MasterKey, key: &str) -> Result<Secret> {
+        let mut wtxn = self.write_txn()?;
+        self.settings.put(&mut wtxn, setting::UNIFIED_KEY, &master.seal(key.as_bytes(), UNIFIED_KEY_AAD))?;
+        self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(Secret::new(key.as_bytes().to_vec()))
+    }
+
+    /// A counter bumped by every write a running server must pick up (keys, token, chain).
+    pub fn generation(&self) -> Result<u64> {
+        let rtxn = self.read_txn()?;
+        Ok(self.settings.get(&rtxn, setting::GENERATION)?.map(be_u64).unwrap_or(0))
+    }
+
+    fn bump_generation(&self, wtxn: &mut RwTxn) -> Result<()> {
+        let next = self.settings.get(wtxn, setting::GENERATION)?.map(be_u64).unwrap_or(0) + 1;
+        self.settings.put(wtxn, setting::GENERATION, &next.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// The last persisted ledger snapshot (router windows, cooldowns, penalties).
+    pub fn ledger_snapshot(&self) -> Result<Option<Vec<u8>>> {
+        let rtxn = self.read_txn()?;
+        Ok(self.settings.get(&rtxn, setting::LEDGER)?.map(<[u8]>::to_vec))
+    }
+
+    pub fn put_ledger_snapshot(&self, bytes: &[u8]) -> Result<()> {
+        let mut wtxn = self.write_txn()?;
+        self.settings.put(&mut wtxn, setting::LEDGER, bytes)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn temp_store() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("fla-store-{}", crate::crypto::random_hex(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        (Store::open(&dir).unwrap(), dir)
+    }
+
+    #[test]
+    fn canary_detects_a_different_master_key() {
+        let (store, dir) = temp_store();
+        let a = MasterKey::from_hex(&"11".repeat(32), "t").unwrap();
+        let b = MasterKey::from_hex(&"22".repeat(32), "t").unwrap();
+        store.verify_master_key(&a).unwrap();
+        store.verify_master_key(&a).unwrap();
+        assert!(matches!(store.verify_master_key(&b), Err(StoreError::WrongMasterKey)));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unified_key_is_created_once_and_rotates() {
+        let (store, dir) = temp_store();
+        let m = MasterKey::from_hex(&"11".repeat(32), "t").unwrap();
+        let (k1, created) = store.unified_key(&m).unwrap();
+        assert!(created);
+        let (k2, created) = store.unified_key(&m).unwrap();
+        assert!(!created);
+        assert_eq!(k1.as_bytes(), k2.as_bytes());
+        let g = store.generation().unwrap();
+        store.set_unified_key(&m, "freellmapi-new").unwrap();
+        assert_eq!(store.generation().unwrap(), g + 1);
+        assert_eq!(store.unified_key(&m).unwrap().0.as_bytes(), b"freellmapi-new");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

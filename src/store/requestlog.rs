@@ -1,0 +1,289 @@
+//! The request log: one record per client request with its upstream attempts, written in
+//! batches by one writer thread so that LMDB commits (an fsync each, slow on SD cards) never
+//! stall a coroutine worker.
+//!
+//! Producers call [`LogSink::record`], which never blocks: the channel is bounded and a full
+//! channel drops the record and counts it. The writer also persists ledger snapshots and prunes
+//! by [`Retention`]. Records hold ids, counts and outcome classes, never upstream text or secrets.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Result, Store};
+use crate::time::{DAY_MS, now_ms};
+
+const CHANNEL_CAPACITY: usize = 4096;
+const MAX_BATCH: usize = 512;
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOutcome {
+    Success,
+    /// Every candidate failed or none was available.
+    Error,
+    /// The request was refused before routing (auth, validation, unknown model).
+    Rejected,
+    /// The client went away; not counted against any provider.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub platform: String,
+    pub model: String,
+    pub key_id: u64,
+    /// Outcome class: `ok`, `rate_limited`, `unavailable`, `auth`, `model_gone`, ...
+    pub outcome: String,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub ts_ms: u64,
+    pub request_id: String,
+    pub requested_model: Option<String>,
+    pub platform: Option<String>,
+    pub model: Option<String>,
+    pub key_id: Option<u64>,
+    pub outcome: RequestOutcome,
+    pub status: u16,
+    pub stream: bool,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub tokens_estimated: bool,
+    pub latency_ms: u64,
+    pub ttfb_ms: Option<u64>,
+    /// A short reason class (never upstream text).
+    pub error: Option<String>,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// How much of the log is kept (SPEC §9: 30 days or 100 000 requests).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_age_ms: u64,
+    pub max_records: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { max_age_ms: 30 * DAY_MS, max_records: 100_000 }
+    }
+}
+
+enum Msg {
+    Record(Box<RequestRecord>),
+    Ledger(Vec<u8>),
+    Flush(mpsc::Sender<()>),
+}
+
+/// The producer side; cheap to clone.
+#[derive(Clone)]
+pub struct LogSink {
+    tx: SyncSender<Msg>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl LogSink {
+    /// Queues a record without blocking; a full queue drops it (and counts the drop).
+    pub fn record(&self, record: RequestRecord) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Record(Box::new(record))) {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+            if n.is_power_of_two() {
+                log::warn!("request log queue full; {} records dropped so far", n + 1);
+            }
+        }
+    }
+
+    /// Queues a ledger snapshot for persistence (a newer one supersedes it anyway).
+    pub fn ledger(&self, bytes: Vec<u8>) {
+        let _ = self.tx.try_send(Msg::Ledger(bytes));
+    }
+
+    /// Waits until everything queued before this call is committed, up to `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send(Msg::Flush(tx)).is_err() {
+            return false;
+        }
+        rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+/// Starts the writer thread.
+pub fn spawn_writer(store: Arc<Store>, retention: Retention) -> LogSink {
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+    thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || writer_loop(&store, rx, retention))
+        .expect("spawning the store writer thread");
+    LogSink { tx, dropped: Arc::new(AtomicU64::new(0)) }
+}
+
+fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
+    let mut seq: u32 = 0;
+    let mut last_prune = Instant::now() - PRUNE_EVERY;
+    loop {
+        let first = match rx.recv_timeout(PRUNE_EVERY) {
+            Ok(m) => Some(m),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut batch: Vec<Msg> = first.into_iter().collect();
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        if let Err(e) = write_batch(store, &mut batch, &mut seq, &mut acks) {
+            log::error!("request log write failed: {e}");
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = Instant::now();
+            match store.prune_requests(retention, now_ms()) {
+                Ok(0) => {}
+                Ok(n) => log::debug!("request log: pruned {n} records"),
+                Err(e) => log::error!("request log prune failed: {e}"),
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn write_batch(store: &Store, batch: &mut Vec<Msg>, seq: &mut u32, acks: &mut Vec<mpsc::Sender<()>>) -> Result<()> {
+    let mut wtxn = store.write_txn()?;
+    let mut ledger = None;
+    for msg in batch.drain(..) {
+        match msg {
+            Msg::Record(r) => {
+                *seq = seq.wrapping_add(1);
+                let bytes = match simd_json::serde::to_vec(&*r) {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                };
+                store.requests.put(&mut wtxn, &record_key(r.ts_ms, *seq), &bytes)?;
+            }
+            Msg::Ledger(b) => ledger = Some(b),
+            Msg::Flush(ack) => acks.push(ack),
+        }
+    }
+    if let Some(bytes) = ledger {
+        store.settings.put(&mut wtxn, super::setting::LEDGER, &bytes)?;
+    }
+    wtxn.commit()?;
+    Ok(())
+}
+
+/// Records sort by time: milliseconds in the high bits, a sequence number below them, stored
+/// big-endian so LMDB's byte order is time order.
+fn record_key(ts_ms: u64, seq: u32) -> u128 {
+    u128::from(ts_ms) << 32 | u128::from(seq)
+}
+
+impl Store {
+    /// Deletes records older than the retention age, then the oldest beyond the count cap.
+    pub fn prune_requests(&self, retention: Retention, now: u64) -> Result<u64> {
+        let cutoff = now.saturating_sub(retention.max_age_ms);
+        let mut wtxn = self.write_txn()?;
+        let mut removed = 0u64;
+        removed += self.requests.delete_range(&mut wtxn, &(..record_key(cutoff, 0)))? as u64;
+        let len = self.requests.len(&wtxn)?;
+        if len > retention.max_records {
+            let excess = len - retention.max_records;
+            let boundary = {
+                let mut iter = self.requests.iter(&wtxn)?;
+                iter.nth(excess as usize).and_then(|r| r.ok()).map(|(k, _)| k)
+            };
+            if let Some(boundary) = boundary {
+                removed += self.requests.delete_range(&mut wtxn, &(..boundary))? as u64;
+            }
+        }
+        wtxn.commit()?;
+        Ok(removed)
+    }
+
+    /// Records with `ts_ms >= since`, oldest first (analytics and tests).
+    pub fn requests_since(&self, since: u64) -> Result<Vec<RequestRecord>> {
+        let rtxn = self.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.requests.range(&rtxn, &(record_key(since, 0)..))? {
+            let (_, v) = item?;
+            let mut bytes = v.to_vec();
+            if let Ok(r) = simd_json::serde::from_slice::<RequestRecord>(&mut bytes) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::temp_store;
+    use super::*;
+
+    fn rec(ts: u64) -> RequestRecord {
+        RequestRecord {
+            ts_ms: ts,
+            request_id: format!("r{ts}"),
+            requested_model: None,
+            platform: Some("groq".into()),
+            model: Some("m".into()),
+            key_id: Some(1),
+            outcome: RequestOutcome::Success,
+            status: 200,
+            stream: false,
+            input_tokens: 1,
+            output_tokens: 2,
+            tokens_estimated: false,
+            latency_ms: 3,
+            ttfb_ms: None,
+            error: None,
+            attempts: vec![],
+        }
+    }
+
+    #[test]
+    fn writer_batches_and_flushes() {
+        let (store, dir) = temp_store();
+        let store = Arc::new(store);
+        let sink = spawn_writer(store.clone(), Retention::default());
+        let now = now_ms();
+        for t in 0..50 {
+            sink.record(rec(now - 1_000 + t));
+        }
+        sink.ledger(b"snap".to_vec());
+        assert!(sink.flush(Duration::from_secs(5)));
+        assert_eq!(store.requests_since(0).unwrap().len(), 50);
+        assert_eq!(store.ledger_snapshot().unwrap().as_deref(), Some(&b"snap"[..]));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn retention_prunes_by_age_then_by_count() {
+        let (store, dir) = temp_store();
+        let store = Arc::new(store);
+        let sink = spawn_writer(store.clone(), Retention { max_age_ms: u64::MAX, max_records: u64::MAX });
+        let now = 100 * DAY_MS;
+        for t in [now - 40 * DAY_MS, now - 31 * DAY_MS, now - 5, now - 4, now - 3, now - 2, now - 1] {
+            sink.record(rec(t));
+        }
+        assert!(sink.flush(Duration::from_secs(5)));
+        let removed = store.prune_requests(Retention { max_age_ms: 30 * DAY_MS, max_records: 3 }, now).unwrap();
+        assert_eq!(removed, 4);
+        let left: Vec<u64> = store.requests_since(0).unwrap().iter().map(|r| r.ts_ms).collect();
+        assert_eq!(left, vec![now - 3, now - 2, now - 1]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

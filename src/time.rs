@@ -1,0 +1,64 @@
+//! Wall-clock helpers: Unix milliseconds, RFC 3339 formatting and UTC-midnight arithmetic,
+//! without a date crate. Everything stored or logged uses Unix milliseconds in UTC.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const DAY_MS: u64 = 86_400_000;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The first millisecond of the next UTC day after `ms`.
+pub fn next_utc_midnight(ms: u64) -> u64 {
+    (ms / DAY_MS + 1) * DAY_MS
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `2026-11-24T10:40:09.123Z`
+pub fn rfc3339_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_517_999_123), "2026-11-24T10:59:59.123Z");
+    }
+
+    #[test]
+    fn midnight_is_the_next_utc_day_boundary() {
+        let t = 1_795_517_999_123; // 2026-11-24T10:59:59Z
+        assert_eq!(rfc3339_ms(next_utc_midnight(t)), "2026-11-25T00:00:00.000Z");
+        let exactly = next_utc_midnight(t);
+        assert_eq!(next_utc_midnight(exactly), exactly + DAY_MS);
+    }
+}
