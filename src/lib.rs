@@ -8,3 +8,4 @@ pub mod json;
 pub mod logging;
 pub mod store;
 pub mod time;
+pub mod http;

@@ -1,0 +1,336 @@
+//! The HTTP/1.1 server layer on `may`: one coroutine per connection, keep-alive and
+//! pipelining, bounded heads and bodies, streamed responses, graceful stop.
+//!
+//! Owns connections and their buffers, request ids, the connection cap and the in-flight
+//! count used by graceful shutdown. It knows nothing about routes: a [`Handler`] gets each
+//! request and a [`Responder`]. Errors the layer detects itself (malformed heads, oversized
+//! bodies) are answered here with the shared JSON error shape; a handler panic becomes a 500.
+
+mod request;
+mod response;
+
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use may::net::{TcpListener, TcpStream};
+
+pub use request::{HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Request};
+pub use response::{HeadBuilder, Responder, StreamWriter, error_body, reason};
+
+use request::Input;
+use response::State;
+
+/// Serves one request. Must send exactly one response through `res`.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>);
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub body_limit: usize,
+    pub max_connections: usize,
+    /// How long an idle keep-alive connection is kept.
+    pub idle_timeout: Duration,
+    /// The longest wait for one read while a request is arriving, and for a whole head.
+    pub read_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            body_limit: crate::config::DEFAULT_BODY_LIMIT,
+            max_connections: crate::config::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Duration::from_secs(75),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters shared between the accept loop, connections and the shutdown path.
+#[derive(Default)]
+pub struct Shared {
+    shutting_down: AtomicBool,
+    in_flight: AtomicUsize,
+    connections: AtomicUsize,
+}
+
+impl Shared {
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    listener_fd: i32,
+    local_addr: SocketAddr,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops accepting connections; connections finish their current request and close.
+    pub fn stop_accepting(&self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        // Shutting a listening socket down wakes the coroutine blocked in accept().
+        // SAFETY: the fd belongs to the listener owned by the accept coroutine; shutdown() does
+        // not close it, so the fd cannot be reused underneath that coroutine.
+        unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
+    }
+
+    /// Waits until no request is in flight, up to `timeout`. True when drained.
+    pub fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.shared.in_flight() > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+}
+
+/// Binds `addr` and serves it with `handler` on coroutines.
+pub fn serve<H: Handler>(addr: SocketAddr, handler: Arc<H>, settings: Settings) -> std::io::Result<ServerHandle> {
+    let listener = TcpListener::bind(addr)?;
+    let local_addr = listener.local_addr()?;
+    let listener_fd = listener.as_raw_fd();
+    let shared = Arc::new(Shared::default());
+    let accept_shared = shared.clone();
+    let settings = Arc::new(settings);
+    may::go!(move || accept_loop(listener, handler, accept_shared, settings));
+    Ok(ServerHandle { shared, listener_fd, local_addr })
+}
+
+fn accept_loop<H: Handler>(listener: TcpListener, handler: Arc<H>, shared: Arc<Shared>, settings: Arc<Settings>) {
+    let mut last_error_log: Option<Instant> = None;
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if shared.is_shutting_down() {
+                    break;
+                }
+                if shared.connections.fetch_add(1, Ordering::AcqRel) >= settings.max_connections {
+                    shared.connections.fetch_sub(1, Ordering::AcqRel);
+                    may::go!(move || refuse_over_capacity(stream));
+                    continue;
+                }
+                let (h, s, st) = (handler.clone(), shared.clone(), settings.clone());
+                may::go!(move || {
+                    let _conn = ConnGuard(&s);
+                    serve_connection(stream, peer, &*h, &s, &st);
+                });
+            }
+            Err(e) => {
+                if shared.is_shutting_down() {
+                    break;
+                }
+                // Out of file descriptors and similar: log at most once a second, back off.
+                if last_error_log.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    log::warn!("accept failed: {e}");
+                    last_error_log = Some(Instant::now());
+                }
+                may::coroutine::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+struct ConnGuard<'a>(&'a Shared);
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> InFlight<'a> {
+        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn refuse_over_capacity(mut stream: TcpStream) {
+    let mut out = Vec::new();
+    let id = RequestId::generate();
+    let mut res = Responder::new(&mut stream, &mut out, true, false, false, id.as_str());
+    let _ = res.error(503, "server_error", Some("too_many_connections"), "the server is at its connection limit; retry shortly");
+}
+
+fn serve_connection<H: Handler>(mut stream: TcpStream, peer: SocketAddr, handler: &H, shared: &Shared, settings: &Settings) {
+    let _ = stream.set_nodelay(true);
+    let mut input = Input::new();
+    let mut out = Vec::with_capacity(512);
+    loop {
+        if shared.is_shutting_down() && input.pending.is_empty() {
+            return;
+        }
+        let head = match input.read_head(&mut stream, settings.idle_timeout, settings.read_timeout) {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(e) => {
+                answer_layer_error(&mut stream, &mut out, &e, RequestId::generate().as_str());
+                return;
+            }
+        };
+        let _flight = InFlight::enter(shared);
+        let id = RequestId::from_header(input.header_of_head("x-request-id"));
+        if let Err(e) = input.read_body(&mut stream, &head, settings.body_limit, settings.read_timeout) {
+            answer_layer_error(&mut stream, &mut out, &e, id.as_str());
+            return;
+        }
+        let fd = stream.as_raw_fd();
+        let keep_alive = head.keep_alive && !shared.is_shutting_down();
+        let mut res = Responder::new(&mut stream, &mut out, head.http11, keep_alive, head.method == Method::Head, id.as_str());
+        let mut req = input.request(&head, peer, fd, id.as_str());
+        let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &mut res)));
+        if outcome.is_err() {
+            // The panic itself was logged by the panic hook; answer if nothing was sent yet.
+            res.close_after();
+            if !res.is_sent() {
+                let _ = res.error(500, "server_error", None, "internal error");
+            } else {
+                res.state = State::Broken;
+            }
+        } else if !res.is_sent() {
+            log::error!("handler for {} sent no response", req.path);
+            let _ = res.error(500, "server_error", None, "internal error");
+        }
+        let reuse = res.state == State::Done && res.keep_alive();
+        drop(req);
+        input.shrink();
+        if !reuse {
+            return;
+        }
+    }
+}
+
+/// Answers an error the layer found before a handler ran, then closes the connection.
+fn answer_layer_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError, id: &str) {
+    let (status, code, message) = match e {
+        HttpError::BadRequest(why) => (400, "bad_request", (*why).to_string()),
+        HttpError::HeadTooLarge(why) => (431, "headers_too_large", (*why).to_string()),
+        HttpError::BodyTooLarge { limit } => (
+            413,
+            "request_too_large",
+            format!("request body exceeds the limit of {} MiB", limit / (1024 * 1024)),
+        ),
+        HttpError::Timeout => (408, "request_timeout", "the request did not arrive in time".to_string()),
+        HttpError::Closed => return,
+    };
+    let mut res = Responder::new(stream, out, true, false, false, id);
+    if res.error(status, "invalid_request_error", Some(code), &message).is_err() {
+        return;
+    }
+    linger(stream);
+}
+
+/// After an early error the client may still be sending its body. Closing with unread data
+/// would reset the connection and could destroy the response before the client reads it, so
+/// drain (bounded in time and bytes) after half-closing.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut scratch = vec![0u8; 16 * 1024];
+    let mut total = 0usize;
+    while Instant::now() < deadline && total < 64 * 1024 * 1024 {
+        match stream.read(&mut scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// `X-Request-Id`: the client's, when it is short and plain, else `req_` + 16 hex digits.
+struct RequestId {
+    buf: [u8; 64],
+    len: usize,
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+static REQUEST_PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+impl RequestId {
+    fn generate() -> RequestId {
+        let prefix = *REQUEST_PREFIX.get_or_init(|| {
+            let mut b = [0u8; 4];
+            crate::crypto::fill_random(&mut b);
+            u32::from_le_bytes(b)
+        });
+        let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+        let value = (u64::from(prefix) << 32) ^ n;
+        let mut id = RequestId { buf: [0; 64], len: 20 };
+        id.buf[..4].copy_from_slice(b"req_");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for i in 0..16 {
+            id.buf[4 + i] = HEX[((value >> (60 - 4 * i)) & 15) as usize];
+        }
+        id
+    }
+
+    fn from_header(v: Option<&[u8]>) -> RequestId {
+        match v {
+            Some(v)
+                if (1..=64).contains(&v.len())
+                    && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+            {
+                let mut id = RequestId { buf: [0; 64], len: v.len() };
+                id.buf[..v.len()].copy_from_slice(v);
+                id
+            }
+            _ => RequestId::generate(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever stored.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("req")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        let a = RequestId::generate();
+        let b = RequestId::generate();
+        assert_ne!(a.as_str(), b.as_str());
+        assert!(a.as_str().starts_with("req_") && a.as_str().len() == 20);
+        assert_eq!(RequestId::from_header(Some(b"abc-123")).as_str(), "abc-123");
+        assert!(RequestId::from_header(Some(b"bad id\r\n")).as_str().starts_with("req_"));
+        assert!(RequestId::from_header(Some(&[b'a'; 65])).as_str().starts_with("req_"));
+    }
+}

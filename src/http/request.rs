@@ -1,0 +1,524 @@
+//! Reading one request from a connection: the head (httparse, up to 64 headers in up to
+//! 64 KiB), framing checks, `Expect: 100-continue`, and the body by Content-Length or chunked
+//! encoding, bounded by the body limit before anything is buffered.
+//!
+//! Owns the per-connection input buffers. Never panics on client bytes: every malformed input
+//! maps to an [`HttpError`] that the connection loop answers with the JSON error shape.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use may::net::TcpStream;
+
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+const READ_CHUNK: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    fn parse(s: &str) -> Method {
+        match s {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// A request the connection cannot serve, with the status it is answered with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HttpError {
+    /// Malformed request line, header or framing: 400.
+    BadRequest(&'static str),
+    /// More than [`MAX_HEADERS`] headers or more than [`MAX_HEAD_BYTES`]: 431.
+    HeadTooLarge(&'static str),
+    /// Declared or decoded body over the limit: 413.
+    BodyTooLarge { limit: usize },
+    /// The client was too slow to send a complete request.
+    Timeout,
+    /// The connection failed or closed mid-request; nothing can be answered.
+    Closed,
+}
+
+/// Where the body's length comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Per-connection buffers, reused across requests.
+pub(crate) struct Input {
+    /// Bytes read from the socket and not yet consumed (pipelined requests stay here).
+    pub(crate) pending: Vec<u8>,
+    /// A copy of the current request head; header ranges point into it.
+    head: Vec<u8>,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+    pub(crate) body: Vec<u8>,
+    read_timeout: Option<Duration>,
+}
+
+/// The parsed head of the current request.
+pub(crate) struct Head {
+    pub method: Method,
+    target: Range<usize>,
+    pub http11: bool,
+    pub keep_alive: bool,
+    framing: Framing,
+    expect_continue: bool,
+}
+
+impl Input {
+    pub(crate) fn new() -> Input {
+        Input {
+            pending: Vec::with_capacity(READ_CHUNK),
+            head: Vec::with_capacity(1024),
+            headers: Vec::with_capacity(24),
+            body: Vec::new(),
+            read_timeout: None,
+        }
+    }
+
+    fn set_timeout(&mut self, stream: &TcpStream, t: Duration) -> Result<(), HttpError> {
+        if self.read_timeout != Some(t) {
+            stream.set_read_timeout(Some(t)).map_err(|_| HttpError::Closed)?;
+            self.read_timeout = Some(t);
+        }
+        Ok(())
+    }
+
+    /// Reads until a complete head is buffered. `Ok(None)` is a clean close between requests.
+    pub(crate) fn read_head(
+        &mut self,
+        stream: &mut TcpStream,
+        idle: Duration,
+        per_read: Duration,
+    ) -> Result<Option<Head>, HttpError> {
+        // The slow-drip deadline starts with the first byte, not with the idle wait before it.
+        let mut started = (!self.pending.is_empty()).then(Instant::now);
+        loop {
+            if !self.pending.is_empty() {
+                let started = *started.get_or_insert_with(Instant::now);
+                if let Some(head) = self.try_parse()? {
+                    return Ok(Some(head));
+                }
+                if self.pending.len() >= MAX_HEAD_BYTES {
+                    return Err(HttpError::HeadTooLarge("request head larger than 64 KiB"));
+                }
+                // A slow-drip client may not hold a connection open forever.
+                if started.elapsed() > per_read {
+                    return Err(HttpError::Timeout);
+                }
+            }
+            let waiting_for_first_byte = self.pending.is_empty();
+            self.set_timeout(stream, if waiting_for_first_byte { idle } else { per_read })?;
+            match fill(stream, &mut self.pending) {
+                Ok(0) if waiting_for_first_byte => return Ok(None),
+                Ok(0) => return Err(HttpError::Closed),
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) && waiting_for_first_byte => return Ok(None),
+                Err(e) if is_timeout(&e) => return Err(HttpError::Timeout),
+                Err(_) => return Err(HttpError::Closed),
+            }
+        }
+    }
+
+    /// Parses the buffered bytes; `Ok(None)` when the head is not complete yet.
+    fn try_parse(&mut self) -> Result<Option<Head>, HttpError> {
+        let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut raw);
+        let len = match req.parse(&self.pending) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(HttpError::HeadTooLarge("more than 64 request headers"));
+            }
+            Err(httparse::Error::Version) => return Err(HttpError::BadRequest("unsupported HTTP version")),
+            Err(_) => return Err(HttpError::BadRequest("malformed request head")),
+        };
+        let base = self.pending.as_ptr() as usize;
+        let offset = |s: &[u8]| s.as_ptr() as usize - base;
+        let method = Method::parse(req.method.unwrap_or(""));
+        let path = req.path.unwrap_or("/");
+        let target = offset(path.as_bytes())..offset(path.as_bytes()) + path.len();
+        let http11 = req.version == Some(1);
+
+        self.headers.clear();
+        let mut framing = Framing::None;
+        let mut connection_close = false;
+        let mut connection_keep_alive = false;
+        let mut expect_continue = false;
+        let mut saw_te = false;
+        for h in req.headers.iter() {
+            let name = offset(h.name.as_bytes())..offset(h.name.as_bytes()) + h.name.len();
+            let value = offset(h.value)..offset(h.value) + h.value.len();
+            self.headers.push((name, value));
+            let v = trim(h.value);
+            if h.name.eq_ignore_ascii_case("content-length") {
+                let n = parse_content_length(v).ok_or(HttpError::BadRequest("invalid Content-Length"))?;
+                match framing {
+                    Framing::Length(prev) if prev != n => {
+                        return Err(HttpError::BadRequest("conflicting Content-Length headers"));
+                    }
+                    _ => framing = Framing::Length(n),
+                }
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                if !v.eq_ignore_ascii_case(b"chunked") || saw_te {
+                    return Err(HttpError::BadRequest("unsupported Transfer-Encoding (only chunked)"));
+                }
+                saw_te = true;
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                for token in v.split(|&b| b == b',').map(trim) {
+                    connection_close |= token.eq_ignore_ascii_case(b"close");
+                    connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if h.name.eq_ignore_ascii_case("expect") {
+                if !v.eq_ignore_ascii_case(b"100-continue") {
+                    return Err(HttpError::BadRequest("unsupported Expect header"));
+                }
+                expect_continue = true;
+            }
+        }
+        if saw_te {
+            // Both framings at once is the classic smuggling shape; refuse it.
+            if matches!(framing, Framing::Length(_)) || !http11 {
+                return Err(HttpError::BadRequest("Transfer-Encoding with Content-Length or on HTTP/1.0"));
+            }
+            framing = Framing::Chunked;
+        }
+
+        // Keep the head in its own buffer so the pending buffer can be consumed freely.
+        self.head.clear();
+        self.head.extend_from_slice(&self.pending[..len]);
+        self.pending.drain(..len);
+        Ok(Some(Head {
+            method,
+            target,
+            http11,
+            keep_alive: if http11 { !connection_close } else { connection_keep_alive && !connection_close },
+            framing,
+            expect_continue,
+        }))
+    }
+
+    /// Reads the body into `self.body`, refusing anything over `limit` before buffering it.
+    pub(crate) fn read_body(
+        &mut self,
+        stream: &mut TcpStream,
+        head: &Head,
+        limit: usize,
+        per_read: Duration,
+    ) -> Result<(), HttpError> {
+        self.body.clear();
+        match head.framing {
+            Framing::None => Ok(()),
+            Framing::Length(n) => {
+                if n > limit as u64 {
+                    return Err(HttpError::BodyTooLarge { limit });
+                }
+                let n = n as usize;
+                if head.expect_continue && self.pending.len() < n {
+                    write_continue(stream)?;
+                }
+                let from_pending = n.min(self.pending.len());
+                self.body.reserve_exact(n);
+                self.body.extend_from_slice(&self.pending[..from_pending]);
+                self.pending.drain(..from_pending);
+                self.set_timeout(stream, per_read)?;
+                while self.body.len() < n {
+                    let want = (n - self.body.len()).min(64 * 1024);
+                    let start = self.body.len();
+                    self.body.resize(start + want, 0);
+                    match stream.read(&mut self.body[start..]) {
+                        Ok(0) => return Err(HttpError::Closed),
+                        Ok(got) => self.body.truncate(start + got),
+                        Err(e) if is_timeout(&e) => return Err(HttpError::Timeout),
+                        Err(_) => return Err(HttpError::Closed),
+                    }
+                }
+                Ok(())
+            }
+            Framing::Chunked => {
+                if head.expect_continue && self.pending.is_empty() {
+                    write_continue(stream)?;
+                }
+                self.set_timeout(stream, per_read)?;
+                self.read_chunked(stream, limit)
+            }
+        }
+    }
+
+    fn read_chunked(&mut self, stream: &mut TcpStream, limit: usize) -> Result<(), HttpError> {
+        loop {
+            let line = self.read_line(stream)?;
+            let size_text = line.split(|&b| b == b';').next().map(trim).unwrap_or(b"");
+            let size = parse_hex(size_text).ok_or(HttpError::BadRequest("invalid chunk size"))?;
+            if size == 0 {
+                // Trailer fields until an empty line; their content is ignored.
+                loop {
+                    if self.read_line(stream)?.is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
+            if self.body.len() as u64 + size > limit as u64 {
+                return Err(HttpError::BodyTooLarge { limit });
+            }
+            let mut left = size as usize;
+            while left > 0 {
+                if self.pending.is_empty() {
+                    fill_or_fail(stream, &mut self.pending)?;
+                }
+                let take = left.min(self.pending.len());
+                self.body.extend_from_slice(&self.pending[..take]);
+                self.pending.drain(..take);
+                left -= take;
+            }
+            if !self.read_line(stream)?.is_empty() {
+                return Err(HttpError::BadRequest("chunk data longer than its size"));
+            }
+        }
+    }
+
+    /// Removes one CRLF-terminated line from `pending` (reading as needed), without the CRLF.
+    fn read_line(&mut self, stream: &mut TcpStream) -> Result<Vec<u8>, HttpError> {
+        loop {
+            if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.pending.drain(..=pos).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(line);
+            }
+            if self.pending.len() > 4096 {
+                return Err(HttpError::BadRequest("chunk header line too long"));
+            }
+            fill_or_fail(stream, &mut self.pending)?;
+        }
+    }
+
+    /// The view handed to handlers; valid until the next request is read.
+    pub(crate) fn request<'a>(&'a mut self, head: &Head, peer: SocketAddr, fd: RawFd, id: &'a str) -> Request<'a> {
+        let target = std::str::from_utf8(&self.head[head.target.clone()]).unwrap_or("/");
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        // Absolute-form targets (`http://host/path`) are reduced to their path.
+        let path = match path.strip_prefix("http://").or_else(|| path.strip_prefix("https://")) {
+            Some(rest) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
+            None => path,
+        };
+        Request {
+            method: head.method,
+            path,
+            query,
+            http11: head.http11,
+            head: &self.head,
+            headers: &self.headers,
+            body: &mut self.body,
+            peer,
+            fd,
+            id,
+        }
+    }
+
+    /// A header of the current head (case-insensitive name), before the request view exists.
+    pub(crate) fn header_of_head(&self, name: &str) -> Option<&[u8]> {
+        find_header(&self.head, &self.headers, name)
+    }
+
+    /// Returns oversized buffers to the allocator after an unusually large request.
+    pub(crate) fn shrink(&mut self) {
+        if self.body.capacity() > 256 * 1024 {
+            self.body = Vec::new();
+        }
+        if self.pending.capacity() > 64 * 1024 && self.pending.len() < READ_CHUNK {
+            self.pending.shrink_to(READ_CHUNK);
+        }
+    }
+}
+
+/// One HTTP request as seen by a handler.
+pub struct Request<'a> {
+    pub method: Method,
+    /// The path without the query string, not percent-decoded.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub http11: bool,
+    head: &'a [u8],
+    headers: &'a [(Range<usize>, Range<usize>)],
+    /// The decoded body; handlers may parse it in place.
+    pub body: &'a mut Vec<u8>,
+    pub peer: SocketAddr,
+    fd: RawFd,
+    id: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// The first header with this name (case-insensitive), if its value is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.header_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    pub fn header_bytes(&self, name: &str) -> Option<&'a [u8]> {
+        find_header(self.head, self.headers, name)
+    }
+
+    pub fn header_count(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// The value of one query parameter (not percent-decoded).
+    pub fn query_param(&self, key: &str) -> Option<&'a str> {
+        self.query?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// This request's id (echoed in `X-Request-Id`).
+    pub fn id(&self) -> &str {
+        self.id
+    }
+
+    /// The client socket, for liveness checks while an upstream call is in flight.
+    pub fn client_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+fn find_header<'h>(head: &'h [u8], headers: &[(Range<usize>, Range<usize>)], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, v)| &head[v.clone()])
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map(|i| i + 1).unwrap_or(start);
+    &v[start..end.max(start)]
+}
+
+fn parse_content_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+fn parse_hex(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 15 {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(v).ok()?, 16).ok()
+}
+
+fn write_continue(stream: &mut TcpStream) -> Result<(), HttpError> {
+    stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| HttpError::Closed)
+}
+
+/// Appends what one read returns to `buf`.
+fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + READ_CHUNK, 0);
+    let got = stream.read(&mut buf[start..]);
+    buf.truncate(start + *got.as_ref().unwrap_or(&0));
+    got
+}
+
+fn fill_or_fail(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), HttpError> {
+    match fill(stream, buf) {
+        Ok(0) => Err(HttpError::Closed),
+        Ok(_) => Ok(()),
+        Err(e) if is_timeout(&e) => Err(HttpError::Timeout),
+        Err(_) => Err(HttpError::Closed),
+    }
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Option<Head>, HttpError> {
+        let mut input = Input::new();
+        input.pending.extend_from_slice(bytes);
+        input.try_parse()
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = parse(b"POST /v1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Length(5));
+        assert!(h.keep_alive);
+        let h = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(b"GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn hostile_heads_are_refused_without_panics() {
+        let bad: &[&[u8]] = &[
+            b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"\x00\x01\x02 garbage\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        ];
+        for b in bad {
+            assert!(matches!(parse(b), Err(HttpError::BadRequest(_))), "{:?}", String::from_utf8_lossy(b));
+        }
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..65 {
+            many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert!(matches!(parse(&many), Err(HttpError::HeadTooLarge(_))));
+    }
+
+    #[test]
+    fn pipelined_bytes_stay_pending_and_headers_are_readable() {
+        let mut input = Input::new();
+        input.pending.extend_from_slice(b"GET /a?x=1&y=2 HTTP/1.1\r\nX-Api-Key: k\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        let head = input.try_parse().unwrap().unwrap();
+        assert_eq!(input.pending, b"GET /b HTTP/1.1\r\n\r\n");
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let req = input.request(&head, peer, -1, "id");
+        assert_eq!(req.path, "/a");
+        assert_eq!(req.query_param("y"), Some("2"));
+        assert_eq!(req.header("x-api-key"), Some("k"));
+        assert_eq!(req.header_count(), 1);
+    }
+}

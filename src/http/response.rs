@@ -1,0 +1,378 @@
+//! Writing responses: a head builder with owned header values, fixed-length bodies, and
+//! streamed bodies (chunked on HTTP/1.1, close-delimited on HTTP/1.0) for SSE.
+//!
+//! Owns the per-connection output buffer and the response state of the current request. Every
+//! response carries `X-Request-Id`. [`Responder::error`] is the one writer of the JSON error
+//! shape `{"error":{"message","type","code"}}` used by every layer.
+
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsRawFd, RawFd};
+
+use may::net::TcpStream;
+
+/// The state of the current request's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Pending,
+    /// A complete response was written; the connection may be reused.
+    Done,
+    /// A streamed response is in progress or ended without its terminator.
+    Streaming,
+    /// A write failed or the framing cannot be continued; the connection must close.
+    Broken,
+}
+
+pub struct Responder<'a> {
+    stream: &'a mut TcpStream,
+    out: &'a mut Vec<u8>,
+    http11: bool,
+    keep_alive: bool,
+    head_only: bool,
+    request_id: &'a str,
+    pub(crate) state: State,
+}
+
+impl<'a> Responder<'a> {
+    pub(crate) fn new(
+        stream: &'a mut TcpStream,
+        out: &'a mut Vec<u8>,
+        http11: bool,
+        keep_alive: bool,
+        head_only: bool,
+        request_id: &'a str,
+    ) -> Responder<'a> {
+        Responder { stream, out, http11, keep_alive, head_only, request_id, state: State::Pending }
+    }
+
+    /// Whether anything has been sent for this request.
+    pub fn is_sent(&self) -> bool {
+        self.state != State::Pending
+    }
+
+    /// Whether the connection stays open after this response.
+    pub(crate) fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Ask for the connection to close after this response (shutdown, errors).
+    pub fn close_after(&mut self) {
+        self.keep_alive = false;
+    }
+
+    /// Starts a response: writes the status line and the headers every response carries.
+    pub fn head(&mut self, status: u16) -> HeadBuilder<'_, 'a> {
+        self.out.clear();
+        self.out.extend_from_slice(if self.http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
+        push_u64(self.out, u64::from(status));
+        self.out.push(b' ');
+        self.out.extend_from_slice(reason(status).as_bytes());
+        self.out.extend_from_slice(b"\r\nX-Request-Id: ");
+        self.out.extend_from_slice(self.request_id.as_bytes());
+        self.out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
+        HeadBuilder { r: self }
+    }
+
+    /// Writes `{"error":{"message","type","code"}}` with the given status.
+    pub fn error(&mut self, status: u16, kind: &str, code: Option<&str>, message: &str) -> io::Result<()> {
+        self.error_with(status, kind, code, message, &[])
+    }
+
+    /// As [`Responder::error`], with extra headers (`Allow`, `Retry-After`, ...).
+    pub fn error_with(
+        &mut self,
+        status: u16,
+        kind: &str,
+        code: Option<&str>,
+        message: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<()> {
+        let body = error_body(kind, code, message);
+        let mut head = self.head(status);
+        for (n, v) in headers {
+            head = head.header(n, v);
+        }
+        head.body("application/json", &body)
+    }
+
+    /// The client socket, for peeking at liveness while waiting on an upstream.
+    pub fn client_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// A second handle on the client socket, for keep-alive comments written from inside an
+    /// upstream wait. Only valid while this response is streaming.
+    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
+        self.stream.try_clone()
+    }
+}
+
+/// The JSON error shape shared by every route.
+pub fn error_body(kind: &str, code: Option<&str>, message: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(64 + message.len());
+    body.extend_from_slice(b"{\"error\":{\"message\":");
+    crate::json::write_str(&mut body, message);
+    body.extend_from_slice(b",\"type\":");
+    crate::json::write_str(&mut body, kind);
+    body.extend_from_slice(b",\"code\":");
+    match code {
+        Some(c) => crate::json::write_str(&mut body, c),
+        None => body.extend_from_slice(b"null"),
+    }
+    body.extend_from_slice(b"}}");
+    body
+}
+
+pub struct HeadBuilder<'r, 'a> {
+    r: &'r mut Responder<'a>,
+}
+
+impl<'r, 'a> HeadBuilder<'r, 'a> {
+    /// Adds a header. Control characters in the value are dropped so no value can split the
+    /// head; callers percent-encode values that must survive intact.
+    pub fn header(self, name: &str, value: &str) -> Self {
+        let out = &mut *self.r.out;
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend(value.bytes().filter(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f)));
+        out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    pub fn header_u64(self, name: &str, value: u64) -> Self {
+        let out = &mut *self.r.out;
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        push_u64(out, value);
+        out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    fn finish_head(&mut self) {
+        if !self.r.keep_alive {
+            self.r.out.extend_from_slice(b"Connection: close\r\n");
+        } else if !self.r.http11 {
+            self.r.out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        self.r.out.extend_from_slice(b"\r\n");
+    }
+
+    /// Sends a complete response with a Content-Length.
+    pub fn body(mut self, content_type: &str, body: &[u8]) -> io::Result<()> {
+        let out = &mut *self.r.out;
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_u64(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        self.finish_head();
+        let body = if self.r.head_only { &[][..] } else { body };
+        let result = if body.len() <= 16 * 1024 {
+            self.r.out.extend_from_slice(body);
+            self.r.stream.write_all(self.r.out)
+        } else {
+            write_all_vectored(self.r.stream, &mut [IoSlice::new(self.r.out), IoSlice::new(body)])
+        };
+        self.r.state = if result.is_ok() { State::Done } else { State::Broken };
+        result
+    }
+
+    /// Sends the head of a streamed response; the body follows through [`StreamWriter`].
+    pub fn stream(mut self, content_type: &str) -> io::Result<StreamWriter<'r, 'a>> {
+        let chunked = self.r.http11;
+        if !chunked {
+            // HTTP/1.0 has no chunked framing: the body ends when the connection closes.
+            self.r.keep_alive = false;
+        }
+        let out = &mut *self.r.out;
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(content_type.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if chunked {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        self.finish_head();
+        self.r.state = State::Streaming;
+        if let Err(e) = self.r.stream.write_all(self.r.out) {
+            self.r.state = State::Broken;
+            return Err(e);
+        }
+        Ok(StreamWriter { r: self.r, chunked })
+    }
+}
+
+/// The body of a streamed response. Each `write` is flushed to the socket at once.
+pub struct StreamWriter<'r, 'a> {
+    r: &'r mut Responder<'a>,
+    chunked: bool,
+}
+
+impl StreamWriter<'_, '_> {
+    /// Writes the concatenation of `parts` (at most 6) as one chunk, in one vectored write.
+    pub fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        assert!(parts.len() <= 6, "write_parts takes at most 6 parts");
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len == 0 {
+            return Ok(());
+        }
+        let mut size = [0u8; 18];
+        let size = chunk_size_line(len, &mut size);
+        let mut slices = [IoSlice::new(&[]); 8];
+        let mut n = 0;
+        if self.chunked {
+            slices[n] = IoSlice::new(size);
+            n += 1;
+        }
+        for p in parts {
+            slices[n] = IoSlice::new(p);
+            n += 1;
+        }
+        if self.chunked {
+            slices[n] = IoSlice::new(b"\r\n");
+            n += 1;
+        }
+        let result = write_all_vectored(self.r.stream, &mut slices[..n]);
+        if result.is_err() {
+            self.r.state = State::Broken;
+        }
+        result
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_parts(&[data])
+    }
+
+    /// The exact bytes that carry `data` as one unit of this stream's framing.
+    pub fn framed(&self, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(data.len() + 12);
+        if self.chunked {
+            let mut size = [0u8; 18];
+            v.extend_from_slice(chunk_size_line(data.len(), &mut size));
+        }
+        v.extend_from_slice(data);
+        if self.chunked {
+            v.extend_from_slice(b"\r\n");
+        }
+        v
+    }
+
+    /// Ends the body. A chunked stream may then carry the next request on the same connection.
+    pub fn finish(self) -> io::Result<()> {
+        if !self.chunked {
+            self.r.keep_alive = false;
+            self.r.state = State::Done;
+            return Ok(());
+        }
+        match self.r.stream.write_all(b"0\r\n\r\n") {
+            Ok(()) => {
+                self.r.state = State::Done;
+                Ok(())
+            }
+            Err(e) => {
+                self.r.state = State::Broken;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `{len:x}\r\n` in `buf`, without allocating.
+fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut i = 16;
+    let mut n = len;
+    loop {
+        i -= 1;
+        buf[i] = HEX[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[16] = b'\r';
+    buf[17] = b'\n';
+    &buf[i..]
+}
+
+fn write_all_vectored(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        match stream.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_shape() {
+        let b = error_body("authentication_error", Some("invalid_api_key"), "Invalid API key");
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            r#"{"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}}"#
+        );
+        let b = error_body("x", None, "say \"hi\"\n");
+        assert_eq!(String::from_utf8(b).unwrap(), r#"{"error":{"message":"say \"hi\"\n","type":"x","code":null}}"#);
+    }
+
+    #[test]
+    fn numbers_and_chunk_sizes() {
+        let mut v = Vec::new();
+        push_u64(&mut v, 0);
+        v.push(b' ');
+        push_u64(&mut v, u64::MAX);
+        assert_eq!(v, b"0 18446744073709551615");
+        let mut b = [0u8; 18];
+        assert_eq!(chunk_size_line(255, &mut b), b"ff\r\n");
+        assert_eq!(chunk_size_line(0, &mut b), b"0\r\n");
+        assert_eq!(chunk_size_line(0x1234abcd, &mut b), b"1234abcd\r\n");
+    }
+}
