@@ -9,3 +9,4 @@ pub mod logging;
 pub mod store;
 pub mod time;
 pub mod http;
+pub mod router;

@@ -1,0 +1,376 @@
+//! The router: picks the next (model, key) for a request and learns from what happened.
+//!
+//! Owns the published chain [`Snapshot`] (replaced whole through `arc-swap`), the [`Registry`]
+//! of usage windows, cooldowns and penalties, and sticky sessions. Selection reads atomics
+//! only; no lock is taken on the request path except the sticky map's short critical section,
+//! and nothing here performs I/O. Outcomes arrive as [`Verdict`]s already classified by status
+//! and transport outcome; this module never reads upstream text.
+
+pub mod chain;
+pub mod ledger;
+pub mod penalty;
+pub mod sticky;
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arc_swap::ArcSwap;
+
+pub use chain::{Entry, KeyInfo, KeySlot, Registry, Snapshot, UsableKey};
+use ledger::Blocked;
+pub use sticky::Sticky;
+
+use crate::catalog::Catalog;
+use crate::time::next_utc_midnight;
+
+/// How long a key that answered 401/403 is left alone before it is tried again.
+pub const AUTH_PAUSE_MS: u64 = 60_000;
+/// Cooldown after an outage-like failure (5xx, transport, timeout).
+pub const UNAVAILABLE_COOLDOWN_MS: u64 = 60_000;
+/// Cooldown after the model was reported gone (404/410).
+pub const MODEL_GONE_COOLDOWN_MS: u64 = 3_600_000;
+/// After this many outage-like failures on one platform, a request skips that platform.
+pub const PLATFORM_FAILURES_TO_SKIP: u8 = 2;
+
+/// The token demand of one request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Demand {
+    pub input_tokens: u64,
+    pub output_reserve: u64,
+}
+
+impl Demand {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_reserve
+    }
+}
+
+/// What the request asks of routing.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// An entry to try first (an explicit or sticky model).
+    pub first: Option<usize>,
+    /// Only `first` may serve (`X-Freellmapi-Pin: strict`).
+    pub strict: bool,
+    pub demand: Demand,
+}
+
+/// What one request has tried and learnt so far.
+#[derive(Debug, Default)]
+pub struct Progress {
+    tried: Vec<(usize, usize)>,
+    paused_keys: Vec<u64>,
+    platform_failures: Vec<(usize, u8)>,
+    bad_request_platforms: Vec<usize>,
+    min_context: u64,
+}
+
+impl Progress {
+    fn platform_failures(&self, p: usize) -> u8 {
+        self.platform_failures.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).unwrap_or(0)
+    }
+}
+
+/// A chosen (entry, key) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub entry: usize,
+    /// Index into the entry's `slots`.
+    pub slot: usize,
+}
+
+/// Why no candidate is left, in numbers the error message is built from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exhaustion {
+    /// No usable key exists for any enabled model.
+    pub no_keys: bool,
+    pub cooling: u32,
+    pub limited: u32,
+    /// Models with keys whose context window (or token limit) cannot hold the request.
+    pub too_small: u32,
+    /// Pairs already tried in this request or skipped after its failures.
+    pub tried: u32,
+    /// Soonest moment (ms from now) a cooling or limited pair frees up.
+    pub soonest_ms: Option<u64>,
+}
+
+impl Exhaustion {
+    fn note_wait(&mut self, ms: u64) {
+        self.soonest_ms = Some(self.soonest_ms.map_or(ms, |s| s.min(ms)));
+    }
+}
+
+/// A classified upstream outcome (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    /// 429, or 503 with Retry-After. `daily` means the provider's daily quota is spent.
+    RateLimited { retry_after_ms: Option<u64>, daily: bool },
+    /// 5xx, connect/TLS/timeout errors, truncated or malformed bodies.
+    Unavailable,
+    /// 401/403.
+    Auth,
+    /// 404/410: the model is gone from this provider.
+    ModelGone,
+    /// 413 or a context-length error: needs a model with a larger window.
+    ContextTooLong,
+    /// Another 400/422: probably the request itself.
+    BadRequest,
+    /// 2xx with no content and no tool calls.
+    Empty,
+    /// The client went away; nobody's fault.
+    Cancelled,
+}
+
+/// Provider rate-limit headers, already parsed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateHints {
+    pub remaining_requests: Option<u64>,
+    pub reset_requests_ms: Option<u64>,
+    pub remaining_tokens: Option<u64>,
+    pub reset_tokens_ms: Option<u64>,
+}
+
+pub struct Router {
+    snapshot: ArcSwap<Snapshot>,
+    registry: Registry,
+    pub sticky: Sticky,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Router {
+    pub fn new(catalog: Arc<Catalog>) -> Router {
+        let registry = Registry::default();
+        let snapshot = registry.build(catalog, Vec::new(), &[]);
+        Router {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            registry,
+            sticky: Sticky::default(),
+            hasher: Default::default(),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Replaces the snapshot with one built from `keys` and the chain `order`.
+    pub fn rebuild(&self, catalog: Arc<Catalog>, keys: Vec<UsableKey>, order: &[(usize, bool)]) {
+        self.snapshot.store(Arc::new(self.registry.build(catalog, keys, order)));
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// A keyed hash for sticky-session keys (random per process, so clients cannot aim collisions).
+    pub fn session_hasher(&self) -> impl Hasher {
+        self.hasher.build_hasher()
+    }
+
+    /// The next pair to try, or why there is none.
+    pub fn select(&self, snap: &Snapshot, plan: &Plan, progress: &Progress, now_ms: u64) -> Result<Candidate, Exhaustion> {
+        let mut why = Exhaustion { no_keys: true, ..Exhaustion::default() };
+        let consider = |entry: usize, why: &mut Exhaustion| self.try_entry(snap, entry, plan, progress, now_ms, why);
+        if let Some(first) = plan.first {
+            if let Some(c) = consider(first, &mut why) {
+                return Ok(c);
+            }
+            if plan.strict {
+                return Err(why);
+            }
+        }
+        for entry in effective_order(snap, now_ms) {
+            if Some(entry) == plan.first {
+                continue;
+            }
+            if let Some(c) = consider(entry, &mut why) {
+                return Ok(c);
+            }
+        }
+        Err(why)
+    }
+
+    fn try_entry(&self, snap: &Snapshot, e: usize, plan: &Plan, progress: &Progress, now_ms: u64, why: &mut Exhaustion) -> Option<Candidate> {
+        let entry = &snap.entries[e];
+        let model = &snap.catalog.models[entry.model];
+        if !model.enabled || !entry.enabled || entry.slots.is_empty() {
+            return None;
+        }
+        why.no_keys = false;
+        let need = plan.demand.total();
+        let window = model.context_window.map(u64::from).unwrap_or(u64::MAX);
+        if window < need.max(progress.min_context) {
+            why.too_small += 1;
+            return None;
+        }
+        if progress.platform_failures(model.platform) >= PLATFORM_FAILURES_TO_SKIP
+            || progress.bad_request_platforms.contains(&model.platform)
+        {
+            why.tried += entry.slots.len() as u32;
+            return None;
+        }
+        let n = entry.slots.len();
+        let start = entry.state.cursor.load(Ordering::Relaxed);
+        for j in 0..n {
+            let i = (start + j) % n;
+            let ks = &entry.slots[i];
+            if progress.tried.contains(&(e, i)) || progress.paused_keys.contains(&ks.key.id) {
+                why.tried += 1;
+                continue;
+            }
+            let paused = ks.key.state.paused_until.load(Ordering::Relaxed).saturating_sub(now_ms);
+            if paused > 0 {
+                why.cooling += 1;
+                why.note_wait(paused);
+                continue;
+            }
+            let verdict = match ks.cell.get() {
+                None => Ok(()),
+                Some(slot) if ks.key.unlimited => match slot.cooldown_remaining(now_ms) {
+                    0 => Ok(()),
+                    ms => Err(Blocked::Cooling { ms }),
+                },
+                Some(slot) => slot.admits(&model.limits, now_ms, need),
+            };
+            let verdict = match verdict {
+                // A never-used slot still has to fit the model's per-request token limits.
+                Ok(()) if !ks.key.unlimited && ks.cell.get().is_none() => fits_limits(model, need),
+                v => v,
+            };
+            match verdict {
+                Ok(()) => {
+                    entry.state.cursor.store(i + 1, Ordering::Relaxed);
+                    return Some(Candidate { entry: e, slot: i });
+                }
+                Err(Blocked::Cooling { ms }) => {
+                    why.cooling += 1;
+                    why.note_wait(ms);
+                }
+                Err(Blocked::Limited { ms }) => {
+                    why.limited += 1;
+                    why.note_wait(ms);
+                }
+                Err(Blocked::TooLarge) => {
+                    why.too_small += 1;
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Counts the request against its slot; call just before it is sent.
+    pub fn record_sent(&self, snap: &Snapshot, c: Candidate, now_ms: u64) {
+        snap.entries[c.entry].slots[c.slot].cell.get_or_init().record_request(now_ms);
+    }
+
+    /// Counts tokens once they are known (usage from upstream, else the estimate).
+    pub fn record_tokens(&self, snap: &Snapshot, c: Candidate, tokens: u64, now_ms: u64) {
+        snap.entries[c.entry].slots[c.slot].cell.get_or_init().record_tokens(now_ms, tokens);
+    }
+
+    /// Applies what an attempt's outcome means for the slot, the model, the key and the request.
+    pub fn report(&self, snap: &Snapshot, c: Candidate, verdict: Verdict, progress: &mut Progress, now_ms: u64) {
+        let entry = &snap.entries[c.entry];
+        let ks = &entry.slots[c.slot];
+        let platform = snap.catalog.models[entry.model].platform;
+        if verdict != Verdict::Success {
+            progress.tried.push((c.entry, c.slot));
+        }
+        match verdict {
+            Verdict::Success => {
+                entry.state.penalty.success(now_ms);
+                if let Some(slot) = ks.cell.get() {
+                    slot.clear_strikes();
+                }
+                ks.key.state.auth_failures.store(0, Ordering::Relaxed);
+            }
+            Verdict::RateLimited { retry_after_ms, daily } => {
+                let slot = ks.cell.get_or_init();
+                if daily {
+                    slot.cool_until(next_utc_midnight(now_ms));
+                } else if let Some(ms) = retry_after_ms {
+                    slot.cool_until(now_ms + ms.min(ledger::MAX_COOLDOWN_MS * 4));
+                } else {
+                    slot.cool_escalating(now_ms);
+                }
+                entry.state.penalty.failure(now_ms);
+            }
+            Verdict::Unavailable => {
+                ks.cell.get_or_init().cool_until(now_ms + UNAVAILABLE_COOLDOWN_MS);
+                entry.state.penalty.failure(now_ms);
+                match progress.platform_failures.iter_mut().find(|(p, _)| *p == platform) {
+                    Some((_, n)) => *n += 1,
+                    None => progress.platform_failures.push((platform, 1)),
+                }
+            }
+            Verdict::Auth => {
+                progress.paused_keys.push(ks.key.id);
+                ks.key.state.auth_failures.fetch_add(1, Ordering::Relaxed);
+                ks.key.state.paused_until.fetch_max(now_ms + AUTH_PAUSE_MS, Ordering::AcqRel);
+            }
+            Verdict::ModelGone => ks.cell.get_or_init().cool_until(now_ms + MODEL_GONE_COOLDOWN_MS),
+            Verdict::ContextTooLong => {
+                let window = snap.catalog.models[entry.model].context_window.map(u64::from).unwrap_or(0);
+                progress.min_context = progress.min_context.max(window + 1);
+            }
+            Verdict::BadRequest => progress.bad_request_platforms.push(platform),
+            Verdict::Empty => entry.state.penalty.failure(now_ms),
+            Verdict::Cancelled => {}
+        }
+    }
+
+    /// Tightens the local view with what the provider's rate-limit headers report.
+    pub fn observe_hints(&self, snap: &Snapshot, c: Candidate, hints: &RateHints, now_ms: u64) {
+        let slot = snap.entries[c.entry].slots[c.slot].cell.get_or_init();
+        if hints.remaining_requests == Some(0) {
+            slot.cool_until(now_ms + hints.reset_requests_ms.unwrap_or(UNAVAILABLE_COOLDOWN_MS));
+        }
+        if hints.remaining_tokens == Some(0) {
+            slot.cool_until(now_ms + hints.reset_tokens_ms.unwrap_or(UNAVAILABLE_COOLDOWN_MS));
+        }
+    }
+
+    /// The serialized ledger (windows, cooldowns, penalties) for persistence.
+    pub fn persist(&self) -> Vec<u8> {
+        self.registry.persist()
+    }
+
+    /// Whether at least one enabled model has a key free to serve a small request now.
+    pub fn usable_now(&self, snap: &Snapshot, now_ms: u64) -> bool {
+        let plan = Plan { first: None, strict: false, demand: Demand { input_tokens: 1, output_reserve: 1 } };
+        self.select(snap, &plan, &Progress::default(), now_ms).is_ok()
+    }
+
+    /// Whether one entry could take a small request now (for `?available=true`).
+    pub fn entry_available(&self, snap: &Snapshot, entry: usize, now_ms: u64) -> bool {
+        let plan = Plan { first: Some(entry), strict: true, demand: Demand { input_tokens: 1, output_reserve: 1 } };
+        self.select(snap, &plan, &Progress::default(), now_ms).is_ok()
+    }
+}
+
+/// A fresh slot still refuses a request larger than the model's per-minute or per-day tokens.
+fn fits_limits(model: &crate::catalog::Model, need: u64) -> Result<(), Blocked> {
+    let l = &model.limits;
+    if l.tpm.is_some_and(|t| need > t) || l.tpd.is_some_and(|t| need > t) {
+        Err(Blocked::TooLarge)
+    } else {
+        Ok(())
+    }
+}
+
+/// Entry indexes by position + penalty, stable for ties. Without penalties, chain order.
+fn effective_order(snap: &Snapshot, now_ms: u64) -> Box<dyn Iterator<Item = usize> + '_> {
+    let penalties: Vec<u64> = snap.entries.iter().map(|e| e.state.penalty.value(now_ms)).collect();
+    if penalties.iter().all(|p| *p == 0) {
+        return Box::new(0..snap.entries.len());
+    }
+    let mut order: Vec<usize> = (0..snap.entries.len()).collect();
+    order.sort_by_key(|&i| i as u64 + penalties[i]);
+    Box::new(order.into_iter())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! Router unit tests over a small hand-made catalog and an injected clock.
+
+use super::*;
+use crate::catalog::{Auth, KeyFormat, Limits, Model, Platform, Wire};
+
+const T0: u64 = 1_795_500_000_000;
+
+fn platform(id: &str) -> Platform {
+    Platform {
+        id: id.into(),
+        name: id.into(),
+        wire: Wire::Openai,
+        base_url: format!("http://{id}"),
+        auth: Auth::Bearer,
+        key_format: KeyFormat::Plain,
+        key_env: vec![],
+        extra_headers: Default::default(),
+        first_byte_timeout: None,
+    }
+}
+
+fn model(platform: usize, id: &str, rank: u32, limits: Limits, ctx: u32) -> Model {
+    Model {
+        platform,
+        model_id: id.into(),
+        display_name: id.into(),
+        intelligence_rank: rank,
+        speed_rank: 1,
+        size_label: String::new(),
+        limits,
+        monthly_token_budget: String::new(),
+        context_window: Some(ctx),
+        enabled: true,
+    }
+}
+
+/// p0 "alpha" has a (rank 1, rpm 2) and b (rank 2, ctx 8k); p1 "beta" has c (rank 3).
+fn catalog() -> Arc<Catalog> {
+    Arc::new(Catalog {
+        platforms: vec![platform("alpha"), platform("beta")],
+        models: vec![
+            model(0, "a", 1, Limits { rpm: Some(2), ..Limits::default() }, 128_000),
+            model(0, "b", 2, Limits::default(), 8_000),
+            model(1, "c", 3, Limits { tpm: Some(6_000), ..Limits::default() }, 128_000),
+        ],
+    })
+}
+
+fn key(id: u64, platform: usize) -> UsableKey {
+    UsableKey { id, platform, sealed: vec![], masked: String::new(), unlimited: false }
+}
+
+fn router_with(keys: Vec<UsableKey>) -> (Router, Arc<Snapshot>) {
+    let r = Router::new(catalog());
+    r.rebuild(catalog(), keys, &[]);
+    let s = r.snapshot();
+    (r, s)
+}
+
+fn plan() -> Plan {
+    Plan { first: None, strict: false, demand: Demand { input_tokens: 10, output_reserve: 1000 } }
+}
+
+fn model_of(s: &Snapshot, c: Candidate) -> &str {
+    &s.model(c.entry).model_id
+}
+
+#[test]
+fn picks_in_chain_order_and_round_robins_keys() {
+    let (r, s) = router_with(vec![key(1, 0), key(2, 0), key(3, 1)]);
+    let p = Progress::default();
+    let a = r.select(&s, &plan(), &p, T0).unwrap();
+    let b = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(model_of(&s, a), "a");
+    assert_eq!(model_of(&s, b), "a");
+    assert_ne!(a.slot, b.slot, "successive requests rotate keys");
+}
+
+#[test]
+fn no_keys_is_reported_as_such() {
+    let (r, s) = router_with(vec![]);
+    let why = r.select(&s, &plan(), &Progress::default(), T0).unwrap_err();
+    assert!(why.no_keys);
+}
+
+#[test]
+fn rpm_limit_moves_to_next_model_and_reports_wait() {
+    let (r, s) = router_with(vec![key(1, 0)]);
+    let p = Progress::default();
+    for _ in 0..2 {
+        let c = r.select(&s, &plan(), &p, T0).unwrap();
+        assert_eq!(model_of(&s, c), "a");
+        r.record_sent(&s, c, T0);
+    }
+    let c = r.select(&s, &plan(), &p, T0 + 10).unwrap();
+    assert_eq!(model_of(&s, c), "b", "a is at its 2 RPM");
+    let mut p = Progress::default();
+    r.report(&s, c, Verdict::Unavailable, &mut p, T0 + 10);
+    let why = r.select(&s, &plan(), &p, T0 + 20).unwrap_err();
+    assert_eq!(why.limited, 1);
+    assert!(why.soonest_ms.unwrap() <= 60_000);
+}
+
+#[test]
+fn rate_limit_cools_the_slot_and_fails_over_to_the_next_platform() {
+    let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
+    let mut p = Progress::default();
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    r.report(&s, c, Verdict::RateLimited { retry_after_ms: Some(30_000), daily: false }, &mut p, T0);
+    let c2 = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(model_of(&s, c2), "b");
+    // A new request still skips the cooling slot, until its Retry-After passes.
+    let fresh = Progress::default();
+    let c3 = r.select(&s, &plan(), &fresh, T0 + 1_000).unwrap();
+    assert_eq!(model_of(&s, c3), "b");
+    let a = Plan { first: s.entry_for_model(0), strict: true, ..plan() };
+    assert!(r.select(&s, &a, &fresh, T0 + 29_000).is_err(), "still cooling");
+    assert_eq!(model_of(&s, r.select(&s, &a, &fresh, T0 + 31_000).unwrap()), "a");
+}
+
+#[test]
+fn daily_quota_cools_until_utc_midnight() {
+    let (r, s) = router_with(vec![key(1, 0)]);
+    let mut p = Progress::default();
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    r.report(&s, c, Verdict::RateLimited { retry_after_ms: None, daily: true }, &mut p, T0);
+    let midnight = next_utc_midnight(T0);
+    let fresh = Progress::default();
+    assert_ne!(model_of(&s, r.select(&s, &plan(), &fresh, midnight - 1).unwrap()), "a");
+    assert_eq!(model_of(&s, r.select(&s, &plan(), &fresh, midnight).unwrap()), "a");
+}
+
+#[test]
+fn two_outages_on_a_platform_skip_it_for_the_request() {
+    let (r, s) = router_with(vec![key(1, 0), key(2, 0), key(3, 1)]);
+    let mut p = Progress::default();
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    r.report(&s, c, Verdict::Unavailable, &mut p, T0);
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(s.catalog.models[s.entries[c.entry].model].platform, 0);
+    r.report(&s, c, Verdict::Unavailable, &mut p, T0);
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(model_of(&s, c), "c", "alpha is skipped after two outages");
+}
+
+#[test]
+fn auth_failure_moves_to_the_next_key_and_pauses_the_key() {
+    let (r, s) = router_with(vec![key(1, 0), key(2, 0)]);
+    let mut p = Progress::default();
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    let bad = s.entries[c.entry].slots[c.slot].key.id;
+    r.report(&s, c, Verdict::Auth, &mut p, T0);
+    let c2 = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(model_of(&s, c2), "a");
+    assert_ne!(s.entries[c2.entry].slots[c2.slot].key.id, bad);
+    // The bad key is skipped for every model until its pause ends.
+    let fresh = Progress::default();
+    for _ in 0..4 {
+        let c = r.select(&s, &plan(), &fresh, T0 + 1).unwrap();
+        assert_ne!(s.entries[c.entry].slots[c.slot].key.id, bad);
+    }
+}
+
+#[test]
+fn context_window_and_token_limits_are_respected() {
+    let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
+    let big = Plan { first: None, strict: false, demand: Demand { input_tokens: 9_000, output_reserve: 1000 } };
+    let c = r.select(&s, &big, &Progress::default(), T0).unwrap();
+    assert_eq!(model_of(&s, c), "a", "b's 8k window is skipped");
+    let mut p = Progress::default();
+    r.report(&s, c, Verdict::ContextTooLong, &mut p, T0);
+    let why = r.select(&s, &big, &p, T0).unwrap_err();
+    assert!(why.too_small >= 2, "c's 6000 TPM cannot take 10k tokens: {why:?}");
+}
+
+#[test]
+fn explicit_and_strict_pins() {
+    let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
+    let c_entry = s.entry_for_model(2).unwrap();
+    let pinned = Plan { first: Some(c_entry), strict: false, ..plan() };
+    assert_eq!(model_of(&s, r.select(&s, &pinned, &Progress::default(), T0).unwrap()), "c");
+    let mut p = Progress::default();
+    let c = r.select(&s, &pinned, &p, T0).unwrap();
+    r.report(&s, c, Verdict::Unavailable, &mut p, T0);
+    assert_eq!(model_of(&s, r.select(&s, &pinned, &p, T0).unwrap()), "a", "falls back without strict");
+    let strict = Plan { strict: true, ..pinned };
+    assert!(r.select(&s, &strict, &p, T0).is_err(), "strict never falls back");
+}
+
+#[test]
+fn penalties_demote_failing_models() {
+    let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
+    let a = s.entry_for_model(0).unwrap();
+    let mut p = Progress::default();
+    for _ in 0..2 {
+        r.report(&s, Candidate { entry: a, slot: 0 }, Verdict::Empty, &mut p, T0);
+    }
+    let c = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
+    assert_eq!(model_of(&s, c), "b", "a (penalty 6) drops below b");
+    let later = T0 + 6 * penalty::DECAY_MS;
+    assert_eq!(model_of(&s, r.select(&s, &plan(), &Progress::default(), later).unwrap()), "a");
+}
+
+#[test]
+fn ledger_survives_persist_and_restore() {
+    let (r, s) = router_with(vec![key(1, 0)]);
+    let c = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
+    r.record_sent(&s, c, T0);
+    r.record_sent(&s, c, T0);
+    let bytes = r.persist();
+    let r2 = Router::new(catalog());
+    assert_eq!(r2.registry().restore(&bytes).unwrap(), 1);
+    r2.rebuild(catalog(), vec![key(1, 0)], &[]);
+    let s2 = r2.snapshot();
+    let c2 = r2.select(&s2, &plan(), &Progress::default(), T0 + 5).unwrap();
+    assert_eq!(model_of(&s2, c2), "b", "a's 2 RPM are still used after the restart");
+}
+
+#[test]
+fn rebuild_keeps_counters_and_custom_order() {
+    let (r, s) = router_with(vec![key(1, 0)]);
+    let c = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
+    r.record_sent(&s, c, T0);
+    r.record_sent(&s, c, T0);
+    r.rebuild(catalog(), vec![key(1, 0), key(3, 1)], &[(2, true), (0, true), (1, false)]);
+    let s = r.snapshot();
+    assert_eq!(s.model(0).model_id, "c");
+    assert!(!s.entries[2].enabled);
+    let first = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
+    assert_eq!(model_of(&s, first), "c");
+    let mut p = Progress::default();
+    r.report(&s, first, Verdict::Unavailable, &mut p, T0);
+    let why = r.select(&s, &plan(), &p, T0).unwrap_err();
+    assert_eq!(why.limited, 1, "a keeps its counts across the rebuild; b is switched off");
+}
