@@ -106,6 +106,12 @@ pub struct Config {
     pub body_limit: usize,
     pub request_budget: Duration,
     pub max_connections: usize,
+    /// Upstream time to first response byte (default 60 s).
+    pub first_byte_timeout: Duration,
+    /// Longest silence allowed between upstream body reads (default 90 s).
+    pub idle_timeout: Duration,
+    /// Interval of `: keep-alive` comments on quiet streams (default 15 s).
+    pub sse_keepalive: Duration,
 }
 
 impl Config {
@@ -168,13 +174,19 @@ impl Config {
                 _ => return err(format!("FREELLMAPI_MAX_BODY_MIB={v:?}: use a whole number of MiB from 1 to 1024")),
             },
         };
-        let request_budget = match env("FREELLMAPI_REQUEST_BUDGET_SECS") {
-            None => DEFAULT_REQUEST_BUDGET,
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
-                _ => return err(format!("FREELLMAPI_REQUEST_BUDGET_SECS={v:?}: use whole seconds from 1 to 3600")),
-            },
+        let secs = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
+            match env(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+                    _ => err(format!("{name}={v:?}: use whole seconds from 1 to {max}")),
+                },
+            }
         };
+        let request_budget = secs("FREELLMAPI_REQUEST_BUDGET_SECS", DEFAULT_REQUEST_BUDGET.as_secs(), 3600)?;
+        let first_byte_timeout = secs("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", 60, 3600)?;
+        let idle_timeout = secs("FREELLMAPI_IDLE_TIMEOUT_SECS", 90, 3600)?;
+        let sse_keepalive = secs("FREELLMAPI_SSE_KEEPALIVE_SECS", 15, 300)?;
 
         Ok(Config {
             listen,
@@ -186,6 +198,9 @@ impl Config {
             body_limit,
             request_budget,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            first_byte_timeout,
+            idle_timeout,
+            sse_keepalive,
         })
     }
 
@@ -262,6 +277,8 @@ mod tests {
         assert!(e.0.contains("unknown log level"), "{e}");
         let e = build(Flags { trust_proxy: Some("1.2.3.4/40".into()), ..Flags::default() }, &[]).unwrap_err();
         assert!(e.0.contains("prefix length"), "{e}");
+        let e = build(Flags::default(), &[("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert!(e.0.contains("whole seconds from 1"), "{e}");
     }
 
     #[test]

@@ -54,6 +54,14 @@ impl<'a> Responder<'a> {
         self.keep_alive
     }
 
+    /// Gives up on answering (the client is gone): nothing is written and the connection closes.
+    pub fn abandon(&mut self) {
+        self.keep_alive = false;
+        if self.state == State::Pending {
+            self.state = State::Broken;
+        }
+    }
+
     /// Ask for the connection to close after this response (shutdown, errors).
     pub fn close_after(&mut self) {
         self.keep_alive = false;

@@ -1,0 +1,354 @@
+//! `POST /v1/chat/completions`: authenticate → parse → plan → fail over across candidates →
+//! answer or relay → account (SPEC §3–§5).
+//!
+//! Owns the per-request failover loop and its bookkeeping: up to 20 attempts within the
+//! request budget, each outcome reported to the router, one request record (with its attempts)
+//! sent to the log at the end. Never writes upstream text to the client except the message of
+//! an upstream 400, redacted.
+
+use std::time::Instant;
+
+use super::relay::{self, RelayEnd};
+use super::{ApiError, header_safe};
+use crate::app::App;
+use crate::chat::ChatRequest;
+use crate::http::{Request, Responder};
+use crate::router::{Candidate, Demand, Exhaustion, Plan, Progress, Snapshot, Verdict};
+use crate::store::{AttemptRecord, RequestOutcome, RequestRecord};
+use crate::time::now_ms;
+use crate::upstream::{classify, watch};
+use crate::wire::{self, Usage};
+
+pub const MAX_ATTEMPTS: u32 = 20;
+const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// Upstream 400s from this many platforms end the request with the first one's message.
+const BAD_REQUESTS_TO_GIVE_UP: u32 = 3;
+
+pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
+    if let Err(e) = super::authorized(app, req) {
+        log::debug!("request {}: rejected client key from {}", req.id(), req.peer.ip());
+        e.respond(res);
+        return;
+    }
+    let started = Instant::now();
+    let mut rec = RequestRecord {
+        ts_ms: now_ms(),
+        request_id: req.id().to_string(),
+        requested_model: None,
+        platform: None,
+        model: None,
+        key_id: None,
+        outcome: RequestOutcome::Error,
+        status: 200,
+        stream: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        tokens_estimated: false,
+        latency_ms: 0,
+        ttfb_ms: None,
+        error: None,
+        attempts: Vec::new(),
+    };
+    if let Err(e) = serve(app, req, res, &mut rec, started) {
+        rec.status = e.status();
+        rec.error = Some(e.class().to_string());
+        if matches!(e, ApiError::Invalid(_) | ApiError::ModelNotFound { .. }) {
+            rec.outcome = RequestOutcome::Rejected;
+        }
+        e.respond(res);
+    }
+    rec.latency_ms = started.elapsed().as_millis() as u64;
+    app.log.record(rec);
+}
+
+/// Counts of failed attempts by class, for the exhaustion message.
+#[derive(Default)]
+struct Tally {
+    rate_limited: u32,
+    unavailable: u32,
+    auth: u32,
+    other: u32,
+}
+
+impl Tally {
+    fn add(&mut self, v: Verdict) {
+        match v {
+            Verdict::RateLimited { .. } => self.rate_limited += 1,
+            Verdict::Unavailable => self.unavailable += 1,
+            Verdict::Auth => self.auth += 1,
+            _ => self.other += 1,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            (self.rate_limited, "rate-limited"),
+            (self.unavailable, "unavailable"),
+            (self.auth, "rejected the key"),
+            (self.other, "other"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        parts.join(", ")
+    }
+}
+
+/// What one attempt came to.
+enum Step {
+    Served { usage: Usage, estimated: bool, ttfb_ms: Option<u64>, interrupted: bool },
+    Failed { verdict: Verdict, status: Option<u16>, rejected: Option<String> },
+    Cancelled,
+}
+
+fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut RequestRecord, started: Instant) -> Result<(), ApiError> {
+    let chat = ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ApiError::Invalid)?;
+    rec.stream = chat.stream;
+    rec.requested_model = chat.model.clone();
+    rec.input_tokens = chat.input_tokens;
+    let snap = app.router.snapshot();
+    let plan = plan(app, &snap, &chat, req)?;
+    let _watch = watch::client(req.client_fd());
+
+    let deadline = started + app.request_budget;
+    let mut progress = Progress::default();
+    let mut tally = Tally::default();
+    let mut rejected: Option<(String, String)> = None;
+    let mut bad_requests = 0;
+    let mut attempts = 0u32;
+    let exhaustion = loop {
+        if attempts >= MAX_ATTEMPTS || Instant::now() >= deadline {
+            break None;
+        }
+        let cand = match app.router.select(&snap, &plan, &progress, now_ms()) {
+            Ok(c) => c,
+            Err(why) => break Some(why),
+        };
+        let attempt_started = Instant::now();
+        let step = attempt(app, &snap, &chat, cand, attempts, res);
+        attempts += 1;
+        let model = snap.model(cand.entry);
+        let platform = &snap.catalog.platforms[model.platform];
+        let key_id = snap.entries[cand.entry].slots[cand.slot].key.id;
+        let mut log_attempt = |outcome: &str, status: Option<u16>| {
+            rec.attempts.push(AttemptRecord {
+                platform: platform.id.clone(),
+                model: model.model_id.clone(),
+                key_id,
+                outcome: outcome.to_string(),
+                status,
+                latency_ms: attempt_started.elapsed().as_millis() as u64,
+            });
+        };
+        match step {
+            Step::Served { usage, estimated, ttfb_ms, interrupted } => {
+                let now = now_ms();
+                log_attempt(if interrupted { "interrupted" } else { "ok" }, Some(200));
+                let verdict = if interrupted { Verdict::Unavailable } else { Verdict::Success };
+                app.router.report(&snap, cand, verdict, &mut progress, now);
+                app.router.record_tokens(&snap, cand, usage.total, now);
+                if let (Some(session), false) = (chat.session, interrupted) {
+                    app.router.sticky.put(session, snap.entries[cand.entry].model, now);
+                }
+                rec.outcome = if interrupted { RequestOutcome::Error } else { RequestOutcome::Success };
+                rec.error = interrupted.then(|| "stream_interrupted".to_string());
+                rec.platform = Some(platform.id.clone());
+                rec.model = Some(model.model_id.clone());
+                rec.key_id = Some(key_id);
+                rec.input_tokens = usage.prompt;
+                rec.output_tokens = usage.completion;
+                rec.tokens_estimated = estimated;
+                rec.ttfb_ms = ttfb_ms;
+                log::debug!("request {}: served by {}/{} after {} failed attempts", rec.request_id, platform.id, model.model_id, attempts - 1);
+                return Ok(());
+            }
+            Step::Cancelled => {
+                log_attempt("cancelled", None);
+                rec.outcome = RequestOutcome::Cancelled;
+                rec.status = 499;
+                res.abandon();
+                return Ok(());
+            }
+            Step::Failed { verdict, status, rejected: message } => {
+                log_attempt(verdict_class(verdict), status);
+                log::info!(
+                    "request {}: {}/{} key {} failed ({}{}), trying the next candidate",
+                    rec.request_id,
+                    platform.id,
+                    model.model_id,
+                    key_id,
+                    verdict_class(verdict),
+                    status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
+                );
+                app.router.report(&snap, cand, verdict, &mut progress, now_ms());
+                tally.add(verdict);
+                if verdict == Verdict::BadRequest {
+                    bad_requests += 1;
+                    if let Some(m) = message {
+                        rejected.get_or_insert((platform.name.clone(), m));
+                    }
+                    if bad_requests >= BAD_REQUESTS_TO_GIVE_UP {
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    if let Some((platform, message)) = rejected {
+        return Err(ApiError::UpstreamRejected { platform, message });
+    }
+    Err(exhausted(&snap, &plan, exhaustion, &tally, attempts, app, started))
+}
+
+fn verdict_class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Success => "ok",
+        Verdict::RateLimited { .. } => "rate_limited",
+        Verdict::Unavailable => "unavailable",
+        Verdict::Auth => "auth",
+        Verdict::ModelGone => "model_gone",
+        Verdict::ContextTooLong => "context_too_long",
+        Verdict::BadRequest => "bad_request",
+        Verdict::Empty => "empty",
+        Verdict::Cancelled => "cancelled",
+    }
+}
+
+/// An explicit model goes first (and alone under `X-Freellmapi-Pin: strict`); otherwise a
+/// conversation's sticky model does.
+fn plan(app: &App, snap: &Snapshot, chat: &ChatRequest, req: &Request<'_>) -> Result<Plan, ApiError> {
+    let demand = Demand { input_tokens: chat.input_tokens, output_reserve: chat.output_reserve };
+    if let Some(name) = &chat.model {
+        let m = snap.catalog.find_model(name).ok_or_else(|| ApiError::ModelNotFound { model: name.clone(), disabled: false })?;
+        let entry = snap.entry_for_model(m).filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
+        let Some(entry) = entry else {
+            return Err(ApiError::ModelNotFound { model: name.clone(), disabled: true });
+        };
+        let strict = req.header("x-freellmapi-pin").is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
+        return Ok(Plan { first: Some(entry), strict, demand });
+    }
+    let sticky = chat
+        .session
+        .filter(|_| chat.continues)
+        .and_then(|s| app.router.sticky.get(s, now_ms()))
+        .and_then(|m| snap.entry_for_model(m));
+    Ok(Plan { first: sticky, strict: false, demand })
+}
+
+fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, failures_before: u32, res: &mut Responder<'_>) -> Step {
+    let entry = &snap.entries[cand.entry];
+    let model = &snap.catalog.models[entry.model];
+    let platform = &snap.catalog.platforms[model.platform];
+    let key = &entry.slots[cand.slot].key;
+    let out = match wire::outbound(platform, model, chat) {
+        Ok(o) => o,
+        Err(_) => {
+            let message = format!("this request cannot be expressed for {}", platform.name);
+            return Step::Failed { verdict: Verdict::BadRequest, status: None, rejected: Some(message) };
+        }
+    };
+    app.router.record_sent(snap, cand, now_ms());
+    let sent_at = Instant::now();
+    let mut reply = match app.upstream.send(platform, key, &app.master, &out) {
+        Ok(r) => r,
+        Err(e) => {
+            return match classify::transport(e) {
+                Verdict::Cancelled => Step::Cancelled,
+                verdict => Step::Failed { verdict, status: None, rejected: None },
+            };
+        }
+    };
+    app.router.observe_hints(snap, cand, &classify::rate_hints(&reply.headers), now_ms());
+    if !(200..300).contains(&reply.status) {
+        let status = reply.status;
+        let headers = reply.take_headers();
+        let body = reply.read_body(MAX_ERROR_BODY).unwrap_or_default();
+        let verdict = classify::status(status, &headers, &body);
+        let rejected = (verdict == Verdict::BadRequest)
+            .then(|| classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}")));
+        return Step::Failed { verdict, status: Some(status), rejected };
+    }
+    let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
+    if chat.stream {
+        let head = relay::Head { routed: &routed, fallback_attempts: failures_before, keepalive: app.sse_keepalive };
+        return match relay::relay(res, reply, &head, chat, sent_at) {
+            RelayEnd::Completed { usage, estimated, ttfb_ms } => Step::Served { usage, estimated, ttfb_ms, interrupted: false },
+            RelayEnd::Interrupted { usage, ttfb_ms } => Step::Served { usage, estimated: true, ttfb_ms, interrupted: true },
+            RelayEnd::NotCommitted(verdict) => Step::Failed { verdict, status: Some(200), rejected: None },
+            RelayEnd::ClientGone => Step::Cancelled,
+        };
+    }
+    let body = match reply.read_body(MAX_RESPONSE_BYTES) {
+        Ok(b) => b,
+        Err(e) => {
+            return match classify::transport(e) {
+                Verdict::Cancelled => Step::Cancelled,
+                verdict => Step::Failed { verdict, status: Some(200), rejected: None },
+            };
+        }
+    };
+    let completion = match wire::completion(platform, body, chat) {
+        Ok(c) if c.empty => return Step::Failed { verdict: Verdict::Empty, status: Some(200), rejected: None },
+        Ok(c) => c,
+        Err(_) => return Step::Failed { verdict: Verdict::Unavailable, status: Some(200), rejected: None },
+    };
+    let mut head = res.head(200).header("X-Routed-Via", &routed).header("Cache-Control", "no-store");
+    if failures_before > 0 {
+        head = head.header_u64("X-Fallback-Attempts", u64::from(failures_before));
+    }
+    if head.body("application/json", &completion.body).is_err() {
+        return Step::Cancelled;
+    }
+    Step::Served {
+        usage: completion.usage,
+        estimated: completion.usage_estimated,
+        ttfb_ms: Some(sent_at.elapsed().as_millis() as u64),
+        interrupted: false,
+    }
+}
+
+/// The honest 429 (or 400) when nothing could serve the request.
+fn exhausted(snap: &Snapshot, plan: &Plan, why: Option<Exhaustion>, tally: &Tally, attempts: u32, app: &App, started: Instant) -> ApiError {
+    let why = why.unwrap_or_default();
+    if attempts == 0 && why.no_keys {
+        let message = if plan.strict {
+            "the pinned model has no usable provider key; add one with `freellmapi keys add <platform>`"
+        } else {
+            "no provider key is configured for any enabled model; add one with `freellmapi keys add <platform>`"
+        };
+        return ApiError::Exhausted { message: message.into(), retry_after_s: 60 };
+    }
+    if attempts == 0 && why.too_small > 0 && why.cooling == 0 && why.limited == 0 {
+        return ApiError::ContextTooLarge { tokens: plan.demand.total() };
+    }
+    let mut parts = Vec::new();
+    if let Some(e) = plan.first.filter(|_| plan.strict) {
+        let m = snap.model(e);
+        parts.push(format!("model '{}' is pinned (X-Freellmapi-Pin: strict) and cannot serve now", m.model_id));
+    }
+    if attempts > 0 {
+        parts.push(format!("{attempts} attempts failed ({})", tally.describe()));
+    }
+    if attempts >= MAX_ATTEMPTS {
+        parts.push(format!("gave up after {MAX_ATTEMPTS} attempts"));
+    } else if started.elapsed() >= app.request_budget {
+        parts.push(format!("gave up after the {} s request budget", app.request_budget.as_secs()));
+    }
+    let waiting = why.cooling + why.limited;
+    if waiting > 0 {
+        parts.push(format!("{} candidates cooling down, {} at their rate limits", why.cooling, why.limited));
+    }
+    if why.too_small > 0 {
+        parts.push(format!("{} too small for about {} tokens", why.too_small, plan.demand.total()));
+    }
+    let retry_after_s = why.soonest_ms.map(|ms| ms.div_ceil(1000).clamp(1, 86_400)).unwrap_or(if attempts > 0 { 30 } else { 60 });
+    if let Some(ms) = why.soonest_ms {
+        parts.push(format!("the soonest is free in {} s", ms.div_ceil(1000)));
+    }
+    if parts.is_empty() {
+        parts.push("every candidate was tried".into());
+    }
+    ApiError::Exhausted { message: format!("no model can serve this request now: {}", parts.join("; ")), retry_after_s }
+}

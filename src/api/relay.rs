@@ -1,0 +1,220 @@
+//! The SSE relay (SPEC §6). Upstream events are re-emitted as `data: <json>\n\n` the moment
+//! they arrive. The response head is sent only with the first event that carries output, so a
+//! failure or an empty stream before that fails over invisibly; after it, a failure ends the
+//! stream with an error frame and `[DONE]`. Quiet streams get `: keep-alive` comments, and a
+//! client that disconnects ends the upstream read at once (see `upstream::watch`).
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use crate::chat::ChatRequest;
+use crate::http::{Responder, StreamWriter};
+use crate::router::Verdict;
+use crate::upstream::sse::SseReader;
+use crate::upstream::{Reply, watch};
+use crate::wire::Usage;
+use crate::wire::openai::inspect_chunk;
+
+/// Events held back while waiting for the first one with output (role-only preambles).
+const MAX_PENDING_EVENTS: usize = 32;
+const MAX_PENDING_BYTES: usize = 64 * 1024;
+const INTERRUPTED: &[u8] = br#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#;
+
+pub struct Head<'a> {
+    pub routed: &'a str,
+    pub fallback_attempts: u32,
+    pub keepalive: Duration,
+}
+
+pub enum RelayEnd {
+    Completed { usage: Usage, estimated: bool, ttfb_ms: Option<u64> },
+    /// Failed after the head was sent; the client got an error frame and `[DONE]`.
+    Interrupted { usage: Usage, ttfb_ms: Option<u64> },
+    /// Failed before anything was sent; the caller fails over.
+    NotCommitted(Verdict),
+    ClientGone,
+}
+
+enum Stop {
+    Upstream,
+    ClientGone,
+}
+
+struct Relay<'r, 'a> {
+    res: Option<&'r mut Responder<'a>>,
+    writer: Option<StreamWriter<'r, 'a>>,
+    routed: &'r str,
+    fallback_attempts: u32,
+    keepalive: Duration,
+    pending: Vec<Vec<u8>>,
+    pending_bytes: usize,
+    scratch: Vec<u8>,
+    output_chars: usize,
+    has_output: bool,
+    finished: bool,
+    usage: Option<Usage>,
+    sent_at: Instant,
+    ttfb_ms: Option<u64>,
+}
+
+pub fn relay(res: &mut Responder<'_>, reply: Reply, head: &Head<'_>, chat: &ChatRequest, sent_at: Instant) -> RelayEnd {
+    let mut reader = reply.into_reader();
+    let mut sse = SseReader::new();
+    let mut r = Relay {
+        res: Some(res),
+        writer: None,
+        routed: head.routed,
+        fallback_attempts: head.fallback_attempts,
+        keepalive: head.keepalive,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        scratch: Vec::new(),
+        output_chars: 0,
+        has_output: false,
+        finished: false,
+        usage: None,
+        sent_at,
+        ttfb_ms: None,
+    };
+    let mut done = false;
+    let stop: Option<Stop> = 'read: loop {
+        loop {
+            let data = match sse.next_event() {
+                Ok(Some(d)) => d,
+                Ok(None) => break,
+                Err(_) => break 'read Some(Stop::Upstream),
+            };
+            if data == b"[DONE]" {
+                done = true;
+                break 'read None;
+            }
+            if let Err(stop) = r.event(data) {
+                break 'read Some(stop);
+            }
+        }
+        match sse.fill_from(&mut reader) {
+            Ok(0) => {
+                if let Some(data) = sse.finish() {
+                    if data == b"[DONE]" {
+                        done = true;
+                    } else if let Err(stop) = r.event(data) {
+                        break Some(stop);
+                    }
+                }
+                break None;
+            }
+            Ok(_) => {}
+            Err(_) if watch::client_gone() => break Some(Stop::ClientGone),
+            Err(_) => break Some(Stop::Upstream),
+        }
+    };
+    drop(reader);
+    let complete = done || r.finished;
+    r.end(stop, complete, chat)
+}
+
+impl Relay<'_, '_> {
+    fn event(&mut self, data: &[u8]) -> Result<(), Stop> {
+        let facts = inspect_chunk(data, &mut self.scratch).map_err(|_| Stop::Upstream)?;
+        if facts.error {
+            return Err(Stop::Upstream);
+        }
+        self.output_chars += facts.output_chars;
+        self.has_output |= facts.has_output();
+        self.finished |= facts.finished;
+        if facts.usage.is_some() {
+            self.usage = facts.usage;
+        }
+        // SSE data must be one line on our side; re-encode the rare multi-line payload.
+        let frame: Cow<[u8]> = if data.contains(&b'\n') || data.contains(&b'\r') {
+            let mut copy = data.to_vec();
+            match crate::json::parse_value(&mut copy) {
+                Ok(v) => Cow::Owned(crate::json::encode(&v)),
+                Err(_) => return Err(Stop::Upstream),
+            }
+        } else {
+            Cow::Borrowed(data)
+        };
+        if self.writer.is_some() {
+            return self.write(&frame);
+        }
+        self.pending_bytes += frame.len();
+        self.pending.push(frame.into_owned());
+        if self.has_output || self.pending.len() >= MAX_PENDING_EVENTS || self.pending_bytes >= MAX_PENDING_BYTES {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the head and everything held back.
+    fn commit(&mut self) -> Result<(), Stop> {
+        let Some(res) = self.res.take() else { return Ok(()) };
+        let heartbeat_stream = res.try_clone_stream().ok();
+        let mut head = res
+            .head(200)
+            .header("X-Routed-Via", self.routed)
+            .header("Cache-Control", "no-cache")
+            .header("X-Accel-Buffering", "no");
+        if self.fallback_attempts > 0 {
+            head = head.header_u64("X-Fallback-Attempts", u64::from(self.fallback_attempts));
+        }
+        let writer = head.stream("text/event-stream; charset=utf-8").map_err(|_| Stop::ClientGone)?;
+        if let Some(stream) = heartbeat_stream {
+            watch::heartbeat(stream, writer.framed(b": keep-alive\n\n"), self.keepalive);
+        }
+        self.writer = Some(writer);
+        self.ttfb_ms = Some(self.sent_at.elapsed().as_millis() as u64);
+        for frame in std::mem::take(&mut self.pending) {
+            self.write(&frame)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, frame: &[u8]) -> Result<(), Stop> {
+        let writer = self.writer.as_mut().ok_or(Stop::ClientGone)?;
+        writer.write_parts(&[b"data: ", frame, b"\n\n"]).map_err(|_| Stop::ClientGone)?;
+        watch::wrote();
+        Ok(())
+    }
+
+    fn usage(&self, chat: &ChatRequest) -> (Usage, bool) {
+        match self.usage {
+            Some(u) => (u, false),
+            None => {
+                let completion = (self.output_chars as u64).div_ceil(4);
+                (Usage { prompt: chat.input_tokens, completion, total: chat.input_tokens + completion }, true)
+            }
+        }
+    }
+
+    fn end(mut self, stop: Option<Stop>, complete: bool, chat: &ChatRequest) -> RelayEnd {
+        let (usage, estimated) = self.usage(chat);
+        match stop {
+            Some(Stop::ClientGone) => return RelayEnd::ClientGone,
+            None if complete => {
+                if self.writer.is_none() {
+                    if !self.has_output {
+                        return RelayEnd::NotCommitted(Verdict::Empty);
+                    }
+                    if self.commit().is_err() {
+                        return RelayEnd::ClientGone;
+                    }
+                }
+                let Some(mut writer) = self.writer.take() else { return RelayEnd::ClientGone };
+                if writer.write(b"data: [DONE]\n\n").is_err() || writer.finish().is_err() {
+                    return RelayEnd::ClientGone;
+                }
+                return RelayEnd::Completed { usage, estimated, ttfb_ms: self.ttfb_ms };
+            }
+            // Malformed, an error frame, or the stream ended without finishing.
+            _ => {}
+        }
+        let Some(mut writer) = self.writer.take() else {
+            return RelayEnd::NotCommitted(Verdict::Unavailable);
+        };
+        let _ = writer.write_parts(&[b"data: ", INTERRUPTED, b"\n\n"]);
+        let _ = writer.write(b"data: [DONE]\n\n");
+        let _ = writer.finish();
+        RelayEnd::Interrupted { usage, ttfb_ms: self.ttfb_ms }
+    }
+}

@@ -1,0 +1,332 @@
+//! The command line (SPEC §1): `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
+//! `--version`, `--help`. Secrets are read from stdin, never from argv. Exit codes: 0 done,
+//! 1 the command failed (e.g. no such key), 2 bad usage or configuration.
+
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Read};
+
+use crate::catalog::{Catalog, KeyFormat};
+use crate::config::{Config, ConfigError, Flags};
+use crate::server::{self, Opened};
+
+const HELP: &str = "\
+freellmapi — one OpenAI-compatible endpoint in front of many free LLM tiers
+
+USAGE:
+  freellmapi [serve] [OPTIONS]          run the server (default)
+  freellmapi token [--rotate]           print (or rotate and print) the client API key
+  freellmapi keys add <platform> [--label L] [--unlimited]
+                                        add a provider key, read from stdin
+  freellmapi keys list                  list keys (masked)
+  freellmapi keys rm <id>               remove a key
+  freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
+  freellmapi --version | --help
+
+OPTIONS (flag > environment > default):
+  --listen ADDR        FREELLMAPI_LISTEN       bind address [127.0.0.1:3001]
+  --data-dir DIR       FREELLMAPI_DATA_DIR     LMDB store and master.key [./data]
+  --trust-proxy CIDRS  FREELLMAPI_TRUST_PROXY  peers whose X-Forwarded-* headers are believed
+  --log-level LEVEL    FREELLMAPI_LOG          error|warn|info|debug|trace, or target=level,...
+
+ENVIRONMENT:
+  FREELLMAPI_ENCRYPTION_KEY       64 hex chars; else DATA_DIR/master.key (0600) is used
+  FREELLMAPI_UPSTREAM_<PLATFORM>  override a platform's base URL (e.g. FREELLMAPI_UPSTREAM_GROQ)
+  FREELLMAPI_MAX_BODY_MIB         request body limit in MiB [25]
+  FREELLMAPI_REQUEST_BUDGET_SECS  failover time budget before the first byte [60]
+  FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS  upstream time to first byte [60]
+  FREELLMAPI_IDLE_TIMEOUT_SECS    upstream silence allowed mid-body [90]
+  FREELLMAPI_SSE_KEEPALIVE_SECS   keep-alive comment interval on quiet streams [15]
+
+PLATFORMS:
+  google groq cerebras sambanova nvidia mistral openrouter github huggingface
+  cohere cloudflare (key as account_id:api_token) zhipu moonshot minimax
+";
+
+/// Runs the command line; returns the process exit code.
+pub fn run(args: Vec<OsString>) -> i32 {
+    match dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("freellmapi: {e}");
+            2
+        }
+    }
+}
+
+struct Parsed {
+    flags: Flags,
+    label: Option<String>,
+    unlimited: bool,
+    rotate: bool,
+    words: Vec<String>,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
+    let mut p = pico_args::Arguments::from_vec(args);
+    if p.contains(["-h", "--help"]) {
+        print!("{HELP}");
+        return Ok(None);
+    }
+    if p.contains(["-V", "--version"]) {
+        println!("freellmapi {}", env!("CARGO_PKG_VERSION"));
+        return Ok(None);
+    }
+    let opt = |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
+        p.opt_value_from_str(name).map_err(|e| ConfigError(format!("{name}: {e}")))
+    };
+    let flags = Flags {
+        listen: opt(&mut p, "--listen")?,
+        data_dir: opt(&mut p, "--data-dir")?,
+        trust_proxy: opt(&mut p, "--trust-proxy")?,
+        log_level: opt(&mut p, "--log-level")?,
+    };
+    let label = opt(&mut p, "--label")?;
+    let unlimited = p.contains("--unlimited");
+    let rotate = p.contains("--rotate");
+    let mut words = Vec::new();
+    for arg in p.finish() {
+        let arg = arg.into_string().map_err(|_| ConfigError("arguments must be UTF-8".into()))?;
+        if arg.starts_with('-') {
+            return Err(ConfigError(format!("unknown option {arg}; see `freellmapi --help`")));
+        }
+        words.push(arg);
+    }
+    Ok(Some(Parsed { flags, label, unlimited, rotate, words }))
+}
+
+fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
+    let Some(p) = parse(args)? else { return Ok(0) };
+    let catalog = Catalog::builtin();
+    let env_names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
+    let config = Config::build(&p.flags, &|k| std::env::var(k).ok(), &env_names, &catalog.platform_ids())?;
+    crate::logging::init(config.log_filter.clone());
+    let words: Vec<&str> = p.words.iter().map(String::as_str).collect();
+    let only = |allowed: bool, what: &str| {
+        if allowed { Ok(()) } else { Err(ConfigError(format!("{what} does not apply to this command; see `freellmapi --help`"))) }
+    };
+    match words.as_slice() {
+        [] | ["serve"] => {
+            only(p.label.is_none() && !p.unlimited && !p.rotate, "--label/--unlimited/--rotate")?;
+            server::serve(&config)?;
+            Ok(0)
+        }
+        ["token"] => {
+            only(p.label.is_none() && !p.unlimited, "--label/--unlimited")?;
+            token(&config, p.rotate)
+        }
+        ["keys", "add", platform] => {
+            only(!p.rotate, "--rotate")?;
+            keys_add(&config, &catalog, platform, p.label.as_deref().unwrap_or(""), p.unlimited)
+        }
+        ["keys", "list"] => keys_list(&config),
+        ["keys", "rm", id] => keys_rm(&config, id),
+        ["keys", "import", file] => keys_import(&config, &catalog, file),
+        ["keys", ..] => Err(ConfigError("usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into())),
+        other => Err(ConfigError(format!("unknown command {:?}; see `freellmapi --help`", other.join(" ")))),
+    }
+}
+
+fn open(config: &Config) -> Result<Opened, ConfigError> {
+    server::open_data_dir(config)
+}
+
+fn store_err(e: crate::store::StoreError) -> ConfigError {
+    ConfigError(e.to_string())
+}
+
+fn token(config: &Config, rotate: bool) -> Result<i32, ConfigError> {
+    let Opened { store, master } = open(config)?;
+    let key = if rotate {
+        let key = store.set_unified_key(&master, &crate::crypto::new_unified_key()).map_err(store_err)?;
+        eprintln!("rotated; the old key stops working within a few seconds on a running server");
+        key
+    } else {
+        store.unified_key(&master).map_err(store_err)?.0
+    };
+    println!("{}", key.as_str().unwrap_or_default());
+    Ok(0)
+}
+
+/// Checks a key's shape for its platform; the message says what is wrong.
+pub fn validate_key(catalog: &Catalog, platform: &str, key: &str) -> Result<(), String> {
+    let p = catalog
+        .platforms
+        .iter()
+        .find(|p| p.id == platform)
+        .ok_or_else(|| format!("unknown platform {platform:?}; known: {}", catalog.platform_ids().join(", ")))?;
+    if key.is_empty() {
+        return Err("the key is empty".into());
+    }
+    if key.len() > 4096 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the key contains whitespace or is implausibly long; paste just the key".into());
+    }
+    if p.key_format == KeyFormat::AccountToken {
+        match key.split_once(':') {
+            Some((account, token)) if !account.is_empty() && !token.is_empty() && account.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+            _ => return Err(format!("{} keys are `account_id:api_token` (the account id is the 32-hex id in your dashboard URL)", p.name)),
+        }
+    }
+    Ok(())
+}
+
+fn read_secret_from_stdin(what: &str) -> Result<String, ConfigError> {
+    let stdin = std::io::stdin();
+    let mut text = String::new();
+    if stdin.is_terminal() {
+        eprintln!("Paste the {what} and press Enter:");
+        stdin.lock().read_line(&mut text).map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+    } else {
+        stdin.lock().take(64 * 1024).read_to_string(&mut text).map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+    }
+    Ok(text.trim().to_string())
+}
+
+fn keys_add(config: &Config, catalog: &Catalog, platform: &str, label: &str, unlimited: bool) -> Result<i32, ConfigError> {
+    if catalog.platform_index(platform).is_none() {
+        return Err(ConfigError(format!("unknown platform {platform:?}; known: {}", catalog.platform_ids().join(", "))));
+    }
+    let key = read_secret_from_stdin("provider key")?;
+    validate_key(catalog, platform, &key).map_err(ConfigError)?;
+    let Opened { store, master } = open(config)?;
+    let record = store.add_key(&master, platform, label, &key, unlimited).map_err(store_err)?;
+    println!("added key {} for {platform} ({})", record.id, record.masked);
+    Ok(0)
+}
+
+fn keys_list(config: &Config) -> Result<i32, ConfigError> {
+    let Opened { store, .. } = open(config)?;
+    let keys = store.list_keys().map_err(store_err)?;
+    if keys.is_empty() {
+        println!("no keys; add one with `freellmapi keys add <platform>` (the key on stdin)");
+        return Ok(0);
+    }
+    println!("{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} CREATED", "ID", "PLATFORM", "LABEL", "KEY", "STATUS", "ENABLED");
+    for k in keys {
+        let status = format!("{:?}", k.status).to_lowercase();
+        let created = crate::time::rfc3339_ms(k.created_ms);
+        println!(
+            "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} {}",
+            k.id,
+            k.platform,
+            k.label,
+            k.masked,
+            status,
+            if k.enabled { "yes" } else { "no" },
+            &created[..19]
+        );
+    }
+    Ok(0)
+}
+
+fn keys_rm(config: &Config, id: &str) -> Result<i32, ConfigError> {
+    let id: u64 = id.parse().map_err(|_| ConfigError(format!("{id:?} is not a key id; see `freellmapi keys list`")))?;
+    let Opened { store, .. } = open(config)?;
+    if store.remove_key(id).map_err(store_err)? {
+        println!("removed key {id}");
+        Ok(0)
+    } else {
+        eprintln!("freellmapi: no key with id {id}");
+        Ok(1)
+    }
+}
+
+/// One `NAME=value` line of an env file: `export ` prefixes, quotes and comments allowed.
+fn env_line(line: &str) -> Option<(&str, &str)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let line = line.strip_prefix("export ").unwrap_or(line);
+    let (name, value) = line.split_once('=')?;
+    let value = value.trim();
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+        .unwrap_or(value);
+    Some((name.trim(), value))
+}
+
+fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|e| ConfigError(format!("cannot read {file}: {e}")))?;
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut cf_account = None;
+    let mut cf_token = None;
+    let mut ignored = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some((name, value)) = env_line(line) else { continue };
+        if value.is_empty() {
+            continue;
+        }
+        match name {
+            "CLOUDFLARE_ACCOUNT_ID" => cf_account = Some(value.to_string()),
+            "CLOUDFLARE_API_TOKEN" | "CLOUDFLARE_API_KEY" => cf_token = Some(value.to_string()),
+            _ => match catalog.platforms.iter().find(|p| p.key_env.iter().any(|e| e == name)) {
+                Some(p) => found.push((p.id.clone(), value.to_string())),
+                None => ignored.push(format!("{name} (line {})", n + 1)),
+            },
+        }
+    }
+    match (cf_account, cf_token) {
+        (Some(a), Some(t)) => found.push(("cloudflare".into(), format!("{a}:{t}"))),
+        (None, None) => {}
+        _ => eprintln!("skipped Cloudflare: both CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are needed"),
+    }
+    let Opened { store, master } = open(config)?;
+    let existing: Vec<(String, Vec<u8>)> = store
+        .list_keys()
+        .map_err(store_err)?
+        .into_iter()
+        .filter_map(|k| {
+            let plain = master.open(&k.sealed_bytes()?, &k.platform).ok()?;
+            Some((k.platform, plain.as_bytes().to_vec()))
+        })
+        .collect();
+    let (mut added, mut skipped) = (0, 0);
+    for (platform, key) in found {
+        if let Err(why) = validate_key(catalog, &platform, &key) {
+            eprintln!("skipped a {platform} key: {why}");
+            skipped += 1;
+            continue;
+        }
+        if existing.iter().any(|(p, k)| *p == platform && k == key.as_bytes()) {
+            println!("{platform}: already present");
+            skipped += 1;
+            continue;
+        }
+        let r = store.add_key(&master, &platform, "imported", &key, false).map_err(store_err)?;
+        println!("added key {} for {platform} ({})", r.id, r.masked);
+        added += 1;
+    }
+    for name in ignored {
+        eprintln!("ignored {name}: not a known provider key variable");
+    }
+    println!("imported {added} keys, skipped {skipped}");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines() {
+        assert_eq!(env_line("GROQ_API_KEY=gsk_1"), Some(("GROQ_API_KEY", "gsk_1")));
+        assert_eq!(env_line("export X=\"a b\""), Some(("X", "a b")));
+        assert_eq!(env_line("Y='q'"), Some(("Y", "q")));
+        assert_eq!(env_line("# c"), None);
+        assert_eq!(env_line("junk"), None);
+    }
+
+    #[test]
+    fn key_validation() {
+        let c = Catalog::builtin();
+        assert!(validate_key(&c, "groq", "gsk_abc").is_ok());
+        assert!(validate_key(&c, "groq", "gsk abc").is_err());
+        assert!(validate_key(&c, "nope", "k").unwrap_err().contains("unknown platform"));
+        assert!(validate_key(&c, "cloudflare", "abc123:tok").is_ok());
+        for bad in ["tok", ":tok", "abc:", "a-b:tok"] {
+            assert!(validate_key(&c, "cloudflare", bad).unwrap_err().contains("account_id:api_token"), "{bad}");
+        }
+    }
+}

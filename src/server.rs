@@ -1,0 +1,143 @@
+//! `freellmapi serve`: opens the data dir, builds the [`App`], serves HTTP on coroutines, runs
+//! the background coroutines (store polling, ledger persistence) and stops gracefully on
+//! SIGTERM/SIGINT: stop accepting, drain in-flight requests for up to 10 s, flush the ledger
+//! and the request log, exit 0.
+//!
+//! Threads: the calling thread waits for signals; `may` runs the coroutine workers; the store
+//! writer and the DNS resolver each have one thread. Nothing else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::catalog::Catalog;
+use crate::config::{Config, ConfigError};
+use crate::crypto::MasterKey;
+use crate::store::{Retention, Store, StoreError};
+
+/// Coroutine stack size. Chosen by `tests/stack_depth.rs`, which runs the deepest accepted JSON
+/// and the largest accepted request through a real server on stacks of this size.
+pub const COROUTINE_STACK_BYTES: usize = 128 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+const STORE_POLL: Duration = Duration::from_secs(2);
+const LEDGER_PERSIST_EVERY: Duration = Duration::from_secs(60);
+
+/// Everything `serve` and the CLI need from the data dir.
+pub struct Opened {
+    pub store: Arc<Store>,
+    pub master: MasterKey,
+}
+
+/// Opens the data dir, the master key and the store, and proves the key matches the store.
+pub fn open_data_dir(config: &Config) -> Result<Opened, ConfigError> {
+    config.prepare_data_dir()?;
+    let master = MasterKey::load_or_create(config.encryption_key.as_deref(), &config.data_dir)
+        .map_err(|e| ConfigError(e.to_string()))?;
+    let store = Store::open(&config.data_dir).map_err(|e| {
+        ConfigError(format!("cannot open the LMDB store in {}: {e}", config.data_dir.display()))
+    })?;
+    store.verify_master_key(&master).map_err(|e| match e {
+        StoreError::WrongMasterKey => ConfigError(format!("{e} (data dir {})", config.data_dir.display())),
+        other => ConfigError(other.to_string()),
+    })?;
+    Ok(Opened { store: Arc::new(store), master })
+}
+
+/// Blocks SIGTERM and SIGINT in this thread and every thread spawned after it, so they can be
+/// taken synchronously with `sigwait` instead of in an async-signal handler.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-set manipulation on a local set, before any thread exists.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: `set` was initialised by `block_signals`; sigwait writes the signal number.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// Runs the server until SIGTERM/SIGINT. Errors are start-up errors (exit 2).
+pub fn serve(config: &Config) -> Result<(), ConfigError> {
+    let signals = block_signals();
+    may::config()
+        .set_stack_size(COROUTINE_STACK_BYTES / std::mem::size_of::<usize>())
+        .set_pool_capacity(256)
+        .set_worker_pin(false);
+
+    let Opened { store, master } = open_data_dir(config)?;
+    let (token, created) = store.unified_key(&master).map_err(|e| ConfigError(e.to_string()))?;
+    if created {
+        // Printed once, to stdout (journald under systemd); never through the redacting logger.
+        println!(
+            "Created the unified API key (shown once here; `freellmapi token` prints it again):\n  {}",
+            token.as_str().unwrap_or_default()
+        );
+    }
+    drop(token);
+
+    let catalog = Arc::new(Catalog::builtin().with_overrides(&config.upstream_overrides));
+    let log_sink = crate::store::spawn_writer(store.clone(), Retention::default());
+    let app = App::new(catalog, store, master, log_sink, config)
+        .map_err(|e| ConfigError(e.to_string()))?;
+    let app = Arc::new(app);
+
+    let settings = crate::http::Settings {
+        body_limit: config.body_limit,
+        max_connections: config.max_connections,
+        ..Default::default()
+    };
+    let server = crate::http::serve(config.listen, app.clone(), settings)
+        .map_err(|e| ConfigError(format!("cannot listen on {}: {e}; pick another --listen address", config.listen)))?;
+    let keys = app.router.snapshot().keys.len();
+    log::info!(
+        "freellmapi {} listening on http://{} (data dir {}, {keys} usable provider keys)",
+        env!("CARGO_PKG_VERSION"),
+        server.local_addr(),
+        config.data_dir.display()
+    );
+    if keys == 0 {
+        log::warn!("no provider keys yet: add one with `freellmapi keys add <platform>` (the key on stdin)");
+    }
+    spawn_background(app.clone());
+
+    let sig = wait_for_signal(&signals);
+    log::info!("received signal {sig}; draining in-flight requests (up to {} s)", DRAIN_TIMEOUT.as_secs());
+    server.stop_accepting();
+    if !server.drain(DRAIN_TIMEOUT) {
+        log::warn!("{} requests still in flight after {} s; stopping anyway", server.shared().in_flight(), DRAIN_TIMEOUT.as_secs());
+    }
+    app.persist_ledger();
+    if !app.log.flush(Duration::from_secs(5)) {
+        log::warn!("the request log did not flush in time");
+    }
+    log::info!("stopped");
+    Ok(())
+}
+
+fn spawn_background(app: Arc<App>) {
+    let poll = app.clone();
+    may::go!(move || {
+        loop {
+            may::coroutine::sleep(STORE_POLL);
+            match poll.reload_if_changed() {
+                Ok(true) => log::info!("picked up changed keys/settings from the store"),
+                Ok(false) => {}
+                Err(e) => log::error!("reloading from the store failed: {e}"),
+            }
+        }
+    });
+    may::go!(move || {
+        loop {
+            may::coroutine::sleep(LEDGER_PERSIST_EVERY);
+            app.persist_ledger();
+        }
+    });
+}

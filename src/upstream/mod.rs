@@ -1,0 +1,213 @@
+//! Calls to provider APIs: one ureq agent (rustls with ring and webpki roots) over a `may`
+//! transport, with connection reuse, `TCP_NODELAY` and connect / first-byte / idle / total
+//! timeouts (SPEC §6).
+//!
+//! Owns the agent and the moment a provider key is plaintext: [`Upstream::send`] opens the
+//! sealed key, places it where the platform's auth style says, sends, and wipes it. Returns
+//! the status, headers and body handle; classification is the caller's business. Errors carry
+//! what happened (timeout, refused, TLS), never a URL with a key in it.
+
+pub mod classify;
+pub mod resolver;
+pub mod sse;
+pub mod transport;
+
+use std::io::Read;
+use std::time::Duration;
+
+use ureq::Agent;
+use ureq::http::HeaderMap;
+use ureq::unversioned::transport::{Connector, RustlsConnector};
+
+use crate::catalog::{Auth, KeyFormat, Platform};
+use crate::crypto::{MasterKey, Secret};
+use crate::router::KeyInfo;
+
+pub use transport::watch;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub first_byte: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(60),
+            idle: Duration::from_secs(90),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What went wrong on the way to a response. Carries the kind, never the URL or a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamError {
+    Dns,
+    Connect,
+    Tls,
+    Timeout,
+    /// The connection broke mid-exchange or the body ended early.
+    Io,
+    /// The response was larger than we accept.
+    TooLarge,
+    /// Not HTTP we can read.
+    Protocol,
+    /// Our own client disconnected; the call was abandoned on purpose.
+    ClientGone,
+    /// The stored key could not be opened (wrong master key or tampered row).
+    KeyUnreadable,
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UpstreamError::Dns => "DNS lookup failed",
+            UpstreamError::Connect => "connection failed",
+            UpstreamError::Tls => "TLS handshake failed",
+            UpstreamError::Timeout => "timed out",
+            UpstreamError::Io => "connection broke mid-response",
+            UpstreamError::TooLarge => "response too large",
+            UpstreamError::Protocol => "malformed HTTP response",
+            UpstreamError::ClientGone => "client disconnected",
+            UpstreamError::KeyUnreadable => "stored key could not be decrypted",
+        })
+    }
+}
+
+impl From<ureq::Error> for UpstreamError {
+    fn from(e: ureq::Error) -> Self {
+        if watch::client_gone() {
+            return UpstreamError::ClientGone;
+        }
+        match e {
+            ureq::Error::Timeout(_) => UpstreamError::Timeout,
+            ureq::Error::HostNotFound => UpstreamError::Dns,
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => UpstreamError::Tls,
+            ureq::Error::BodyExceedsLimit(_) => UpstreamError::TooLarge,
+            ureq::Error::ConnectionFailed => UpstreamError::Connect,
+            ureq::Error::Io(io) => match io.kind() {
+                std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::HostUnreachable
+                | std::io::ErrorKind::NetworkUnreachable
+                | std::io::ErrorKind::AddrNotAvailable => UpstreamError::Connect,
+                std::io::ErrorKind::TimedOut => UpstreamError::Timeout,
+                _ => UpstreamError::Io,
+            },
+            _ => UpstreamError::Protocol,
+        }
+    }
+}
+
+/// The request the wire layer built, still without credentials.
+pub struct Outbound {
+    /// May contain `{account_id}`, filled from an `account_id:api_token` key.
+    pub url: String,
+    pub body: Vec<u8>,
+    /// Overrides the default first-byte timeout (catalog data per platform).
+    pub first_byte: Option<Duration>,
+}
+
+/// A response whose body has not been read yet.
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    body: ureq::Body,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Takes the headers out (for classification after the body is read).
+    pub fn take_headers(&mut self) -> HeaderMap {
+        std::mem::take(&mut self.headers)
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes.
+    pub fn read_body(mut self, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+        self.body.with_config().limit(limit).read_to_vec().map_err(UpstreamError::from)
+    }
+
+    /// The body as a byte stream (for SSE). Dropping it before the end closes the connection.
+    pub fn into_reader(self) -> impl Read {
+        self.body.into_reader()
+    }
+}
+
+pub struct Upstream {
+    agent: Agent,
+    timeouts: Timeouts,
+}
+
+impl Upstream {
+    pub fn new(timeouts: Timeouts) -> Upstream {
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .no_delay(true)
+            .user_agent(concat!("freellmapi/", env!("CARGO_PKG_VERSION")))
+            .timeout_global(Some(timeouts.total))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_recv_response(Some(timeouts.first_byte))
+            .timeout_per_read(Some(timeouts.idle))
+            .input_buffer_size(transport::INPUT_BUFFER)
+            .output_buffer_size(transport::OUTPUT_BUFFER)
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(16)
+            .max_idle_age(Duration::from_secs(30))
+            .build();
+        let connector = transport::MayConnector.chain(RustlsConnector::default());
+        let agent = Agent::with_parts(config, connector, resolver::CachingResolver::new());
+        Upstream { agent, timeouts }
+    }
+
+    /// Sends a chat request with `key` for `platform`. The key is opened here and nowhere else.
+    pub fn send(&self, platform: &Platform, key: &KeyInfo, master: &MasterKey, out: &Outbound) -> Result<Reply, UpstreamError> {
+        let secret = master.open(&key.sealed, &platform.id).map_err(|_| UpstreamError::KeyUnreadable)?;
+        let (url, token) = credentials(platform, &out.url, &secret)?;
+        let mut req = self
+            .agent
+            .post(url.as_ref())
+            .config()
+            .timeout_recv_response(Some(out.first_byte.unwrap_or(self.timeouts.first_byte)))
+            .build()
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream");
+        // Built in a Secret so our copy is wiped; ureq keeps its own for the request's life.
+        let value = Secret::new(match platform.auth {
+            Auth::Bearer => [b"Bearer ", token.as_bytes()].concat(),
+            Auth::GoogApiKey => token.as_bytes().to_vec(),
+        });
+        let name = match platform.auth {
+            Auth::Bearer => "Authorization",
+            Auth::GoogApiKey => "x-goog-api-key",
+        };
+        req = req.header(name, value.as_bytes());
+        for (name, value) in &platform.extra_headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let response = req.send(&out.body[..])?;
+        let (parts, body) = response.into_parts();
+        Ok(Reply { status: parts.status.as_u16(), headers: parts.headers, body })
+    }
+}
+
+/// Splits the key per the platform's key format and fills the URL. The URL never carries the
+/// secret part: only an account id may be substituted into it.
+fn credentials<'a>(platform: &Platform, url: &'a str, secret: &'a Secret) -> Result<(std::borrow::Cow<'a, str>, &'a str), UpstreamError> {
+    let text = secret.as_str().ok_or(UpstreamError::KeyUnreadable)?;
+    match platform.key_format {
+        KeyFormat::Plain => Ok((url.into(), text)),
+        KeyFormat::AccountToken => {
+            let (account, token) = text.split_once(':').ok_or(UpstreamError::KeyUnreadable)?;
+            Ok((url.replace("{account_id}", account).into(), token))
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! ureq's transport over `may::net::TcpStream`, so a waiting upstream call parks only its
+//! coroutine, never a worker thread. TLS is ureq's rustls connector chained on top.
+//!
+//! While a read waits, it wakes twice a second to run the coroutine's [`watch`]: if the client
+//! that asked for this call has gone, the read fails at once (and the upstream connection is
+//! dropped, not pooled); if a stream is committed and quiet, a keep-alive comment goes out.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use may::net::TcpStream;
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport};
+
+/// Upstream reads wake this often to check the client and send keep-alives.
+const WATCH_TICK: Duration = Duration::from_millis(500);
+/// Buffer sizes per upstream connection; response heads and SSE lines fit comfortably.
+pub const INPUT_BUFFER: usize = 16 * 1024;
+pub const OUTPUT_BUFFER: usize = 16 * 1024;
+
+/// Opens plain TCP connections with `may` sockets. Must be the first link of the chain.
+#[derive(Debug, Default)]
+pub struct MayConnector;
+
+impl Connector<()> for MayConnector {
+    type Out = MayTransport;
+
+    fn connect(&self, details: &ConnectionDetails, _: Option<()>) -> Result<Option<MayTransport>, ureq::Error> {
+        let total = details.timeout.not_zero().map(|d| *d).unwrap_or(Duration::from_secs(10));
+        let deadline = Instant::now() + total;
+        let mut last_err = None;
+        for addr in details.addrs.iter() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match TcpStream::connect_timeout(addr, left) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    let buffers = LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER);
+                    return Ok(Some(MayTransport { stream, buffers, read_timeout: None, write_timeout: None }));
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => last_err = Some(ureq::Error::Timeout(details.timeout.reason)),
+                Err(e) => last_err = Some(ureq::Error::Io(e)),
+            }
+        }
+        Err(last_err.unwrap_or(ureq::Error::Timeout(details.timeout.reason)))
+    }
+}
+
+pub struct MayTransport {
+    stream: TcpStream,
+    buffers: LazyBuffers,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for MayTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MayTransport").field("peer", &self.stream.peer_addr().ok()).finish()
+    }
+}
+
+fn set_timeout(
+    cache: &mut Option<Duration>,
+    want: Duration,
+    apply: impl FnOnce(Option<Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    if *cache != Some(want) {
+        apply(Some(want))?;
+        *cache = Some(want);
+    }
+    Ok(())
+}
+
+impl Transport for MayTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let timeout = timeout.for_write();
+        if timeout.after.is_zero() {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        let wait = timeout.not_zero().map(|d| *d).unwrap_or(Duration::from_secs(600));
+        let stream = &self.stream;
+        set_timeout(&mut self.write_timeout, wait, |d| stream.set_write_timeout(d))?;
+        let output = &self.buffers.output()[..amount];
+        match self.stream.write_all(output) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ureq::Error::Timeout(timeout.reason)),
+            Err(e) => Err(ureq::Error::Io(e)),
+        }
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        if timeout.after.is_zero() {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        let budget = timeout.not_zero().map(|d| *d);
+        let started = Instant::now();
+        loop {
+            let left = budget.map(|b| b.saturating_sub(started.elapsed()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(ureq::Error::Timeout(timeout.reason));
+            }
+            let wait = match (left, watch::active()) {
+                (Some(l), true) => l.min(WATCH_TICK),
+                (Some(l), false) => l,
+                (None, true) => WATCH_TICK,
+                (None, false) => Duration::from_secs(600),
+            };
+            let stream = &self.stream;
+            set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
+            let input = self.buffers.input_append_buf();
+            match self.stream.read(input) {
+                Ok(n) => {
+                    self.buffers.input_appended(n);
+                    return Ok(n > 0);
+                }
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                    if watch::tick().is_err() {
+                        return Err(ureq::Error::Io(io::Error::new(io::ErrorKind::ConnectionAborted, "client disconnected")));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ureq::Error::Io(e)),
+            }
+        }
+    }
+
+    fn is_open(&mut self) -> bool {
+        // A pooled connection is reusable when reading would block: no EOF, no stray bytes.
+        let mut byte = [0u8; 1];
+        matches!(self.stream.inner().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// What the coroutine making an upstream call wants checked while it waits.
+pub mod watch {
+    use super::*;
+
+    struct Watch {
+        client_fd: RawFd,
+        gone: bool,
+        heartbeat: Option<Heartbeat>,
+    }
+
+    struct Heartbeat {
+        stream: TcpStream,
+        frame: Vec<u8>,
+        every: Duration,
+        last: Instant,
+    }
+
+    may::coroutine_local!(static WATCH: RefCell<Option<Watch>> = RefCell::new(None));
+
+    /// Clears the watch when the call is over.
+    pub struct Guard(());
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            WATCH.with(|w| *w.borrow_mut() = None);
+        }
+    }
+
+    /// Watches `client_fd` for the rest of this coroutine's upstream calls (until the guard drops).
+    pub fn client(client_fd: RawFd) -> Guard {
+        WATCH.with(|w| *w.borrow_mut() = Some(Watch { client_fd, gone: false, heartbeat: None }));
+        Guard(())
+    }
+
+    /// Once a stream is committed: write `frame` to the client after `every` of silence.
+    pub fn heartbeat(stream: TcpStream, frame: Vec<u8>, every: Duration) {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow_mut().as_mut() {
+                w.heartbeat = Some(Heartbeat { stream, frame, every, last: Instant::now() });
+            }
+        });
+    }
+
+    /// The relay wrote to the client; the keep-alive clock restarts.
+    pub fn wrote() {
+        WATCH.with(|w| {
+            if let Some(hb) = w.borrow_mut().as_mut().and_then(|w| w.heartbeat.as_mut()) {
+                hb.last = Instant::now();
+            }
+        });
+    }
+
+    pub fn active() -> bool {
+        WATCH.with(|w| w.borrow().is_some())
+    }
+
+    /// True once a tick has seen the client go away.
+    pub fn client_gone() -> bool {
+        WATCH.with(|w| w.borrow().as_ref().is_some_and(|w| w.gone))
+    }
+
+    /// Runs the checks; `Err` means the client is gone and the call should end.
+    pub(super) fn tick() -> Result<(), ()> {
+        WATCH.with(|w| {
+            let mut w = w.borrow_mut();
+            let Some(w) = w.as_mut() else { return Ok(()) };
+            if w.gone || !peer_alive(w.client_fd) {
+                w.gone = true;
+                return Err(());
+            }
+            if let Some(hb) = w.heartbeat.as_mut() {
+                if hb.last.elapsed() >= hb.every {
+                    if hb.stream.write_all(&hb.frame).is_err() {
+                        w.gone = true;
+                        return Err(());
+                    }
+                    hb.last = Instant::now();
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// A non-blocking peek: EOF or an error means the peer is gone; pending bytes or
+    /// would-block mean it is still there.
+    fn peer_alive(fd: RawFd) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: `fd` is the client socket owned by the connection coroutine that set this
+        // watch and is still inside the handler; MSG_PEEK|MSG_DONTWAIT neither consumes nor blocks.
+        let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        if n > 0 {
+            return true;
+        }
+        if n == 0 {
+            return false;
+        }
+        let err = io::Error::last_os_error();
+        matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+    }
+}
