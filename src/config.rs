@@ -216,6 +216,12 @@ impl Config {
         } else if !dir.is_dir() {
             return err(format!("data dir {shown} is not a directory; pass --data-dir"));
         }
+        // Keys, sessions and the request log live here: nobody else needs to list it.
+        if let Ok(meta) = fs::metadata(dir) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            }
+        }
         let probe = dir.join(".write-test");
         fs::write(&probe, b"ok").map_err(|e| {
             ConfigError(format!("data dir {shown} is not writable: {e}; fix its owner/mode or pass --data-dir"))

@@ -115,9 +115,11 @@ pub fn init(filter: Filter) {
 }
 
 /// Prefixes that start a provider key or our unified key. After one of these, at a word
-/// boundary, the token that follows is replaced. `key=` covers keys placed in URLs.
+/// boundary, the token that follows is replaced. `key=` covers keys placed in URLs. The unified
+/// key is matched on its hex body only, so paths like `/tmp/freellmapi-test` stay readable.
+const UNIFIED_PREFIX: &str = "freellmapi-";
 const SECRET_PREFIXES: &[(&str, usize)] = &[
-    ("freellmapi-", 8),
+    (UNIFIED_PREFIX, 8),
     ("github_pat_", 8),
     ("nvapi-", 8),
     ("gsk_", 8),
@@ -149,7 +151,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         if let Some((prefix, min_len)) = hit {
             let start = i + prefix.len();
             let mut end = start;
-            while end < bytes.len() && is_token_byte(bytes[end]) {
+            let in_token = |b: u8| if *prefix == UNIFIED_PREFIX { b.is_ascii_hexdigit() } else { is_token_byte(b) };
+            while end < bytes.len() && in_token(bytes[end]) {
                 end += 1;
             }
             if end - start >= *min_len {
@@ -197,7 +200,7 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_words_alone() {
-        for s in ["task-runner started", "disk-usage", "freellmapi-v1", "monkey=1x", "no secrets here"] {
+        for s in ["task-runner started", "disk-usage", "freellmapi-v1", "/tmp/freellmapi-test-proxy-1", "monkey=1x", "no secrets here"] {
             assert_eq!(redact(s), s);
         }
     }

@@ -216,11 +216,16 @@ impl Router {
         for j in 0..n {
             let i = (start + j) % n;
             let ks = &entry.slots[i];
+            let paused = ks.key.state.paused_until.load(Ordering::Relaxed).saturating_sub(now_ms);
             if progress.tried.contains(&(e, i)) || progress.paused_keys.contains(&ks.key.id) {
                 why.tried += 1;
+                // Its cooldown still tells the client when to come back.
+                let cooling = ks.cell.get().map_or(0, |s| s.cooldown_remaining(now_ms)).max(paused);
+                if cooling > 0 {
+                    why.note_wait(cooling);
+                }
                 continue;
             }
-            let paused = ks.key.state.paused_until.load(Ordering::Relaxed).saturating_sub(now_ms);
             if paused > 0 {
                 why.cooling += 1;
                 why.note_wait(paused);
