@@ -166,6 +166,7 @@ fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut Re
             }
             Step::Cancelled => {
                 log_attempt("cancelled", None);
+                log::info!("request {}: client went away; upstream call to {}/{} abandoned", rec.request_id, platform.id, model.model_id);
                 rec.outcome = RequestOutcome::Cancelled;
                 rec.status = 499;
                 res.abandon();

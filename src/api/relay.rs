@@ -93,6 +93,7 @@ pub fn relay(res: &mut Responder<'_>, reply: Reply, head: &Head<'_>, chat: &Chat
             }
         }
         match sse.fill_from(&mut reader) {
+            Ok(0) if watch::client_gone() => break Some(Stop::ClientGone),
             Ok(0) => {
                 if let Some(data) = sse.finish() {
                     if data == b"[DONE]" {

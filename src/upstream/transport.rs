@@ -15,6 +15,8 @@ use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBu
 
 /// Upstream reads wake this often to check the client and send keep-alives.
 const WATCH_TICK: Duration = Duration::from_millis(500);
+/// The shortest socket timeout handed to `may`.
+const MIN_WAIT: Duration = Duration::from_millis(2);
 /// Buffer sizes per upstream connection; response heads and SSE lines fit comfortably.
 pub const INPUT_BUFFER: usize = 16 * 1024;
 pub const OUTPUT_BUFFER: usize = 16 * 1024;
@@ -32,7 +34,7 @@ impl Connector<()> for MayConnector {
         let mut last_err = None;
         for addr in details.addrs.iter() {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left < MIN_WAIT {
                 break;
             }
             match TcpStream::connect_timeout(addr, left) {
@@ -84,7 +86,7 @@ impl Transport for MayTransport {
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
-        let wait = timeout.not_zero().map(|d| *d).unwrap_or(Duration::from_secs(600));
+        let wait = timeout.not_zero().map(|d| *d).unwrap_or(Duration::from_secs(600)).max(MIN_WAIT);
         let stream = &self.stream;
         set_timeout(&mut self.write_timeout, wait, |d| stream.set_write_timeout(d))?;
         let output = &self.buffers.output()[..amount];
@@ -104,14 +106,8 @@ impl Transport for MayTransport {
         let started = Instant::now();
         loop {
             let left = budget.map(|b| b.saturating_sub(started.elapsed()));
-            if left.is_some_and(|l| l.is_zero()) {
+            let Some(wait) = read_wait(left, watch::active()) else {
                 return Err(ureq::Error::Timeout(timeout.reason));
-            }
-            let wait = match (left, watch::active()) {
-                (Some(l), true) => l.min(WATCH_TICK),
-                (Some(l), false) => l,
-                (None, true) => WATCH_TICK,
-                (None, false) => Duration::from_secs(600),
             };
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
@@ -123,7 +119,8 @@ impl Transport for MayTransport {
                 }
                 Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
                     if watch::tick().is_err() {
-                        return Err(ureq::Error::Io(io::Error::new(io::ErrorKind::ConnectionAborted, "client disconnected")));
+                        // Not ConnectionAborted/Reset: ureq reads those as a clean end of body.
+                        return Err(ureq::Error::Io(io::Error::other("client disconnected")));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -137,6 +134,21 @@ impl Transport for MayTransport {
         let mut byte = [0u8; 1];
         matches!(self.stream.inner().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
+}
+
+/// How long one socket read may wait, given the budget left and whether a watch needs ticks;
+/// `None` when the budget is spent. `may` treats a sub-millisecond socket timeout as none at all
+/// (seen: a 14 µs wait blocked for 9 s), so a nearly spent budget counts as spent.
+fn read_wait(left: Option<Duration>, watching: bool) -> Option<Duration> {
+    if left.is_some_and(|l| l < MIN_WAIT) {
+        return None;
+    }
+    Some(match (left, watching) {
+        (Some(l), true) => l.min(WATCH_TICK),
+        (Some(l), false) => l,
+        (None, true) => WATCH_TICK,
+        (None, false) => Duration::from_secs(600),
+    })
 }
 
 /// What the coroutine making an upstream call wants checked while it waits.
@@ -237,5 +249,20 @@ pub mod watch {
         }
         let err = io::Error::last_os_error();
         matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_waits_are_never_below_the_floor() {
+        assert_eq!(read_wait(Some(Duration::from_micros(14)), true), None);
+        assert_eq!(read_wait(Some(Duration::from_millis(1)), false), None);
+        assert_eq!(read_wait(Some(Duration::from_millis(2)), false), Some(Duration::from_millis(2)));
+        assert_eq!(read_wait(Some(Duration::from_secs(5)), true), Some(WATCH_TICK));
+        assert_eq!(read_wait(None, true), Some(WATCH_TICK));
+        assert_eq!(read_wait(Some(Duration::from_secs(5)), false), Some(Duration::from_secs(5)));
     }
 }

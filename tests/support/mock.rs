@@ -42,6 +42,8 @@ pub enum Reply {
     Close,
     /// Write these bytes and close.
     Raw(Vec<u8>),
+    /// Wait (without holding the mock's lock), then reply.
+    After(Duration, Box<Reply>),
 }
 
 impl Reply {
@@ -103,6 +105,8 @@ type Behaviour = Box<dyn FnMut(&Recorded) -> Reply + Send>;
 pub enum Event {
     /// A write to the proxy failed: it closed the upstream connection.
     WriteFailed(Instant),
+    /// While the mock waited between frames, the proxy closed the connection.
+    PeerClosed(Instant),
     StreamDone(Instant),
 }
 
@@ -161,6 +165,22 @@ pub fn refused_base() -> String {
     format!("http://{addr}/v1")
 }
 
+/// Sleeps for `delay`, checking every 10 ms whether the peer closed; true if it did.
+fn wait_watching(conn: &TcpStream, delay: Duration) -> bool {
+    let until = Instant::now() + delay;
+    let mut byte = [0u8; 1];
+    while Instant::now() < until {
+        conn.set_nonblocking(true).unwrap();
+        let closed = matches!(conn.peek(&mut byte), Ok(0)) || matches!(conn.peek(&mut byte), Err(ref e) if e.kind() != std::io::ErrorKind::WouldBlock);
+        conn.set_nonblocking(false).unwrap();
+        if closed {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())));
+    }
+    false
+}
+
 fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex<Vec<Event>>>, behaviour: Arc<Mutex<Behaviour>>) {
     let _ = conn.set_nodelay(true);
     let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -198,8 +218,13 @@ fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex
         }
         let rec = Recorded { method, path, headers, body };
         requests.lock().unwrap().push(rec.clone());
-        let reply = (behaviour.lock().unwrap())(&rec);
+        let mut reply = (behaviour.lock().unwrap())(&rec);
+        while let Reply::After(delay, next) = reply {
+            thread::sleep(delay);
+            reply = *next;
+        }
         match reply {
+            Reply::After(..) => unreachable!(),
             Reply::Json { status, headers, body } => {
                 let mut head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
                 for (k, v) in headers {
@@ -216,7 +241,10 @@ fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex
                     return;
                 }
                 for (delay, frame) in frames {
-                    thread::sleep(delay);
+                    if wait_watching(&conn, delay) {
+                        events.lock().unwrap().push(Event::PeerClosed(Instant::now()));
+                        return;
+                    }
                     let chunk = format!("{:x}\r\n{frame}\r\n", frame.len());
                     if conn.write_all(chunk.as_bytes()).and_then(|_| conn.flush()).is_err() {
                         events.lock().unwrap().push(Event::WriteFailed(Instant::now()));

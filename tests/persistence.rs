@@ -1,0 +1,128 @@
+//! What survives a restart (keys, token, a day of ledger), what a wrong master key or a
+//! tampered row does, and graceful shutdown.
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use support::mock::{Mock, Reply};
+use support::{Proxy, user};
+
+#[test]
+fn restart_keeps_keys_token_and_the_ledger() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let p = Proxy::builder().upstream("sambanova", &m.base()).key("sambanova", "sn-key-000111222333").start();
+    // DeepSeek-V3.2 on SambaNova allows 20 requests a day per key.
+    let pinned = r#"{"model":"DeepSeek-V3.2","messages":[{"role":"user","content":"x"}]}"#;
+    let strict = [("X-Freellmapi-Pin", "strict")];
+    for i in 0..20 {
+        let r = p.post("/v1/chat/completions", pinned, &strict);
+        assert_eq!(r.status, 200, "request {i}: {}", r.text());
+    }
+    let r = p.post("/v1/chat/completions", pinned, &strict);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.error_message().contains("at their rate limits"), "{}", r.text());
+    let token = p.token.clone();
+    let calls = m.count();
+
+    let p = p.restart();
+    assert_eq!(p.token, token, "the unified key survives");
+    let list = String::from_utf8(p.cli(&["keys", "list"], "").stdout).unwrap();
+    assert!(list.contains("sambanova") && list.contains("sn-k...2333"), "{list}");
+    let r = p.post("/v1/chat/completions", pinned, &strict);
+    assert_eq!(r.status, 429, "the exhausted model is still skipped after the restart: {}", r.text());
+    assert_eq!(m.count(), calls, "no upstream call for it");
+    let r = p.chat(&user("anything"));
+    assert_eq!(r.status, 200);
+    assert_ne!(r.header("X-Routed-Via").unwrap(), "sambanova/DeepSeek-V3.2");
+    assert!(p.log_text().contains("restored ledger state"), "{}", p.log_text());
+}
+
+#[test]
+fn a_wrong_master_key_stops_the_start_with_one_clear_line() {
+    let key_a = "a".repeat(64);
+    let dir = support::temp_dir("mk");
+    let mut p = Proxy::builder().dir(&dir).env("FREELLMAPI_ENCRYPTION_KEY", &key_a).key("groq", "gsk_x").start();
+    assert_eq!(p.stop(), Some(0));
+
+    let out = std::process::Command::new(support::BIN)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("FREELLMAPI_ENCRYPTION_KEY", "b".repeat(64))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("master key does not match this data dir"), "{err}");
+    assert!(!dir.join("master.key").exists(), "with the env key set, no key file is written");
+}
+
+#[test]
+fn a_tampered_key_row_is_skipped_with_a_warning() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let dir = support::temp_dir("tamper");
+    let mut p = Proxy::builder()
+        .dir(&dir)
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_will_be_tampered")
+        .key("groq", "gsk_stays_intact")
+        .start();
+    assert_eq!(p.stop(), Some(0));
+    {
+        let store = freellmapi::store::Store::open(&dir).unwrap();
+        let mut rec = store.list_keys().unwrap().into_iter().find(|k| k.id == 1).unwrap();
+        let mut sealed = rec.sealed.into_bytes();
+        let last = sealed.len() - 1;
+        sealed[last] = if sealed[last] == b'0' { b'1' } else { b'0' };
+        rec.sealed = String::from_utf8(sealed).unwrap();
+        store.put_raw_key_row(1, &simd_json::serde::to_vec(&rec).unwrap()).unwrap();
+    }
+    let p = Proxy::spawn(dir, p.env.clone());
+    assert!(p.log_text().contains("key 1 (groq) cannot be decrypted with this master key and is skipped"), "{}", p.log_text());
+    for _ in 0..3 {
+        assert_eq!(p.chat(&user("x")).status, 200);
+    }
+    let keys: Vec<String> = m.requests.lock().unwrap().iter().filter_map(|r| r.header("authorization").map(str::to_string)).collect();
+    assert!(keys.iter().all(|k| k == "Bearer gsk_stays_intact"), "{keys:?}");
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_stream_finish() {
+    let m = Mock::start(|_| Reply::stream(&["one ", "two ", "three"], Duration::from_millis(300)));
+    let mut p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_drain").start();
+    let mut s = support::connect(p.addr);
+    let body = r#"{"stream":true,"messages":[{"role":"user","content":"count"}]}"#;
+    write!(s, "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}", p.token, body.len()).unwrap();
+    let head = support::read_head(&mut s);
+    assert!(head.contains("200 OK"));
+    let first = support::read_chunk(&mut s).unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("data:"));
+    let pid = p.pid() as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let mut rest = Vec::new();
+    while let Some(c) = support::read_chunk(&mut s) {
+        rest.extend_from_slice(&c);
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.contains("three") && rest.ends_with("data: [DONE]\n\n"), "{rest}");
+    assert_eq!(p.stop(), Some(0));
+    // New connections are refused once it has stopped.
+    assert!(std::net::TcpStream::connect(p.addr).is_err());
+}
+
+#[test]
+fn rotating_the_token_takes_effect_without_restart() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let mut p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_rot").start();
+    let old = p.token.clone();
+    let out = p.cli(&["token", "--rotate"], "");
+    assert!(out.status.success());
+    let new = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_ne!(new, old);
+    assert!(new.starts_with("freellmapi-") && new.len() == 59);
+    p.wait_for("the old token to stop working", Duration::from_secs(10), |p| p.chat(&user("x")).status == 401);
+    p.token = new;
+    assert_eq!(p.chat(&user("x")).status, 200);
+}

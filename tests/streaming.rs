@@ -1,0 +1,231 @@
+//! Stream integrity over real sockets: client disconnects close the upstream within a second,
+//! failures after the first frame end with an error frame and `[DONE]`, quiet streams get
+//! keep-alive comments, and malformed upstream streams cost bounded time and memory.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::mock::{self, Event, Mock, Reply};
+use support::{Proxy, Response};
+
+const STREAM: &str = r#"{"stream":true,"messages":[{"role":"user","content":"go"}]}"#;
+
+fn open_stream(p: &Proxy) -> TcpStream {
+    let mut s = support::connect(p.addr);
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{STREAM}",
+        p.token,
+        STREAM.len()
+    )
+    .unwrap();
+    let head = support::read_head(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    s
+}
+
+fn closed_at(m: &Mock) -> Option<Instant> {
+    m.events.lock().unwrap().iter().find_map(|e| match e {
+        Event::WriteFailed(t) | Event::PeerClosed(t) => Some(*t),
+        Event::StreamDone(_) => None,
+    })
+}
+
+fn wait_closed(m: &Mock, within: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(t) = closed_at(m) {
+            return Some(t);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn frames(parts: &[(u64, &str)]) -> Vec<(Duration, String)> {
+    parts.iter().map(|(ms, f)| (Duration::from_millis(*ms), f.to_string())).collect()
+}
+
+#[test]
+fn a_client_disconnect_closes_a_busy_upstream_within_a_second() {
+    let m = Mock::start(|_| {
+        let parts: Vec<String> = (0..50).map(|i| format!("w{i} ")).collect();
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Reply::stream(&refs, Duration::from_millis(100))
+    });
+    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_dc").start();
+    let mut s = open_stream(&p);
+    support::read_chunk(&mut s).unwrap();
+    support::read_chunk(&mut s).unwrap();
+    let gone = Instant::now();
+    drop(s);
+    let closed = wait_closed(&m, Duration::from_secs(3)).expect("the upstream connection was closed");
+    assert!(closed.duration_since(gone) < Duration::from_secs(1), "took {:?}", closed.duration_since(gone));
+    p.wait_for("the cancellation in the log", Duration::from_secs(3), |p| p.log_text().contains("client went away"));
+    assert!(!p.log_text().contains("failed (unavailable"), "a cancelled request is not a provider failure");
+}
+
+#[test]
+fn a_client_disconnect_closes_a_silent_upstream_within_a_second() {
+    // One frame, then the upstream thinks for a long time.
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[(0, &mock::chunk(r#"{"content":"thinking"}"#, None)), (8_000, "data: [DONE]\n\n")]),
+        abrupt: false,
+    });
+    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_dc2").start();
+    let mut s = open_stream(&p);
+    support::read_chunk(&mut s).unwrap();
+    let gone = Instant::now();
+    drop(s);
+    let closed = wait_closed(&m, Duration::from_secs(3)).expect("the upstream connection was closed");
+    assert!(closed.duration_since(gone) < Duration::from_secs(1), "took {:?}", closed.duration_since(gone));
+    // The same holds before any byte was sent to the client (non-streaming, slow upstream
+    // that has sent its head and is still thinking about the body).
+    let m2 = Mock::start(|_| Reply::Sse { frames: frames(&[(8_000, "data: [DONE]\n\n")]), abrupt: false });
+    let p2 = Proxy::builder().upstream("groq", &m2.base()).key("groq", "gsk_dc3").start();
+    let mut s = support::connect(p2.addr);
+    let body = support::user("slow");
+    write!(s, "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}", p2.token, body.len()).unwrap();
+    p2.wait_for("the upstream call", Duration::from_secs(5), |_| m2.count() == 1);
+    std::thread::sleep(Duration::from_millis(100));
+    let gone = Instant::now();
+    drop(s);
+    let closed = wait_closed(&m2, Duration::from_secs(3)).expect("the upstream connection was closed");
+    assert!(closed.duration_since(gone) < Duration::from_secs(1), "took {:?}", closed.duration_since(gone));
+    p2.wait_for("the cancellation in the log", Duration::from_secs(3), |p| p.log_text().contains("client went away"));
+}
+
+#[test]
+fn a_failure_after_the_first_frame_ends_with_an_error_frame_and_done() {
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[
+            (0, &mock::chunk(r#"{"role":"assistant","content":"Hel"}"#, None)),
+            (0, &mock::chunk(r#"{"content":"lo"}"#, None)),
+        ]),
+        abrupt: true,
+    });
+    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_mid").start();
+    let r = p.chat(STREAM);
+    assert_eq!(r.status, 200);
+    let data = r.sse_data();
+    assert_eq!(data.len(), 4, "{data:?}");
+    assert!(data[0].contains("Hel") && data[1].contains("lo"));
+    assert_eq!(data[2], r#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#);
+    assert_eq!(data[3], "[DONE]");
+}
+
+#[test]
+fn quiet_streams_get_keep_alive_comments() {
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[
+            (0, &mock::chunk(r#"{"content":"a"}"#, None)),
+            (2_600, &mock::chunk(r#"{"content":"b"}"#, Some("stop"))),
+            (0, "data: [DONE]\n\n"),
+        ]),
+        abrupt: false,
+    });
+    let p = Proxy::builder().env("FREELLMAPI_SSE_KEEPALIVE_SECS", "1").upstream("groq", &m.base()).key("groq", "gsk_ka").start();
+    let r = p.chat(STREAM);
+    let text = r.text();
+    let pings = text.matches(": keep-alive\n\n").count();
+    assert!((1..=3).contains(&pings), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert_eq!(r.sse_data().len(), 3);
+}
+
+#[test]
+fn an_idle_upstream_mid_stream_times_out_cleanly() {
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[(0, &mock::chunk(r#"{"content":"a"}"#, None)), (6_000, "data: [DONE]\n\n")]),
+        abrupt: false,
+    });
+    let p = Proxy::builder().env("FREELLMAPI_IDLE_TIMEOUT_SECS", "1").upstream("groq", &m.base()).key("groq", "gsk_idle").start();
+    let started = Instant::now();
+    let r = p.chat(STREAM);
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?} {}", started.elapsed(), p.log_text());
+    let data = r.sse_data();
+    assert!(data[data.len() - 2].contains("stream_error"), "{data:?}");
+    assert_eq!(data[data.len() - 1], "[DONE]");
+}
+
+fn two_platforms(first: Reply) -> (Mock, Mock, Proxy) {
+    let mut once = Some(first);
+    let a = Mock::start(move |_| once.take().unwrap_or(Reply::Close));
+    let b = Mock::start(|_| Reply::stream(&["from groq"], Duration::ZERO));
+    let p = Proxy::builder()
+        .upstream("cerebras", &a.base())
+        .upstream("groq", &b.base())
+        .key("cerebras", "csk-s")
+        .key("groq", "gsk_s")
+        .start();
+    (a, b, p)
+}
+
+fn assert_failed_over(r: &Response) {
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("X-Routed-Via").as_deref(), Some("groq/openai/gpt-oss-120b"), "{}", r.text());
+    assert_eq!(r.header("X-Fallback-Attempts").as_deref(), Some("1"));
+    assert!(r.text().contains("from groq") && !r.text().contains("stream_error"), "{}", r.text());
+}
+
+#[test]
+fn broken_starts_fail_over_invisibly() {
+    // Invalid JSON before any output.
+    let (_a, _b, p) = two_platforms(Reply::Sse { frames: frames(&[(0, "data: {not json\n\n")]), abrupt: false });
+    assert_failed_over(&p.chat(STREAM));
+    // An error object instead of a chunk.
+    let (_a, _b, p) = two_platforms(Reply::Sse { frames: frames(&[(0, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n")]), abrupt: false });
+    assert_failed_over(&p.chat(STREAM));
+    // EOF without [DONE] and without output.
+    let (_a, _b, p) = two_platforms(Reply::Sse { frames: vec![], abrupt: true });
+    assert_failed_over(&p.chat(STREAM));
+    // A non-2xx answer to a stream request.
+    let (_a, _b, p) = two_platforms(Reply::json(503, "{}"));
+    assert_failed_over(&p.chat(STREAM));
+}
+
+#[test]
+fn invalid_json_after_output_is_an_interruption_not_silence() {
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[(0, &mock::chunk(r#"{"content":"ok"}"#, None)), (0, "data: {broken\n\n")]),
+        abrupt: false,
+    });
+    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_bad").start();
+    let data = p.chat(STREAM).sse_data();
+    assert_eq!(data.len(), 3, "{data:?}");
+    assert!(data[1].contains("stream_error"));
+}
+
+#[test]
+fn a_giant_line_is_refused_with_bounded_memory() {
+    let m = Mock::start(|_| {
+        let huge = format!("data: {{\"x\":\"{}", "y".repeat(3 * 1024 * 1024));
+        Reply::Sse { frames: vec![(Duration::ZERO, mock::chunk(r#"{"content":"ok"}"#, None)), (Duration::ZERO, huge)], abrupt: false }
+    });
+    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_huge").start();
+    let data = p.chat(STREAM).sse_data();
+    assert!(data.iter().any(|d| d.contains("stream_error")), "{data:?}");
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
+    let kib: u64 = rss.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
+}
+
+#[test]
+fn multi_line_and_spaceless_data_are_normalised() {
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[
+            (0, "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"),
+            (0, "data: {\"choices\":[{\"index\":0,\r\ndata: \"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n"),
+            (0, ": comment\n\ndata: [DONE]\n\n"),
+        ]),
+        abrupt: false,
+    });
+    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_ml").start();
+    let data = p.chat(STREAM).sse_data();
+    assert_eq!(data.len(), 3, "{data:?}");
+    assert!(!data[1].contains('\n'));
+    assert!(data[1].contains(r#""content":"b""#), "{data:?}");
+}
