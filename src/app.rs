@@ -33,7 +33,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(catalog: Arc<Catalog>, store: Arc<Store>, master: MasterKey, log: LogSink, config: &Config) -> Result<App, StoreError> {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        store: Arc<Store>,
+        master: MasterKey,
+        log: LogSink,
+        config: &Config,
+    ) -> Result<App, StoreError> {
         let router = Router::new(catalog.clone());
         if let Some(bytes) = store.ledger_snapshot()? {
             match router.registry().restore(&bytes) {
@@ -88,19 +94,39 @@ impl App {
                 continue;
             }
             let Some(platform) = self.catalog.platform_index(&k.platform) else {
-                log::warn!("key {} is for unknown platform {:?} and is skipped", k.id, k.platform);
+                log::warn!(
+                    "key {} is for unknown platform {:?} and is skipped",
+                    k.id,
+                    k.platform
+                );
                 continue;
             };
-            let opened = k.sealed_bytes().filter(|s| self.master.open(s, &k.platform).is_ok());
+            let opened = k
+                .sealed_bytes()
+                .filter(|s| self.master.open(s, &k.platform).is_ok());
             let Some(sealed) = opened else {
-                log::warn!("key {} ({}) cannot be decrypted with this master key and is skipped", k.id, k.platform);
+                log::warn!(
+                    "key {} ({}) cannot be decrypted with this master key and is skipped",
+                    k.id,
+                    k.platform
+                );
                 continue;
             };
             if !crate::wire::supported(self.catalog.platforms[platform].wire) {
-                log::warn!("key {} ({}) is stored, but this build cannot speak that platform's API yet", k.id, k.platform);
+                log::warn!(
+                    "key {} ({}) is stored, but this build cannot speak that platform's API yet",
+                    k.id,
+                    k.platform
+                );
                 continue;
             }
-            usable.push(UsableKey { id: k.id, platform, sealed, masked: k.masked, unlimited: k.unlimited });
+            usable.push(UsableKey {
+                id: k.id,
+                platform,
+                sealed,
+                masked: k.masked,
+                unlimited: k.unlimited,
+            });
         }
         let count = usable.len();
         self.router.rebuild(self.catalog.clone(), usable, &[]);

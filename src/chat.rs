@@ -17,7 +17,14 @@ use crate::json::{self, JsonError, type_name};
 pub const DEFAULT_OUTPUT_RESERVE: u64 = 1000;
 pub const MAX_OUTPUT_RESERVE: u64 = 4096;
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// Why a request body was refused, with OpenAI's `code` vocabulary.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +38,10 @@ fn invalid(code: &'static str, message: String) -> Invalid {
 }
 
 fn wrong_type(path: &str, want: &str, got: &OwnedValue) -> Invalid {
-    invalid("invalid_type", format!("{path}: expected {want}, got {}", type_name(got)))
+    invalid(
+        "invalid_type",
+        format!("{path}: expected {want}, got {}", type_name(got)),
+    )
 }
 
 pub struct ChatRequest {
@@ -55,7 +65,10 @@ pub struct ChatRequest {
 
 impl ChatRequest {
     /// Parses and validates `bytes` in place. `session_hasher` keys the sticky-session hash.
-    pub fn parse(bytes: &mut [u8], mut session_hasher: impl Hasher) -> Result<ChatRequest, Invalid> {
+    pub fn parse(
+        bytes: &mut [u8],
+        mut session_hasher: impl Hasher,
+    ) -> Result<ChatRequest, Invalid> {
         let body = json::parse_object(bytes).map_err(|e| match e {
             JsonError::NotObject => invalid("invalid_type", "body: expected a JSON object".into()),
             other => invalid("invalid_json", other.to_string()),
@@ -77,30 +90,44 @@ impl ChatRequest {
         check_number(&body, "frequency_penalty")?;
         let max_tokens = positive_int(&body, "max_tokens")?;
         let max_completion = positive_int(&body, "max_completion_tokens")?;
-        if let Some(n) = positive_int(&body, "n")? {
-            if n > 1 {
-                return Err(invalid("invalid_value", "n: only n=1 is supported (one completion per request)".into()));
-            }
+        if let Some(n) = positive_int(&body, "n")?
+            && n > 1
+        {
+            return Err(invalid(
+                "invalid_value",
+                "n: only n=1 is supported (one completion per request)".into(),
+            ));
         }
         check_int(&body, "seed")?;
         check_stop(&body)?;
         check_object(&body, "stream_options")?;
         check_object(&body, "response_format")?;
-        if let Some(u) = body.get("user") {
-            if !u.is_str() && !u.is_null() {
-                return Err(wrong_type("user", "a string", u));
-            }
+        if let Some(u) = body.get("user")
+            && !u.is_str()
+            && !u.is_null()
+        {
+            return Err(wrong_type("user", "a string", u));
         }
         optional_bool(&body, "parallel_tool_calls")?;
         let tools_chars = check_tools(&body)?;
         check_tool_choice(&body)?;
 
         let messages = match body.get("messages") {
-            None => return Err(invalid("missing_required_parameter", "messages: required".into())),
-            Some(v) => v.as_array().ok_or_else(|| wrong_type("messages", "an array", v))?,
+            None => {
+                return Err(invalid(
+                    "missing_required_parameter",
+                    "messages: required".into(),
+                ));
+            }
+            Some(v) => v
+                .as_array()
+                .ok_or_else(|| wrong_type("messages", "an array", v))?,
         };
         if messages.is_empty() {
-            return Err(invalid("invalid_value", "messages: must contain at least one message".into()));
+            return Err(invalid(
+                "invalid_value",
+                "messages: must contain at least one message".into(),
+            ));
         }
         let mut facts = MessageFacts::default();
         for (i, m) in messages.iter().enumerate() {
@@ -124,7 +151,10 @@ impl ChatRequest {
             model,
             stream,
             input_tokens: (chars as u64).div_ceil(4),
-            output_reserve: max_tokens.or(max_completion).unwrap_or(DEFAULT_OUTPUT_RESERVE).min(MAX_OUTPUT_RESERVE),
+            output_reserve: max_tokens
+                .or(max_completion)
+                .unwrap_or(DEFAULT_OUTPUT_RESERVE)
+                .min(MAX_OUTPUT_RESERVE),
             session,
             continues: facts.has_assistant,
             has_thought_signatures: facts.thought_signatures,
@@ -134,11 +164,17 @@ impl ChatRequest {
 
     /// `stream_options.include_usage` as the client asked.
     pub fn wants_usage(&self) -> bool {
-        self.body.get("stream_options").and_then(|o| o.get_bool("include_usage")).unwrap_or(false)
+        self.body
+            .get("stream_options")
+            .and_then(|o| o.get_bool("include_usage"))
+            .unwrap_or(false)
     }
 
     pub fn messages(&self) -> &[OwnedValue] {
-        self.body.get_array("messages").map(|a| a.as_slice()).unwrap_or(&[])
+        self.body
+            .get_array("messages")
+            .map(|a| a.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -157,27 +193,44 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
         return Err(wrong_type(&path, "an object", m));
     }
     let role = match m.get("role") {
-        None => return Err(invalid("missing_required_parameter", format!("{path}.role: required"))),
-        Some(r) => r.as_str().ok_or_else(|| wrong_type(&format!("{path}.role"), "a string", r))?,
+        None => {
+            return Err(invalid(
+                "missing_required_parameter",
+                format!("{path}.role: required"),
+            ));
+        }
+        Some(r) => r
+            .as_str()
+            .ok_or_else(|| wrong_type(&format!("{path}.role"), "a string", r))?,
     };
     if !ROLES.contains(&role) {
         return Err(invalid(
             "invalid_value",
-            format!("{path}.role: unknown role {role:?}; expected one of system, developer, user, assistant, tool"),
+            format!(
+                "{path}.role: unknown role {role:?}; expected one of system, developer, user, assistant, tool"
+            ),
         ));
     }
-    if let Some(n) = m.get("name") {
-        if !n.is_str() {
-            return Err(wrong_type(&format!("{path}.name"), "a string", n));
-        }
+    if let Some(n) = m.get("name")
+        && !n.is_str()
+    {
+        return Err(wrong_type(&format!("{path}.name"), "a string", n));
     }
     let content = m.get("content");
     match content {
         None if role == "assistant" => {}
-        None => return Err(invalid("missing_required_parameter", format!("{path}.content: required for role {role}"))),
+        None => {
+            return Err(invalid(
+                "missing_required_parameter",
+                format!("{path}.content: required for role {role}"),
+            ));
+        }
         Some(c) if c.is_null() => {
             if role != "assistant" {
-                return Err(invalid("invalid_type", format!("{path}.content: null is only allowed for assistant messages")));
+                return Err(invalid(
+                    "invalid_type",
+                    format!("{path}.content: null is only allowed for assistant messages"),
+                ));
             }
             facts.null_content = true;
         }
@@ -190,16 +243,27 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
         "assistant" => {
             facts.has_assistant = true;
             if let Some(calls) = m.get("tool_calls") {
-                let calls = calls.as_array().ok_or_else(|| wrong_type(&format!("{path}.tool_calls"), "an array", calls))?;
+                let calls = calls
+                    .as_array()
+                    .ok_or_else(|| wrong_type(&format!("{path}.tool_calls"), "an array", calls))?;
                 for (j, call) in calls.iter().enumerate() {
-                    facts.chars += check_tool_call(&format!("{path}.tool_calls[{j}]"), call, &mut facts.thought_signatures)?;
+                    facts.chars += check_tool_call(
+                        &format!("{path}.tool_calls[{j}]"),
+                        call,
+                        &mut facts.thought_signatures,
+                    )?;
                 }
             }
         }
         "tool" => match m.get("tool_call_id") {
             Some(id) if id.is_str() => {}
             Some(id) => return Err(wrong_type(&format!("{path}.tool_call_id"), "a string", id)),
-            None => return Err(invalid("missing_required_parameter", format!("{path}.tool_call_id: required for role tool"))),
+            None => {
+                return Err(invalid(
+                    "missing_required_parameter",
+                    format!("{path}.tool_call_id: required for role tool"),
+                ));
+            }
         },
         _ => {}
     }
@@ -211,7 +275,9 @@ fn check_content(path: &str, c: &OwnedValue) -> Result<usize, Invalid> {
     if let Some(s) = c.as_str() {
         return Ok(s.chars().count());
     }
-    let parts = c.as_array().ok_or_else(|| wrong_type(path, "a string or an array of content parts", c))?;
+    let parts = c
+        .as_array()
+        .ok_or_else(|| wrong_type(path, "a string or an array of content parts", c))?;
     let mut chars = 0;
     for (k, part) in parts.iter().enumerate() {
         let ppath = format!("{path}[{k}]");
@@ -219,13 +285,31 @@ fn check_content(path: &str, c: &OwnedValue) -> Result<usize, Invalid> {
             return Err(wrong_type(&ppath, "an object", part));
         }
         let kind = match part.get("type") {
-            Some(t) => t.as_str().ok_or_else(|| wrong_type(&format!("{ppath}.type"), "a string", t))?,
-            None => return Err(invalid("missing_required_parameter", format!("{ppath}.type: required"))),
+            Some(t) => t
+                .as_str()
+                .ok_or_else(|| wrong_type(&format!("{ppath}.type"), "a string", t))?,
+            None => {
+                return Err(invalid(
+                    "missing_required_parameter",
+                    format!("{ppath}.type: required"),
+                ));
+            }
         };
         match kind {
             "text" => match part.get("text") {
-                Some(t) => chars += t.as_str().ok_or_else(|| wrong_type(&format!("{ppath}.text"), "a string", t))?.chars().count(),
-                None => return Err(invalid("missing_required_parameter", format!("{ppath}.text: required"))),
+                Some(t) => {
+                    chars += t
+                        .as_str()
+                        .ok_or_else(|| wrong_type(&format!("{ppath}.text"), "a string", t))?
+                        .chars()
+                        .count()
+                }
+                None => {
+                    return Err(invalid(
+                        "missing_required_parameter",
+                        format!("{ppath}.text: required"),
+                    ));
+                }
             },
             "image_url" => {
                 let url = match part.get("image_url") {
@@ -234,7 +318,10 @@ fn check_content(path: &str, c: &OwnedValue) -> Result<usize, Invalid> {
                     _ => None,
                 };
                 if url.is_none() {
-                    return Err(invalid("invalid_value", format!("{ppath}.image_url: expected {{\"url\": \"...\"}}")));
+                    return Err(invalid(
+                        "invalid_value",
+                        format!("{ppath}.image_url: expected {{\"url\": \"...\"}}"),
+                    ));
                 }
             }
             _ => {}
@@ -250,15 +337,27 @@ fn check_tool_call(path: &str, call: &OwnedValue, signatures: &mut bool) -> Resu
     let f = match call.get("function") {
         Some(f) if f.is_object() => f,
         Some(f) => return Err(wrong_type(&format!("{path}.function"), "an object", f)),
-        None => return Err(invalid("missing_required_parameter", format!("{path}.function: required"))),
+        None => {
+            return Err(invalid(
+                "missing_required_parameter",
+                format!("{path}.function: required"),
+            ));
+        }
     };
     let name = f.get("name").and_then(|n| n.as_str());
     if name.is_none_or(str::is_empty) {
-        return Err(invalid("invalid_value", format!("{path}.function.name: expected a non-empty string")));
+        return Err(invalid(
+            "invalid_value",
+            format!("{path}.function.name: expected a non-empty string"),
+        ));
     }
     let args = match f.get("arguments") {
         None => 0,
-        Some(a) => a.as_str().ok_or_else(|| wrong_type(&format!("{path}.function.arguments"), "a JSON string", a))?.chars().count(),
+        Some(a) => a
+            .as_str()
+            .ok_or_else(|| wrong_type(&format!("{path}.function.arguments"), "a JSON string", a))?
+            .chars()
+            .count(),
     };
     if call.get("thought_signature").is_some() {
         *signatures = true;
@@ -267,51 +366,83 @@ fn check_tool_call(path: &str, call: &OwnedValue, signatures: &mut bool) -> Resu
 }
 
 fn check_tools(body: &OwnedValue) -> Result<usize, Invalid> {
-    let Some(tools) = body.get("tools") else { return Ok(0) };
+    let Some(tools) = body.get("tools") else {
+        return Ok(0);
+    };
     if tools.is_null() {
         return Ok(0);
     }
-    let list = tools.as_array().ok_or_else(|| wrong_type("tools", "an array", tools))?;
+    let list = tools
+        .as_array()
+        .ok_or_else(|| wrong_type("tools", "an array", tools))?;
     for (i, t) in list.iter().enumerate() {
         let path = format!("tools[{i}]");
         if !t.is_object() {
             return Err(wrong_type(&path, "an object", t));
         }
-        if let Some(kind) = t.get("type") {
-            if kind.as_str() != Some("function") {
-                return Err(invalid("invalid_value", format!("{path}.type: only \"function\" tools are supported")));
-            }
+        if let Some(kind) = t.get("type")
+            && kind.as_str() != Some("function")
+        {
+            return Err(invalid(
+                "invalid_value",
+                format!("{path}.type: only \"function\" tools are supported"),
+            ));
         }
         let f = match t.get("function") {
             Some(f) if f.is_object() => f,
             Some(f) => return Err(wrong_type(&format!("{path}.function"), "an object", f)),
-            None => return Err(invalid("missing_required_parameter", format!("{path}.function: required"))),
-        };
-        if f.get("name").and_then(|n| n.as_str()).is_none_or(str::is_empty) {
-            return Err(invalid("invalid_value", format!("{path}.function.name: expected a non-empty string")));
-        }
-        if let Some(p) = f.get("parameters") {
-            if !p.is_object() {
-                return Err(wrong_type(&format!("{path}.function.parameters"), "a JSON Schema object", p));
+            None => {
+                return Err(invalid(
+                    "missing_required_parameter",
+                    format!("{path}.function: required"),
+                ));
             }
+        };
+        if f.get("name")
+            .and_then(|n| n.as_str())
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                "invalid_value",
+                format!("{path}.function.name: expected a non-empty string"),
+            ));
+        }
+        if let Some(p) = f.get("parameters")
+            && !p.is_object()
+        {
+            return Err(wrong_type(
+                &format!("{path}.function.parameters"),
+                "a JSON Schema object",
+                p,
+            ));
         }
     }
     Ok(json::text_chars(tools))
 }
 
 fn check_tool_choice(body: &OwnedValue) -> Result<(), Invalid> {
-    let Some(tc) = body.get("tool_choice") else { return Ok(()) };
+    let Some(tc) = body.get("tool_choice") else {
+        return Ok(());
+    };
     match tc {
         v if v.is_null() => Ok(()),
         v if v.is_str() => match v.as_str() {
             Some("none" | "auto" | "required") => Ok(()),
-            Some(other) => Err(invalid("invalid_value", format!("tool_choice: unknown value {other:?}; expected none, auto, required or a function"))),
+            Some(other) => Err(invalid(
+                "invalid_value",
+                format!(
+                    "tool_choice: unknown value {other:?}; expected none, auto, required or a function"
+                ),
+            )),
             None => Ok(()),
         },
         v if v.is_object() => {
             let name = v.get("function").and_then(|f| f.get_str("name"));
             if name.is_none_or(str::is_empty) {
-                return Err(invalid("invalid_value", "tool_choice.function.name: expected a non-empty string".into()));
+                return Err(invalid(
+                    "invalid_value",
+                    "tool_choice.function.name: expected a non-empty string".into(),
+                ));
             }
             Ok(())
         }
@@ -338,7 +469,10 @@ fn optional_bool(body: &OwnedValue, field: &str) -> Result<Option<bool>, Invalid
     match body.get(field) {
         None => Ok(None),
         Some(v) if v.is_null() => Ok(None),
-        Some(v) => v.as_bool().map(Some).ok_or_else(|| wrong_type(field, "a boolean", v)),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| wrong_type(field, "a boolean", v)),
     }
 }
 
@@ -351,7 +485,9 @@ fn check_number(body: &OwnedValue, field: &str) -> Result<(), Invalid> {
 
 fn check_int(body: &OwnedValue, field: &str) -> Result<(), Invalid> {
     match body.get(field) {
-        Some(v) if !v.is_null() && v.as_i64().is_none() && v.as_u64().is_none() => Err(wrong_type(field, "an integer", v)),
+        Some(v) if !v.is_null() && v.as_i64().is_none() && v.as_u64().is_none() => {
+            Err(wrong_type(field, "an integer", v))
+        }
         _ => Ok(()),
     }
 }
@@ -369,8 +505,14 @@ fn positive_int(body: &OwnedValue, field: &str) -> Result<Option<u64>, Invalid> 
         Some(v) if v.is_null() => Ok(None),
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 => Ok(Some(n)),
-            Some(_) => Err(invalid("invalid_value", format!("{field}: must be at least 1"))),
-            None if v.as_i64().is_some() => Err(invalid("invalid_value", format!("{field}: must be at least 1"))),
+            Some(_) => Err(invalid(
+                "invalid_value",
+                format!("{field}: must be at least 1"),
+            )),
+            None if v.as_i64().is_some() => Err(invalid(
+                "invalid_value",
+                format!("{field}: must be at least 1"),
+            )),
             None => Err(wrong_type(field, "an integer", v)),
         },
     }
@@ -397,7 +539,10 @@ mod tests {
     }
 
     fn err(s: &str) -> String {
-        parse(s).err().map(|e| e.message).unwrap_or_else(|| "accepted".into())
+        parse(s)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_else(|| "accepted".into())
     }
 
     #[test]
@@ -414,34 +559,88 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.model, None);
-        assert!(r.stream && r.wants_usage() && r.continues && r.has_thought_signatures && r.has_null_content);
+        assert!(
+            r.stream
+                && r.wants_usage()
+                && r.continues
+                && r.has_thought_signatures
+                && r.has_null_content
+        );
         assert_eq!(r.output_reserve, 50);
         assert!(r.session.is_some());
-        assert!(r.body.get("reasoning_effort").is_some(), "unknown fields are kept");
+        assert!(
+            r.body.get("reasoning_effort").is_some(),
+            "unknown fields are kept"
+        );
     }
 
     #[test]
     fn refusals_name_the_field() {
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"},{"role":"x","content":"b"},{"role":"bot","content":"c"}]}"#),
-            "messages[1].role: unknown role \"x\"; expected one of system, developer, user, assistant, tool");
-        assert_eq!(err(r#"{"messages":[]}"#), "messages: must contain at least one message");
+        assert_eq!(
+            err(
+                r#"{"messages":[{"role":"user","content":"a"},{"role":"x","content":"b"},{"role":"bot","content":"c"}]}"#
+            ),
+            "messages[1].role: unknown role \"x\"; expected one of system, developer, user, assistant, tool"
+        );
+        assert_eq!(
+            err(r#"{"messages":[]}"#),
+            "messages: must contain at least one message"
+        );
         assert_eq!(err(r#"{}"#), "messages: required");
-        assert_eq!(err(r#"{"messages":"hi"}"#), "messages: expected an array, got a string");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":5}]}"#),
-            "messages[0].content: expected a string or an array of content parts, got a number");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"temperature":"hot"}"#), "temperature: expected a number, got a string");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"max_tokens":0}"#), "max_tokens: must be at least 1");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"max_tokens":1.5}"#), "max_tokens: expected an integer, got a number");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"n":3}"#), "n: only n=1 is supported (one completion per request)");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"stream":"yes"}"#), "stream: expected a boolean, got a string");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"model":7}"#), "model: expected a string, got a number");
-        assert_eq!(err(r#"{"messages":[{"role":"tool","content":"a"}]}"#), "messages[0].tool_call_id: required for role tool");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":null}]}"#), "messages[0].content: null is only allowed for assistant messages");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":[{"type":"text"}]}]}"#), "messages[0].content[0].text: required");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":{}}]}"#),
-            "tools[0].function.name: expected a non-empty string");
-        assert_eq!(err(r#"{"messages":[{"role":"user","content":"a"}],"tool_choice":"sometimes"}"#),
-            "tool_choice: unknown value \"sometimes\"; expected none, auto, required or a function");
+        assert_eq!(
+            err(r#"{"messages":"hi"}"#),
+            "messages: expected an array, got a string"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":5}]}"#),
+            "messages[0].content: expected a string or an array of content parts, got a number"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"temperature":"hot"}"#),
+            "temperature: expected a number, got a string"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"max_tokens":0}"#),
+            "max_tokens: must be at least 1"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"max_tokens":1.5}"#),
+            "max_tokens: expected an integer, got a number"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"n":3}"#),
+            "n: only n=1 is supported (one completion per request)"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"stream":"yes"}"#),
+            "stream: expected a boolean, got a string"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"model":7}"#),
+            "model: expected a string, got a number"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"tool","content":"a"}]}"#),
+            "messages[0].tool_call_id: required for role tool"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":null}]}"#),
+            "messages[0].content: null is only allowed for assistant messages"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":[{"type":"text"}]}]}"#),
+            "messages[0].content[0].text: required"
+        );
+        assert_eq!(
+            err(
+                r#"{"messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":{}}]}"#
+            ),
+            "tools[0].function.name: expected a non-empty string"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":"a"}],"tool_choice":"sometimes"}"#),
+            "tool_choice: unknown value \"sometimes\"; expected none, auto, required or a function"
+        );
         assert_eq!(err(r#"[1,2]"#), "body: expected a JSON object");
         assert!(err(r#"{"messages":"#).starts_with("body is not valid JSON"));
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
@@ -450,15 +649,31 @@ mod tests {
 
     #[test]
     fn estimates_and_sessions() {
-        let r = parse(r#"{"messages":[{"role":"user","content":"12345678"}],"max_tokens":99999}"#).unwrap();
+        let r = parse(r#"{"messages":[{"role":"user","content":"12345678"}],"max_tokens":99999}"#)
+            .unwrap();
         assert_eq!(r.input_tokens, 2);
         assert_eq!(r.output_reserve, MAX_OUTPUT_RESERVE);
         assert!(!r.continues);
-        let turn1 = parse(r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"hello"}]}"#).unwrap();
-        let turn2 = parse(r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"hello"},
-            {"role":"assistant","content":"hi"},{"role":"user","content":"more"}]}"#).unwrap();
-        assert_eq!(turn1.session, turn2.session, "turn 2 finds turn 1's session");
-        let other = parse(r#"{"messages":[{"role":"system","content":"T"},{"role":"user","content":"hello"}]}"#).unwrap();
-        assert_ne!(turn1.session, other.session, "a different system prompt is a different session");
+        let turn1 = parse(
+            r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"hello"}]}"#,
+        )
+        .unwrap();
+        let turn2 = parse(
+            r#"{"messages":[{"role":"system","content":"S"},{"role":"user","content":"hello"},
+            {"role":"assistant","content":"hi"},{"role":"user","content":"more"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            turn1.session, turn2.session,
+            "turn 2 finds turn 1's session"
+        );
+        let other = parse(
+            r#"{"messages":[{"role":"system","content":"T"},{"role":"user","content":"hello"}]}"#,
+        )
+        .unwrap();
+        assert_ne!(
+            turn1.session, other.session,
+            "a different system prompt is a different session"
+        );
     }
 }

@@ -71,9 +71,11 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
         println!("freellmapi {}", env!("CARGO_PKG_VERSION"));
         return Ok(None);
     }
-    let opt = |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
-        p.opt_value_from_str(name).map_err(|e| ConfigError(format!("{name}: {e}")))
-    };
+    let opt =
+        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
+            p.opt_value_from_str(name)
+                .map_err(|e| ConfigError(format!("{name}: {e}")))
+        };
     let flags = Flags {
         listen: opt(&mut p, "--listen")?,
         data_dir: opt(&mut p, "--data-dir")?,
@@ -85,28 +87,54 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
     let rotate = p.contains("--rotate");
     let mut words = Vec::new();
     for arg in p.finish() {
-        let arg = arg.into_string().map_err(|_| ConfigError("arguments must be UTF-8".into()))?;
+        let arg = arg
+            .into_string()
+            .map_err(|_| ConfigError("arguments must be UTF-8".into()))?;
         if arg.starts_with('-') {
-            return Err(ConfigError(format!("unknown option {arg}; see `freellmapi --help`")));
+            return Err(ConfigError(format!(
+                "unknown option {arg}; see `freellmapi --help`"
+            )));
         }
         words.push(arg);
     }
-    Ok(Some(Parsed { flags, label, unlimited, rotate, words }))
+    Ok(Some(Parsed {
+        flags,
+        label,
+        unlimited,
+        rotate,
+        words,
+    }))
 }
 
 fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
     let Some(p) = parse(args)? else { return Ok(0) };
     let catalog = Catalog::builtin();
-    let env_names: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
-    let config = Config::build(&p.flags, &|k| std::env::var(k).ok(), &env_names, &catalog.platform_ids())?;
+    let env_names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    let config = Config::build(
+        &p.flags,
+        &|k| std::env::var(k).ok(),
+        &env_names,
+        &catalog.platform_ids(),
+    )?;
     crate::logging::init(config.log_filter.clone());
     let words: Vec<&str> = p.words.iter().map(String::as_str).collect();
     let only = |allowed: bool, what: &str| {
-        if allowed { Ok(()) } else { Err(ConfigError(format!("{what} does not apply to this command; see `freellmapi --help`"))) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(ConfigError(format!(
+                "{what} does not apply to this command; see `freellmapi --help`"
+            )))
+        }
     };
     match words.as_slice() {
         [] | ["serve"] => {
-            only(p.label.is_none() && !p.unlimited && !p.rotate, "--label/--unlimited/--rotate")?;
+            only(
+                p.label.is_none() && !p.unlimited && !p.rotate,
+                "--label/--unlimited/--rotate",
+            )?;
             server::serve(&config)?;
             Ok(0)
         }
@@ -116,13 +144,24 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
         }
         ["keys", "add", platform] => {
             only(!p.rotate, "--rotate")?;
-            keys_add(&config, &catalog, platform, p.label.as_deref().unwrap_or(""), p.unlimited)
+            keys_add(
+                &config,
+                &catalog,
+                platform,
+                p.label.as_deref().unwrap_or(""),
+                p.unlimited,
+            )
         }
         ["keys", "list"] => keys_list(&config),
         ["keys", "rm", id] => keys_rm(&config, id),
         ["keys", "import", file] => keys_import(&config, &catalog, file),
-        ["keys", ..] => Err(ConfigError("usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into())),
-        other => Err(ConfigError(format!("unknown command {:?}; see `freellmapi --help`", other.join(" ")))),
+        ["keys", ..] => Err(ConfigError(
+            "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
+        )),
+        other => Err(ConfigError(format!(
+            "unknown command {:?}; see `freellmapi --help`",
+            other.join(" ")
+        ))),
     }
 }
 
@@ -137,7 +176,9 @@ fn store_err(e: crate::store::StoreError) -> ConfigError {
 fn token(config: &Config, rotate: bool) -> Result<i32, ConfigError> {
     let Opened { store, master } = open(config)?;
     let key = if rotate {
-        let key = store.set_unified_key(&master, &crate::crypto::new_unified_key()).map_err(store_err)?;
+        let key = store
+            .set_unified_key(&master, &crate::crypto::new_unified_key())
+            .map_err(store_err)?;
         eprintln!("rotated; the old key stops working within a few seconds on a running server");
         key
     } else {
@@ -153,17 +194,32 @@ pub fn validate_key(catalog: &Catalog, platform: &str, key: &str) -> Result<(), 
         .platforms
         .iter()
         .find(|p| p.id == platform)
-        .ok_or_else(|| format!("unknown platform {platform:?}; known: {}", catalog.platform_ids().join(", ")))?;
+        .ok_or_else(|| {
+            format!(
+                "unknown platform {platform:?}; known: {}",
+                catalog.platform_ids().join(", ")
+            )
+        })?;
     if key.is_empty() {
         return Err("the key is empty".into());
     }
     if key.len() > 4096 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("the key contains whitespace or is implausibly long; paste just the key".into());
+        return Err(
+            "the key contains whitespace or is implausibly long; paste just the key".into(),
+        );
     }
     if p.key_format == KeyFormat::AccountToken {
         match key.split_once(':') {
-            Some((account, token)) if !account.is_empty() && !token.is_empty() && account.chars().all(|c| c.is_ascii_alphanumeric()) => {}
-            _ => return Err(format!("{} keys are `account_id:api_token` (the account id is the 32-hex id in your dashboard URL)", p.name)),
+            Some((account, token))
+                if !account.is_empty()
+                    && !token.is_empty()
+                    && account.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+            _ => {
+                return Err(format!(
+                    "{} keys are `account_id:api_token` (the account id is the 32-hex id in your dashboard URL)",
+                    p.name
+                ));
+            }
         }
     }
     Ok(())
@@ -174,21 +230,39 @@ fn read_secret_from_stdin(what: &str) -> Result<String, ConfigError> {
     let mut text = String::new();
     if stdin.is_terminal() {
         eprintln!("Paste the {what} and press Enter:");
-        stdin.lock().read_line(&mut text).map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+        stdin
+            .lock()
+            .read_line(&mut text)
+            .map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
     } else {
-        stdin.lock().take(64 * 1024).read_to_string(&mut text).map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+        stdin
+            .lock()
+            .take(64 * 1024)
+            .read_to_string(&mut text)
+            .map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
     }
     Ok(text.trim().to_string())
 }
 
-fn keys_add(config: &Config, catalog: &Catalog, platform: &str, label: &str, unlimited: bool) -> Result<i32, ConfigError> {
+fn keys_add(
+    config: &Config,
+    catalog: &Catalog,
+    platform: &str,
+    label: &str,
+    unlimited: bool,
+) -> Result<i32, ConfigError> {
     if catalog.platform_index(platform).is_none() {
-        return Err(ConfigError(format!("unknown platform {platform:?}; known: {}", catalog.platform_ids().join(", "))));
+        return Err(ConfigError(format!(
+            "unknown platform {platform:?}; known: {}",
+            catalog.platform_ids().join(", ")
+        )));
     }
     let key = read_secret_from_stdin("provider key")?;
     validate_key(catalog, platform, &key).map_err(ConfigError)?;
     let Opened { store, master } = open(config)?;
-    let record = store.add_key(&master, platform, label, &key, unlimited).map_err(store_err)?;
+    let record = store
+        .add_key(&master, platform, label, &key, unlimited)
+        .map_err(store_err)?;
     println!("added key {} for {platform} ({})", record.id, record.masked);
     Ok(0)
 }
@@ -200,7 +274,10 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
         println!("no keys; add one with `freellmapi keys add <platform>` (the key on stdin)");
         return Ok(0);
     }
-    println!("{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} CREATED", "ID", "PLATFORM", "LABEL", "KEY", "STATUS", "ENABLED");
+    println!(
+        "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} CREATED",
+        "ID", "PLATFORM", "LABEL", "KEY", "STATUS", "ENABLED"
+    );
     for k in keys {
         let status = format!("{:?}", k.status).to_lowercase();
         let created = crate::time::rfc3339_ms(k.created_ms);
@@ -219,7 +296,11 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
 }
 
 fn keys_rm(config: &Config, id: &str) -> Result<i32, ConfigError> {
-    let id: u64 = id.parse().map_err(|_| ConfigError(format!("{id:?} is not a key id; see `freellmapi keys list`")))?;
+    let id: u64 = id.parse().map_err(|_| {
+        ConfigError(format!(
+            "{id:?} is not a key id; see `freellmapi keys list`"
+        ))
+    })?;
     let Opened { store, .. } = open(config)?;
     if store.remove_key(id).map_err(store_err)? {
         println!("removed key {id}");
@@ -248,20 +329,27 @@ fn env_line(line: &str) -> Option<(&str, &str)> {
 }
 
 fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|e| ConfigError(format!("cannot read {file}: {e}")))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError(format!("cannot read {file}: {e}")))?;
     let mut found: Vec<(String, String)> = Vec::new();
     let mut cf_account = None;
     let mut cf_token = None;
     let mut ignored = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let Some((name, value)) = env_line(line) else { continue };
+        let Some((name, value)) = env_line(line) else {
+            continue;
+        };
         if value.is_empty() {
             continue;
         }
         match name {
             "CLOUDFLARE_ACCOUNT_ID" => cf_account = Some(value.to_string()),
             "CLOUDFLARE_API_TOKEN" | "CLOUDFLARE_API_KEY" => cf_token = Some(value.to_string()),
-            _ => match catalog.platforms.iter().find(|p| p.key_env.iter().any(|e| e == name)) {
+            _ => match catalog
+                .platforms
+                .iter()
+                .find(|p| p.key_env.iter().any(|e| e == name))
+            {
                 Some(p) => found.push((p.id.clone(), value.to_string())),
                 None => ignored.push(format!("{name} (line {})", n + 1)),
             },
@@ -270,7 +358,9 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Co
     match (cf_account, cf_token) {
         (Some(a), Some(t)) => found.push(("cloudflare".into(), format!("{a}:{t}"))),
         (None, None) => {}
-        _ => eprintln!("skipped Cloudflare: both CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are needed"),
+        _ => eprintln!(
+            "skipped Cloudflare: both CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are needed"
+        ),
     }
     let Opened { store, master } = open(config)?;
     let existing: Vec<(String, Vec<u8>)> = store
@@ -289,12 +379,17 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Co
             skipped += 1;
             continue;
         }
-        if existing.iter().any(|(p, k)| *p == platform && k == key.as_bytes()) {
+        if existing
+            .iter()
+            .any(|(p, k)| *p == platform && k == key.as_bytes())
+        {
             println!("{platform}: already present");
             skipped += 1;
             continue;
         }
-        let r = store.add_key(&master, &platform, "imported", &key, false).map_err(store_err)?;
+        let r = store
+            .add_key(&master, &platform, "imported", &key, false)
+            .map_err(store_err)?;
         println!("added key {} for {platform} ({})", r.id, r.masked);
         added += 1;
     }
@@ -311,7 +406,10 @@ mod tests {
 
     #[test]
     fn env_lines() {
-        assert_eq!(env_line("GROQ_API_KEY=gsk_1"), Some(("GROQ_API_KEY", "gsk_1")));
+        assert_eq!(
+            env_line("GROQ_API_KEY=gsk_1"),
+            Some(("GROQ_API_KEY", "gsk_1"))
+        );
         assert_eq!(env_line("export X=\"a b\""), Some(("X", "a b")));
         assert_eq!(env_line("Y='q'"), Some(("Y", "q")));
         assert_eq!(env_line("# c"), None);
@@ -323,10 +421,19 @@ mod tests {
         let c = Catalog::builtin();
         assert!(validate_key(&c, "groq", "gsk_abc").is_ok());
         assert!(validate_key(&c, "groq", "gsk abc").is_err());
-        assert!(validate_key(&c, "nope", "k").unwrap_err().contains("unknown platform"));
+        assert!(
+            validate_key(&c, "nope", "k")
+                .unwrap_err()
+                .contains("unknown platform")
+        );
         assert!(validate_key(&c, "cloudflare", "abc123:tok").is_ok());
         for bad in ["tok", ":tok", "abc:", "a-b:tok"] {
-            assert!(validate_key(&c, "cloudflare", bad).unwrap_err().contains("account_id:api_token"), "{bad}");
+            assert!(
+                validate_key(&c, "cloudflare", bad)
+                    .unwrap_err()
+                    .contains("account_id:api_token"),
+                "{bad}"
+            );
         }
     }
 }

@@ -56,10 +56,16 @@ impl Cidr {
             Some((a, b)) => (a, Some(b)),
             None => (s, None),
         };
-        let net: IpAddr = addr.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+        let net: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
         let max = if net.is_ipv4() { 32 } else { 128 };
         let bits = match bits {
-            Some(b) => b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| format!("bad prefix length in {s:?}"))?,
+            Some(b) => b
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("bad prefix length in {s:?}"))?,
             None => max,
         };
         Ok(Cidr { net, bits })
@@ -123,9 +129,12 @@ impl Config {
         env_names: &[String],
         platforms: &[&str],
     ) -> Result<Config, ConfigError> {
-        let pick = |flag: &Option<String>, var: &str| flag.clone().or_else(|| env(var).filter(|v| !v.is_empty()));
+        let pick = |flag: &Option<String>, var: &str| {
+            flag.clone().or_else(|| env(var).filter(|v| !v.is_empty()))
+        };
 
-        let listen_text = pick(&flags.listen, "FREELLMAPI_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen_text =
+            pick(&flags.listen, "FREELLMAPI_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen: SocketAddr = match listen_text.parse() {
             Ok(a) => a,
             Err(_) => {
@@ -135,10 +144,13 @@ impl Config {
             }
         };
 
-        let data_dir = PathBuf::from(pick(&flags.data_dir, "FREELLMAPI_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()));
+        let data_dir = PathBuf::from(
+            pick(&flags.data_dir, "FREELLMAPI_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+        );
 
         let log_text = pick(&flags.log_level, "FREELLMAPI_LOG").unwrap_or_else(|| "info".into());
-        let log_filter = Filter::parse(&log_text).map_err(|e| ConfigError(format!("invalid log level: {e}")))?;
+        let log_filter =
+            Filter::parse(&log_text).map_err(|e| ConfigError(format!("invalid log level: {e}")))?;
 
         let trust_proxy = match pick(&flags.trust_proxy, "FREELLMAPI_TRUST_PROXY") {
             None => Vec::new(),
@@ -147,14 +159,20 @@ impl Config {
                 .filter(|s| !s.trim().is_empty())
                 .map(Cidr::parse)
                 .collect::<Result<_, _>>()
-                .map_err(|e| ConfigError(format!("invalid --trust-proxy: {e}; use CIDRs like 127.0.0.1/32,::1/128")))?,
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "invalid --trust-proxy: {e}; use CIDRs like 127.0.0.1/32,::1/128"
+                    ))
+                })?,
         };
 
         let encryption_key = env("FREELLMAPI_ENCRYPTION_KEY").filter(|v| !v.is_empty());
 
         let mut upstream_overrides = HashMap::new();
         for name in env_names {
-            let Some(suffix) = name.strip_prefix("FREELLMAPI_UPSTREAM_") else { continue };
+            let Some(suffix) = name.strip_prefix("FREELLMAPI_UPSTREAM_") else {
+                continue;
+            };
             let platform = suffix.to_ascii_lowercase();
             if !platforms.contains(&platform.as_str()) {
                 return err(format!(
@@ -171,7 +189,11 @@ impl Config {
             None => DEFAULT_BODY_LIMIT,
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=1024).contains(&n) => n * 1024 * 1024,
-                _ => return err(format!("FREELLMAPI_MAX_BODY_MIB={v:?}: use a whole number of MiB from 1 to 1024")),
+                _ => {
+                    return err(format!(
+                        "FREELLMAPI_MAX_BODY_MIB={v:?}: use a whole number of MiB from 1 to 1024"
+                    ));
+                }
             },
         };
         let secs = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
@@ -183,7 +205,11 @@ impl Config {
                 },
             }
         };
-        let request_budget = secs("FREELLMAPI_REQUEST_BUDGET_SECS", DEFAULT_REQUEST_BUDGET.as_secs(), 3600)?;
+        let request_budget = secs(
+            "FREELLMAPI_REQUEST_BUDGET_SECS",
+            DEFAULT_REQUEST_BUDGET.as_secs(),
+            3600,
+        )?;
         let first_byte_timeout = secs("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", 60, 3600)?;
         let idle_timeout = secs("FREELLMAPI_IDLE_TIMEOUT_SECS", 90, 3600)?;
         let sse_keepalive = secs("FREELLMAPI_SSE_KEEPALIVE_SECS", 15, 300)?;
@@ -210,21 +236,27 @@ impl Config {
         let shown = dir.display();
         if !dir.exists() {
             fs::create_dir_all(dir).map_err(|e| {
-                ConfigError(format!("cannot create data dir {shown}: {e}; create it or pass --data-dir"))
+                ConfigError(format!(
+                    "cannot create data dir {shown}: {e}; create it or pass --data-dir"
+                ))
             })?;
             let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
         } else if !dir.is_dir() {
-            return err(format!("data dir {shown} is not a directory; pass --data-dir"));
+            return err(format!(
+                "data dir {shown} is not a directory; pass --data-dir"
+            ));
         }
         // Keys, sessions and the request log live here: nobody else needs to list it.
-        if let Ok(meta) = fs::metadata(dir) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-            }
+        if let Ok(meta) = fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
         }
         let probe = dir.join(".write-test");
         fs::write(&probe, b"ok").map_err(|e| {
-            ConfigError(format!("data dir {shown} is not writable: {e}; fix its owner/mode or pass --data-dir"))
+            ConfigError(format!(
+                "data dir {shown} is not writable: {e}; fix its owner/mode or pass --data-dir"
+            ))
         })?;
         let _ = fs::remove_file(probe);
         Ok(())
@@ -238,8 +270,13 @@ pub fn validate_base_url(url: &str) -> Result<(), String> {
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?} is not a usable base URL (need scheme://host[:port]/path)"));
+    if host.is_empty()
+        || host.contains('@')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{url:?} is not a usable base URL (need scheme://host[:port]/path)"
+        ));
     }
     Ok(())
 }
@@ -249,9 +286,17 @@ mod tests {
     use super::*;
 
     fn build(flags: Flags, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let names: Vec<String> = map.keys().cloned().collect();
-        Config::build(&flags, &|k| map.get(k).cloned(), &names, &["groq", "google", "cloudflare"])
+        Config::build(
+            &flags,
+            &|k| map.get(k).cloned(),
+            &names,
+            &["groq", "google", "cloudflare"],
+        )
     }
 
     #[test]
@@ -264,7 +309,10 @@ mod tests {
 
     #[test]
     fn flag_beats_env() {
-        let flags = Flags { listen: Some("127.0.0.1:9".into()), ..Flags::default() };
+        let flags = Flags {
+            listen: Some("127.0.0.1:9".into()),
+            ..Flags::default()
+        };
         let c = build(flags, &[("FREELLMAPI_LISTEN", "0.0.0.0:1")]).unwrap();
         assert_eq!(c.listen.port(), 9);
         let c = build(Flags::default(), &[("FREELLMAPI_LISTEN", "[::]:3001")]).unwrap();
@@ -273,24 +321,63 @@ mod tests {
 
     #[test]
     fn bad_values_are_explained() {
-        let e = build(Flags { listen: Some("localhost".into()), ..Flags::default() }, &[]).unwrap_err();
+        let e = build(
+            Flags {
+                listen: Some("localhost".into()),
+                ..Flags::default()
+            },
+            &[],
+        )
+        .unwrap_err();
         assert!(e.0.contains("invalid listen address"), "{e}");
-        let e = build(Flags::default(), &[("FREELLMAPI_UPSTREAM_GROK", "http://x")]).unwrap_err();
+        let e = build(
+            Flags::default(),
+            &[("FREELLMAPI_UPSTREAM_GROK", "http://x")],
+        )
+        .unwrap_err();
         assert!(e.0.contains("unknown platform \"grok\""), "{e}");
         let e = build(Flags::default(), &[("FREELLMAPI_UPSTREAM_GROQ", "ftp://x")]).unwrap_err();
         assert!(e.0.contains("not an http"), "{e}");
-        let e = build(Flags { log_level: Some("chatty".into()), ..Flags::default() }, &[]).unwrap_err();
+        let e = build(
+            Flags {
+                log_level: Some("chatty".into()),
+                ..Flags::default()
+            },
+            &[],
+        )
+        .unwrap_err();
         assert!(e.0.contains("unknown log level"), "{e}");
-        let e = build(Flags { trust_proxy: Some("1.2.3.4/40".into()), ..Flags::default() }, &[]).unwrap_err();
+        let e = build(
+            Flags {
+                trust_proxy: Some("1.2.3.4/40".into()),
+                ..Flags::default()
+            },
+            &[],
+        )
+        .unwrap_err();
         assert!(e.0.contains("prefix length"), "{e}");
-        let e = build(Flags::default(), &[("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", "0")]).unwrap_err();
+        let e = build(
+            Flags::default(),
+            &[("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", "0")],
+        )
+        .unwrap_err();
         assert!(e.0.contains("whole seconds from 1"), "{e}");
     }
 
     #[test]
     fn overrides_are_normalised() {
-        let c = build(Flags::default(), &[("FREELLMAPI_UPSTREAM_GROQ", "http://127.0.0.1:9001/openai/v1/")]).unwrap();
-        assert_eq!(c.upstream_overrides["groq"], "http://127.0.0.1:9001/openai/v1");
+        let c = build(
+            Flags::default(),
+            &[(
+                "FREELLMAPI_UPSTREAM_GROQ",
+                "http://127.0.0.1:9001/openai/v1/",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream_overrides["groq"],
+            "http://127.0.0.1:9001/openai/v1"
+        );
     }
 
     #[test]
@@ -304,6 +391,10 @@ mod tests {
         assert!(!one.contains("127.0.0.2".parse().unwrap()));
         let v6 = Cidr::parse("fd00::/8").unwrap();
         assert!(v6.contains("fd12::1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            Cidr::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
     }
 }

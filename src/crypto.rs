@@ -67,7 +67,9 @@ impl fmt::Display for MasterKeyError {
                 "{source}: expected 64 hex characters (32 bytes), got {len} characters; \
                  generate one with: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'"
             ),
-            MasterKeyError::Io { path, why } => write!(f, "cannot use master key file {path}: {why}"),
+            MasterKeyError::Io { path, why } => {
+                write!(f, "cannot use master key file {path}: {why}")
+            }
         }
     }
 }
@@ -84,13 +86,18 @@ pub struct OpenError;
 impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).expect("AES-256 keys are 32 bytes");
-        MasterKey { key: LessSafeKey::new(unbound) }
+        MasterKey {
+            key: LessSafeKey::new(unbound),
+        }
     }
 
     /// Parses 64 hex characters.
     pub fn from_hex(text: &str, source: &'static str) -> Result<MasterKey, MasterKeyError> {
         let text = text.trim();
-        let bad = || MasterKeyError::BadHex { source, len: text.chars().count() };
+        let bad = || MasterKeyError::BadHex {
+            source,
+            len: text.chars().count(),
+        };
         if text.len() != 64 {
             return Err(bad());
         }
@@ -106,18 +113,27 @@ impl MasterKey {
     }
 
     /// The key from `env_value` when set, else from `DATA_DIR/master.key`, created on first use.
-    pub fn load_or_create(env_value: Option<&str>, data_dir: &Path) -> Result<MasterKey, MasterKeyError> {
+    pub fn load_or_create(
+        env_value: Option<&str>,
+        data_dir: &Path,
+    ) -> Result<MasterKey, MasterKeyError> {
         if let Some(v) = env_value {
             return MasterKey::from_hex(v, "FREELLMAPI_ENCRYPTION_KEY");
         }
         let path = data_dir.join(MASTER_KEY_FILE);
-        let io_err = |why: String| MasterKeyError::Io { path: path.display().to_string(), why };
+        let io_err = |why: String| MasterKeyError::Io {
+            path: path.display().to_string(),
+            why,
+        };
         match fs::read_to_string(&path) {
             Ok(text) => {
                 let meta = fs::metadata(&path).map_err(|e| io_err(e.to_string()))?;
                 if meta.permissions().mode() & 0o077 != 0 {
-                    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-                        .map_err(|e| io_err(format!("it is readable by others and chmod 600 failed: {e}")))?;
+                    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(|e| {
+                        io_err(format!(
+                            "it is readable by others and chmod 600 failed: {e}"
+                        ))
+                    })?;
                 }
                 MasterKey::from_hex(&text, "master.key")
             }
@@ -148,7 +164,11 @@ impl MasterKey {
         out.extend_from_slice(plaintext);
         let mut body = out.split_off(1 + NONCE_LEN);
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut body)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut body,
+            )
             .expect("sealing fails only for inputs larger than GCM's 64 GiB limit");
         out.append(&mut body);
         out
@@ -163,7 +183,11 @@ impl MasterKey {
         let mut body = sealed[1 + NONCE_LEN..].to_vec();
         let len = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut body)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad.as_bytes()),
+                &mut body,
+            )
             .map_err(|_| OpenError)?
             .len();
         body.truncate(len);
@@ -182,7 +206,9 @@ fn hex_val(c: u8) -> Option<u8> {
 
 /// Fills `buf` from the OS random source.
 pub fn fill_random(buf: &mut [u8]) {
-    SystemRandom::new().fill(buf).expect("the OS random source is available on Linux");
+    SystemRandom::new()
+        .fill(buf)
+        .expect("the OS random source is available on Linux");
 }
 
 /// `n` random bytes as lowercase hex.
@@ -271,7 +297,10 @@ mod tests {
 
     #[test]
     fn hex_validation_reports_length() {
-        let err = MasterKey::from_hex("abc", "FREELLMAPI_ENCRYPTION_KEY").err().unwrap().to_string();
+        let err = MasterKey::from_hex("abc", "FREELLMAPI_ENCRYPTION_KEY")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("got 3 characters"), "{err}");
         assert!(MasterKey::from_hex(&"zz".repeat(32), "x").is_err());
         assert!(MasterKey::from_hex(&"AB".repeat(32), "x").is_ok());
@@ -282,7 +311,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fla-mk-{}", random_hex(6)));
         fs::create_dir_all(&dir).unwrap();
         let a = MasterKey::load_or_create(None, &dir).unwrap();
-        let mode = fs::metadata(dir.join("master.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let b = MasterKey::load_or_create(None, &dir).unwrap();
         let sealed = a.seal(b"k", "p");
@@ -295,7 +327,11 @@ mod tests {
         let k = new_unified_key();
         assert_eq!(k.len(), 11 + 48);
         assert!(k.starts_with("freellmapi-"));
-        assert!(k[11..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            k[11..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
     }
 
     #[test]

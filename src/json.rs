@@ -86,7 +86,10 @@ pub fn parse_value(bytes: &mut [u8]) -> Result<OwnedValue, JsonError> {
 fn describe(e: &simd_json::Error) -> String {
     let text = e.to_string();
     match text.split_once(" at character ") {
-        Some((kind, rest)) => format!("{kind} at byte {}", rest.split_whitespace().next().unwrap_or("?")),
+        Some((kind, rest)) => format!(
+            "{kind} at byte {}",
+            rest.split_whitespace().next().unwrap_or("?")
+        ),
         None => text,
     }
 }
@@ -178,11 +181,23 @@ mod tests {
 
     #[test]
     fn parse_object_rejects_non_objects_and_garbage() {
-        assert_eq!(parse_object(&mut b"[1]".to_vec()), Err(JsonError::NotObject));
-        assert!(matches!(parse_object(&mut b"{".to_vec()), Err(JsonError::Invalid(_))));
-        assert!(matches!(parse_object(&mut b"  ".to_vec()), Err(JsonError::Invalid(_))));
+        assert_eq!(
+            parse_object(&mut b"[1]".to_vec()),
+            Err(JsonError::NotObject)
+        );
+        assert!(matches!(
+            parse_object(&mut b"{".to_vec()),
+            Err(JsonError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_object(&mut b"  ".to_vec()),
+            Err(JsonError::Invalid(_))
+        ));
         let deep = "[".repeat(200) + &"]".repeat(200);
-        assert_eq!(parse_object(&mut deep.into_bytes()), Err(JsonError::TooDeep));
+        assert_eq!(
+            parse_object(&mut deep.into_bytes()),
+            Err(JsonError::TooDeep)
+        );
         assert!(parse_object(&mut br#"{"a":1}"#.to_vec()).is_ok());
     }
 
@@ -190,12 +205,16 @@ mod tests {
     fn strings_escape_controls_quotes_and_keep_unicode() {
         let mut out = Vec::new();
         write_str(&mut out, "a\"b\\c\nd\u{1}é\u{7f}");
-        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u0001é\u007f""#);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#""a\"b\\c\nd\u0001é\u007f""#
+        );
     }
 
     #[test]
     fn text_chars_walks_nested_strings() {
-        let v = parse_object(&mut r#"{"a":"héllo","b":[{"c":"xy"},3,null]}"#.as_bytes().to_vec()).unwrap();
+        let v = parse_object(&mut r#"{"a":"héllo","b":[{"c":"xy"},3,null]}"#.as_bytes().to_vec())
+            .unwrap();
         assert_eq!(text_chars(&v), 7);
     }
 }

@@ -23,7 +23,10 @@ const DEPENDENCY_DEFAULT: LevelFilter = LevelFilter::Warn;
 impl Filter {
     /// Parses `info`, `debug`, `freellmapi=debug,ureq=info`, ...
     pub fn parse(spec: &str) -> Result<Filter, String> {
-        let mut filter = Filter { own: LevelFilter::Info, targets: Vec::new() };
+        let mut filter = Filter {
+            own: LevelFilter::Info,
+            targets: Vec::new(),
+        };
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some((target, level)) => {
@@ -46,14 +49,22 @@ impl Filter {
         }
         self.targets
             .iter()
-            .filter(|(t, _)| target == t || target.strip_prefix(t.as_str()).is_some_and(|r| r.starts_with("::")))
+            .filter(|(t, _)| {
+                target == t
+                    || target
+                        .strip_prefix(t.as_str())
+                        .is_some_and(|r| r.starts_with("::"))
+            })
             .map(|(_, l)| *l)
             .next_back()
             .unwrap_or(DEPENDENCY_DEFAULT)
     }
 
     fn max(&self) -> LevelFilter {
-        self.targets.iter().map(|(_, l)| *l).fold(self.own.max(DEPENDENCY_DEFAULT), |a, b| a.max(b))
+        self.targets
+            .iter()
+            .map(|(_, l)| *l)
+            .fold(self.own.max(DEPENDENCY_DEFAULT), |a, b| a.max(b))
     }
 }
 
@@ -65,7 +76,9 @@ fn parse_level(s: &str) -> Result<LevelFilter, String> {
         "info" => Ok(LevelFilter::Info),
         "debug" => Ok(LevelFilter::Debug),
         "trace" => Ok(LevelFilter::Trace),
-        other => Err(format!("unknown log level {other:?}; use off, error, warn, info, debug or trace")),
+        other => Err(format!(
+            "unknown log level {other:?}; use off, error, warn, info, debug or trace"
+        )),
     }
 }
 
@@ -94,7 +107,11 @@ impl Log for StderrLogger {
             };
             format!("<{prio}>{text}\n")
         } else {
-            format!("{} {:<5} {text}\n", crate::time::rfc3339_ms(crate::time::now_ms()), record.level())
+            format!(
+                "{} {:<5} {text}\n",
+                crate::time::rfc3339_ms(crate::time::now_ms()),
+                record.level()
+            )
         };
         // One write per line so concurrent coroutines never interleave inside a line.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
@@ -144,14 +161,22 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     while i < bytes.len() {
         let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
         let hit = if boundary {
-            SECRET_PREFIXES.iter().find(|(p, _)| bytes[i..].starts_with(p.as_bytes()))
+            SECRET_PREFIXES
+                .iter()
+                .find(|(p, _)| bytes[i..].starts_with(p.as_bytes()))
         } else {
             None
         };
         if let Some((prefix, min_len)) = hit {
             let start = i + prefix.len();
             let mut end = start;
-            let in_token = |b: u8| if *prefix == UNIFIED_PREFIX { b.is_ascii_hexdigit() } else { is_token_byte(b) };
+            let in_token = |b: u8| {
+                if *prefix == UNIFIED_PREFIX {
+                    b.is_ascii_hexdigit()
+                } else {
+                    is_token_byte(b)
+                }
+            };
             while end < bytes.len() && in_token(bytes[end]) {
                 end += 1;
             }
@@ -183,15 +208,24 @@ mod tests {
     fn redacts_every_secret_shape() {
         let cases = [
             ("key gsk_abcdefghijklmnop used", "key gsk_[redacted] used"),
-            ("Bearer sk-proj-abcdefghijklmnopqrst", "Bearer sk-[redacted]"),
+            (
+                "Bearer sk-proj-abcdefghijklmnopqrst",
+                "Bearer sk-[redacted]",
+            ),
             ("csk-12345678abcd", "csk-[redacted]"),
             ("nvapi-ABCDEFGHIJ", "nvapi-[redacted]"),
             ("AIzaSyA1234567890", "AIza[redacted]"),
             ("ghp_abcdefghij12", "ghp_[redacted]"),
             ("github_pat_11ABCDEFG_xyz", "github_pat_[redacted]"),
             ("hf_abcdefghijkl", "hf_[redacted]"),
-            ("token freellmapi-0123456789abcdef0123", "token freellmapi-[redacted]"),
-            ("https://x/v1?alt=sse&key=AIzaSECRET", "https://x/v1?alt=sse&key=[redacted]"),
+            (
+                "token freellmapi-0123456789abcdef0123",
+                "token freellmapi-[redacted]",
+            ),
+            (
+                "https://x/v1?alt=sse&key=AIzaSECRET",
+                "https://x/v1?alt=sse&key=[redacted]",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
@@ -200,7 +234,14 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_words_alone() {
-        for s in ["task-runner started", "disk-usage", "freellmapi-v1", "/tmp/freellmapi-test-proxy-1", "monkey=1x", "no secrets here"] {
+        for s in [
+            "task-runner started",
+            "disk-usage",
+            "freellmapi-v1",
+            "/tmp/freellmapi-test-proxy-1",
+            "monkey=1x",
+            "no secrets here",
+        ] {
             assert_eq!(redact(s), s);
         }
     }

@@ -6,7 +6,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     // Panics go through the redacting logger, one line, instead of raw stderr.
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         let message = info
             .payload()
             .downcast_ref::<&str>()
@@ -16,7 +19,10 @@ fn main() {
         if log::log_enabled!(log::Level::Error) {
             log::error!("internal error{location}: {message}");
         } else {
-            eprintln!("freellmapi: internal error{location}: {}", freellmapi::logging::redact(&message));
+            eprintln!(
+                "freellmapi: internal error{location}: {}",
+                freellmapi::logging::redact(&message)
+            );
         }
     }));
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();

@@ -36,13 +36,21 @@ pub fn open_data_dir(config: &Config) -> Result<Opened, ConfigError> {
     let master = MasterKey::load_or_create(config.encryption_key.as_deref(), &config.data_dir)
         .map_err(|e| ConfigError(e.to_string()))?;
     let store = Store::open(&config.data_dir).map_err(|e| {
-        ConfigError(format!("cannot open the LMDB store in {}: {e}", config.data_dir.display()))
+        ConfigError(format!(
+            "cannot open the LMDB store in {}: {e}",
+            config.data_dir.display()
+        ))
     })?;
     store.verify_master_key(&master).map_err(|e| match e {
-        StoreError::WrongMasterKey => ConfigError(format!("{e} (data dir {})", config.data_dir.display())),
+        StoreError::WrongMasterKey => {
+            ConfigError(format!("{e} (data dir {})", config.data_dir.display()))
+        }
         other => ConfigError(other.to_string()),
     })?;
-    Ok(Opened { store: Arc::new(store), master })
+    Ok(Opened {
+        store: Arc::new(store),
+        master,
+    })
 }
 
 /// Blocks SIGTERM and SIGINT in this thread and every thread spawned after it, so they can be
@@ -75,7 +83,9 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
         .set_worker_pin(false);
 
     let Opened { store, master } = open_data_dir(config)?;
-    let (token, created) = store.unified_key(&master).map_err(|e| ConfigError(e.to_string()))?;
+    let (token, created) = store
+        .unified_key(&master)
+        .map_err(|e| ConfigError(e.to_string()))?;
     if created {
         // Printed once, to stdout (journald under systemd); never through the redacting logger.
         println!(
@@ -96,8 +106,12 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    let server = crate::http::serve(config.listen, app.clone(), settings)
-        .map_err(|e| ConfigError(format!("cannot listen on {}: {e}; pick another --listen address", config.listen)))?;
+    let server = crate::http::serve(config.listen, app.clone(), settings).map_err(|e| {
+        ConfigError(format!(
+            "cannot listen on {}: {e}; pick another --listen address",
+            config.listen
+        ))
+    })?;
     let keys = app.router.snapshot().keys.len();
     log::info!(
         "freellmapi {} listening on http://{} (data dir {}, {keys} usable provider keys)",
@@ -106,15 +120,24 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
         config.data_dir.display()
     );
     if keys == 0 {
-        log::warn!("no provider keys yet: add one with `freellmapi keys add <platform>` (the key on stdin)");
+        log::warn!(
+            "no provider keys yet: add one with `freellmapi keys add <platform>` (the key on stdin)"
+        );
     }
     spawn_background(app.clone());
 
     let sig = wait_for_signal(&signals);
-    log::info!("received signal {sig}; draining in-flight requests (up to {} s)", DRAIN_TIMEOUT.as_secs());
+    log::info!(
+        "received signal {sig}; draining in-flight requests (up to {} s)",
+        DRAIN_TIMEOUT.as_secs()
+    );
     server.stop_accepting();
     if !server.drain(DRAIN_TIMEOUT) {
-        log::warn!("{} requests still in flight after {} s; stopping anyway", server.shared().in_flight(), DRAIN_TIMEOUT.as_secs());
+        log::warn!(
+            "{} requests still in flight after {} s; stopping anyway",
+            server.shared().in_flight(),
+            DRAIN_TIMEOUT.as_secs()
+        );
     }
     app.persist_ledger();
     if !app.log.flush(Duration::from_secs(5)) {

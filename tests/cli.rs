@@ -28,39 +28,94 @@ fn one_line_exit_2(out: &Output, needle: &str) {
 fn bad_start_input_is_one_clear_line_and_exit_2() {
     let dir = temp_dir("cli");
     let d = dir.to_str().unwrap();
-    one_line_exit_2(&run(&["--listen", "localhost", "--data-dir", d], &[]), "invalid listen address");
-    one_line_exit_2(&run(&["--listen", "1.2.3.4:99999", "--data-dir", d], &[]), "invalid listen address");
-    one_line_exit_2(&run(&["--data-dir", d], &[("FREELLMAPI_ENCRYPTION_KEY", "abc")]), "expected 64 hex characters");
-    one_line_exit_2(&run(&["--data-dir", d], &[("FREELLMAPI_ENCRYPTION_KEY", &"zz".repeat(32))]), "expected 64 hex characters");
-    one_line_exit_2(&run(&["--data-dir", d], &[("FREELLMAPI_LOG", "loud")]), "unknown log level");
-    one_line_exit_2(&run(&["--data-dir", d], &[("FREELLMAPI_UPSTREAM_GROK", "http://x")]), "unknown platform \"grok\"");
-    one_line_exit_2(&run(&["--data-dir", d], &[("FREELLMAPI_UPSTREAM_GROQ", "file:///etc")]), "not an http");
-    one_line_exit_2(&run(&["--trust-proxy", "nonsense", "--data-dir", d], &[]), "--trust-proxy");
+    one_line_exit_2(
+        &run(&["--listen", "localhost", "--data-dir", d], &[]),
+        "invalid listen address",
+    );
+    one_line_exit_2(
+        &run(&["--listen", "1.2.3.4:99999", "--data-dir", d], &[]),
+        "invalid listen address",
+    );
+    one_line_exit_2(
+        &run(&["--data-dir", d], &[("FREELLMAPI_ENCRYPTION_KEY", "abc")]),
+        "expected 64 hex characters",
+    );
+    one_line_exit_2(
+        &run(
+            &["--data-dir", d],
+            &[("FREELLMAPI_ENCRYPTION_KEY", &"zz".repeat(32))],
+        ),
+        "expected 64 hex characters",
+    );
+    one_line_exit_2(
+        &run(&["--data-dir", d], &[("FREELLMAPI_LOG", "loud")]),
+        "unknown log level",
+    );
+    one_line_exit_2(
+        &run(
+            &["--data-dir", d],
+            &[("FREELLMAPI_UPSTREAM_GROK", "http://x")],
+        ),
+        "unknown platform \"grok\"",
+    );
+    one_line_exit_2(
+        &run(
+            &["--data-dir", d],
+            &[("FREELLMAPI_UPSTREAM_GROQ", "file:///etc")],
+        ),
+        "not an http",
+    );
+    one_line_exit_2(
+        &run(&["--trust-proxy", "nonsense", "--data-dir", d], &[]),
+        "--trust-proxy",
+    );
     one_line_exit_2(&run(&["--bogus"], &[]), "unknown option --bogus");
     one_line_exit_2(&run(&["frobnicate"], &[]), "unknown command");
-    one_line_exit_2(&run(&["token", "--label", "x", "--data-dir", d], &[]), "does not apply");
+    one_line_exit_2(
+        &run(&["token", "--label", "x", "--data-dir", d], &[]),
+        "does not apply",
+    );
 
     // A data dir that cannot be created, and one that is a file.
     let file = dir.join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    one_line_exit_2(&run(&["--data-dir", file.to_str().unwrap()], &[]), "is not a directory");
+    one_line_exit_2(
+        &run(&["--data-dir", file.to_str().unwrap()], &[]),
+        "is not a directory",
+    );
     let under_file = file.join("sub");
-    one_line_exit_2(&run(&["--data-dir", under_file.to_str().unwrap()], &[]), "cannot create data dir");
+    one_line_exit_2(
+        &run(&["--data-dir", under_file.to_str().unwrap()], &[]),
+        "cannot create data dir",
+    );
 
     // An address already in use.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    one_line_exit_2(&run(&["--listen", &addr, "--data-dir", d], &[]), "cannot listen on");
+    one_line_exit_2(
+        &run(&["--listen", &addr, "--data-dir", d], &[]),
+        "cannot listen on",
+    );
 }
 
 #[test]
 fn version_and_help() {
     let out = run(&["--version"], &[]);
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), format!("freellmapi {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("freellmapi {}", env!("CARGO_PKG_VERSION"))
+    );
     let out = run(&["--help"], &[]);
     let help = String::from_utf8(out.stdout).unwrap();
-    for word in ["serve", "token [--rotate]", "keys add", "keys import", "FREELLMAPI_UPSTREAM_<PLATFORM>", "--trust-proxy"] {
+    for word in [
+        "serve",
+        "token [--rotate]",
+        "keys add",
+        "keys import",
+        "FREELLMAPI_UPSTREAM_<PLATFORM>",
+        "--trust-proxy",
+    ] {
         assert!(help.contains(word), "{word}");
     }
 }
@@ -69,15 +124,34 @@ fn version_and_help() {
 fn keys_add_list_rm_with_the_key_on_stdin() {
     let dir = temp_dir("keys");
     let env = vec![];
-    let out = cli(&dir, &env, &["keys", "add", "groq", "--label", "main"], "gsk_abcdefghijklmnop\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &dir,
+        &env,
+        &["keys", "add", "groq", "--label", "main"],
+        "gsk_abcdefghijklmnop\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8(out.stdout).unwrap();
     assert_eq!(said.trim(), "added key 1 for groq (gsk_...mnop)");
 
-    let out = cli(&dir, &env, &["keys", "add", "cloudflare"], "not-an-account-pair\n");
+    let out = cli(
+        &dir,
+        &env,
+        &["keys", "add", "cloudflare"],
+        "not-an-account-pair\n",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("account_id:api_token"));
-    let out = cli(&dir, &env, &["keys", "add", "cloudflare", "--unlimited"], "0123456789abcdef0123456789abcdef:cf_token_value\n");
+    let out = cli(
+        &dir,
+        &env,
+        &["keys", "add", "cloudflare", "--unlimited"],
+        "0123456789abcdef0123456789abcdef:cf_token_value\n",
+    );
     assert!(out.status.success());
     let out = cli(&dir, &env, &["keys", "add", "nosuch"], "k\n");
     assert_eq!(out.status.code(), Some(2));
@@ -87,11 +161,23 @@ fn keys_add_list_rm_with_the_key_on_stdin() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("the key is empty"));
 
     let list = String::from_utf8(cli(&dir, &env, &["keys", "list"], "").stdout).unwrap();
-    assert!(list.contains("groq") && list.contains("main") && list.contains("gsk_...mnop") && list.contains("unknown"), "{list}");
-    assert!(!list.contains("abcdefghij") && !list.contains("cf_token_value"), "{list}");
+    assert!(
+        list.contains("groq")
+            && list.contains("main")
+            && list.contains("gsk_...mnop")
+            && list.contains("unknown"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("abcdefghij") && !list.contains("cf_token_value"),
+        "{list}"
+    );
 
     let out = cli(&dir, &env, &["keys", "rm", "1"], "");
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), "removed key 1");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "removed key 1"
+    );
     let out = cli(&dir, &env, &["keys", "rm", "1"], "");
     assert_eq!(out.status.code(), Some(1));
     let out = cli(&dir, &env, &["keys", "rm", "one"], "");
@@ -111,14 +197,23 @@ fn keys_import_reads_env_files() {
     .unwrap();
     let data = dir.join("data");
     let out = cli(&data, &[], &["keys", "import", file.to_str().unwrap()], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8(out.stdout).unwrap();
     assert!(said.contains("imported 3 keys, skipped 0"), "{said}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignored SOMETHING_ELSE"));
-    let again = String::from_utf8(cli(&data, &[], &["keys", "import", file.to_str().unwrap()], "").stdout).unwrap();
+    let again =
+        String::from_utf8(cli(&data, &[], &["keys", "import", file.to_str().unwrap()], "").stdout)
+            .unwrap();
     assert!(again.contains("imported 0 keys, skipped 3"), "{again}");
     let list = String::from_utf8(cli(&data, &[], &["keys", "list"], "").stdout).unwrap();
-    assert!(list.contains("cloudflare") && list.contains("openrouter") && list.contains("groq"), "{list}");
+    assert!(
+        list.contains("cloudflare") && list.contains("openrouter") && list.contains("groq"),
+        "{list}"
+    );
 }
 
 #[test]

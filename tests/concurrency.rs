@@ -10,12 +10,22 @@ use support::{Proxy, user};
 
 #[test]
 fn two_hundred_slow_requests_complete_together() {
-    let m = Mock::start(|_| Reply::After(Duration::from_millis(200), Box::new(Reply::completion("slow but fine"))));
+    let m = Mock::start(|_| {
+        Reply::After(
+            Duration::from_millis(200),
+            Box::new(Reply::completion("slow but fine")),
+        )
+    });
     // An --unlimited key: the free-tier RPM of one model would otherwise cap the test.
     let p = Proxy::builder().upstream("groq", &m.base()).start();
-    let out = p.cli(&["keys", "add", "groq", "--unlimited"], "gsk_unlimited_paid_key");
+    let out = p.cli(
+        &["keys", "add", "groq", "--unlimited"],
+        "gsk_unlimited_paid_key",
+    );
     assert!(out.status.success());
-    p.wait_for("the key", Duration::from_secs(10), |p| support::request(p.addr, "GET", "/readyz", &[], b"").status == 200);
+    p.wait_for("the key", Duration::from_secs(10), |p| {
+        support::request(p.addr, "GET", "/readyz", &[], b"").status == 200
+    });
 
     let started = Instant::now();
     let threads: Vec<_> = (0..200)
@@ -23,7 +33,14 @@ fn two_hundred_slow_requests_complete_together() {
             let (addr, token) = (p.addr, p.token.clone());
             std::thread::spawn(move || {
                 let auth = format!("Bearer {token}");
-                support::request(addr, "POST", "/v1/chat/completions", &[("Authorization", &auth)], user(&format!("n{i}")).as_bytes()).status
+                support::request(
+                    addr,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[("Authorization", &auth)],
+                    user(&format!("n{i}")).as_bytes(),
+                )
+                .status
             })
         })
         .collect();

@@ -28,7 +28,10 @@ fn pair(first: impl FnMut(&mock::Recorded) -> Reply + Send + 'static) -> (Mock, 
 
 fn assert_served_by_groq(r: &support::Response, attempts: &str) {
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.header("X-Routed-Via").unwrap(), format!("groq/{GROQ_FIRST}"));
+    assert_eq!(
+        r.header("X-Routed-Via").unwrap(),
+        format!("groq/{GROQ_FIRST}")
+    );
     assert_eq!(r.header("X-Fallback-Attempts").as_deref(), Some(attempts));
 }
 
@@ -42,7 +45,10 @@ fn rate_limit_on_one_platform_is_served_by_the_next() {
     let before = a.count();
     let r = p.chat(&user("again"));
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("X-Routed-Via").unwrap(), format!("groq/{GROQ_FIRST}"));
+    assert_eq!(
+        r.header("X-Routed-Via").unwrap(),
+        format!("groq/{GROQ_FIRST}")
+    );
     assert!(r.header("X-Fallback-Attempts").is_none());
     assert_eq!(a.count(), before, "no retry while cooling down");
 }
@@ -53,7 +59,8 @@ fn server_errors_fail_over() {
     assert_served_by_groq(&p.chat(&user("hi")), "1");
     let (_a, _b, p) = pair(|_| Reply::json(500, "oops"));
     assert_served_by_groq(&p.chat(&user("hi")), "1");
-    let (_a, _b, p) = pair(|_| Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"trunc".to_vec()));
+    let (_a, _b, p) =
+        pair(|_| Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"trunc".to_vec()));
     assert_served_by_groq(&p.chat(&user("hi")), "1");
     let (_a, _b, p) = pair(|_| Reply::Raw(b"this is not http at all\r\n\r\n".to_vec()));
     assert_served_by_groq(&p.chat(&user("hi")), "1");
@@ -77,13 +84,18 @@ fn a_stalled_upstream_times_out_and_fails_over() {
     let started = Instant::now();
     assert_served_by_groq(&p.chat(&user("hi")), "1");
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "first-byte timeout of 1 s: {took:?}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "first-byte timeout of 1 s: {took:?}"
+    );
 }
 
 #[test]
 fn unauthorized_key_moves_to_the_next_key() {
     let m = Mock::start(|r| match r.header("authorization") {
-        Some("Bearer gsk_revoked_key") => Reply::json(401, r#"{"error":{"message":"Invalid API Key"}}"#),
+        Some("Bearer gsk_revoked_key") => {
+            Reply::json(401, r#"{"error":{"message":"Invalid API Key"}}"#)
+        }
         _ => Reply::completion("good key"),
     });
     let p = Proxy::builder()
@@ -94,10 +106,23 @@ fn unauthorized_key_moves_to_the_next_key() {
     for _ in 0..4 {
         let r = p.chat(&user("hi"));
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.header("X-Routed-Via").unwrap(), format!("groq/{GROQ_FIRST}"), "same model, other key");
+        assert_eq!(
+            r.header("X-Routed-Via").unwrap(),
+            format!("groq/{GROQ_FIRST}"),
+            "same model, other key"
+        );
     }
-    let revoked = m.requests.lock().unwrap().iter().filter(|r| r.header("authorization") == Some("Bearer gsk_revoked_key")).count();
-    assert_eq!(revoked, 1, "the rejected key is paused, not retried on every request");
+    let revoked = m
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.header("authorization") == Some("Bearer gsk_revoked_key"))
+        .count();
+    assert_eq!(
+        revoked, 1,
+        "the rejected key is paused, not retried on every request"
+    );
 }
 
 #[test]
@@ -111,32 +136,49 @@ fn a_model_gone_404_fails_over() {
 
 #[test]
 fn empty_completions_fail_over() {
-    let (_a, _b, p) = pair(|_| Reply::json(200, r#"{"choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}]}"#));
+    let (_a, _b, p) = pair(|_| {
+        Reply::json(
+            200,
+            r#"{"choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}]}"#,
+        )
+    });
     assert_served_by_groq(&p.chat(&user("hi")), "1");
     let (_a, b, p) = pair(|_| Reply::stream(&[], Duration::ZERO));
     b.set(|_| Reply::stream(&["fine"], Duration::ZERO));
     let r = p.chat(r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("X-Routed-Via").unwrap(), format!("groq/{GROQ_FIRST}"), "an empty stream fails over invisibly");
+    assert_eq!(
+        r.header("X-Routed-Via").unwrap(),
+        format!("groq/{GROQ_FIRST}"),
+        "an empty stream fails over invisibly"
+    );
 }
 
 #[test]
 fn a_stream_that_breaks_before_output_fails_over_invisibly() {
     let (_a, b, p) = pair(|_| Reply::Sse {
-        frames: vec![(Duration::ZERO, mock::chunk(r#"{"role":"assistant","content":""}"#, None))],
+        frames: vec![(
+            Duration::ZERO,
+            mock::chunk(r#"{"role":"assistant","content":""}"#, None),
+        )],
         abrupt: true,
     });
     b.set(|_| Reply::stream(&["fine"], Duration::ZERO));
     let r = p.chat(r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("X-Routed-Via").unwrap(), format!("groq/{GROQ_FIRST}"));
+    assert_eq!(
+        r.header("X-Routed-Via").unwrap(),
+        format!("groq/{GROQ_FIRST}")
+    );
     assert_eq!(r.header("X-Fallback-Attempts").as_deref(), Some("1"));
     assert!(!r.text().contains("stream_error"), "{}", r.text());
 }
 
 #[test]
 fn upstream_bad_requests_return_the_first_after_other_platforms() {
-    let bad = |_: &mock::Recorded| Reply::json(400, r#"{"error":{"message":"tools[0]: schema invalid"}}"#);
+    let bad = |_: &mock::Recorded| {
+        Reply::json(400, r#"{"error":{"message":"tools[0]: schema invalid"}}"#)
+    };
     let a = Mock::start(bad);
     let b = Mock::start(bad);
     let c = Mock::start(bad);
@@ -154,15 +196,38 @@ fn upstream_bad_requests_return_the_first_after_other_platforms() {
     let r = p.chat(&user("hi"));
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error_type(), "invalid_request_error");
-    assert!(r.error_message().contains("tools[0]: schema invalid"), "{}", r.text());
-    assert!(r.error_message().starts_with("Cerebras rejected the request"), "the first 400 is returned: {}", r.text());
-    assert_eq!(a.count() + b.count() + c.count(), 3, "one attempt on each of three platforms");
+    assert!(
+        r.error_message().contains("tools[0]: schema invalid"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.error_message()
+            .starts_with("Cerebras rejected the request"),
+        "the first 400 is returned: {}",
+        r.text()
+    );
+    assert_eq!(
+        a.count() + b.count() + c.count(),
+        3,
+        "one attempt on each of three platforms"
+    );
     assert_eq!(d.count(), 0);
 
     // A context-length error instead moves on to a model with a bigger window.
-    let a = Mock::start(|_| Reply::json(400, r#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#));
+    let a = Mock::start(|_| {
+        Reply::json(
+            400,
+            r#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#,
+        )
+    });
     let b = Mock::start(|_| Reply::completion("big window"));
-    let p = Proxy::builder().upstream("cerebras", &a.base()).upstream("groq", &b.base()).key("cerebras", "csk-1").key("groq", "gsk_1").start();
+    let p = Proxy::builder()
+        .upstream("cerebras", &a.base())
+        .upstream("groq", &b.base())
+        .key("cerebras", "csk-1")
+        .key("groq", "gsk_1")
+        .start();
     let r = p.chat(&user("hi"));
     assert_eq!(r.status, 200);
 }
@@ -170,7 +235,10 @@ fn upstream_bad_requests_return_the_first_after_other_platforms() {
 #[test]
 fn exhaustion_is_a_429_with_retry_after_and_a_reason() {
     let a = Mock::start(|_| Reply::json(429, "{}").with_header("retry-after", "42"));
-    let p = Proxy::builder().upstream("cerebras", &a.base()).key("cerebras", "csk-only").start();
+    let p = Proxy::builder()
+        .upstream("cerebras", &a.base())
+        .key("cerebras", "csk-only")
+        .start();
     let r = p.chat(&user("hi"));
     assert_eq!(r.status, 429);
     assert_eq!(r.error_type(), "rate_limit_error");
@@ -179,24 +247,39 @@ fn exhaustion_is_a_429_with_retry_after_and_a_reason() {
     assert!(msg.contains("1 attempts failed (1 rate-limited)"), "{msg}");
     assert!(msg.contains("the soonest is free in 42 s"), "{msg}");
     let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
-    assert!((40..=42).contains(&retry), "Retry-After follows the provider: {retry}");
+    assert!(
+        (40..=42).contains(&retry),
+        "Retry-After follows the provider: {retry}"
+    );
 
     let r = p.chat(&user("again"));
     assert_eq!(r.status, 429);
-    assert!(r.error_message().contains("1 candidates cooling down, 0 at their rate limits"), "{}", r.text());
+    assert!(
+        r.error_message()
+            .contains("1 candidates cooling down, 0 at their rate limits"),
+        "{}",
+        r.text()
+    );
     assert_eq!(a.count(), 1);
 
     let p = Proxy::builder().start();
     let r = p.chat(&user("no keys"));
     assert_eq!(r.status, 429);
-    assert!(r.error_message().contains("no provider key is configured"), "{}", r.text());
+    assert!(
+        r.error_message().contains("no provider key is configured"),
+        "{}",
+        r.text()
+    );
     assert_eq!(r.header("Retry-After").as_deref(), Some("60"));
 }
 
 #[test]
 fn oversized_prompts_get_a_context_error_instead_of_an_upstream_call() {
     let m = Mock::start(|_| Reply::completion("never"));
-    let p = Proxy::builder().upstream("cerebras", &m.base()).key("cerebras", "csk-1").start();
+    let p = Proxy::builder()
+        .upstream("cerebras", &m.base())
+        .key("cerebras", "csk-1")
+        .start();
     // Cerebras' model has an 8 192-token window and 60 000 TPM: 200 000 characters cannot fit.
     let r = p.chat(&user(&"x".repeat(200_000)));
     assert_eq!(r.status, 400, "{}", r.text());
@@ -216,12 +299,24 @@ fn twenty_attempts_at_most_and_two_outages_end_a_platform() {
     let r = p.chat(&user("hi"));
     assert_eq!(r.status, 429);
     assert_eq!(m.count(), 20, "{}", r.text());
-    assert!(r.error_message().contains("20 attempts failed (20 rate-limited)"), "{}", r.text());
-    assert!(r.error_message().contains("gave up after 20 attempts"), "{}", r.text());
+    assert!(
+        r.error_message()
+            .contains("20 attempts failed (20 rate-limited)"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.error_message().contains("gave up after 20 attempts"),
+        "{}",
+        r.text()
+    );
 
     // Outages (5xx) end the platform for the request after two.
     let m = Mock::start(|_| Reply::json(500, "{}"));
-    let p = Proxy::builder().upstream("openrouter", &m.base()).key("openrouter", "sk-or-v1-another-key-1").start();
+    let p = Proxy::builder()
+        .upstream("openrouter", &m.base())
+        .key("openrouter", "sk-or-v1-another-key-1")
+        .start();
     let r = p.chat(&user("hi"));
     assert_eq!(r.status, 429);
     assert_eq!(m.count(), 2, "{}", r.text());

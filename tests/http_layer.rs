@@ -30,14 +30,20 @@ impl Handler for Echo {
                     req.body.len(),
                     req.header("user-agent").unwrap_or("")
                 );
-                res.head(200).header("X-Test", "a\r\nInjected: 1").body("application/json", body.as_bytes()).unwrap();
+                res.head(200)
+                    .header("X-Test", "a\r\nInjected: 1")
+                    .body("application/json", body.as_bytes())
+                    .unwrap();
             }
         }
     }
 }
 
 fn start(body_limit: usize) -> std::net::SocketAddr {
-    let settings = http::Settings { body_limit, ..Default::default() };
+    let settings = http::Settings {
+        body_limit,
+        ..Default::default()
+    };
     let handle = http::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Echo), settings).unwrap();
     let addr = handle.local_addr();
     std::mem::forget(handle);
@@ -56,7 +62,10 @@ fn read_response(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
         if s.read(&mut byte).unwrap() == 0 {
-            panic!("connection closed mid-head: {:?}", String::from_utf8_lossy(&buf));
+            panic!(
+                "connection closed mid-head: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
         }
         buf.push(byte[0]);
     }
@@ -65,7 +74,12 @@ fn read_response(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
     let lower = head.to_ascii_lowercase();
     let mut body = Vec::new();
     if let Some(i) = lower.find("content-length: ") {
-        let n: usize = lower[i + 16..].split("\r\n").next().unwrap().parse().unwrap();
+        let n: usize = lower[i + 16..]
+            .split("\r\n")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         body.resize(n, 0);
         s.read_exact(&mut body).unwrap();
     } else if lower.contains("transfer-encoding: chunked") {
@@ -75,7 +89,9 @@ fn read_response(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
                 s.read_exact(&mut byte).unwrap();
                 line.push(byte[0]);
             }
-            let n = usize::from_str_radix(std::str::from_utf8(&line[..line.len() - 2]).unwrap(), 16).unwrap();
+            let n =
+                usize::from_str_radix(std::str::from_utf8(&line[..line.len() - 2]).unwrap(), 16)
+                    .unwrap();
             let mut chunk = vec![0u8; n + 2];
             s.read_exact(&mut chunk).unwrap();
             if n == 0 {
@@ -90,8 +106,16 @@ fn read_response(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
 fn json_field(body: &[u8], field: &str) -> String {
     let text = String::from_utf8_lossy(body);
     let key = format!("\"{field}\":");
-    let start = text.find(&key).unwrap_or_else(|| panic!("{field} missing in {text}")) + key.len();
-    text[start..].split([',', '}']).next().unwrap().trim_matches('"').to_string()
+    let start = text
+        .find(&key)
+        .unwrap_or_else(|| panic!("{field} missing in {text}"))
+        + key.len();
+    text[start..]
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
 }
 
 const SDK_HEADERS: &str = "Host: 127.0.0.1\r\nAccept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\
@@ -106,15 +130,25 @@ fn the_openai_sdks_seventeen_headers_are_served() {
     let addr = start(1 << 20);
     let mut s = connect(addr);
     let body = "{}";
-    let req = format!("POST /x HTTP/1.1\r\n{SDK_HEADERS}Content-Length: {}\r\n\r\n{body}", body.len());
-    assert_eq!(req.matches("\r\n").count() - 2, 17, "the request carries exactly the SDK's 17 headers");
+    let req = format!(
+        "POST /x HTTP/1.1\r\n{SDK_HEADERS}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(
+        req.matches("\r\n").count() - 2,
+        17,
+        "the request carries exactly the SDK's 17 headers"
+    );
     s.write_all(req.as_bytes()).unwrap();
     let (status, head, body) = read_response(&mut s);
     assert_eq!(status, 200, "{head}");
     assert_eq!(json_field(&body, "headers"), "17");
     assert_eq!(json_field(&body, "ua"), "OpenAI/Python 1.99.0");
     assert!(head.contains("X-Request-Id: req_"), "{head}");
-    assert!(!head.contains("\r\nInjected"), "a header value cannot inject a header: {head}");
+    assert!(
+        !head.contains("\r\nInjected"),
+        "a header value cannot inject a header: {head}"
+    );
 }
 
 #[test]
@@ -170,7 +204,8 @@ fn chunked_and_expect_continue_bodies() {
     assert_eq!(json_field(&body, "body_len"), "11");
 
     let mut s = connect(addr);
-    s.write_all(b"POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    s.write_all(b"POST /e HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
     let mut interim = [0u8; 25];
     s.read_exact(&mut interim).unwrap();
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -185,7 +220,14 @@ fn oversized_bodies_get_413_before_they_are_read() {
     let addr = start(25 * 1024 * 1024);
     // Declared too large: answered without sending any body.
     let mut s = connect(addr);
-    s.write_all(format!("POST /big HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 26 * 1024 * 1024).as_bytes()).unwrap();
+    s.write_all(
+        format!(
+            "POST /big HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            26 * 1024 * 1024
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let (status, head, body) = read_response(&mut s);
     assert_eq!(status, 413);
     assert!(head.contains("Connection: close"));
@@ -195,7 +237,13 @@ fn oversized_bodies_get_413_before_they_are_read() {
     let mut s = connect(addr);
     let mut writer = s.try_clone().unwrap();
     let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(format!("POST /big HTTP/1.1\r\nContent-Length: {}\r\n\r\n", 26 * 1024 * 1024).as_bytes());
+        let _ = writer.write_all(
+            format!(
+                "POST /big HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                26 * 1024 * 1024
+            )
+            .as_bytes(),
+        );
         let chunk = vec![b'x'; 1024 * 1024];
         for _ in 0..26 {
             if writer.write_all(&chunk).is_err() {
@@ -247,7 +295,11 @@ fn streamed_responses_are_chunked_and_http10_is_close_delimited() {
     assert!(head.contains("Transfer-Encoding: chunked"));
     assert_eq!(body, b"data: 1\n\ndata: 2\n\n");
     s.write_all(b"GET /after HTTP/1.1\r\n\r\n").unwrap();
-    assert_eq!(read_response(&mut s).0, 200, "keep-alive survives a streamed response");
+    assert_eq!(
+        read_response(&mut s).0,
+        200,
+        "keep-alive survives a streamed response"
+    );
 
     let mut s = connect(addr);
     s.write_all(b"GET /stream HTTP/1.0\r\n\r\n").unwrap();
@@ -263,7 +315,8 @@ fn a_panicking_or_silent_handler_yields_500_json() {
     let addr = start(1 << 20);
     for path in ["/panic", "/silent"] {
         let mut s = connect(addr);
-        s.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes()).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+            .unwrap();
         let (status, _, body) = read_response(&mut s);
         assert_eq!(status, 500, "{path}");
         assert_eq!(json_field(&body, "type"), "server_error");
@@ -274,7 +327,8 @@ fn a_panicking_or_silent_handler_yields_500_json() {
 fn head_requests_get_headers_only() {
     let addr = start(1 << 20);
     let mut s = connect(addr);
-    s.write_all(b"HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n")
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     let mut got = Vec::new();
     while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
@@ -282,6 +336,12 @@ fn head_requests_get_headers_only() {
         got.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8_lossy(&got);
-    let second = text.find("HTTP/1.1 200").and_then(|i| text[i + 1..].find("HTTP/1.1 200")).is_some();
-    assert!(second, "the HEAD response has no body, so the next response follows its head: {text}");
+    let second = text
+        .find("HTTP/1.1 200")
+        .and_then(|i| text[i + 1..].find("HTTP/1.1 200"))
+        .is_some();
+    assert!(
+        second,
+        "the HEAD response has no body, so the next response follows its head: {text}"
+    );
 }

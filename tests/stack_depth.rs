@@ -7,8 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::mock::{Mock, Reply};
 use support::Proxy;
+use support::mock::{Mock, Reply};
 
 fn nested(depth: usize) -> String {
     format!("{}{}", "[".repeat(depth), "]".repeat(depth))
@@ -22,22 +22,36 @@ fn the_deepest_accepted_json_travels_both_ways() {
         r#"{{"id":"x","object":"chat.completion","created":1,"model":"m","x_deep":{deep},"choices":[{{"index":0,"message":{{"role":"assistant","content":"deep ok"}},"finish_reason":"stop"}}]}}"#
     );
     let m = Mock::start(move |_| Reply::json(200, &reply_body));
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_deep").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_deep")
+        .start();
     for _ in 0..3 {
-        let r = p.chat(&format!(r#"{{"messages":[{{"role":"user","content":"x"}}],"metadata":{deep}}}"#));
+        let r = p.chat(&format!(
+            r#"{{"messages":[{{"role":"user","content":"x"}}],"metadata":{deep}}}"#
+        ));
         assert_eq!(r.status, 200, "{}", r.text());
         assert!(r.text().contains("deep ok") && r.text().contains(&deep));
     }
     let sent = String::from_utf8(m.last().body).unwrap();
-    assert!(sent.contains(&deep), "the deep field reached the upstream intact");
-    let r = p.chat(&format!(r#"{{"messages":[{{"role":"user","content":"x"}}],"metadata":{}}}"#, nested(128)));
+    assert!(
+        sent.contains(&deep),
+        "the deep field reached the upstream intact"
+    );
+    let r = p.chat(&format!(
+        r#"{{"messages":[{{"role":"user","content":"x"}}],"metadata":{}}}"#,
+        nested(128)
+    ));
     assert_eq!(r.status, 400, "one level deeper is refused before parsing");
 }
 
 #[test]
 fn the_largest_accepted_request_is_relayed() {
     let m = Mock::start(|r| Reply::completion(&format!("got {} bytes", r.body.len())));
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_big").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_big")
+        .start();
     // An image data URL just under the 25 MiB limit (images do not count as prompt text).
     let limit = 25 * 1024 * 1024;
     let overhead = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,"}}]}]}"#.len();
@@ -50,5 +64,7 @@ fn the_largest_accepted_request_is_relayed() {
     assert_eq!(r.status, 200, "{}", &r.text()[..r.text().len().min(300)]);
     let got = m.last().body.len();
     assert!(got > limit - 100 && got < limit + 100, "{got}");
-    p.wait_for("the server to stay up", Duration::from_secs(1), |p| support::request(p.addr, "GET", "/healthz", &[], b"").status == 200);
+    p.wait_for("the server to stay up", Duration::from_secs(1), |p| {
+        support::request(p.addr, "GET", "/healthz", &[], b"").status == 200
+    });
 }

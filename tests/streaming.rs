@@ -46,7 +46,10 @@ fn wait_closed(m: &Mock, within: Duration) -> Option<Instant> {
 }
 
 fn frames(parts: &[(u64, &str)]) -> Vec<(Duration, String)> {
-    parts.iter().map(|(ms, f)| (Duration::from_millis(*ms), f.to_string())).collect()
+    parts
+        .iter()
+        .map(|(ms, f)| (Duration::from_millis(*ms), f.to_string()))
+        .collect()
 }
 
 #[test]
@@ -56,64 +59,112 @@ fn a_client_disconnect_closes_a_busy_upstream_within_a_second() {
         let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
         Reply::stream(&refs, Duration::from_millis(100))
     });
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_dc").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_dc")
+        .start();
     let mut s = open_stream(&p);
     support::read_chunk(&mut s).unwrap();
     support::read_chunk(&mut s).unwrap();
     let gone = Instant::now();
     drop(s);
-    let closed = wait_closed(&m, Duration::from_secs(3)).expect("the upstream connection was closed");
-    assert!(closed.duration_since(gone) < Duration::from_secs(1), "took {:?}", closed.duration_since(gone));
-    p.wait_for("the cancellation in the log", Duration::from_secs(3), |p| p.log_text().contains("client went away"));
-    assert!(!p.log_text().contains("failed (unavailable"), "a cancelled request is not a provider failure");
+    let closed =
+        wait_closed(&m, Duration::from_secs(3)).expect("the upstream connection was closed");
+    assert!(
+        closed.duration_since(gone) < Duration::from_secs(1),
+        "took {:?}",
+        closed.duration_since(gone)
+    );
+    p.wait_for("the cancellation in the log", Duration::from_secs(3), |p| {
+        p.log_text().contains("client went away")
+    });
+    assert!(
+        !p.log_text().contains("failed (unavailable"),
+        "a cancelled request is not a provider failure"
+    );
 }
 
 #[test]
 fn a_client_disconnect_closes_a_silent_upstream_within_a_second() {
     // One frame, then the upstream thinks for a long time.
     let m = Mock::start(|_| Reply::Sse {
-        frames: frames(&[(0, &mock::chunk(r#"{"content":"thinking"}"#, None)), (8_000, "data: [DONE]\n\n")]),
+        frames: frames(&[
+            (0, &mock::chunk(r#"{"content":"thinking"}"#, None)),
+            (8_000, "data: [DONE]\n\n"),
+        ]),
         abrupt: false,
     });
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_dc2").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_dc2")
+        .start();
     let mut s = open_stream(&p);
     support::read_chunk(&mut s).unwrap();
     let gone = Instant::now();
     drop(s);
-    let closed = wait_closed(&m, Duration::from_secs(3)).expect("the upstream connection was closed");
-    assert!(closed.duration_since(gone) < Duration::from_secs(1), "took {:?}", closed.duration_since(gone));
+    let closed =
+        wait_closed(&m, Duration::from_secs(3)).expect("the upstream connection was closed");
+    assert!(
+        closed.duration_since(gone) < Duration::from_secs(1),
+        "took {:?}",
+        closed.duration_since(gone)
+    );
     // The same holds before any byte was sent to the client (non-streaming, slow upstream
     // that has sent its head and is still thinking about the body).
-    let m2 = Mock::start(|_| Reply::Sse { frames: frames(&[(8_000, "data: [DONE]\n\n")]), abrupt: false });
-    let p2 = Proxy::builder().upstream("groq", &m2.base()).key("groq", "gsk_dc3").start();
+    let m2 = Mock::start(|_| Reply::Sse {
+        frames: frames(&[(8_000, "data: [DONE]\n\n")]),
+        abrupt: false,
+    });
+    let p2 = Proxy::builder()
+        .upstream("groq", &m2.base())
+        .key("groq", "gsk_dc3")
+        .start();
     let mut s = support::connect(p2.addr);
     let body = support::user("slow");
     write!(s, "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}", p2.token, body.len()).unwrap();
-    p2.wait_for("the upstream call", Duration::from_secs(5), |_| m2.count() == 1);
+    p2.wait_for("the upstream call", Duration::from_secs(5), |_| {
+        m2.count() == 1
+    });
     std::thread::sleep(Duration::from_millis(100));
     let gone = Instant::now();
     drop(s);
-    let closed = wait_closed(&m2, Duration::from_secs(3)).expect("the upstream connection was closed");
-    assert!(closed.duration_since(gone) < Duration::from_secs(1), "took {:?}", closed.duration_since(gone));
-    p2.wait_for("the cancellation in the log", Duration::from_secs(3), |p| p.log_text().contains("client went away"));
+    let closed =
+        wait_closed(&m2, Duration::from_secs(3)).expect("the upstream connection was closed");
+    assert!(
+        closed.duration_since(gone) < Duration::from_secs(1),
+        "took {:?}",
+        closed.duration_since(gone)
+    );
+    p2.wait_for("the cancellation in the log", Duration::from_secs(3), |p| {
+        p.log_text().contains("client went away")
+    });
 }
 
 #[test]
 fn a_failure_after_the_first_frame_ends_with_an_error_frame_and_done() {
     let m = Mock::start(|_| Reply::Sse {
         frames: frames(&[
-            (0, &mock::chunk(r#"{"role":"assistant","content":"Hel"}"#, None)),
+            (
+                0,
+                &mock::chunk(r#"{"role":"assistant","content":"Hel"}"#, None),
+            ),
             (0, &mock::chunk(r#"{"content":"lo"}"#, None)),
         ]),
         abrupt: true,
     });
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_mid").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_mid")
+        .start();
     let r = p.chat(STREAM);
     assert_eq!(r.status, 200);
     let data = r.sse_data();
     assert_eq!(data.len(), 4, "{data:?}");
     assert!(data[0].contains("Hel") && data[1].contains("lo"));
-    assert_eq!(data[2], r#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#);
+    assert_eq!(
+        data[2],
+        r#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#
+    );
     assert_eq!(data[3], "[DONE]");
 }
 
@@ -127,7 +178,11 @@ fn quiet_streams_get_keep_alive_comments() {
         ]),
         abrupt: false,
     });
-    let p = Proxy::builder().env("FREELLMAPI_SSE_KEEPALIVE_SECS", "1").upstream("groq", &m.base()).key("groq", "gsk_ka").start();
+    let p = Proxy::builder()
+        .env("FREELLMAPI_SSE_KEEPALIVE_SECS", "1")
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_ka")
+        .start();
     let r = p.chat(STREAM);
     let text = r.text();
     let pings = text.matches(": keep-alive\n\n").count();
@@ -139,13 +194,25 @@ fn quiet_streams_get_keep_alive_comments() {
 #[test]
 fn an_idle_upstream_mid_stream_times_out_cleanly() {
     let m = Mock::start(|_| Reply::Sse {
-        frames: frames(&[(0, &mock::chunk(r#"{"content":"a"}"#, None)), (6_000, "data: [DONE]\n\n")]),
+        frames: frames(&[
+            (0, &mock::chunk(r#"{"content":"a"}"#, None)),
+            (6_000, "data: [DONE]\n\n"),
+        ]),
         abrupt: false,
     });
-    let p = Proxy::builder().env("FREELLMAPI_IDLE_TIMEOUT_SECS", "1").upstream("groq", &m.base()).key("groq", "gsk_idle").start();
+    let p = Proxy::builder()
+        .env("FREELLMAPI_IDLE_TIMEOUT_SECS", "1")
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_idle")
+        .start();
     let started = Instant::now();
     let r = p.chat(STREAM);
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?} {}", started.elapsed(), p.log_text());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?} {}",
+        started.elapsed(),
+        p.log_text()
+    );
     let data = r.sse_data();
     assert!(data[data.len() - 2].contains("stream_error"), "{data:?}");
     assert_eq!(data[data.len() - 1], "[DONE]");
@@ -166,21 +233,39 @@ fn two_platforms(first: Reply) -> (Mock, Mock, Proxy) {
 
 fn assert_failed_over(r: &Response) {
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("X-Routed-Via").as_deref(), Some("groq/openai/gpt-oss-120b"), "{}", r.text());
+    assert_eq!(
+        r.header("X-Routed-Via").as_deref(),
+        Some("groq/openai/gpt-oss-120b"),
+        "{}",
+        r.text()
+    );
     assert_eq!(r.header("X-Fallback-Attempts").as_deref(), Some("1"));
-    assert!(r.text().contains("from groq") && !r.text().contains("stream_error"), "{}", r.text());
+    assert!(
+        r.text().contains("from groq") && !r.text().contains("stream_error"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
 fn broken_starts_fail_over_invisibly() {
     // Invalid JSON before any output.
-    let (_a, _b, p) = two_platforms(Reply::Sse { frames: frames(&[(0, "data: {not json\n\n")]), abrupt: false });
+    let (_a, _b, p) = two_platforms(Reply::Sse {
+        frames: frames(&[(0, "data: {not json\n\n")]),
+        abrupt: false,
+    });
     assert_failed_over(&p.chat(STREAM));
     // An error object instead of a chunk.
-    let (_a, _b, p) = two_platforms(Reply::Sse { frames: frames(&[(0, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n")]), abrupt: false });
+    let (_a, _b, p) = two_platforms(Reply::Sse {
+        frames: frames(&[(0, "data: {\"error\":{\"message\":\"overloaded\"}}\n\n")]),
+        abrupt: false,
+    });
     assert_failed_over(&p.chat(STREAM));
     // EOF without [DONE] and without output.
-    let (_a, _b, p) = two_platforms(Reply::Sse { frames: vec![], abrupt: true });
+    let (_a, _b, p) = two_platforms(Reply::Sse {
+        frames: vec![],
+        abrupt: true,
+    });
     assert_failed_over(&p.chat(STREAM));
     // A non-2xx answer to a stream request.
     let (_a, _b, p) = two_platforms(Reply::json(503, "{}"));
@@ -190,10 +275,16 @@ fn broken_starts_fail_over_invisibly() {
 #[test]
 fn invalid_json_after_output_is_an_interruption_not_silence() {
     let m = Mock::start(|_| Reply::Sse {
-        frames: frames(&[(0, &mock::chunk(r#"{"content":"ok"}"#, None)), (0, "data: {broken\n\n")]),
+        frames: frames(&[
+            (0, &mock::chunk(r#"{"content":"ok"}"#, None)),
+            (0, "data: {broken\n\n"),
+        ]),
         abrupt: false,
     });
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_bad").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_bad")
+        .start();
     let data = p.chat(STREAM).sse_data();
     assert_eq!(data.len(), 3, "{data:?}");
     assert!(data[1].contains("stream_error"));
@@ -203,13 +294,30 @@ fn invalid_json_after_output_is_an_interruption_not_silence() {
 fn a_giant_line_is_refused_with_bounded_memory() {
     let m = Mock::start(|_| {
         let huge = format!("data: {{\"x\":\"{}", "y".repeat(3 * 1024 * 1024));
-        Reply::Sse { frames: vec![(Duration::ZERO, mock::chunk(r#"{"content":"ok"}"#, None)), (Duration::ZERO, huge)], abrupt: false }
+        Reply::Sse {
+            frames: vec![
+                (Duration::ZERO, mock::chunk(r#"{"content":"ok"}"#, None)),
+                (Duration::ZERO, huge),
+            ],
+            abrupt: false,
+        }
     });
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_huge").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_huge")
+        .start();
     let data = p.chat(STREAM).sse_data();
     assert!(data.iter().any(|d| d.contains("stream_error")), "{data:?}");
     let rss = std::fs::read_to_string(format!("/proc/{}/status", p.pid())).unwrap();
-    let kib: u64 = rss.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let kib: u64 = rss
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
 }
 
@@ -217,13 +325,22 @@ fn a_giant_line_is_refused_with_bounded_memory() {
 fn multi_line_and_spaceless_data_are_normalised() {
     let m = Mock::start(|_| Reply::Sse {
         frames: frames(&[
-            (0, "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"),
-            (0, "data: {\"choices\":[{\"index\":0,\r\ndata: \"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n"),
+            (
+                0,
+                "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\r\n\r\n",
+            ),
+            (
+                0,
+                "data: {\"choices\":[{\"index\":0,\r\ndata: \"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\n",
+            ),
             (0, ": comment\n\ndata: [DONE]\n\n"),
         ]),
         abrupt: false,
     });
-    let p = Proxy::builder().upstream("groq", &m.base()).key("groq", "gsk_ml").start();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_ml")
+        .start();
     let data = p.chat(STREAM).sse_data();
     assert_eq!(data.len(), 3, "{data:?}");
     assert!(!data[1].contains('\n'));

@@ -7,18 +7,35 @@ use crate::http::Responder;
 pub enum ApiError {
     Unauthorized,
     NotFound,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     Invalid(Invalid),
-    ModelNotFound { model: String, disabled: bool },
+    ModelNotFound {
+        model: String,
+        disabled: bool,
+    },
     /// `GET /v1/models/{id}` for an id that is not listed.
-    NoSuchModel { model: String },
+    NoSuchModel {
+        model: String,
+    },
     /// No model with a usable key can hold the request.
-    ContextTooLarge { tokens: u64 },
+    ContextTooLarge {
+        tokens: u64,
+    },
     /// The first 400 an upstream gave, after other platforms were tried.
-    UpstreamRejected { platform: String, message: String },
+    UpstreamRejected {
+        platform: String,
+        message: String,
+    },
     /// Nothing could serve the request now.
-    Exhausted { message: String, retry_after_s: u64 },
-    NotReady { message: String },
+    Exhausted {
+        message: String,
+        retry_after_s: u64,
+    },
+    NotReady {
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -27,7 +44,9 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::NotFound | ApiError::NoSuchModel { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::Invalid(_) | ApiError::ModelNotFound { .. } | ApiError::ContextTooLarge { .. } => 400,
+            ApiError::Invalid(_)
+            | ApiError::ModelNotFound { .. }
+            | ApiError::ContextTooLarge { .. } => 400,
             ApiError::UpstreamRejected { .. } => 400,
             ApiError::Exhausted { .. } => 429,
             ApiError::NotReady { .. } => 503,
@@ -55,40 +74,76 @@ impl ApiError {
         let retry;
         let mut headers: Vec<(&str, &str)> = Vec::new();
         let (kind, code, message): (&str, Option<&str>, String) = match self {
-            ApiError::Unauthorized => ("authentication_error", Some("invalid_api_key"), "Invalid API key".into()),
-            ApiError::NotFound => ("invalid_request_error", Some("not_found"), "no such route".into()),
+            ApiError::Unauthorized => (
+                "authentication_error",
+                Some("invalid_api_key"),
+                "Invalid API key".into(),
+            ),
+            ApiError::NotFound => (
+                "invalid_request_error",
+                Some("not_found"),
+                "no such route".into(),
+            ),
             ApiError::MethodNotAllowed { allow } => {
                 headers.push(("Allow", allow));
-                ("invalid_request_error", Some("method_not_allowed"), format!("method not allowed; use {allow}"))
+                (
+                    "invalid_request_error",
+                    Some("method_not_allowed"),
+                    format!("method not allowed; use {allow}"),
+                )
             }
             ApiError::Invalid(i) => ("invalid_request_error", Some(i.code), i.message.clone()),
-            ApiError::ModelNotFound { model, disabled: true } => (
+            ApiError::ModelNotFound {
+                model,
+                disabled: true,
+            } => (
                 "invalid_request_error",
                 Some("model_not_found"),
-                format!("Model '{model}' is disabled. Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."),
+                format!(
+                    "Model '{model}' is disabled. Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."
+                ),
             ),
-            ApiError::ModelNotFound { model, disabled: false } => (
+            ApiError::ModelNotFound {
+                model,
+                disabled: false,
+            } => (
                 "invalid_request_error",
                 Some("model_not_found"),
-                format!("Model '{model}' is not in the catalog. Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."),
+                format!(
+                    "Model '{model}' is not in the catalog. Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."
+                ),
             ),
-            ApiError::NoSuchModel { model } => {
-                ("invalid_request_error", Some("model_not_found"), format!("The model '{model}' does not exist or is disabled"))
-            }
+            ApiError::NoSuchModel { model } => (
+                "invalid_request_error",
+                Some("model_not_found"),
+                format!("The model '{model}' does not exist or is disabled"),
+            ),
             ApiError::ContextTooLarge { tokens } => (
                 "invalid_request_error",
                 Some("context_length_exceeded"),
-                format!("the request needs about {tokens} tokens (input plus reserved output), more than any model with a usable key accepts"),
+                format!(
+                    "the request needs about {tokens} tokens (input plus reserved output), more than any model with a usable key accepts"
+                ),
             ),
             ApiError::UpstreamRejected { platform, message } => (
                 "invalid_request_error",
                 Some("upstream_rejected"),
-                format!("{platform} rejected the request: {}", crate::logging::redact(message)),
+                format!(
+                    "{platform} rejected the request: {}",
+                    crate::logging::redact(message)
+                ),
             ),
-            ApiError::Exhausted { message, retry_after_s } => {
+            ApiError::Exhausted {
+                message,
+                retry_after_s,
+            } => {
                 retry = retry_after_s.to_string();
                 headers.push(("Retry-After", &retry));
-                ("rate_limit_error", Some("rate_limit_exceeded"), message.clone())
+                (
+                    "rate_limit_error",
+                    Some("rate_limit_exceeded"),
+                    message.clone(),
+                )
             }
             ApiError::NotReady { message } => ("server_error", Some("not_ready"), message.clone()),
         };

@@ -20,14 +20,17 @@ impl Handler for App {
             "/healthz" if get => respond_json(res, 200, br#"{"status":"ok"}"#),
             "/readyz" if get => models::readyz(self, res),
             "/v1/models" if get => authorized(self, req).and_then(|_| models::list(self, req, res)),
-            "/healthz" | "/readyz" | "/v1/models" => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+            "/healthz" | "/readyz" | "/v1/models" => {
+                Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+            }
             "/v1/chat/completions" if req.method == Method::Post => {
                 proxy::chat_completions(self, req, res);
                 Ok(())
             }
             "/v1/chat/completions" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
             p if p.starts_with("/v1/models/") => match get {
-                true => authorized(self, req).and_then(|_| models::one(self, &p["/v1/models/".len()..], res)),
+                true => authorized(self, req)
+                    .and_then(|_| models::one(self, &p["/v1/models/".len()..], res)),
                 false => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
             },
             _ => Err(ApiError::NotFound),
@@ -39,7 +42,10 @@ impl Handler for App {
 }
 
 fn respond_json(res: &mut Responder<'_>, status: u16, body: &[u8]) -> Result<(), ApiError> {
-    let _ = res.head(status).header("Cache-Control", "no-store").body("application/json", body);
+    let _ = res
+        .head(status)
+        .header("Cache-Control", "no-store")
+        .body("application/json", body);
     Ok(())
 }
 
@@ -95,15 +101,24 @@ mod tests {
 
     #[test]
     fn header_values_cannot_break_headers() {
-        assert_eq!(header_safe("groq/openai/gpt-oss-120b"), "groq/openai/gpt-oss-120b");
-        assert_eq!(header_safe("x/evil\r\nSet-Cookie: a"), "x/evil%0D%0ASet-Cookie:%20a");
+        assert_eq!(
+            header_safe("groq/openai/gpt-oss-120b"),
+            "groq/openai/gpt-oss-120b"
+        );
+        assert_eq!(
+            header_safe("x/evil\r\nSet-Cookie: a"),
+            "x/evil%0D%0ASet-Cookie:%20a"
+        );
         assert_eq!(header_safe("m/é%"), "m/%C3%A9%25");
     }
 
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("%40cf%2Fmeta").as_deref(), Some("@cf/meta"));
-        assert_eq!(percent_decode("qwen/qwen3:free").as_deref(), Some("qwen/qwen3:free"));
+        assert_eq!(
+            percent_decode("qwen/qwen3:free").as_deref(),
+            Some("qwen/qwen3:free")
+        );
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%C3"), None);
     }

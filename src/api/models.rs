@@ -34,14 +34,22 @@ pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(),
     let snap = app.router.snapshot();
     let available_only = matches!(req.query_param("available"), Some("true" | "1"));
     let entries = listed(app, &snap, available_only);
-    let widest = entries.iter().filter_map(|&e| snap.model(e).context_window).max();
+    let widest = entries
+        .iter()
+        .filter_map(|&e| snap.model(e).context_window)
+        .max();
     let mut out = Vec::with_capacity(128 * (entries.len() + 1));
     out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
     write_model(&mut out, "auto", "freellmapi", widest);
     for e in entries {
         let m = snap.model(e);
         out.push(b',');
-        write_model(&mut out, &m.model_id, &snap.catalog.platforms[m.platform].id, m.context_window);
+        write_model(
+            &mut out,
+            &m.model_id,
+            &snap.catalog.platforms[m.platform].id,
+            m.context_window,
+        );
     }
     out.extend_from_slice(b"]}");
     respond_json(res, 200, &out)
@@ -52,15 +60,26 @@ pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), ApiEr
     let id = percent_decode(raw_id).unwrap_or_default();
     let mut out = Vec::with_capacity(160);
     if id == "auto" {
-        let widest = listed(app, &snap, false).iter().filter_map(|&e| snap.model(e).context_window).max();
+        let widest = listed(app, &snap, false)
+            .iter()
+            .filter_map(|&e| snap.model(e).context_window)
+            .max();
         write_model(&mut out, "auto", "freellmapi", widest);
         return respond_json(res, 200, &out);
     }
-    let entry = snap.catalog.find_model(&id).and_then(|m| snap.entry_for_model(m));
+    let entry = snap
+        .catalog
+        .find_model(&id)
+        .and_then(|m| snap.entry_for_model(m));
     match entry {
         Some(e) if snap.entries[e].enabled && snap.model(e).enabled => {
             let m = snap.model(e);
-            write_model(&mut out, &m.model_id, &snap.catalog.platforms[m.platform].id, m.context_window);
+            write_model(
+                &mut out,
+                &m.model_id,
+                &snap.catalog.platforms[m.platform].id,
+                m.context_window,
+            );
             respond_json(res, 200, &out)
         }
         _ => Err(ApiError::NoSuchModel { model: id }),
@@ -76,7 +95,10 @@ pub fn readyz(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
     let message = if snap.keys.is_empty() {
         "no usable provider key; add one with `freellmapi keys add <platform>`".to_string()
     } else {
-        format!("all {} provider keys are cooling down or at their rate limits", snap.keys.len())
+        format!(
+            "all {} provider keys are cooling down or at their rate limits",
+            snap.keys.len()
+        )
     };
     Err(ApiError::NotReady { message })
 }

@@ -27,7 +27,11 @@ const BAD_REQUESTS_TO_GIVE_UP: u32 = 3;
 
 pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
     if let Err(e) = super::authorized(app, req) {
-        log::debug!("request {}: rejected client key from {}", req.id(), req.peer.ip());
+        log::debug!(
+            "request {}: rejected client key from {}",
+            req.id(),
+            req.peer.ip()
+        );
         e.respond(res);
         return;
     }
@@ -98,13 +102,29 @@ impl Tally {
 
 /// What one attempt came to.
 enum Step {
-    Served { usage: Usage, estimated: bool, ttfb_ms: Option<u64>, interrupted: bool },
-    Failed { verdict: Verdict, status: Option<u16>, rejected: Option<String> },
+    Served {
+        usage: Usage,
+        estimated: bool,
+        ttfb_ms: Option<u64>,
+        interrupted: bool,
+    },
+    Failed {
+        verdict: Verdict,
+        status: Option<u16>,
+        rejected: Option<String>,
+    },
     Cancelled,
 }
 
-fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut RequestRecord, started: Instant) -> Result<(), ApiError> {
-    let chat = ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ApiError::Invalid)?;
+fn serve(
+    app: &App,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+    rec: &mut RequestRecord,
+    started: Instant,
+) -> Result<(), ApiError> {
+    let chat =
+        ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ApiError::Invalid)?;
     rec.stream = chat.stream;
     rec.requested_model = chat.model.clone();
     rec.input_tokens = chat.input_tokens;
@@ -143,16 +163,31 @@ fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut Re
             });
         };
         match step {
-            Step::Served { usage, estimated, ttfb_ms, interrupted } => {
+            Step::Served {
+                usage,
+                estimated,
+                ttfb_ms,
+                interrupted,
+            } => {
                 let now = now_ms();
                 log_attempt(if interrupted { "interrupted" } else { "ok" }, Some(200));
-                let verdict = if interrupted { Verdict::Unavailable } else { Verdict::Success };
+                let verdict = if interrupted {
+                    Verdict::Unavailable
+                } else {
+                    Verdict::Success
+                };
                 app.router.report(&snap, cand, verdict, &mut progress, now);
                 app.router.record_tokens(&snap, cand, usage.total, now);
                 if let (Some(session), false) = (chat.session, interrupted) {
-                    app.router.sticky.put(session, snap.entries[cand.entry].model, now);
+                    app.router
+                        .sticky
+                        .put(session, snap.entries[cand.entry].model, now);
                 }
-                rec.outcome = if interrupted { RequestOutcome::Error } else { RequestOutcome::Success };
+                rec.outcome = if interrupted {
+                    RequestOutcome::Error
+                } else {
+                    RequestOutcome::Success
+                };
                 rec.error = interrupted.then(|| "stream_interrupted".to_string());
                 rec.platform = Some(platform.id.clone());
                 rec.model = Some(model.model_id.clone());
@@ -161,18 +196,33 @@ fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut Re
                 rec.output_tokens = usage.completion;
                 rec.tokens_estimated = estimated;
                 rec.ttfb_ms = ttfb_ms;
-                log::debug!("request {}: served by {}/{} after {} failed attempts", rec.request_id, platform.id, model.model_id, attempts - 1);
+                log::debug!(
+                    "request {}: served by {}/{} after {} failed attempts",
+                    rec.request_id,
+                    platform.id,
+                    model.model_id,
+                    attempts - 1
+                );
                 return Ok(());
             }
             Step::Cancelled => {
                 log_attempt("cancelled", None);
-                log::info!("request {}: client went away; upstream call to {}/{} abandoned", rec.request_id, platform.id, model.model_id);
+                log::info!(
+                    "request {}: client went away; upstream call to {}/{} abandoned",
+                    rec.request_id,
+                    platform.id,
+                    model.model_id
+                );
                 rec.outcome = RequestOutcome::Cancelled;
                 rec.status = 499;
                 res.abandon();
                 return Ok(());
             }
-            Step::Failed { verdict, status, rejected: message } => {
+            Step::Failed {
+                verdict,
+                status,
+                rejected: message,
+            } => {
                 log_attempt(verdict_class(verdict), status);
                 log::info!(
                     "request {}: {}/{} key {} failed ({}{}), trying the next candidate",
@@ -183,7 +233,8 @@ fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut Re
                     verdict_class(verdict),
                     status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
                 );
-                app.router.report(&snap, cand, verdict, &mut progress, now_ms());
+                app.router
+                    .report(&snap, cand, verdict, &mut progress, now_ms());
                 tally.add(verdict);
                 if verdict == Verdict::BadRequest {
                     bad_requests += 1;
@@ -200,7 +251,9 @@ fn serve(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>, rec: &mut Re
     if let Some((platform, message)) = rejected {
         return Err(ApiError::UpstreamRejected { platform, message });
     }
-    Err(exhausted(&snap, &plan, exhaustion, &tally, attempts, app, started))
+    Err(exhausted(
+        &snap, &plan, exhaustion, &tally, attempts, app, started,
+    ))
 }
 
 fn verdict_class(v: Verdict) -> &'static str {
@@ -219,26 +272,62 @@ fn verdict_class(v: Verdict) -> &'static str {
 
 /// An explicit model goes first (and alone under `X-Freellmapi-Pin: strict`); otherwise a
 /// conversation's sticky model does.
-fn plan(app: &App, snap: &Snapshot, chat: &ChatRequest, req: &Request<'_>) -> Result<Plan, ApiError> {
-    let demand = Demand { input_tokens: chat.input_tokens, output_reserve: chat.output_reserve };
+fn plan(
+    app: &App,
+    snap: &Snapshot,
+    chat: &ChatRequest,
+    req: &Request<'_>,
+) -> Result<Plan, ApiError> {
+    let demand = Demand {
+        input_tokens: chat.input_tokens,
+        output_reserve: chat.output_reserve,
+    };
     if let Some(name) = &chat.model {
-        let m = snap.catalog.find_model(name).ok_or_else(|| ApiError::ModelNotFound { model: name.clone(), disabled: false })?;
-        let entry = snap.entry_for_model(m).filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
+        let m = snap
+            .catalog
+            .find_model(name)
+            .ok_or_else(|| ApiError::ModelNotFound {
+                model: name.clone(),
+                disabled: false,
+            })?;
+        let entry = snap
+            .entry_for_model(m)
+            .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
         let Some(entry) = entry else {
-            return Err(ApiError::ModelNotFound { model: name.clone(), disabled: true });
+            return Err(ApiError::ModelNotFound {
+                model: name.clone(),
+                disabled: true,
+            });
         };
-        let strict = req.header("x-freellmapi-pin").is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
-        return Ok(Plan { first: Some(entry), strict, demand });
+        let strict = req
+            .header("x-freellmapi-pin")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
+        return Ok(Plan {
+            first: Some(entry),
+            strict,
+            demand,
+        });
     }
     let sticky = chat
         .session
         .filter(|_| chat.continues)
         .and_then(|s| app.router.sticky.get(s, now_ms()))
         .and_then(|m| snap.entry_for_model(m));
-    Ok(Plan { first: sticky, strict: false, demand })
+    Ok(Plan {
+        first: sticky,
+        strict: false,
+        demand,
+    })
 }
 
-fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, failures_before: u32, res: &mut Responder<'_>) -> Step {
+fn attempt(
+    app: &App,
+    snap: &Snapshot,
+    chat: &ChatRequest,
+    cand: Candidate,
+    failures_before: u32,
+    res: &mut Responder<'_>,
+) -> Step {
     let entry = &snap.entries[cand.entry];
     let model = &snap.catalog.models[entry.model];
     let platform = &snap.catalog.platforms[model.platform];
@@ -247,7 +336,11 @@ fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, fail
         Ok(o) => o,
         Err(_) => {
             let message = format!("this request cannot be expressed for {}", platform.name);
-            return Step::Failed { verdict: Verdict::BadRequest, status: None, rejected: Some(message) };
+            return Step::Failed {
+                verdict: Verdict::BadRequest,
+                status: None,
+                rejected: Some(message),
+            };
         }
     };
     app.router.record_sent(snap, cand, now_ms());
@@ -257,11 +350,16 @@ fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, fail
         Err(e) => {
             return match classify::transport(e) {
                 Verdict::Cancelled => Step::Cancelled,
-                verdict => Step::Failed { verdict, status: None, rejected: None },
+                verdict => Step::Failed {
+                    verdict,
+                    status: None,
+                    rejected: None,
+                },
             };
         }
     };
-    app.router.observe_hints(snap, cand, &classify::rate_hints(&reply.headers), now_ms());
+    app.router
+        .observe_hints(snap, cand, &classify::rate_hints(&reply.headers), now_ms());
     if !(200..300).contains(&reply.status) {
         let status = reply.status;
         let headers = reply.take_headers();
@@ -269,15 +367,41 @@ fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, fail
         let verdict = classify::status(status, &headers, &body);
         let rejected = (verdict == Verdict::BadRequest)
             .then(|| classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}")));
-        return Step::Failed { verdict, status: Some(status), rejected };
+        return Step::Failed {
+            verdict,
+            status: Some(status),
+            rejected,
+        };
     }
     let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
     if chat.stream {
-        let head = relay::Head { routed: &routed, fallback_attempts: failures_before, keepalive: app.sse_keepalive };
+        let head = relay::Head {
+            routed: &routed,
+            fallback_attempts: failures_before,
+            keepalive: app.sse_keepalive,
+        };
         return match relay::relay(res, reply, &head, chat, sent_at) {
-            RelayEnd::Completed { usage, estimated, ttfb_ms } => Step::Served { usage, estimated, ttfb_ms, interrupted: false },
-            RelayEnd::Interrupted { usage, ttfb_ms } => Step::Served { usage, estimated: true, ttfb_ms, interrupted: true },
-            RelayEnd::NotCommitted(verdict) => Step::Failed { verdict, status: Some(200), rejected: None },
+            RelayEnd::Completed {
+                usage,
+                estimated,
+                ttfb_ms,
+            } => Step::Served {
+                usage,
+                estimated,
+                ttfb_ms,
+                interrupted: false,
+            },
+            RelayEnd::Interrupted { usage, ttfb_ms } => Step::Served {
+                usage,
+                estimated: true,
+                ttfb_ms,
+                interrupted: true,
+            },
+            RelayEnd::NotCommitted(verdict) => Step::Failed {
+                verdict,
+                status: Some(200),
+                rejected: None,
+            },
             RelayEnd::ClientGone => Step::Cancelled,
         };
     }
@@ -286,16 +410,35 @@ fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, fail
         Err(e) => {
             return match classify::transport(e) {
                 Verdict::Cancelled => Step::Cancelled,
-                verdict => Step::Failed { verdict, status: Some(200), rejected: None },
+                verdict => Step::Failed {
+                    verdict,
+                    status: Some(200),
+                    rejected: None,
+                },
             };
         }
     };
     let completion = match wire::completion(platform, body, chat) {
-        Ok(c) if c.empty => return Step::Failed { verdict: Verdict::Empty, status: Some(200), rejected: None },
+        Ok(c) if c.empty => {
+            return Step::Failed {
+                verdict: Verdict::Empty,
+                status: Some(200),
+                rejected: None,
+            };
+        }
         Ok(c) => c,
-        Err(_) => return Step::Failed { verdict: Verdict::Unavailable, status: Some(200), rejected: None },
+        Err(_) => {
+            return Step::Failed {
+                verdict: Verdict::Unavailable,
+                status: Some(200),
+                rejected: None,
+            };
+        }
     };
-    let mut head = res.head(200).header("X-Routed-Via", &routed).header("Cache-Control", "no-store");
+    let mut head = res
+        .head(200)
+        .header("X-Routed-Via", &routed)
+        .header("Cache-Control", "no-store");
     if failures_before > 0 {
         head = head.header_u64("X-Fallback-Attempts", u64::from(failures_before));
     }
@@ -311,7 +454,15 @@ fn attempt(app: &App, snap: &Snapshot, chat: &ChatRequest, cand: Candidate, fail
 }
 
 /// The honest 429 (or 400) when nothing could serve the request.
-fn exhausted(snap: &Snapshot, plan: &Plan, why: Option<Exhaustion>, tally: &Tally, attempts: u32, app: &App, started: Instant) -> ApiError {
+fn exhausted(
+    snap: &Snapshot,
+    plan: &Plan,
+    why: Option<Exhaustion>,
+    tally: &Tally,
+    attempts: u32,
+    app: &App,
+    started: Instant,
+) -> ApiError {
     let why = why.unwrap_or_default();
     if attempts == 0 && why.no_keys {
         let message = if plan.strict {
@@ -319,15 +470,23 @@ fn exhausted(snap: &Snapshot, plan: &Plan, why: Option<Exhaustion>, tally: &Tall
         } else {
             "no provider key is configured for any enabled model; add one with `freellmapi keys add <platform>`"
         };
-        return ApiError::Exhausted { message: message.into(), retry_after_s: 60 };
+        return ApiError::Exhausted {
+            message: message.into(),
+            retry_after_s: 60,
+        };
     }
     if attempts == 0 && why.too_small > 0 && why.cooling == 0 && why.limited == 0 {
-        return ApiError::ContextTooLarge { tokens: plan.demand.total() };
+        return ApiError::ContextTooLarge {
+            tokens: plan.demand.total(),
+        };
     }
     let mut parts = Vec::new();
     if let Some(e) = plan.first.filter(|_| plan.strict) {
         let m = snap.model(e);
-        parts.push(format!("model '{}' is pinned (X-Freellmapi-Pin: strict) and cannot serve now", m.model_id));
+        parts.push(format!(
+            "model '{}' is pinned (X-Freellmapi-Pin: strict) and cannot serve now",
+            m.model_id
+        ));
     }
     if attempts > 0 {
         parts.push(format!("{attempts} attempts failed ({})", tally.describe()));
@@ -335,21 +494,37 @@ fn exhausted(snap: &Snapshot, plan: &Plan, why: Option<Exhaustion>, tally: &Tall
     if attempts >= MAX_ATTEMPTS {
         parts.push(format!("gave up after {MAX_ATTEMPTS} attempts"));
     } else if started.elapsed() >= app.request_budget {
-        parts.push(format!("gave up after the {} s request budget", app.request_budget.as_secs()));
+        parts.push(format!(
+            "gave up after the {} s request budget",
+            app.request_budget.as_secs()
+        ));
     }
     let waiting = why.cooling + why.limited;
     if waiting > 0 {
-        parts.push(format!("{} candidates cooling down, {} at their rate limits", why.cooling, why.limited));
+        parts.push(format!(
+            "{} candidates cooling down, {} at their rate limits",
+            why.cooling, why.limited
+        ));
     }
     if why.too_small > 0 {
-        parts.push(format!("{} too small for about {} tokens", why.too_small, plan.demand.total()));
+        parts.push(format!(
+            "{} too small for about {} tokens",
+            why.too_small,
+            plan.demand.total()
+        ));
     }
-    let retry_after_s = why.soonest_ms.map(|ms| ms.div_ceil(1000).clamp(1, 86_400)).unwrap_or(if attempts > 0 { 30 } else { 60 });
+    let retry_after_s = why
+        .soonest_ms
+        .map(|ms| ms.div_ceil(1000).clamp(1, 86_400))
+        .unwrap_or(if attempts > 0 { 30 } else { 60 });
     if let Some(ms) = why.soonest_ms {
         parts.push(format!("the soonest is free in {} s", ms.div_ceil(1000)));
     }
     if parts.is_empty() {
         parts.push("every candidate was tried".into());
     }
-    ApiError::Exhausted { message: format!("no model can serve this request now: {}", parts.join("; ")), retry_after_s }
+    ApiError::Exhausted {
+        message: format!("no model can serve this request now: {}", parts.join("; ")),
+        retry_after_s,
+    }
 }

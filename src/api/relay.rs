@@ -18,7 +18,8 @@ use crate::wire::openai::inspect_chunk;
 /// Events held back while waiting for the first one with output (role-only preambles).
 const MAX_PENDING_EVENTS: usize = 32;
 const MAX_PENDING_BYTES: usize = 64 * 1024;
-const INTERRUPTED: &[u8] = br#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#;
+const INTERRUPTED: &[u8] =
+    br#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#;
 
 pub struct Head<'a> {
     pub routed: &'a str,
@@ -27,9 +28,16 @@ pub struct Head<'a> {
 }
 
 pub enum RelayEnd {
-    Completed { usage: Usage, estimated: bool, ttfb_ms: Option<u64> },
+    Completed {
+        usage: Usage,
+        estimated: bool,
+        ttfb_ms: Option<u64>,
+    },
     /// Failed after the head was sent; the client got an error frame and `[DONE]`.
-    Interrupted { usage: Usage, ttfb_ms: Option<u64> },
+    Interrupted {
+        usage: Usage,
+        ttfb_ms: Option<u64>,
+    },
     /// Failed before anything was sent; the caller fails over.
     NotCommitted(Verdict),
     ClientGone,
@@ -57,7 +65,13 @@ struct Relay<'r, 'a> {
     ttfb_ms: Option<u64>,
 }
 
-pub fn relay(res: &mut Responder<'_>, reply: Reply, head: &Head<'_>, chat: &ChatRequest, sent_at: Instant) -> RelayEnd {
+pub fn relay(
+    res: &mut Responder<'_>,
+    reply: Reply,
+    head: &Head<'_>,
+    chat: &ChatRequest,
+    sent_at: Instant,
+) -> RelayEnd {
     let mut reader = reply.into_reader();
     let mut sse = SseReader::new();
     let mut r = Relay {
@@ -141,7 +155,10 @@ impl Relay<'_, '_> {
         }
         self.pending_bytes += frame.len();
         self.pending.push(frame.into_owned());
-        if self.has_output || self.pending.len() >= MAX_PENDING_EVENTS || self.pending_bytes >= MAX_PENDING_BYTES {
+        if self.has_output
+            || self.pending.len() >= MAX_PENDING_EVENTS
+            || self.pending_bytes >= MAX_PENDING_BYTES
+        {
             self.commit()?;
         }
         Ok(())
@@ -149,7 +166,9 @@ impl Relay<'_, '_> {
 
     /// Sends the head and everything held back.
     fn commit(&mut self) -> Result<(), Stop> {
-        let Some(res) = self.res.take() else { return Ok(()) };
+        let Some(res) = self.res.take() else {
+            return Ok(());
+        };
         let heartbeat_stream = res.try_clone_stream().ok();
         let mut head = res
             .head(200)
@@ -159,7 +178,9 @@ impl Relay<'_, '_> {
         if self.fallback_attempts > 0 {
             head = head.header_u64("X-Fallback-Attempts", u64::from(self.fallback_attempts));
         }
-        let writer = head.stream("text/event-stream; charset=utf-8").map_err(|_| Stop::ClientGone)?;
+        let writer = head
+            .stream("text/event-stream; charset=utf-8")
+            .map_err(|_| Stop::ClientGone)?;
         if let Some(stream) = heartbeat_stream {
             watch::heartbeat(stream, writer.framed(b": keep-alive\n\n"), self.keepalive);
         }
@@ -173,7 +194,9 @@ impl Relay<'_, '_> {
 
     fn write(&mut self, frame: &[u8]) -> Result<(), Stop> {
         let writer = self.writer.as_mut().ok_or(Stop::ClientGone)?;
-        writer.write_parts(&[b"data: ", frame, b"\n\n"]).map_err(|_| Stop::ClientGone)?;
+        writer
+            .write_parts(&[b"data: ", frame, b"\n\n"])
+            .map_err(|_| Stop::ClientGone)?;
         watch::wrote();
         Ok(())
     }
@@ -183,7 +206,14 @@ impl Relay<'_, '_> {
             Some(u) => (u, false),
             None => {
                 let completion = (self.output_chars as u64).div_ceil(4);
-                (Usage { prompt: chat.input_tokens, completion, total: chat.input_tokens + completion }, true)
+                (
+                    Usage {
+                        prompt: chat.input_tokens,
+                        completion,
+                        total: chat.input_tokens + completion,
+                    },
+                    true,
+                )
             }
         }
     }
@@ -201,11 +231,17 @@ impl Relay<'_, '_> {
                         return RelayEnd::ClientGone;
                     }
                 }
-                let Some(mut writer) = self.writer.take() else { return RelayEnd::ClientGone };
+                let Some(mut writer) = self.writer.take() else {
+                    return RelayEnd::ClientGone;
+                };
                 if writer.write(b"data: [DONE]\n\n").is_err() || writer.finish().is_err() {
                     return RelayEnd::ClientGone;
                 }
-                return RelayEnd::Completed { usage, estimated, ttfb_ms: self.ttfb_ms };
+                return RelayEnd::Completed {
+                    usage,
+                    estimated,
+                    ttfb_ms: self.ttfb_ms,
+                };
             }
             // Malformed, an error frame, or the stream ended without finishing.
             _ => {}
@@ -216,6 +252,9 @@ impl Relay<'_, '_> {
         let _ = writer.write_parts(&[b"data: ", INTERRUPTED, b"\n\n"]);
         let _ = writer.write(b"data: [DONE]\n\n");
         let _ = writer.finish();
-        RelayEnd::Interrupted { usage, ttfb_ms: self.ttfb_ms }
+        RelayEnd::Interrupted {
+            usage,
+            ttfb_ms: self.ttfb_ms,
+        }
     }
 }

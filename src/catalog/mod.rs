@@ -120,19 +120,26 @@ pub struct Catalog {
 impl Catalog {
     /// The catalog compiled into the binary.
     pub fn builtin() -> Catalog {
-        Catalog::parse(BUILTIN).expect("the embedded catalog.json is valid (checked by a unit test)")
+        Catalog::parse(BUILTIN)
+            .expect("the embedded catalog.json is valid (checked by a unit test)")
     }
 
     fn parse(text: &str) -> Result<Catalog, String> {
         let mut bytes = text.as_bytes().to_vec();
-        let file: CatalogFile = simd_json::serde::from_slice(&mut bytes).map_err(|e| e.to_string())?;
+        let file: CatalogFile =
+            simd_json::serde::from_slice(&mut bytes).map_err(|e| e.to_string())?;
         let mut models = Vec::with_capacity(file.models.len());
         for row in file.models {
             let platform = file
                 .platforms
                 .iter()
                 .position(|p| p.id == row.platform)
-                .ok_or_else(|| format!("model {} names unknown platform {}", row.model_id, row.platform))?;
+                .ok_or_else(|| {
+                    format!(
+                        "model {} names unknown platform {}",
+                        row.model_id, row.platform
+                    )
+                })?;
             models.push(Model {
                 platform,
                 model_id: row.model_id,
@@ -146,7 +153,10 @@ impl Catalog {
                 enabled: row.enabled,
             });
         }
-        Ok(Catalog { platforms: file.platforms, models })
+        Ok(Catalog {
+            platforms: file.platforms,
+            models,
+        })
     }
 
     /// Replaces base URLs with `FREELLMAPI_UPSTREAM_<PLATFORM>` values.
@@ -174,7 +184,9 @@ impl Catalog {
         }
         let (platform, id) = name.split_once('/')?;
         let p = self.platform_index(platform)?;
-        self.models.iter().position(|m| m.platform == p && m.model_id == id)
+        self.models
+            .iter()
+            .position(|m| m.platform == p && m.model_id == id)
     }
 
     /// Model indexes in the default chain order: by intelligence rank, ties in catalog order.
@@ -195,15 +207,37 @@ mod tests {
         assert_eq!(c.platforms.len(), 14);
         assert_eq!(c.models.len(), 61);
         assert_eq!(c.models.iter().filter(|m| m.enabled).count(), 58);
-        for id in ["google", "groq", "cerebras", "sambanova", "nvidia", "mistral", "openrouter", "github"] {
+        for id in [
+            "google",
+            "groq",
+            "cerebras",
+            "sambanova",
+            "nvidia",
+            "mistral",
+            "openrouter",
+            "github",
+        ] {
             assert!(c.platform_index(id).is_some(), "{id}");
         }
-        for id in ["huggingface", "cohere", "cloudflare", "zhipu", "moonshot", "minimax"] {
+        for id in [
+            "huggingface",
+            "cohere",
+            "cloudflare",
+            "zhipu",
+            "moonshot",
+            "minimax",
+        ] {
             assert!(c.platform_index(id).is_some(), "{id}");
         }
         let or = &c.platforms[c.platform_index("openrouter").unwrap()];
-        assert_eq!(or.extra_headers.get("X-Title").map(String::as_str), Some("FreeLLMAPI"));
-        assert_eq!(c.platforms[c.platform_index("google").unwrap()].wire, Wire::Gemini);
+        assert_eq!(
+            or.extra_headers.get("X-Title").map(String::as_str),
+            Some("FreeLLMAPI")
+        );
+        assert_eq!(
+            c.platforms[c.platform_index("google").unwrap()].wire,
+            Wire::Gemini
+        );
         let cf = &c.platforms[c.platform_index("cloudflare").unwrap()];
         assert_eq!(cf.key_format, KeyFormat::AccountToken);
         assert!(cf.base_url.contains("{account_id}"));
@@ -225,10 +259,16 @@ mod tests {
         let order = c.intelligence_order();
         let first = &c.models[order[0]];
         assert_eq!(first.intelligence_rank, 1);
-        let ranks: Vec<u32> = order.iter().map(|&i| c.models[i].intelligence_rank).collect();
+        let ranks: Vec<u32> = order
+            .iter()
+            .map(|&i| c.models[i].intelligence_rank)
+            .collect();
         assert!(ranks.windows(2).all(|w| w[0] <= w[1]));
         // github/gpt-4o was first in the reference's fresh install; here it sits by its rank.
-        let gpt4o = order.iter().position(|&i| c.models[i].model_id == "gpt-4o").unwrap();
+        let gpt4o = order
+            .iter()
+            .position(|&i| c.models[i].model_id == "gpt-4o")
+            .unwrap();
         assert!(gpt4o > 40);
     }
 
@@ -246,6 +286,9 @@ mod tests {
         let mut o = HashMap::new();
         o.insert("groq".to_string(), "http://127.0.0.1:9/v1".to_string());
         let c = Catalog::builtin().with_overrides(&o);
-        assert_eq!(c.platforms[c.platform_index("groq").unwrap()].base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(
+            c.platforms[c.platform_index("groq").unwrap()].base_url,
+            "http://127.0.0.1:9/v1"
+        );
     }
 }

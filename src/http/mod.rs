@@ -112,7 +112,11 @@ impl ServerHandle {
 }
 
 /// Binds `addr` and serves it with `handler` on coroutines.
-pub fn serve<H: Handler>(addr: SocketAddr, handler: Arc<H>, settings: Settings) -> std::io::Result<ServerHandle> {
+pub fn serve<H: Handler>(
+    addr: SocketAddr,
+    handler: Arc<H>,
+    settings: Settings,
+) -> std::io::Result<ServerHandle> {
     let listener = TcpListener::bind(addr)?;
     let local_addr = listener.local_addr()?;
     let listener_fd = listener.as_raw_fd();
@@ -120,10 +124,19 @@ pub fn serve<H: Handler>(addr: SocketAddr, handler: Arc<H>, settings: Settings) 
     let accept_shared = shared.clone();
     let settings = Arc::new(settings);
     may::go!(move || accept_loop(listener, handler, accept_shared, settings));
-    Ok(ServerHandle { shared, listener_fd, local_addr })
+    Ok(ServerHandle {
+        shared,
+        listener_fd,
+        local_addr,
+    })
 }
 
-fn accept_loop<H: Handler>(listener: TcpListener, handler: Arc<H>, shared: Arc<Shared>, settings: Arc<Settings>) {
+fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    settings: Arc<Settings>,
+) {
     let mut last_error_log: Option<Instant> = None;
     loop {
         match listener.accept() {
@@ -184,10 +197,21 @@ fn refuse_over_capacity(mut stream: TcpStream) {
     let mut out = Vec::new();
     let id = RequestId::generate();
     let mut res = Responder::new(&mut stream, &mut out, true, false, false, id.as_str());
-    let _ = res.error(503, "server_error", Some("too_many_connections"), "the server is at its connection limit; retry shortly");
+    let _ = res.error(
+        503,
+        "server_error",
+        Some("too_many_connections"),
+        "the server is at its connection limit; retry shortly",
+    );
 }
 
-fn serve_connection<H: Handler>(mut stream: TcpStream, peer: SocketAddr, handler: &H, shared: &Shared, settings: &Settings) {
+fn serve_connection<H: Handler>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    handler: &H,
+    shared: &Shared,
+    settings: &Settings,
+) {
     let _ = stream.set_nodelay(true);
     let mut input = Input::new();
     let mut out = Vec::with_capacity(512);
@@ -195,7 +219,8 @@ fn serve_connection<H: Handler>(mut stream: TcpStream, peer: SocketAddr, handler
         if shared.is_shutting_down() && input.pending.is_empty() {
             return;
         }
-        let head = match input.read_head(&mut stream, settings.idle_timeout, settings.read_timeout) {
+        let head = match input.read_head(&mut stream, settings.idle_timeout, settings.read_timeout)
+        {
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(e) => {
@@ -205,13 +230,25 @@ fn serve_connection<H: Handler>(mut stream: TcpStream, peer: SocketAddr, handler
         };
         let _flight = InFlight::enter(shared);
         let id = RequestId::from_header(input.header_of_head("x-request-id"));
-        if let Err(e) = input.read_body(&mut stream, &head, settings.body_limit, settings.read_timeout) {
+        if let Err(e) = input.read_body(
+            &mut stream,
+            &head,
+            settings.body_limit,
+            settings.read_timeout,
+        ) {
             answer_layer_error(&mut stream, &mut out, &e, id.as_str());
             return;
         }
         let fd = stream.as_raw_fd();
         let keep_alive = head.keep_alive && !shared.is_shutting_down();
-        let mut res = Responder::new(&mut stream, &mut out, head.http11, keep_alive, head.method == Method::Head, id.as_str());
+        let mut res = Responder::new(
+            &mut stream,
+            &mut out,
+            head.http11,
+            keep_alive,
+            head.method == Method::Head,
+            id.as_str(),
+        );
         let mut req = input.request(&head, peer, fd, id.as_str());
         let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &mut res)));
         if outcome.is_err() {
@@ -227,7 +264,6 @@ fn serve_connection<H: Handler>(mut stream: TcpStream, peer: SocketAddr, handler
             let _ = res.error(500, "server_error", None, "internal error");
         }
         let reuse = res.state == State::Done && res.keep_alive();
-        drop(req);
         input.shrink();
         if !reuse {
             return;
@@ -243,13 +279,23 @@ fn answer_layer_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError, 
         HttpError::BodyTooLarge { limit } => (
             413,
             "request_too_large",
-            format!("request body exceeds the limit of {} MiB", limit / (1024 * 1024)),
+            format!(
+                "request body exceeds the limit of {} MiB",
+                limit / (1024 * 1024)
+            ),
         ),
-        HttpError::Timeout => (408, "request_timeout", "the request did not arrive in time".to_string()),
+        HttpError::Timeout => (
+            408,
+            "request_timeout",
+            "the request did not arrive in time".to_string(),
+        ),
         HttpError::Closed => return,
     };
     let mut res = Responder::new(stream, out, true, false, false, id);
-    if res.error(status, "invalid_request_error", Some(code), &message).is_err() {
+    if res
+        .error(status, "invalid_request_error", Some(code), &message)
+        .is_err()
+    {
         return;
     }
     linger(stream);
@@ -290,7 +336,10 @@ impl RequestId {
         });
         let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
         let value = (u64::from(prefix) << 32) ^ n;
-        let mut id = RequestId { buf: [0; 64], len: 20 };
+        let mut id = RequestId {
+            buf: [0; 64],
+            len: 20,
+        };
         id.buf[..4].copy_from_slice(b"req_");
         const HEX: &[u8; 16] = b"0123456789abcdef";
         for i in 0..16 {
@@ -303,9 +352,13 @@ impl RequestId {
         match v {
             Some(v)
                 if (1..=64).contains(&v.len())
-                    && v.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+                    && v.iter()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
             {
-                let mut id = RequestId { buf: [0; 64], len: v.len() };
+                let mut id = RequestId {
+                    buf: [0; 64],
+                    len: v.len(),
+                };
                 id.buf[..v.len()].copy_from_slice(v);
                 id
             }
@@ -330,7 +383,15 @@ mod tests {
         assert_ne!(a.as_str(), b.as_str());
         assert!(a.as_str().starts_with("req_") && a.as_str().len() == 20);
         assert_eq!(RequestId::from_header(Some(b"abc-123")).as_str(), "abc-123");
-        assert!(RequestId::from_header(Some(b"bad id\r\n")).as_str().starts_with("req_"));
-        assert!(RequestId::from_header(Some(&[b'a'; 65])).as_str().starts_with("req_"));
+        assert!(
+            RequestId::from_header(Some(b"bad id\r\n"))
+                .as_str()
+                .starts_with("req_")
+        );
+        assert!(
+            RequestId::from_header(Some(&[b'a'; 65]))
+                .as_str()
+                .starts_with("req_")
+        );
     }
 }

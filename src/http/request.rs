@@ -101,7 +101,9 @@ impl Input {
 
     fn set_timeout(&mut self, stream: &TcpStream, t: Duration) -> Result<(), HttpError> {
         if self.read_timeout != Some(t) {
-            stream.set_read_timeout(Some(t)).map_err(|_| HttpError::Closed)?;
+            stream
+                .set_read_timeout(Some(t))
+                .map_err(|_| HttpError::Closed)?;
             self.read_timeout = Some(t);
         }
         Ok(())
@@ -131,7 +133,14 @@ impl Input {
                 }
             }
             let waiting_for_first_byte = self.pending.is_empty();
-            self.set_timeout(stream, if waiting_for_first_byte { idle } else { per_read })?;
+            self.set_timeout(
+                stream,
+                if waiting_for_first_byte {
+                    idle
+                } else {
+                    per_read
+                },
+            )?;
             match fill(stream, &mut self.pending) {
                 Ok(0) if waiting_for_first_byte => return Ok(None),
                 Ok(0) => return Err(HttpError::Closed),
@@ -153,7 +162,9 @@ impl Input {
             Err(httparse::Error::TooManyHeaders) => {
                 return Err(HttpError::HeadTooLarge("more than 64 request headers"));
             }
-            Err(httparse::Error::Version) => return Err(HttpError::BadRequest("unsupported HTTP version")),
+            Err(httparse::Error::Version) => {
+                return Err(HttpError::BadRequest("unsupported HTTP version"));
+            }
             Err(_) => return Err(HttpError::BadRequest("malformed request head")),
         };
         let base = self.pending.as_ptr() as usize;
@@ -175,7 +186,8 @@ impl Input {
             self.headers.push((name, value));
             let v = trim(h.value);
             if h.name.eq_ignore_ascii_case("content-length") {
-                let n = parse_content_length(v).ok_or(HttpError::BadRequest("invalid Content-Length"))?;
+                let n = parse_content_length(v)
+                    .ok_or(HttpError::BadRequest("invalid Content-Length"))?;
                 match framing {
                     Framing::Length(prev) if prev != n => {
                         return Err(HttpError::BadRequest("conflicting Content-Length headers"));
@@ -184,7 +196,9 @@ impl Input {
                 }
             } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 if !v.eq_ignore_ascii_case(b"chunked") || saw_te {
-                    return Err(HttpError::BadRequest("unsupported Transfer-Encoding (only chunked)"));
+                    return Err(HttpError::BadRequest(
+                        "unsupported Transfer-Encoding (only chunked)",
+                    ));
                 }
                 saw_te = true;
             } else if h.name.eq_ignore_ascii_case("connection") {
@@ -202,7 +216,9 @@ impl Input {
         if saw_te {
             // Both framings at once is the classic smuggling shape; refuse it.
             if matches!(framing, Framing::Length(_)) || !http11 {
-                return Err(HttpError::BadRequest("Transfer-Encoding with Content-Length or on HTTP/1.0"));
+                return Err(HttpError::BadRequest(
+                    "Transfer-Encoding with Content-Length or on HTTP/1.0",
+                ));
             }
             framing = Framing::Chunked;
         }
@@ -215,7 +231,11 @@ impl Input {
             method,
             target,
             http11,
-            keep_alive: if http11 { !connection_close } else { connection_keep_alive && !connection_close },
+            keep_alive: if http11 {
+                !connection_close
+            } else {
+                connection_keep_alive && !connection_close
+            },
             framing,
             expect_continue,
         }))
@@ -319,14 +339,23 @@ impl Input {
     }
 
     /// The view handed to handlers; valid until the next request is read.
-    pub(crate) fn request<'a>(&'a mut self, head: &Head, peer: SocketAddr, fd: RawFd, id: &'a str) -> Request<'a> {
+    pub(crate) fn request<'a>(
+        &'a mut self,
+        head: &Head,
+        peer: SocketAddr,
+        fd: RawFd,
+        id: &'a str,
+    ) -> Request<'a> {
         let target = std::str::from_utf8(&self.head[head.target.clone()]).unwrap_or("/");
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (target, None),
         };
         // Absolute-form targets (`http://host/path`) are reduced to their path.
-        let path = match path.strip_prefix("http://").or_else(|| path.strip_prefix("https://")) {
+        let path = match path
+            .strip_prefix("http://")
+            .or_else(|| path.strip_prefix("https://"))
+        {
             Some(rest) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
             None => path,
         };
@@ -379,7 +408,8 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// The first header with this name (case-insensitive), if its value is UTF-8.
     pub fn header(&self, name: &str) -> Option<&'a str> {
-        self.header_bytes(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 
     pub fn header_bytes(&self, name: &str) -> Option<&'a [u8]> {
@@ -392,7 +422,11 @@ impl<'a> Request<'a> {
 
     /// The value of one query parameter (not percent-decoded).
     pub fn query_param(&self, key: &str) -> Option<&'a str> {
-        self.query?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.query?
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
     /// This request's id (echoed in `X-Request-Id`).
@@ -406,7 +440,11 @@ impl<'a> Request<'a> {
     }
 }
 
-fn find_header<'h>(head: &'h [u8], headers: &[(Range<usize>, Range<usize>)], name: &str) -> Option<&'h [u8]> {
+fn find_header<'h>(
+    head: &'h [u8],
+    headers: &[(Range<usize>, Range<usize>)],
+    name: &str,
+) -> Option<&'h [u8]> {
     headers
         .iter()
         .find(|(n, _)| head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
@@ -414,8 +452,15 @@ fn find_header<'h>(head: &'h [u8], headers: &[(Range<usize>, Range<usize>)], nam
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map(|i| i + 1).unwrap_or(start);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map(|i| i + 1)
+        .unwrap_or(start);
     &v[start..end.max(start)]
 }
 
@@ -434,7 +479,9 @@ fn parse_hex(v: &[u8]) -> Option<u64> {
 }
 
 fn write_continue(stream: &mut TcpStream) -> Result<(), HttpError> {
-    stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| HttpError::Closed)
+    stream
+        .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+        .map_err(|_| HttpError::Closed)
 }
 
 /// Appends what one read returns to `buf`.
@@ -456,7 +503,10 @@ fn fill_or_fail(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), HttpErr
 }
 
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
 }
 
 #[cfg(test)]
@@ -471,14 +521,20 @@ mod tests {
 
     #[test]
     fn framing_rules() {
-        let h = parse(b"POST /v1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").unwrap().unwrap();
+        let h = parse(b"POST /v1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.framing, Framing::Length(5));
         assert!(h.keep_alive);
         let h = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let h = parse(b"GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n").unwrap().unwrap();
+        let h = parse(b"GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive);
-        let h = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap().unwrap();
+        let h = parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.framing, Framing::Chunked);
         assert!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
     }
@@ -498,7 +554,11 @@ mod tests {
             b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
         ];
         for b in bad {
-            assert!(matches!(parse(b), Err(HttpError::BadRequest(_))), "{:?}", String::from_utf8_lossy(b));
+            assert!(
+                matches!(parse(b), Err(HttpError::BadRequest(_))),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
         }
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..65 {
@@ -511,7 +571,9 @@ mod tests {
     #[test]
     fn pipelined_bytes_stay_pending_and_headers_are_readable() {
         let mut input = Input::new();
-        input.pending.extend_from_slice(b"GET /a?x=1&y=2 HTTP/1.1\r\nX-Api-Key: k\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+        input.pending.extend_from_slice(
+            b"GET /a?x=1&y=2 HTTP/1.1\r\nX-Api-Key: k\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        );
         let head = input.try_parse().unwrap().unwrap();
         assert_eq!(input.pending, b"GET /b HTTP/1.1\r\n\r\n");
         let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();

@@ -41,7 +41,15 @@ impl<'a> Responder<'a> {
         head_only: bool,
         request_id: &'a str,
     ) -> Responder<'a> {
-        Responder { stream, out, http11, keep_alive, head_only, request_id, state: State::Pending }
+        Responder {
+            stream,
+            out,
+            http11,
+            keep_alive,
+            head_only,
+            request_id,
+            state: State::Pending,
+        }
     }
 
     /// Whether anything has been sent for this request.
@@ -70,18 +78,29 @@ impl<'a> Responder<'a> {
     /// Starts a response: writes the status line and the headers every response carries.
     pub fn head(&mut self, status: u16) -> HeadBuilder<'_, 'a> {
         self.out.clear();
-        self.out.extend_from_slice(if self.http11 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
+        self.out.extend_from_slice(if self.http11 {
+            b"HTTP/1.1 "
+        } else {
+            b"HTTP/1.0 "
+        });
         push_u64(self.out, u64::from(status));
         self.out.push(b' ');
         self.out.extend_from_slice(reason(status).as_bytes());
         self.out.extend_from_slice(b"\r\nX-Request-Id: ");
         self.out.extend_from_slice(self.request_id.as_bytes());
-        self.out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
+        self.out
+            .extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
         HeadBuilder { r: self }
     }
 
     /// Writes `{"error":{"message","type","code"}}` with the given status.
-    pub fn error(&mut self, status: u16, kind: &str, code: Option<&str>, message: &str) -> io::Result<()> {
+    pub fn error(
+        &mut self,
+        status: u16,
+        kind: &str,
+        code: Option<&str>,
+        message: &str,
+    ) -> io::Result<()> {
         self.error_with(status, kind, code, message, &[])
     }
 
@@ -141,7 +160,11 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
         let out = &mut *self.r.out;
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend(value.bytes().filter(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f)));
+        out.extend(
+            value
+                .bytes()
+                .filter(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f)),
+        );
         out.extend_from_slice(b"\r\n");
         self
     }
@@ -178,9 +201,16 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
             self.r.out.extend_from_slice(body);
             self.r.stream.write_all(self.r.out)
         } else {
-            write_all_vectored(self.r.stream, &mut [IoSlice::new(self.r.out), IoSlice::new(body)])
+            write_all_vectored(
+                self.r.stream,
+                &mut [IoSlice::new(self.r.out), IoSlice::new(body)],
+            )
         };
-        self.r.state = if result.is_ok() { State::Done } else { State::Broken };
+        self.r.state = if result.is_ok() {
+            State::Done
+        } else {
+            State::Broken
+        };
         result
     }
 
@@ -362,13 +392,20 @@ mod tests {
 
     #[test]
     fn error_body_shape() {
-        let b = error_body("authentication_error", Some("invalid_api_key"), "Invalid API key");
+        let b = error_body(
+            "authentication_error",
+            Some("invalid_api_key"),
+            "Invalid API key",
+        );
         assert_eq!(
             String::from_utf8(b).unwrap(),
             r#"{"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}}"#
         );
         let b = error_body("x", None, "say \"hi\"\n");
-        assert_eq!(String::from_utf8(b).unwrap(), r#"{"error":{"message":"say \"hi\"\n","type":"x","code":null}}"#);
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            r#"{"error":{"message":"say \"hi\"\n","type":"x","code":null}}"#
+        );
     }
 
     #[test]

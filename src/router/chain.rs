@@ -108,11 +108,19 @@ pub struct Registry {
 
 impl Registry {
     fn model(&self, platform: &str, model: &str) -> Arc<ModelState> {
-        self.models.lock().entry((platform.to_string(), model.to_string())).or_default().clone()
+        self.models
+            .lock()
+            .entry((platform.to_string(), model.to_string()))
+            .or_default()
+            .clone()
     }
 
     fn slot(&self, platform: &str, model: &str, key: u64) -> Arc<SlotCell> {
-        self.slots.lock().entry((platform.to_string(), model.to_string(), key)).or_default().clone()
+        self.slots
+            .lock()
+            .entry((platform.to_string(), model.to_string(), key))
+            .or_default()
+            .clone()
     }
 
     fn key(&self, id: u64) -> Arc<KeyState> {
@@ -121,8 +129,17 @@ impl Registry {
 
     /// Builds a snapshot. `order` lists (model index, chain-enabled) in chain order; models
     /// missing from it are appended by intelligence rank, enabled.
-    pub fn build(&self, catalog: Arc<Catalog>, keys: Vec<UsableKey>, order: &[(usize, bool)]) -> Snapshot {
-        let mut chain: Vec<(usize, bool)> = order.iter().copied().filter(|(m, _)| *m < catalog.models.len()).collect();
+    pub fn build(
+        &self,
+        catalog: Arc<Catalog>,
+        keys: Vec<UsableKey>,
+        order: &[(usize, bool)],
+    ) -> Snapshot {
+        let mut chain: Vec<(usize, bool)> = order
+            .iter()
+            .copied()
+            .filter(|(m, _)| *m < catalog.models.len())
+            .collect();
         let mut seen = vec![false; catalog.models.len()];
         chain.retain(|(m, _)| !std::mem::replace(&mut seen[*m], true));
         for m in catalog.intelligence_order() {
@@ -156,12 +173,25 @@ impl Registry {
                 let slots = keys
                     .iter()
                     .filter(|k| k.platform == model.platform)
-                    .map(|k| KeySlot { key: k.clone(), cell: self.slot(platform, &model.model_id, k.id) })
+                    .map(|k| KeySlot {
+                        key: k.clone(),
+                        cell: self.slot(platform, &model.model_id, k.id),
+                    })
                     .collect();
-                Entry { model: m, enabled, state: self.model(platform, &model.model_id), slots }
+                Entry {
+                    model: m,
+                    enabled,
+                    state: self.model(platform, &model.model_id),
+                    slots,
+                }
             })
             .collect();
-        Snapshot { catalog, entries, keys, entry_of_model }
+        Snapshot {
+            catalog,
+            entries,
+            keys,
+            entry_of_model,
+        }
     }
 
     /// Serialises every used slot, penalty and key pause.
@@ -171,7 +201,12 @@ impl Registry {
             .lock()
             .iter()
             .filter_map(|((p, m, k), cell)| {
-                cell.get().map(|s| SavedSlot { platform: p.clone(), model: m.clone(), key: *k, slot: s.snapshot() })
+                cell.get().map(|s| SavedSlot {
+                    platform: p.clone(),
+                    model: m.clone(),
+                    key: *k,
+                    slot: s.snapshot(),
+                })
             })
             .collect();
         let penalties = self
@@ -180,7 +215,12 @@ impl Registry {
             .iter()
             .map(|((p, m), st)| {
                 let (packed, hits) = st.penalty.snapshot();
-                SavedPenalty { platform: p.clone(), model: m.clone(), packed, hits }
+                SavedPenalty {
+                    platform: p.clone(),
+                    model: m.clone(),
+                    packed,
+                    hits,
+                }
             })
             .filter(|p| p.packed != 0 || p.hits != 0)
             .collect();
@@ -188,10 +228,19 @@ impl Registry {
             .keys
             .lock()
             .iter()
-            .map(|(id, st)| SavedKey { id: *id, paused_until: st.paused_until.load(Ordering::Relaxed) })
+            .map(|(id, st)| SavedKey {
+                id: *id,
+                paused_until: st.paused_until.load(Ordering::Relaxed),
+            })
             .filter(|k| k.paused_until != 0)
             .collect();
-        simd_json::serde::to_vec(&Saved { version: 1, slots, penalties, keys }).unwrap_or_default()
+        simd_json::serde::to_vec(&Saved {
+            version: 1,
+            slots,
+            penalties,
+            keys,
+        })
+        .unwrap_or_default()
     }
 
     /// Loads a persisted state; call before the first snapshot is built.
@@ -199,13 +248,19 @@ impl Registry {
         let mut bytes = bytes.to_vec();
         let saved: Saved = simd_json::serde::from_slice(&mut bytes).map_err(|e| e.to_string())?;
         for s in &saved.slots {
-            self.slot(&s.platform, &s.model, s.key).get_or_init().restore(&s.slot);
+            self.slot(&s.platform, &s.model, s.key)
+                .get_or_init()
+                .restore(&s.slot);
         }
         for p in &saved.penalties {
-            self.model(&p.platform, &p.model).penalty.restore(p.packed, p.hits);
+            self.model(&p.platform, &p.model)
+                .penalty
+                .restore(p.packed, p.hits);
         }
         for k in &saved.keys {
-            self.key(k.id).paused_until.store(k.paused_until, Ordering::Relaxed);
+            self.key(k.id)
+                .paused_until
+                .store(k.paused_until, Ordering::Relaxed);
         }
         Ok(saved.slots.len())
     }

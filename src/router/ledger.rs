@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Limits;
 
+/// Used buckets of a ring as (position, packed value).
+pub type SparseBuckets = Vec<(u16, u64)>;
+
 /// One ring of `N` buckets of `width_ms` each.
 pub struct Window<const N: usize> {
     width_ms: u64,
@@ -97,7 +100,7 @@ impl<const N: usize> Window<N> {
     }
 
     /// Non-empty buckets as (position, packed value), so snapshots stay small.
-    fn raw(&self) -> (Vec<(u16, u64)>, Vec<(u16, u64)>) {
+    fn raw(&self) -> (SparseBuckets, SparseBuckets) {
         let used = |c: &[AtomicU64; N]| {
             c.iter()
                 .enumerate()
@@ -170,7 +173,9 @@ impl Slot {
     }
 
     pub fn cooldown_remaining(&self, now_ms: u64) -> u64 {
-        self.cooldown_until.load(Ordering::Relaxed).saturating_sub(now_ms)
+        self.cooldown_until
+            .load(Ordering::Relaxed)
+            .saturating_sub(now_ms)
     }
 
     /// Cools until `until_ms` unless already cooling longer.
@@ -210,7 +215,12 @@ impl Slot {
     }
 
     pub fn usage(&self, now_ms: u64) -> (u64, u64, u64, u64) {
-        (self.minute.requests(now_ms), self.day.requests(now_ms), self.minute.tokens(now_ms), self.day.tokens(now_ms))
+        (
+            self.minute.requests(now_ms),
+            self.day.requests(now_ms),
+            self.minute.tokens(now_ms),
+            self.day.tokens(now_ms),
+        )
     }
 
     pub fn snapshot(&self) -> SlotSnapshot {
@@ -229,7 +239,8 @@ impl Slot {
     pub fn restore(&self, s: &SlotSnapshot) {
         self.minute.restore(&s.minute_reqs, &s.minute_tokens);
         self.day.restore(&s.day_reqs, &s.day_tokens);
-        self.cooldown_until.store(s.cooldown_until, Ordering::Relaxed);
+        self.cooldown_until
+            .store(s.cooldown_until, Ordering::Relaxed);
         self.strikes.store(s.strikes, Ordering::Relaxed);
     }
 }
@@ -240,16 +251,28 @@ fn check_limits(slot: &Slot, limits: &Limits, now_ms: u64, tokens: u64) -> Resul
         return Err(Blocked::TooLarge);
     }
     let limited = |ms: u64| Err(Blocked::Limited { ms: ms.max(1) });
-    if limits.rpm.is_some_and(|rpm| slot.minute.requests(now_ms) >= u64::from(rpm)) {
+    if limits
+        .rpm
+        .is_some_and(|rpm| slot.minute.requests(now_ms) >= u64::from(rpm))
+    {
         return limited(Window::oldest_expiry(&slot.minute.reqs, 1_000, now_ms));
     }
-    if limits.rpd.is_some_and(|rpd| slot.day.requests(now_ms) >= u64::from(rpd)) {
+    if limits
+        .rpd
+        .is_some_and(|rpd| slot.day.requests(now_ms) >= u64::from(rpd))
+    {
         return limited(Window::oldest_expiry(&slot.day.reqs, 600_000, now_ms));
     }
-    if limits.tpm.is_some_and(|tpm| slot.minute.tokens(now_ms) + tokens > tpm) {
+    if limits
+        .tpm
+        .is_some_and(|tpm| slot.minute.tokens(now_ms) + tokens > tpm)
+    {
         return limited(Window::oldest_expiry(&slot.minute.tokens, 1_000, now_ms));
     }
-    if limits.tpd.is_some_and(|tpd| slot.day.tokens(now_ms) + tokens > tpd) {
+    if limits
+        .tpd
+        .is_some_and(|tpd| slot.day.tokens(now_ms) + tokens > tpd)
+    {
         return limited(Window::oldest_expiry(&slot.day.tokens, 600_000, now_ms));
     }
     Ok(())
@@ -259,10 +282,10 @@ fn check_limits(slot: &Slot, limits: &Limits, now_ms: u64, tokens: u64) -> Resul
 /// they stay correct across a restart) and the cooldown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SlotSnapshot {
-    pub minute_reqs: Vec<(u16, u64)>,
-    pub minute_tokens: Vec<(u16, u64)>,
-    pub day_reqs: Vec<(u16, u64)>,
-    pub day_tokens: Vec<(u16, u64)>,
+    pub minute_reqs: SparseBuckets,
+    pub minute_tokens: SparseBuckets,
+    pub day_reqs: SparseBuckets,
+    pub day_tokens: SparseBuckets,
     pub cooldown_until: u64,
     pub strikes: u32,
 }
@@ -280,9 +303,17 @@ mod tests {
             s.record_request(T0 + i * 10_000);
         }
         assert_eq!(s.usage(T0 + 40_000).0, 5);
-        assert_eq!(s.usage(T0 + 60_000).0, 4, "the first request left the window after 60 s");
+        assert_eq!(
+            s.usage(T0 + 60_000).0,
+            4,
+            "the first request left the window after 60 s"
+        );
         assert_eq!(s.usage(T0 + 101_000).0, 0);
-        assert_eq!(s.usage(T0 + 40_000).1, 5, "the day window still counts them");
+        assert_eq!(
+            s.usage(T0 + 40_000).1,
+            5,
+            "the day window still counts them"
+        );
     }
 
     #[test]
@@ -298,26 +329,43 @@ mod tests {
     #[test]
     fn limits_block_with_time_until_free() {
         let s = Slot::default();
-        let limits = Limits { rpm: Some(2), rpd: Some(3), tpm: Some(1000), tpd: None };
+        let limits = Limits {
+            rpm: Some(2),
+            rpd: Some(3),
+            tpm: Some(1000),
+            tpd: None,
+        };
         assert_eq!(s.admits(&limits, T0, 100), Ok(()));
         s.record_request(T0);
         s.record_request(T0 + 500);
         match s.admits(&limits, T0 + 1_000, 100) {
-            Err(Blocked::Limited { ms }) => assert!(ms <= 60_000 && ms >= 58_000, "{ms}"),
+            Err(Blocked::Limited { ms }) => assert!((58_000..=60_000).contains(&ms), "{ms}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(s.admits(&limits, T0 + 61_000, 100), Ok(()));
         s.record_request(T0 + 61_000);
-        assert!(matches!(s.admits(&limits, T0 + 200_000, 100), Err(Blocked::Limited { .. })), "rpd 3 reached");
+        assert!(
+            matches!(
+                s.admits(&limits, T0 + 200_000, 100),
+                Err(Blocked::Limited { .. })
+            ),
+            "rpd 3 reached"
+        );
         assert_eq!(s.admits(&limits, T0, 5_000), Err(Blocked::TooLarge));
     }
 
     #[test]
     fn token_limits_count_recorded_tokens() {
         let s = Slot::default();
-        let limits = Limits { tpm: Some(1000), ..Limits::default() };
+        let limits = Limits {
+            tpm: Some(1000),
+            ..Limits::default()
+        };
         s.record_tokens(T0, 900);
-        assert!(matches!(s.admits(&limits, T0 + 10, 200), Err(Blocked::Limited { .. })));
+        assert!(matches!(
+            s.admits(&limits, T0 + 10, 200),
+            Err(Blocked::Limited { .. })
+        ));
         assert_eq!(s.admits(&limits, T0 + 10, 100), Ok(()));
     }
 
@@ -331,7 +379,10 @@ mod tests {
             s.cool_escalating(T0 + 500_000 + i);
         }
         assert_eq!(s.cool_escalating(T0 + 600_000), MAX_COOLDOWN_MS);
-        assert!(matches!(s.admits(&Limits::default(), T0 + 600_001, 1), Err(Blocked::Cooling { .. })));
+        assert!(matches!(
+            s.admits(&Limits::default(), T0 + 600_001, 1),
+            Err(Blocked::Cooling { .. })
+        ));
         // After a long quiet period the ladder starts again.
         assert_eq!(s.cool_escalating(T0 + 10 * 3_600_000), 60_000);
     }

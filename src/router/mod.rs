@@ -68,7 +68,11 @@ pub struct Progress {
 
 impl Progress {
     fn platform_failures(&self, p: usize) -> u8 {
-        self.platform_failures.iter().find(|(q, _)| *q == p).map(|(_, n)| *n).unwrap_or(0)
+        self.platform_failures
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
     }
 }
 
@@ -106,7 +110,10 @@ impl Exhaustion {
 pub enum Verdict {
     Success,
     /// 429, or 503 with Retry-After. `daily` means the provider's daily quota is spent.
-    RateLimited { retry_after_ms: Option<u64>, daily: bool },
+    RateLimited {
+        retry_after_ms: Option<u64>,
+        daily: bool,
+    },
     /// 5xx, connect/TLS/timeout errors, truncated or malformed bodies.
     Unavailable,
     /// 401/403.
@@ -157,7 +164,8 @@ impl Router {
 
     /// Replaces the snapshot with one built from `keys` and the chain `order`.
     pub fn rebuild(&self, catalog: Arc<Catalog>, keys: Vec<UsableKey>, order: &[(usize, bool)]) {
-        self.snapshot.store(Arc::new(self.registry.build(catalog, keys, order)));
+        self.snapshot
+            .store(Arc::new(self.registry.build(catalog, keys, order)));
     }
 
     pub fn registry(&self) -> &Registry {
@@ -170,9 +178,20 @@ impl Router {
     }
 
     /// The next pair to try, or why there is none.
-    pub fn select(&self, snap: &Snapshot, plan: &Plan, progress: &Progress, now_ms: u64) -> Result<Candidate, Exhaustion> {
-        let mut why = Exhaustion { no_keys: true, ..Exhaustion::default() };
-        let consider = |entry: usize, why: &mut Exhaustion| self.try_entry(snap, entry, plan, progress, now_ms, why);
+    pub fn select(
+        &self,
+        snap: &Snapshot,
+        plan: &Plan,
+        progress: &Progress,
+        now_ms: u64,
+    ) -> Result<Candidate, Exhaustion> {
+        let mut why = Exhaustion {
+            no_keys: true,
+            ..Exhaustion::default()
+        };
+        let consider = |entry: usize, why: &mut Exhaustion| {
+            self.try_entry(snap, entry, plan, progress, now_ms, why)
+        };
         if let Some(first) = plan.first {
             if let Some(c) = consider(first, &mut why) {
                 return Ok(c);
@@ -192,7 +211,15 @@ impl Router {
         Err(why)
     }
 
-    fn try_entry(&self, snap: &Snapshot, e: usize, plan: &Plan, progress: &Progress, now_ms: u64, why: &mut Exhaustion) -> Option<Candidate> {
+    fn try_entry(
+        &self,
+        snap: &Snapshot,
+        e: usize,
+        plan: &Plan,
+        progress: &Progress,
+        now_ms: u64,
+        why: &mut Exhaustion,
+    ) -> Option<Candidate> {
         let entry = &snap.entries[e];
         let model = &snap.catalog.models[entry.model];
         if !model.enabled || !entry.enabled || entry.slots.is_empty() {
@@ -216,11 +243,20 @@ impl Router {
         for j in 0..n {
             let i = (start + j) % n;
             let ks = &entry.slots[i];
-            let paused = ks.key.state.paused_until.load(Ordering::Relaxed).saturating_sub(now_ms);
+            let paused = ks
+                .key
+                .state
+                .paused_until
+                .load(Ordering::Relaxed)
+                .saturating_sub(now_ms);
             if progress.tried.contains(&(e, i)) || progress.paused_keys.contains(&ks.key.id) {
                 why.tried += 1;
                 // Its cooldown still tells the client when to come back.
-                let cooling = ks.cell.get().map_or(0, |s| s.cooldown_remaining(now_ms)).max(paused);
+                let cooling = ks
+                    .cell
+                    .get()
+                    .map_or(0, |s| s.cooldown_remaining(now_ms))
+                    .max(paused);
                 if cooling > 0 {
                     why.note_wait(cooling);
                 }
@@ -268,16 +304,29 @@ impl Router {
 
     /// Counts the request against its slot; call just before it is sent.
     pub fn record_sent(&self, snap: &Snapshot, c: Candidate, now_ms: u64) {
-        snap.entries[c.entry].slots[c.slot].cell.get_or_init().record_request(now_ms);
+        snap.entries[c.entry].slots[c.slot]
+            .cell
+            .get_or_init()
+            .record_request(now_ms);
     }
 
     /// Counts tokens once they are known (usage from upstream, else the estimate).
     pub fn record_tokens(&self, snap: &Snapshot, c: Candidate, tokens: u64, now_ms: u64) {
-        snap.entries[c.entry].slots[c.slot].cell.get_or_init().record_tokens(now_ms, tokens);
+        snap.entries[c.entry].slots[c.slot]
+            .cell
+            .get_or_init()
+            .record_tokens(now_ms, tokens);
     }
 
     /// Applies what an attempt's outcome means for the slot, the model, the key and the request.
-    pub fn report(&self, snap: &Snapshot, c: Candidate, verdict: Verdict, progress: &mut Progress, now_ms: u64) {
+    pub fn report(
+        &self,
+        snap: &Snapshot,
+        c: Candidate,
+        verdict: Verdict,
+        progress: &mut Progress,
+        now_ms: u64,
+    ) {
         let entry = &snap.entries[c.entry];
         let ks = &entry.slots[c.slot];
         let platform = snap.catalog.models[entry.model].platform;
@@ -292,7 +341,10 @@ impl Router {
                 }
                 ks.key.state.auth_failures.store(0, Ordering::Relaxed);
             }
-            Verdict::RateLimited { retry_after_ms, daily } => {
+            Verdict::RateLimited {
+                retry_after_ms,
+                daily,
+            } => {
                 let slot = ks.cell.get_or_init();
                 if daily {
                     slot.cool_until(next_utc_midnight(now_ms));
@@ -304,9 +356,15 @@ impl Router {
                 entry.state.penalty.failure(now_ms);
             }
             Verdict::Unavailable => {
-                ks.cell.get_or_init().cool_until(now_ms + UNAVAILABLE_COOLDOWN_MS);
+                ks.cell
+                    .get_or_init()
+                    .cool_until(now_ms + UNAVAILABLE_COOLDOWN_MS);
                 entry.state.penalty.failure(now_ms);
-                match progress.platform_failures.iter_mut().find(|(p, _)| *p == platform) {
+                match progress
+                    .platform_failures
+                    .iter_mut()
+                    .find(|(p, _)| *p == platform)
+                {
                     Some((_, n)) => *n += 1,
                     None => progress.platform_failures.push((platform, 1)),
                 }
@@ -314,11 +372,20 @@ impl Router {
             Verdict::Auth => {
                 progress.paused_keys.push(ks.key.id);
                 ks.key.state.auth_failures.fetch_add(1, Ordering::Relaxed);
-                ks.key.state.paused_until.fetch_max(now_ms + AUTH_PAUSE_MS, Ordering::AcqRel);
+                ks.key
+                    .state
+                    .paused_until
+                    .fetch_max(now_ms + AUTH_PAUSE_MS, Ordering::AcqRel);
             }
-            Verdict::ModelGone => ks.cell.get_or_init().cool_until(now_ms + MODEL_GONE_COOLDOWN_MS),
+            Verdict::ModelGone => ks
+                .cell
+                .get_or_init()
+                .cool_until(now_ms + MODEL_GONE_COOLDOWN_MS),
             Verdict::ContextTooLong => {
-                let window = snap.catalog.models[entry.model].context_window.map(u64::from).unwrap_or(0);
+                let window = snap.catalog.models[entry.model]
+                    .context_window
+                    .map(u64::from)
+                    .unwrap_or(0);
                 progress.min_context = progress.min_context.max(window + 1);
             }
             Verdict::BadRequest => progress.bad_request_platforms.push(platform),
@@ -345,14 +412,30 @@ impl Router {
 
     /// Whether at least one enabled model has a key free to serve a small request now.
     pub fn usable_now(&self, snap: &Snapshot, now_ms: u64) -> bool {
-        let plan = Plan { first: None, strict: false, demand: Demand { input_tokens: 1, output_reserve: 1 } };
-        self.select(snap, &plan, &Progress::default(), now_ms).is_ok()
+        let plan = Plan {
+            first: None,
+            strict: false,
+            demand: Demand {
+                input_tokens: 1,
+                output_reserve: 1,
+            },
+        };
+        self.select(snap, &plan, &Progress::default(), now_ms)
+            .is_ok()
     }
 
     /// Whether one entry could take a small request now (for `?available=true`).
     pub fn entry_available(&self, snap: &Snapshot, entry: usize, now_ms: u64) -> bool {
-        let plan = Plan { first: Some(entry), strict: true, demand: Demand { input_tokens: 1, output_reserve: 1 } };
-        self.select(snap, &plan, &Progress::default(), now_ms).is_ok()
+        let plan = Plan {
+            first: Some(entry),
+            strict: true,
+            demand: Demand {
+                input_tokens: 1,
+                output_reserve: 1,
+            },
+        };
+        self.select(snap, &plan, &Progress::default(), now_ms)
+            .is_ok()
     }
 }
 
@@ -368,7 +451,11 @@ fn fits_limits(model: &crate::catalog::Model, need: u64) -> Result<(), Blocked> 
 
 /// Entry indexes by position + penalty, stable for ties. Without penalties, chain order.
 fn effective_order(snap: &Snapshot, now_ms: u64) -> Box<dyn Iterator<Item = usize> + '_> {
-    let penalties: Vec<u64> = snap.entries.iter().map(|e| e.state.penalty.value(now_ms)).collect();
+    let penalties: Vec<u64> = snap
+        .entries
+        .iter()
+        .map(|e| e.state.penalty.value(now_ms))
+        .collect();
     if penalties.iter().all(|p| *p == 0) {
         return Box::new(0..snap.entries.len());
     }

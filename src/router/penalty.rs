@@ -44,9 +44,11 @@ impl Penalty {
     }
 
     fn update(&self, now_ms: u64, f: impl Fn(u64) -> u64) {
-        let _ = self.packed.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |v| {
-            Some(f(unpack(v, now_ms)) << 56 | (now_ms & TS_MASK))
-        });
+        let _ = self
+            .packed
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |v| {
+                Some(f(unpack(v, now_ms)) << 56 | (now_ms & TS_MASK))
+            });
     }
 
     pub fn snapshot(&self) -> (u64, u32) {

@@ -68,7 +68,13 @@ impl Default for Sticky {
 impl Sticky {
     pub fn with_capacity(capacity: usize) -> Sticky {
         Sticky {
-            lru: Mutex::new(Lru { nodes: Vec::new(), index: HashMap::new(), head: NIL, tail: NIL, capacity: capacity.max(1) }),
+            lru: Mutex::new(Lru {
+                nodes: Vec::new(),
+                index: HashMap::new(),
+                head: NIL,
+                tail: NIL,
+                capacity: capacity.max(1),
+            }),
         }
     }
 
@@ -97,7 +103,13 @@ impl Sticky {
             return;
         }
         let i = if lru.nodes.len() < lru.capacity {
-            lru.nodes.push(Node { key, model: model as u32, last_used: now_ms, prev: NIL, next: NIL });
+            lru.nodes.push(Node {
+                key,
+                model: model as u32,
+                last_used: now_ms,
+                prev: NIL,
+                next: NIL,
+            });
             (lru.nodes.len() - 1) as u32
         } else {
             // Reuse the least recently used node.
@@ -105,7 +117,13 @@ impl Sticky {
             lru.unlink(i);
             let old = lru.nodes[i as usize].key;
             lru.index.remove(&old);
-            lru.nodes[i as usize] = Node { key, model: model as u32, last_used: now_ms, prev: NIL, next: NIL };
+            lru.nodes[i as usize] = Node {
+                key,
+                model: model as u32,
+                last_used: now_ms,
+                prev: NIL,
+                next: NIL,
+            };
             i
         };
         lru.index.insert(key, i);

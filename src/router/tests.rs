@@ -39,15 +39,39 @@ fn catalog() -> Arc<Catalog> {
     Arc::new(Catalog {
         platforms: vec![platform("alpha"), platform("beta")],
         models: vec![
-            model(0, "a", 1, Limits { rpm: Some(2), ..Limits::default() }, 128_000),
+            model(
+                0,
+                "a",
+                1,
+                Limits {
+                    rpm: Some(2),
+                    ..Limits::default()
+                },
+                128_000,
+            ),
             model(0, "b", 2, Limits::default(), 8_000),
-            model(1, "c", 3, Limits { tpm: Some(6_000), ..Limits::default() }, 128_000),
+            model(
+                1,
+                "c",
+                3,
+                Limits {
+                    tpm: Some(6_000),
+                    ..Limits::default()
+                },
+                128_000,
+            ),
         ],
     })
 }
 
 fn key(id: u64, platform: usize) -> UsableKey {
-    UsableKey { id, platform, sealed: vec![], masked: String::new(), unlimited: false }
+    UsableKey {
+        id,
+        platform,
+        sealed: vec![],
+        masked: String::new(),
+        unlimited: false,
+    }
 }
 
 fn router_with(keys: Vec<UsableKey>) -> (Router, Arc<Snapshot>) {
@@ -58,7 +82,14 @@ fn router_with(keys: Vec<UsableKey>) -> (Router, Arc<Snapshot>) {
 }
 
 fn plan() -> Plan {
-    Plan { first: None, strict: false, demand: Demand { input_tokens: 10, output_reserve: 1000 } }
+    Plan {
+        first: None,
+        strict: false,
+        demand: Demand {
+            input_tokens: 10,
+            output_reserve: 1000,
+        },
+    }
 }
 
 fn model_of(s: &Snapshot, c: Candidate) -> &str {
@@ -106,16 +137,35 @@ fn rate_limit_cools_the_slot_and_fails_over_to_the_next_platform() {
     let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
     let mut p = Progress::default();
     let c = r.select(&s, &plan(), &p, T0).unwrap();
-    r.report(&s, c, Verdict::RateLimited { retry_after_ms: Some(30_000), daily: false }, &mut p, T0);
+    r.report(
+        &s,
+        c,
+        Verdict::RateLimited {
+            retry_after_ms: Some(30_000),
+            daily: false,
+        },
+        &mut p,
+        T0,
+    );
     let c2 = r.select(&s, &plan(), &p, T0).unwrap();
     assert_eq!(model_of(&s, c2), "b");
     // A new request still skips the cooling slot, until its Retry-After passes.
     let fresh = Progress::default();
     let c3 = r.select(&s, &plan(), &fresh, T0 + 1_000).unwrap();
     assert_eq!(model_of(&s, c3), "b");
-    let a = Plan { first: s.entry_for_model(0), strict: true, ..plan() };
-    assert!(r.select(&s, &a, &fresh, T0 + 29_000).is_err(), "still cooling");
-    assert_eq!(model_of(&s, r.select(&s, &a, &fresh, T0 + 31_000).unwrap()), "a");
+    let a = Plan {
+        first: s.entry_for_model(0),
+        strict: true,
+        ..plan()
+    };
+    assert!(
+        r.select(&s, &a, &fresh, T0 + 29_000).is_err(),
+        "still cooling"
+    );
+    assert_eq!(
+        model_of(&s, r.select(&s, &a, &fresh, T0 + 31_000).unwrap()),
+        "a"
+    );
 }
 
 #[test]
@@ -123,11 +173,26 @@ fn daily_quota_cools_until_utc_midnight() {
     let (r, s) = router_with(vec![key(1, 0)]);
     let mut p = Progress::default();
     let c = r.select(&s, &plan(), &p, T0).unwrap();
-    r.report(&s, c, Verdict::RateLimited { retry_after_ms: None, daily: true }, &mut p, T0);
+    r.report(
+        &s,
+        c,
+        Verdict::RateLimited {
+            retry_after_ms: None,
+            daily: true,
+        },
+        &mut p,
+        T0,
+    );
     let midnight = next_utc_midnight(T0);
     let fresh = Progress::default();
-    assert_ne!(model_of(&s, r.select(&s, &plan(), &fresh, midnight - 1).unwrap()), "a");
-    assert_eq!(model_of(&s, r.select(&s, &plan(), &fresh, midnight).unwrap()), "a");
+    assert_ne!(
+        model_of(&s, r.select(&s, &plan(), &fresh, midnight - 1).unwrap()),
+        "a"
+    );
+    assert_eq!(
+        model_of(&s, r.select(&s, &plan(), &fresh, midnight).unwrap()),
+        "a"
+    );
 }
 
 #[test]
@@ -164,27 +229,54 @@ fn auth_failure_moves_to_the_next_key_and_pauses_the_key() {
 #[test]
 fn context_window_and_token_limits_are_respected() {
     let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
-    let big = Plan { first: None, strict: false, demand: Demand { input_tokens: 9_000, output_reserve: 1000 } };
+    let big = Plan {
+        first: None,
+        strict: false,
+        demand: Demand {
+            input_tokens: 9_000,
+            output_reserve: 1000,
+        },
+    };
     let c = r.select(&s, &big, &Progress::default(), T0).unwrap();
     assert_eq!(model_of(&s, c), "a", "b's 8k window is skipped");
     let mut p = Progress::default();
     r.report(&s, c, Verdict::ContextTooLong, &mut p, T0);
     let why = r.select(&s, &big, &p, T0).unwrap_err();
-    assert!(why.too_small >= 2, "c's 6000 TPM cannot take 10k tokens: {why:?}");
+    assert!(
+        why.too_small >= 2,
+        "c's 6000 TPM cannot take 10k tokens: {why:?}"
+    );
 }
 
 #[test]
 fn explicit_and_strict_pins() {
     let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
     let c_entry = s.entry_for_model(2).unwrap();
-    let pinned = Plan { first: Some(c_entry), strict: false, ..plan() };
-    assert_eq!(model_of(&s, r.select(&s, &pinned, &Progress::default(), T0).unwrap()), "c");
+    let pinned = Plan {
+        first: Some(c_entry),
+        strict: false,
+        ..plan()
+    };
+    assert_eq!(
+        model_of(&s, r.select(&s, &pinned, &Progress::default(), T0).unwrap()),
+        "c"
+    );
     let mut p = Progress::default();
     let c = r.select(&s, &pinned, &p, T0).unwrap();
     r.report(&s, c, Verdict::Unavailable, &mut p, T0);
-    assert_eq!(model_of(&s, r.select(&s, &pinned, &p, T0).unwrap()), "a", "falls back without strict");
-    let strict = Plan { strict: true, ..pinned };
-    assert!(r.select(&s, &strict, &p, T0).is_err(), "strict never falls back");
+    assert_eq!(
+        model_of(&s, r.select(&s, &pinned, &p, T0).unwrap()),
+        "a",
+        "falls back without strict"
+    );
+    let strict = Plan {
+        strict: true,
+        ..pinned
+    };
+    assert!(
+        r.select(&s, &strict, &p, T0).is_err(),
+        "strict never falls back"
+    );
 }
 
 #[test]
@@ -193,12 +285,24 @@ fn penalties_demote_failing_models() {
     let a = s.entry_for_model(0).unwrap();
     let mut p = Progress::default();
     for _ in 0..2 {
-        r.report(&s, Candidate { entry: a, slot: 0 }, Verdict::Empty, &mut p, T0);
+        r.report(
+            &s,
+            Candidate { entry: a, slot: 0 },
+            Verdict::Empty,
+            &mut p,
+            T0,
+        );
     }
     let c = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
     assert_eq!(model_of(&s, c), "b", "a (penalty 6) drops below b");
     let later = T0 + 6 * penalty::DECAY_MS;
-    assert_eq!(model_of(&s, r.select(&s, &plan(), &Progress::default(), later).unwrap()), "a");
+    assert_eq!(
+        model_of(
+            &s,
+            r.select(&s, &plan(), &Progress::default(), later).unwrap()
+        ),
+        "a"
+    );
 }
 
 #[test]
@@ -212,8 +316,14 @@ fn ledger_survives_persist_and_restore() {
     assert_eq!(r2.registry().restore(&bytes).unwrap(), 1);
     r2.rebuild(catalog(), vec![key(1, 0)], &[]);
     let s2 = r2.snapshot();
-    let c2 = r2.select(&s2, &plan(), &Progress::default(), T0 + 5).unwrap();
-    assert_eq!(model_of(&s2, c2), "b", "a's 2 RPM are still used after the restart");
+    let c2 = r2
+        .select(&s2, &plan(), &Progress::default(), T0 + 5)
+        .unwrap();
+    assert_eq!(
+        model_of(&s2, c2),
+        "b",
+        "a's 2 RPM are still used after the restart"
+    );
 }
 
 #[test]
@@ -222,7 +332,11 @@ fn rebuild_keeps_counters_and_custom_order() {
     let c = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
     r.record_sent(&s, c, T0);
     r.record_sent(&s, c, T0);
-    r.rebuild(catalog(), vec![key(1, 0), key(3, 1)], &[(2, true), (0, true), (1, false)]);
+    r.rebuild(
+        catalog(),
+        vec![key(1, 0), key(3, 1)],
+        &[(2, true), (0, true), (1, false)],
+    );
     let s = r.snapshot();
     assert_eq!(s.model(0).model_id, "c");
     assert!(!s.entries[2].enabled);
@@ -231,5 +345,8 @@ fn rebuild_keeps_counters_and_custom_order() {
     let mut p = Progress::default();
     r.report(&s, first, Verdict::Unavailable, &mut p, T0);
     let why = r.select(&s, &plan(), &p, T0).unwrap_err();
-    assert_eq!(why.limited, 1, "a keeps its counts across the rebuild; b is switched off");
+    assert_eq!(
+        why.limited, 1,
+        "a keeps its counts across the rebuild; b is switched off"
+    );
 }

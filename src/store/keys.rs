@@ -40,21 +40,38 @@ pub struct KeyRecord {
 impl KeyRecord {
     pub fn sealed_bytes(&self) -> Option<Vec<u8>> {
         let s = self.sealed.as_bytes();
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return None;
         }
         s.chunks(2)
-            .map(|p| std::str::from_utf8(p).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|p| {
+                std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect()
     }
 }
 
 impl Store {
     /// Seals and stores a new key; bumps the generation so a running server picks it up.
-    pub fn add_key(&self, master: &MasterKey, platform: &str, label: &str, plaintext: &str, unlimited: bool) -> Result<KeyRecord> {
+    pub fn add_key(
+        &self,
+        master: &MasterKey,
+        platform: &str,
+        label: &str,
+        plaintext: &str,
+        unlimited: bool,
+    ) -> Result<KeyRecord> {
         let mut wtxn = self.write_txn()?;
-        let id = self.settings.get(&wtxn, setting::NEXT_KEY_ID)?.map(be_u64).unwrap_or(1).max(1);
-        self.settings.put(&mut wtxn, setting::NEXT_KEY_ID, &(id + 1).to_be_bytes())?;
+        let id = self
+            .settings
+            .get(&wtxn, setting::NEXT_KEY_ID)?
+            .map(be_u64)
+            .unwrap_or(1)
+            .max(1);
+        self.settings
+            .put(&mut wtxn, setting::NEXT_KEY_ID, &(id + 1).to_be_bytes())?;
         let record = KeyRecord {
             id,
             platform: platform.to_string(),
@@ -74,7 +91,8 @@ impl Store {
     }
 
     fn put_key_row(&self, wtxn: &mut heed::RwTxn, record: &KeyRecord) -> Result<()> {
-        let bytes = simd_json::serde::to_vec(record).map_err(|_| StoreError::Corrupt(format!("key {}", record.id)))?;
+        let bytes = simd_json::serde::to_vec(record)
+            .map_err(|_| StoreError::Corrupt(format!("key {}", record.id)))?;
         self.keys.put(wtxn, &record.id.to_be_bytes(), &bytes)?;
         Ok(())
     }
@@ -112,8 +130,8 @@ impl Store {
             return Ok(false);
         };
         let mut bytes = bytes.to_vec();
-        let mut record: KeyRecord =
-            simd_json::serde::from_slice(&mut bytes).map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
+        let mut record: KeyRecord = simd_json::serde::from_slice(&mut bytes)
+            .map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
         change(&mut record);
         self.put_key_row(&mut wtxn, &record)?;
         self.bump_generation(&mut wtxn)?;
@@ -141,15 +159,22 @@ mod tests {
     fn keys_round_trip_sealed() {
         let (store, dir) = temp_store();
         let m = MasterKey::from_hex(&"11".repeat(32), "t").unwrap();
-        let a = store.add_key(&m, "groq", "main", "gsk_abcdefghijklmnop", false).unwrap();
-        let b = store.add_key(&m, "cerebras", "", "csk-123456789", true).unwrap();
+        let a = store
+            .add_key(&m, "groq", "main", "gsk_abcdefghijklmnop", false)
+            .unwrap();
+        let b = store
+            .add_key(&m, "cerebras", "", "csk-123456789", true)
+            .unwrap();
         assert_eq!((a.id, b.id), (1, 2));
         let keys = store.list_keys().unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].masked, "gsk_...mnop");
         assert!(!keys[0].sealed.contains("abcdef"));
         let sealed = keys[0].sealed_bytes().unwrap();
-        assert_eq!(m.open(&sealed, "groq").unwrap().as_bytes(), b"gsk_abcdefghijklmnop");
+        assert_eq!(
+            m.open(&sealed, "groq").unwrap().as_bytes(),
+            b"gsk_abcdefghijklmnop"
+        );
         assert!(keys[1].unlimited);
         assert!(store.update_key(1, |r| r.enabled = false).unwrap());
         assert!(!store.list_keys().unwrap()[0].enabled);

@@ -18,7 +18,9 @@ use heed::types::{Bytes, U128};
 use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 pub use keys::{KeyRecord, KeyStatus};
-pub use requestlog::{AttemptRecord, LogSink, RequestOutcome, RequestRecord, Retention, spawn_writer};
+pub use requestlog::{
+    AttemptRecord, LogSink, RequestOutcome, RequestRecord, Retention, spawn_writer,
+};
 
 use crate::crypto::{MasterKey, Secret};
 
@@ -92,7 +94,12 @@ impl Store {
         let keys = env.create_database(&mut wtxn, Some("keys"))?;
         let requests = env.create_database(&mut wtxn, Some("requests"))?;
         wtxn.commit()?;
-        Ok(Store { env, settings, keys, requests })
+        Ok(Store {
+            env,
+            settings,
+            keys,
+            requests,
+        })
     }
 
     pub(crate) fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>> {
@@ -115,7 +122,11 @@ impl Store {
         drop(rtxn);
         let mut wtxn = self.write_txn()?;
         if self.settings.get(&wtxn, setting::CANARY)?.is_none() {
-            self.settings.put(&mut wtxn, setting::CANARY, &master.seal(CANARY_PLAINTEXT, CANARY_AAD))?;
+            self.settings.put(
+                &mut wtxn,
+                setting::CANARY,
+                &master.seal(CANARY_PLAINTEXT, CANARY_AAD),
+            )?;
         }
         wtxn.commit()?;
         Ok(())
@@ -131,13 +142,18 @@ impl Store {
             return Ok((key, false));
         }
         drop(rtxn);
-        self.set_unified_key(master, &crate::crypto::new_unified_key()).map(|k| (k, true))
+        self.set_unified_key(master, &crate::crypto::new_unified_key())
+            .map(|k| (k, true))
     }
 
     /// Replaces the unified key (rotation) and bumps the generation so a running server notices.
     pub fn set_unified_key(&self, master: &MasterKey, key: &str) -> Result<Secret> {
         let mut wtxn = self.write_txn()?;
-        self.settings.put(&mut wtxn, setting::UNIFIED_KEY, &master.seal(key.as_bytes(), UNIFIED_KEY_AAD))?;
+        self.settings.put(
+            &mut wtxn,
+            setting::UNIFIED_KEY,
+            &master.seal(key.as_bytes(), UNIFIED_KEY_AAD),
+        )?;
         self.bump_generation(&mut wtxn)?;
         wtxn.commit()?;
         Ok(Secret::new(key.as_bytes().to_vec()))
@@ -146,19 +162,32 @@ impl Store {
     /// A counter bumped by every write a running server must pick up (keys, token, chain).
     pub fn generation(&self) -> Result<u64> {
         let rtxn = self.read_txn()?;
-        Ok(self.settings.get(&rtxn, setting::GENERATION)?.map(be_u64).unwrap_or(0))
+        Ok(self
+            .settings
+            .get(&rtxn, setting::GENERATION)?
+            .map(be_u64)
+            .unwrap_or(0))
     }
 
     fn bump_generation(&self, wtxn: &mut RwTxn) -> Result<()> {
-        let next = self.settings.get(wtxn, setting::GENERATION)?.map(be_u64).unwrap_or(0) + 1;
-        self.settings.put(wtxn, setting::GENERATION, &next.to_be_bytes())?;
+        let next = self
+            .settings
+            .get(wtxn, setting::GENERATION)?
+            .map(be_u64)
+            .unwrap_or(0)
+            + 1;
+        self.settings
+            .put(wtxn, setting::GENERATION, &next.to_be_bytes())?;
         Ok(())
     }
 
     /// The last persisted ledger snapshot (router windows, cooldowns, penalties).
     pub fn ledger_snapshot(&self) -> Result<Option<Vec<u8>>> {
         let rtxn = self.read_txn()?;
-        Ok(self.settings.get(&rtxn, setting::LEDGER)?.map(<[u8]>::to_vec))
+        Ok(self
+            .settings
+            .get(&rtxn, setting::LEDGER)?
+            .map(<[u8]>::to_vec))
     }
 
     pub fn put_ledger_snapshot(&self, bytes: &[u8]) -> Result<()> {
@@ -190,7 +219,10 @@ pub(crate) mod tests {
         let b = MasterKey::from_hex(&"22".repeat(32), "t").unwrap();
         store.verify_master_key(&a).unwrap();
         store.verify_master_key(&a).unwrap();
-        assert!(matches!(store.verify_master_key(&b), Err(StoreError::WrongMasterKey)));
+        assert!(matches!(
+            store.verify_master_key(&b),
+            Err(StoreError::WrongMasterKey)
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -206,7 +238,10 @@ pub(crate) mod tests {
         let g = store.generation().unwrap();
         store.set_unified_key(&m, "freellmapi-new").unwrap();
         assert_eq!(store.generation().unwrap(), g + 1);
-        assert_eq!(store.unified_key(&m).unwrap().0.as_bytes(), b"freellmapi-new");
+        assert_eq!(
+            store.unified_key(&m).unwrap().0.as_bytes(),
+            b"freellmapi-new"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -74,7 +74,10 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { max_age_ms: 30 * DAY_MS, max_records: 100_000 }
+        Retention {
+            max_age_ms: 30 * DAY_MS,
+            max_records: 100_000,
+        }
     }
 }
 
@@ -124,7 +127,10 @@ pub fn spawn_writer(store: Arc<Store>, retention: Retention) -> LogSink {
         .name("store-writer".into())
         .spawn(move || writer_loop(&store, rx, retention))
         .expect("spawning the store writer thread");
-    LogSink { tx, dropped: Arc::new(AtomicU64::new(0)) }
+    LogSink {
+        tx,
+        dropped: Arc::new(AtomicU64::new(0)),
+    }
 }
 
 fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
@@ -161,7 +167,12 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
     }
 }
 
-fn write_batch(store: &Store, batch: &mut Vec<Msg>, seq: &mut u32, acks: &mut Vec<mpsc::Sender<()>>) -> Result<()> {
+fn write_batch(
+    store: &Store,
+    batch: &mut Vec<Msg>,
+    seq: &mut u32,
+    acks: &mut Vec<mpsc::Sender<()>>,
+) -> Result<()> {
     let mut wtxn = store.write_txn()?;
     let mut ledger = None;
     for msg in batch.drain(..) {
@@ -172,14 +183,18 @@ fn write_batch(store: &Store, batch: &mut Vec<Msg>, seq: &mut u32, acks: &mut Ve
                     Ok(b) => b,
                     Err(_) => continue,
                 };
-                store.requests.put(&mut wtxn, &record_key(r.ts_ms, *seq), &bytes)?;
+                store
+                    .requests
+                    .put(&mut wtxn, &record_key(r.ts_ms, *seq), &bytes)?;
             }
             Msg::Ledger(b) => ledger = Some(b),
             Msg::Flush(ack) => acks.push(ack),
         }
     }
     if let Some(bytes) = ledger {
-        store.settings.put(&mut wtxn, super::setting::LEDGER, &bytes)?;
+        store
+            .settings
+            .put(&mut wtxn, super::setting::LEDGER, &bytes)?;
     }
     wtxn.commit()?;
     Ok(())
@@ -197,13 +212,17 @@ impl Store {
         let cutoff = now.saturating_sub(retention.max_age_ms);
         let mut wtxn = self.write_txn()?;
         let mut removed = 0u64;
-        removed += self.requests.delete_range(&mut wtxn, &(..record_key(cutoff, 0)))? as u64;
+        removed += self
+            .requests
+            .delete_range(&mut wtxn, &(..record_key(cutoff, 0)))? as u64;
         let len = self.requests.len(&wtxn)?;
         if len > retention.max_records {
             let excess = len - retention.max_records;
             let boundary = {
                 let mut iter = self.requests.iter(&wtxn)?;
-                iter.nth(excess as usize).and_then(|r| r.ok()).map(|(k, _)| k)
+                iter.nth(excess as usize)
+                    .and_then(|r| r.ok())
+                    .map(|(k, _)| k)
             };
             if let Some(boundary) = boundary {
                 removed += self.requests.delete_range(&mut wtxn, &(..boundary))? as u64;
@@ -266,7 +285,10 @@ mod tests {
         sink.ledger(b"snap".to_vec());
         assert!(sink.flush(Duration::from_secs(5)));
         assert_eq!(store.requests_since(0).unwrap().len(), 50);
-        assert_eq!(store.ledger_snapshot().unwrap().as_deref(), Some(&b"snap"[..]));
+        assert_eq!(
+            store.ledger_snapshot().unwrap().as_deref(),
+            Some(&b"snap"[..])
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -274,15 +296,42 @@ mod tests {
     fn retention_prunes_by_age_then_by_count() {
         let (store, dir) = temp_store();
         let store = Arc::new(store);
-        let sink = spawn_writer(store.clone(), Retention { max_age_ms: u64::MAX, max_records: u64::MAX });
+        let sink = spawn_writer(
+            store.clone(),
+            Retention {
+                max_age_ms: u64::MAX,
+                max_records: u64::MAX,
+            },
+        );
         let now = 100 * DAY_MS;
-        for t in [now - 40 * DAY_MS, now - 31 * DAY_MS, now - 5, now - 4, now - 3, now - 2, now - 1] {
+        for t in [
+            now - 40 * DAY_MS,
+            now - 31 * DAY_MS,
+            now - 5,
+            now - 4,
+            now - 3,
+            now - 2,
+            now - 1,
+        ] {
             sink.record(rec(t));
         }
         assert!(sink.flush(Duration::from_secs(5)));
-        let removed = store.prune_requests(Retention { max_age_ms: 30 * DAY_MS, max_records: 3 }, now).unwrap();
+        let removed = store
+            .prune_requests(
+                Retention {
+                    max_age_ms: 30 * DAY_MS,
+                    max_records: 3,
+                },
+                now,
+            )
+            .unwrap();
         assert_eq!(removed, 4);
-        let left: Vec<u64> = store.requests_since(0).unwrap().iter().map(|r| r.ts_ms).collect();
+        let left: Vec<u64> = store
+            .requests_since(0)
+            .unwrap()
+            .iter()
+            .map(|r| r.ts_ms)
+            .collect();
         assert_eq!(left, vec![now - 3, now - 2, now - 1]);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -21,14 +21,25 @@ pub fn transport(e: UpstreamError) -> Verdict {
 pub fn status(code: u16, headers: &HeaderMap, body: &[u8]) -> Verdict {
     let retry_after_ms = retry_after(headers);
     match code {
-        429 => Verdict::RateLimited { retry_after_ms, daily: retry_after_ms.is_none() && daily_quota(body) },
-        503 if retry_after_ms.is_some() => Verdict::RateLimited { retry_after_ms, daily: false },
+        429 => Verdict::RateLimited {
+            retry_after_ms,
+            daily: retry_after_ms.is_none() && daily_quota(body),
+        },
+        503 if retry_after_ms.is_some() => Verdict::RateLimited {
+            retry_after_ms,
+            daily: false,
+        },
         // An account out of credits will not recover within minutes.
-        402 => Verdict::RateLimited { retry_after_ms, daily: retry_after_ms.is_none() },
+        402 => Verdict::RateLimited {
+            retry_after_ms,
+            daily: retry_after_ms.is_none(),
+        },
         401 | 403 => Verdict::Auth,
         404 | 410 => Verdict::ModelGone,
         413 => Verdict::ContextTooLong,
-        400 | 422 if error_code(body).as_deref() == Some("context_length_exceeded") => Verdict::ContextTooLong,
+        400 | 422 if error_code(body).as_deref() == Some("context_length_exceeded") => {
+            Verdict::ContextTooLong
+        }
         400 | 422 => Verdict::BadRequest,
         _ => Verdict::Unavailable,
     }
@@ -47,20 +58,24 @@ fn error_code(body: &[u8]) -> Option<String> {
     let mut copy = body.to_vec();
     let v = crate::json::parse_object(&mut copy).ok()?;
     let err = v.get("error")?;
-    err.get_str("code").or_else(|| err.get_str("type")).map(str::to_string)
+    err.get_str("code")
+        .or_else(|| err.get_str("type"))
+        .map(str::to_string)
 }
 
 /// Google reports a spent daily quota as a `QuotaFailure` violation whose `quotaId` names a
 /// per-day quota (e.g. `GenerateRequestsPerDayPerProjectPerModel-FreeTier`).
 fn daily_quota(body: &[u8]) -> bool {
     let mut copy = body.to_vec();
-    let Ok(v) = crate::json::parse_object(&mut copy) else { return false };
+    let Ok(v) = crate::json::parse_object(&mut copy) else {
+        return false;
+    };
     let details = v.get("error").and_then(|e| e.get_array("details"));
     details.into_iter().flatten().any(|d| {
-        d.get_array("violations")
-            .into_iter()
-            .flatten()
-            .any(|viol| viol.get_str("quotaId").is_some_and(|q| q.contains("PerDay")))
+        d.get_array("violations").into_iter().flatten().any(|viol| {
+            viol.get_str("quotaId")
+                .is_some_and(|q| q.contains("PerDay"))
+        })
     })
 }
 
@@ -71,15 +86,20 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The wait a rate-limited answer asks for: `Retry-After` seconds, or an `x-ratelimit-reset`
 /// epoch, or the reset of an exhausted request window.
 pub fn retry_after(h: &HeaderMap) -> Option<u64> {
-    if let Some(s) = header(h, "retry-after").and_then(|v| v.parse::<f64>().ok()) {
-        if s.is_finite() && s >= 0.0 {
-            return Some((s * 1000.0) as u64);
-        }
+    if let Some(s) = header(h, "retry-after").and_then(|v| v.parse::<f64>().ok())
+        && s.is_finite()
+        && s >= 0.0
+    {
+        return Some((s * 1000.0) as u64);
     }
     if let Some(reset) = header(h, "x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
         let now = crate::time::now_ms();
         // OpenRouter sends epoch milliseconds; some providers epoch seconds.
-        let at = if reset > 10_000_000_000 { reset } else { reset * 1000 };
+        let at = if reset > 10_000_000_000 {
+            reset
+        } else {
+            reset * 1000
+        };
         if at > now {
             return Some(at - now);
         }
@@ -152,25 +172,63 @@ mod tests {
     #[test]
     fn statuses_map_to_verdicts() {
         let none = HeaderMap::new();
-        assert_eq!(status(429, &none, b""), Verdict::RateLimited { retry_after_ms: None, daily: false });
-        assert_eq!(status(503, &headers(&[("retry-after", "7")]), b""), Verdict::RateLimited { retry_after_ms: Some(7000), daily: false });
+        assert_eq!(
+            status(429, &none, b""),
+            Verdict::RateLimited {
+                retry_after_ms: None,
+                daily: false
+            }
+        );
+        assert_eq!(
+            status(503, &headers(&[("retry-after", "7")]), b""),
+            Verdict::RateLimited {
+                retry_after_ms: Some(7000),
+                daily: false
+            }
+        );
         assert_eq!(status(503, &none, b""), Verdict::Unavailable);
         assert_eq!(status(500, &none, b""), Verdict::Unavailable);
         assert_eq!(status(401, &none, b""), Verdict::Auth);
         assert_eq!(status(403, &none, b""), Verdict::Auth);
         assert_eq!(status(404, &none, b""), Verdict::ModelGone);
         assert_eq!(status(413, &none, b""), Verdict::ContextTooLong);
-        assert_eq!(status(400, &none, br#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#), Verdict::ContextTooLong);
-        assert_eq!(status(400, &none, br#"{"error":{"message":"This mentions 429 and 500 and quota"}}"#), Verdict::BadRequest);
+        assert_eq!(
+            status(
+                400,
+                &none,
+                br#"{"error":{"message":"too long","code":"context_length_exceeded"}}"#
+            ),
+            Verdict::ContextTooLong
+        );
+        assert_eq!(
+            status(
+                400,
+                &none,
+                br#"{"error":{"message":"This mentions 429 and 500 and quota"}}"#
+            ),
+            Verdict::BadRequest
+        );
         assert_eq!(status(422, &none, b"garbage"), Verdict::BadRequest);
     }
 
     #[test]
     fn daily_quota_is_read_from_structured_fields() {
         let google = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}"#;
-        assert_eq!(status(429, &HeaderMap::new(), google), Verdict::RateLimited { retry_after_ms: None, daily: true });
+        assert_eq!(
+            status(429, &HeaderMap::new(), google),
+            Verdict::RateLimited {
+                retry_after_ms: None,
+                daily: true
+            }
+        );
         let minute = br#"{"error":{"details":[{"violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel"}]}]}}"#;
-        assert_eq!(status(429, &HeaderMap::new(), minute), Verdict::RateLimited { retry_after_ms: None, daily: false });
+        assert_eq!(
+            status(429, &HeaderMap::new(), minute),
+            Verdict::RateLimited {
+                retry_after_ms: None,
+                daily: false
+            }
+        );
     }
 
     #[test]
@@ -202,8 +260,14 @@ mod tests {
 
     #[test]
     fn upstream_messages_are_extracted_and_capped() {
-        assert_eq!(error_message(br#"{"error":{"message":"bad tool schema"}}"#).as_deref(), Some("bad tool schema"));
-        assert_eq!(error_message(br#"{"error":"plain"}"#).as_deref(), Some("plain"));
+        assert_eq!(
+            error_message(br#"{"error":{"message":"bad tool schema"}}"#).as_deref(),
+            Some("bad tool schema")
+        );
+        assert_eq!(
+            error_message(br#"{"error":"plain"}"#).as_deref(),
+            Some("plain")
+        );
         let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "x".repeat(2000));
         assert_eq!(error_message(long.as_bytes()).unwrap().len(), 500);
         assert_eq!(error_message(b"<html>"), None);

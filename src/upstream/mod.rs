@@ -131,7 +131,11 @@ impl Reply {
 
     /// Reads the whole body, refusing more than `limit` bytes.
     pub fn read_body(mut self, limit: u64) -> Result<Vec<u8>, UpstreamError> {
-        self.body.with_config().limit(limit).read_to_vec().map_err(UpstreamError::from)
+        self.body
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(UpstreamError::from)
     }
 
     /// The body as a byte stream (for SSE). Dropping it before the end closes the connection.
@@ -169,8 +173,16 @@ impl Upstream {
     }
 
     /// Sends a chat request with `key` for `platform`. The key is opened here and nowhere else.
-    pub fn send(&self, platform: &Platform, key: &KeyInfo, master: &MasterKey, out: &Outbound) -> Result<Reply, UpstreamError> {
-        let secret = master.open(&key.sealed, &platform.id).map_err(|_| UpstreamError::KeyUnreadable)?;
+    pub fn send(
+        &self,
+        platform: &Platform,
+        key: &KeyInfo,
+        master: &MasterKey,
+        out: &Outbound,
+    ) -> Result<Reply, UpstreamError> {
+        let secret = master
+            .open(&key.sealed, &platform.id)
+            .map_err(|_| UpstreamError::KeyUnreadable)?;
         let (url, token) = credentials(platform, &out.url, &secret)?;
         let mut req = self
             .agent
@@ -195,13 +207,21 @@ impl Upstream {
         }
         let response = req.send(&out.body[..])?;
         let (parts, body) = response.into_parts();
-        Ok(Reply { status: parts.status.as_u16(), headers: parts.headers, body })
+        Ok(Reply {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        })
     }
 }
 
 /// Splits the key per the platform's key format and fills the URL. The URL never carries the
 /// secret part: only an account id may be substituted into it.
-fn credentials<'a>(platform: &Platform, url: &'a str, secret: &'a Secret) -> Result<(std::borrow::Cow<'a, str>, &'a str), UpstreamError> {
+fn credentials<'a>(
+    platform: &Platform,
+    url: &'a str,
+    secret: &'a Secret,
+) -> Result<(std::borrow::Cow<'a, str>, &'a str), UpstreamError> {
     let text = secret.as_str().ok_or(UpstreamError::KeyUnreadable)?;
     match platform.key_format {
         KeyFormat::Plain => Ok((url.into(), text)),

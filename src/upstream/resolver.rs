@@ -27,9 +27,12 @@ struct Lookup {
     reply: may::sync::mpsc::Sender<Answer>,
 }
 
+/// (host, port) → (addresses, when they were resolved).
+type Cache = HashMap<(String, u16), (Vec<SocketAddr>, Instant)>;
+
 #[derive(Clone)]
 pub struct CachingResolver {
-    cache: Arc<Mutex<HashMap<(String, u16), (Vec<SocketAddr>, Instant)>>>,
+    cache: Arc<Mutex<Cache>>,
     requests: std_mpsc::Sender<Lookup>,
 }
 
@@ -46,25 +49,36 @@ impl CachingResolver {
             .name("dns".into())
             .spawn(move || {
                 for job in rx {
-                    let answer = (job.host.as_str(), job.port).to_socket_addrs().map(|it| it.collect());
+                    let answer = (job.host.as_str(), job.port)
+                        .to_socket_addrs()
+                        .map(|it| it.collect());
                     let _ = job.reply.send(answer);
                 }
             })
             .expect("spawning the resolver thread");
-        CachingResolver { cache: Arc::default(), requests: tx }
+        CachingResolver {
+            cache: Arc::default(),
+            requests: tx,
+        }
     }
 
     fn lookup(&self, host: &str, port: u16, timeout: Duration) -> Answer {
-        if let Some((addrs, at)) = self.cache.lock().get(&(host.to_string(), port)) {
-            if at.elapsed() < TTL {
-                return Ok(addrs.clone());
-            }
+        if let Some((addrs, at)) = self.cache.lock().get(&(host.to_string(), port))
+            && at.elapsed() < TTL
+        {
+            return Ok(addrs.clone());
         }
         let (tx, rx) = may::sync::mpsc::channel();
         self.requests
-            .send(Lookup { host: host.to_string(), port, reply: tx })
+            .send(Lookup {
+                host: host.to_string(),
+                port,
+                reply: tx,
+            })
             .map_err(|_| std::io::Error::other("resolver thread stopped"))?;
-        let addrs = rx.recv_timeout(timeout).map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS timeout"))??;
+        let addrs = rx
+            .recv_timeout(timeout)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS timeout"))??;
         let mut cache = self.cache.lock();
         if cache.len() >= MAX_ENTRIES {
             cache.retain(|_, (_, at)| at.elapsed() < TTL);
@@ -84,9 +98,22 @@ impl Default for CachingResolver {
 }
 
 impl Resolver for CachingResolver {
-    fn resolve(&self, uri: &Uri, _config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let host = uri.host().ok_or_else(|| ureq::Error::BadUri(format!("no host in {uri}")))?;
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri
+            .host()
+            .ok_or_else(|| ureq::Error::BadUri(format!("no host in {uri}")))?;
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],

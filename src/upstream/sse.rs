@@ -176,7 +176,10 @@ mod tests {
     fn parses_every_line_form() {
         let mut r = SseReader::new();
         r.push(SAMPLE.as_bytes());
-        assert_eq!(all_events(&mut r), vec!["{\"a\":1}", "{\"b\":2}", "line1\nline2", "cr", "", "[DONE]"]);
+        assert_eq!(
+            all_events(&mut r),
+            vec!["{\"a\":1}", "{\"b\":2}", "line1\nline2", "cr", "", "[DONE]"]
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use may::net::TcpStream;
-use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+};
 
 /// Upstream reads wake this often to check the client and send keep-alives.
 const WATCH_TICK: Duration = Duration::from_millis(500);
@@ -28,8 +30,16 @@ pub struct MayConnector;
 impl Connector<()> for MayConnector {
     type Out = MayTransport;
 
-    fn connect(&self, details: &ConnectionDetails, _: Option<()>) -> Result<Option<MayTransport>, ureq::Error> {
-        let total = details.timeout.not_zero().map(|d| *d).unwrap_or(Duration::from_secs(10));
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        _: Option<()>,
+    ) -> Result<Option<MayTransport>, ureq::Error> {
+        let total = details
+            .timeout
+            .not_zero()
+            .map(|d| *d)
+            .unwrap_or(Duration::from_secs(10));
         let deadline = Instant::now() + total;
         let mut last_err = None;
         for addr in details.addrs.iter() {
@@ -41,9 +51,16 @@ impl Connector<()> for MayConnector {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
                     let buffers = LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER);
-                    return Ok(Some(MayTransport { stream, buffers, read_timeout: None, write_timeout: None }));
+                    return Ok(Some(MayTransport {
+                        stream,
+                        buffers,
+                        read_timeout: None,
+                        write_timeout: None,
+                    }));
                 }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => last_err = Some(ureq::Error::Timeout(details.timeout.reason)),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    last_err = Some(ureq::Error::Timeout(details.timeout.reason))
+                }
                 Err(e) => last_err = Some(ureq::Error::Io(e)),
             }
         }
@@ -60,7 +77,9 @@ pub struct MayTransport {
 
 impl std::fmt::Debug for MayTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MayTransport").field("peer", &self.stream.peer_addr().ok()).finish()
+        f.debug_struct("MayTransport")
+            .field("peer", &self.stream.peer_addr().ok())
+            .finish()
     }
 }
 
@@ -86,13 +105,21 @@ impl Transport for MayTransport {
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
-        let wait = timeout.not_zero().map(|d| *d).unwrap_or(Duration::from_secs(600)).max(MIN_WAIT);
+        let wait = timeout
+            .not_zero()
+            .map(|d| *d)
+            .unwrap_or(Duration::from_secs(600))
+            .max(MIN_WAIT);
         let stream = &self.stream;
-        set_timeout(&mut self.write_timeout, wait, |d| stream.set_write_timeout(d))?;
+        set_timeout(&mut self.write_timeout, wait, |d| {
+            stream.set_write_timeout(d)
+        })?;
         let output = &self.buffers.output()[..amount];
         match self.stream.write_all(output) {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(ureq::Error::Timeout(timeout.reason)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                Err(ureq::Error::Timeout(timeout.reason))
+            }
             Err(e) => Err(ureq::Error::Io(e)),
         }
     }
@@ -117,7 +144,12 @@ impl Transport for MayTransport {
                     self.buffers.input_appended(n);
                     return Ok(n > 0);
                 }
-                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+                {
                     if watch::tick().is_err() {
                         // Not ConnectionAborted/Reset: ureq reads those as a clean end of body.
                         return Err(ureq::Error::Io(io::Error::other("client disconnected")));
@@ -181,7 +213,13 @@ pub mod watch {
 
     /// Watches `client_fd` for the rest of this coroutine's upstream calls (until the guard drops).
     pub fn client(client_fd: RawFd) -> Guard {
-        WATCH.with(|w| *w.borrow_mut() = Some(Watch { client_fd, gone: false, heartbeat: None }));
+        WATCH.with(|w| {
+            *w.borrow_mut() = Some(Watch {
+                client_fd,
+                gone: false,
+                heartbeat: None,
+            })
+        });
         Guard(())
     }
 
@@ -189,7 +227,12 @@ pub mod watch {
     pub fn heartbeat(stream: TcpStream, frame: Vec<u8>, every: Duration) {
         WATCH.with(|w| {
             if let Some(w) = w.borrow_mut().as_mut() {
-                w.heartbeat = Some(Heartbeat { stream, frame, every, last: Instant::now() });
+                w.heartbeat = Some(Heartbeat {
+                    stream,
+                    frame,
+                    every,
+                    last: Instant::now(),
+                });
             }
         });
     }
@@ -221,14 +264,14 @@ pub mod watch {
                 w.gone = true;
                 return Err(());
             }
-            if let Some(hb) = w.heartbeat.as_mut() {
-                if hb.last.elapsed() >= hb.every {
-                    if hb.stream.write_all(&hb.frame).is_err() {
-                        w.gone = true;
-                        return Err(());
-                    }
-                    hb.last = Instant::now();
+            if let Some(hb) = w.heartbeat.as_mut()
+                && hb.last.elapsed() >= hb.every
+            {
+                if hb.stream.write_all(&hb.frame).is_err() {
+                    w.gone = true;
+                    return Err(());
                 }
+                hb.last = Instant::now();
             }
             Ok(())
         })
@@ -240,7 +283,14 @@ pub mod watch {
         let mut byte = 0u8;
         // SAFETY: `fd` is the client socket owned by the connection coroutine that set this
         // watch and is still inside the handler; MSG_PEEK|MSG_DONTWAIT neither consumes nor blocks.
-        let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
         if n > 0 {
             return true;
         }
@@ -248,7 +298,10 @@ pub mod watch {
             return false;
         }
         let err = io::Error::last_os_error();
-        matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+        matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        )
     }
 }
 
@@ -260,9 +313,18 @@ mod tests {
     fn read_waits_are_never_below_the_floor() {
         assert_eq!(read_wait(Some(Duration::from_micros(14)), true), None);
         assert_eq!(read_wait(Some(Duration::from_millis(1)), false), None);
-        assert_eq!(read_wait(Some(Duration::from_millis(2)), false), Some(Duration::from_millis(2)));
-        assert_eq!(read_wait(Some(Duration::from_secs(5)), true), Some(WATCH_TICK));
+        assert_eq!(
+            read_wait(Some(Duration::from_millis(2)), false),
+            Some(Duration::from_millis(2))
+        );
+        assert_eq!(
+            read_wait(Some(Duration::from_secs(5)), true),
+            Some(WATCH_TICK)
+        );
         assert_eq!(read_wait(None, true), Some(WATCH_TICK));
-        assert_eq!(read_wait(Some(Duration::from_secs(5)), false), Some(Duration::from_secs(5)));
+        assert_eq!(
+            read_wait(Some(Duration::from_secs(5)), false),
+            Some(Duration::from_secs(5))
+        );
     }
 }

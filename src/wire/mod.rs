@@ -45,10 +45,16 @@ pub fn supported(wire: Wire) -> bool {
 }
 
 /// Builds the upstream request for `model` on `platform`.
-pub fn outbound(platform: &Platform, model: &Model, chat: &ChatRequest) -> Result<Outbound, WireError> {
+pub fn outbound(
+    platform: &Platform,
+    model: &Model,
+    chat: &ChatRequest,
+) -> Result<Outbound, WireError> {
     let dialect = match platform.wire {
         Wire::Openai => openai::Dialect::default(),
-        Wire::Cloudflare => openai::Dialect { null_content_as_empty: true },
+        Wire::Cloudflare => openai::Dialect {
+            null_content_as_empty: true,
+        },
         Wire::Gemini => return Err(WireError::Unsupported),
     };
     Ok(Outbound {
@@ -59,7 +65,11 @@ pub fn outbound(platform: &Platform, model: &Model, chat: &ChatRequest) -> Resul
 }
 
 /// Reads a 2xx non-streaming body into the normalised OpenAI shape.
-pub fn completion(platform: &Platform, body: Vec<u8>, chat: &ChatRequest) -> Result<Completion, WireError> {
+pub fn completion(
+    platform: &Platform,
+    body: Vec<u8>,
+    chat: &ChatRequest,
+) -> Result<Completion, WireError> {
     match platform.wire {
         Wire::Openai | Wire::Cloudflare => openai::normalise(body, chat.input_tokens),
         Wire::Gemini => Err(WireError::Unsupported),

@@ -25,7 +25,8 @@ pub fn request_body(chat: &ChatRequest, model_id: &str, dialect: Dialect) -> Vec
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"{\"model\":");
     json::write_str(&mut out, model_id);
-    let rewrite_messages = chat.has_thought_signatures || (dialect.null_content_as_empty && chat.has_null_content);
+    let rewrite_messages =
+        chat.has_thought_signatures || (dialect.null_content_as_empty && chat.has_null_content);
     if let Some(obj) = chat.body.as_object() {
         for (k, v) in obj.iter() {
             if k == "model" {
@@ -67,7 +68,9 @@ fn write_messages(out: &mut Vec<u8>, messages: &OwnedValue, dialect: Dialect) {
             json::write_str(out, k);
             out.push(b':');
             match k.as_str() {
-                "content" if v.is_null() && dialect.null_content_as_empty => out.extend_from_slice(b"\"\""),
+                "content" if v.is_null() && dialect.null_content_as_empty => {
+                    out.extend_from_slice(b"\"\"")
+                }
                 "tool_calls" => write_tool_calls(out, v),
                 _ => json::write_value(out, v),
             }
@@ -92,7 +95,10 @@ fn write_tool_calls(out: &mut Vec<u8>, calls: &OwnedValue) {
             Some(fields) => {
                 out.push(b'{');
                 let mut first = true;
-                for (k, v) in fields.iter().filter(|(k, _)| k.as_str() != "thought_signature") {
+                for (k, v) in fields
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "thought_signature")
+                {
                     if !first {
                         out.push(b',');
                     }
@@ -114,7 +120,11 @@ pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, Wir
     let mut v = json::parse_object(&mut body).map_err(|_| WireError::Malformed)?;
     let obj = v.as_object_mut().ok_or(WireError::Malformed)?;
     if obj.get("choices").is_none() {
-        return Err(if obj.get("error").is_some() { WireError::UpstreamError } else { WireError::Malformed });
+        return Err(if obj.get("error").is_some() {
+            WireError::UpstreamError
+        } else {
+            WireError::Malformed
+        });
     }
     let mut output_chars = 0usize;
     let mut empty = true;
@@ -132,7 +142,11 @@ pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, Wir
         Some(u) => (u, false),
         None => {
             let completion = (output_chars as u64).div_ceil(4);
-            let u = Usage { prompt: input_tokens, completion, total: input_tokens + completion };
+            let u = Usage {
+                prompt: input_tokens,
+                completion,
+                total: input_tokens + completion,
+            };
             let mut uv = OwnedValue::object();
             if let Some(o) = uv.as_object_mut() {
                 o.insert("prompt_tokens".into(), OwnedValue::from(u.prompt));
@@ -143,38 +157,75 @@ pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, Wir
             (u, true)
         }
     };
-    Ok(Completion { body: json::encode(&v), usage, usage_estimated: estimated, empty })
+    Ok(Completion {
+        body: json::encode(&v),
+        usage,
+        usage_estimated: estimated,
+        empty,
+    })
 }
 
 /// Returns (output characters, whether the choice carries content or tool calls).
 fn normalise_choice(choice: &mut OwnedValue) -> (usize, bool) {
-    let Some(c) = choice.as_object_mut() else { return (0, false) };
+    let Some(c) = choice.as_object_mut() else {
+        return (0, false);
+    };
     let mut has_tools = false;
     let mut chars = 0;
     if let Some(msg) = c.get_mut("message").and_then(|m| m.as_object_mut()) {
         if let Some(parts) = msg.get("content").and_then(|v| v.as_array()) {
             let flat: String = parts
                 .iter()
-                .map(|p| p.as_str().map(str::to_string).or_else(|| p.get_str("text").map(str::to_string)).unwrap_or_default())
+                .map(|p| {
+                    p.as_str()
+                        .map(str::to_string)
+                        .or_else(|| p.get_str("text").map(str::to_string))
+                        .unwrap_or_default()
+                })
                 .collect();
             msg.insert("content".into(), OwnedValue::from(flat));
         }
-        has_tools = msg.get("tool_calls").and_then(|t| t.as_array()).is_some_and(|t| !t.is_empty());
-        for call in msg.get("tool_calls").and_then(|t| t.as_array()).map(|a| a.as_slice()).unwrap_or(&[]) {
-            chars += call.get("function").and_then(|f| f.get_str("arguments")).map_or(0, |a| a.chars().count());
+        has_tools = msg
+            .get("tool_calls")
+            .and_then(|t| t.as_array())
+            .is_some_and(|t| !t.is_empty());
+        for call in msg
+            .get("tool_calls")
+            .and_then(|t| t.as_array())
+            .map(|a| a.as_slice())
+            .unwrap_or(&[])
+        {
+            chars += call
+                .get("function")
+                .and_then(|f| f.get_str("arguments"))
+                .map_or(0, |a| a.chars().count());
         }
-        let content_empty = msg.get("content").and_then(|v| v.as_str()).is_none_or(str::is_empty);
-        let reasoning = msg.get("reasoning_content").and_then(|v| v.as_str()).filter(|r| !r.is_empty()).map(str::to_string);
-        if content_empty && !has_tools {
-            if let Some(r) = reasoning {
-                msg.insert("content".into(), OwnedValue::from(r));
-            }
+        let content_empty = msg
+            .get("content")
+            .and_then(|v| v.as_str())
+            .is_none_or(str::is_empty);
+        let reasoning = msg
+            .get("reasoning_content")
+            .and_then(|v| v.as_str())
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        if content_empty
+            && !has_tools
+            && let Some(r) = reasoning
+        {
+            msg.insert("content".into(), OwnedValue::from(r));
         }
-        chars += msg.get("content").and_then(|v| v.as_str()).map_or(0, |s| s.chars().count());
+        chars += msg
+            .get("content")
+            .and_then(|v| v.as_str())
+            .map_or(0, |s| s.chars().count());
     }
     let has_output = has_tools || chars > 0;
     if c.get("finish_reason").is_none_or(|f| f.is_null()) {
-        c.insert("finish_reason".into(), OwnedValue::from(if has_tools { "tool_calls" } else { "stop" }));
+        c.insert(
+            "finish_reason".into(),
+            OwnedValue::from(if has_tools { "tool_calls" } else { "stop" }),
+        );
     }
     (chars, has_output)
 }
@@ -184,7 +235,11 @@ fn read_usage(v: Option<&OwnedValue>) -> Option<Usage> {
     let prompt = u.get_u64("prompt_tokens")?;
     let completion = u.get_u64("completion_tokens").unwrap_or(0);
     let total = u.get_u64("total_tokens").unwrap_or(prompt + completion);
-    Some(Usage { prompt, completion, total })
+    Some(Usage {
+        prompt,
+        completion,
+        total,
+    })
 }
 
 /// What one streamed chunk carries, for accounting and the empty-stream check.
@@ -218,7 +273,12 @@ pub fn inspect_chunk(data: &[u8], scratch: &mut Vec<u8>) -> Result<ChunkFacts, W
         facts.error = true;
         return Ok(facts);
     }
-    for choice in obj.get("choices").and_then(|c| c.as_array()).map(|a| a.as_slice()).unwrap_or(&[]) {
+    for choice in obj
+        .get("choices")
+        .and_then(|c| c.as_array())
+        .map(|a| a.as_slice())
+        .unwrap_or(&[])
+    {
         if let Some(delta) = choice.get("delta") {
             for field in ["content", "reasoning_content", "reasoning"] {
                 facts.output_chars += delta.get_str(field).map_or(0, |s| s.chars().count());
@@ -226,17 +286,24 @@ pub fn inspect_chunk(data: &[u8], scratch: &mut Vec<u8>) -> Result<ChunkFacts, W
             if let Some(calls) = delta.get("tool_calls").and_then(|t| t.as_array()) {
                 facts.tool_calls |= !calls.is_empty();
                 for call in calls {
-                    facts.output_chars += call.get("function").and_then(|f| f.get_str("arguments")).map_or(0, |a| a.chars().count());
+                    facts.output_chars += call
+                        .get("function")
+                        .and_then(|f| f.get_str("arguments"))
+                        .map_or(0, |a| a.chars().count());
                 }
             }
         }
         facts.finished |= choice.get("finish_reason").is_some_and(|f| !f.is_null());
     }
-    if let Some(u) = obj.get("usage") {
-        if let Some(prompt) = u.get_u64("prompt_tokens") {
-            let completion = u.get_u64("completion_tokens").unwrap_or(0);
-            facts.usage = Some(Usage { prompt, completion, total: u.get_u64("total_tokens").unwrap_or(prompt + completion) });
-        }
+    if let Some(u) = obj.get("usage")
+        && let Some(prompt) = u.get_u64("prompt_tokens")
+    {
+        let completion = u.get_u64("completion_tokens").unwrap_or(0);
+        facts.usage = Some(Usage {
+            prompt,
+            completion,
+            total: u.get_u64("total_tokens").unwrap_or(prompt + completion),
+        });
     }
     Ok(facts)
 }
@@ -256,7 +323,9 @@ mod tests {
 
     #[test]
     fn request_keeps_unknown_fields_and_replaces_model() {
-        let c = chat(r#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low","x_vendor":{"a":[1]}}"#);
+        let c = chat(
+            r#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low","x_vendor":{"a":[1]}}"#,
+        );
         let body = value(&request_body(&c, "llama-3.3-70b", Dialect::default()));
         assert_eq!(body.get_str("model"), Some("llama-3.3-70b"));
         assert_eq!(body.get_str("reasoning_effort"), Some("low"));
@@ -270,9 +339,19 @@ mod tests {
             r#"{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":null,"tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{}"},"thought_signature":"SIG"}]},{"role":"tool","tool_call_id":"1","content":"r"}]}"#,
         );
         let plain = String::from_utf8(request_body(&c, "m", Dialect::default())).unwrap();
-        assert!(!plain.contains("thought_signature") && !plain.contains("SIG"), "{plain}");
+        assert!(
+            !plain.contains("thought_signature") && !plain.contains("SIG"),
+            "{plain}"
+        );
         assert!(plain.contains(r#""content":null"#));
-        let cf = String::from_utf8(request_body(&c, "m", Dialect { null_content_as_empty: true })).unwrap();
+        let cf = String::from_utf8(request_body(
+            &c,
+            "m",
+            Dialect {
+                null_content_as_empty: true,
+            },
+        ))
+        .unwrap();
         assert!(cf.contains(r#""content":"""#), "{cf}");
         assert!(value(cf.as_bytes()).is_object());
     }
@@ -283,10 +362,20 @@ mod tests {
         let c = normalise(up.to_vec(), 7).unwrap();
         let v = value(&c.body);
         let choice = &v.get_array("choices").unwrap()[0];
-        assert_eq!(choice.get("message").unwrap().get_str("content"), Some("Hello"));
+        assert_eq!(
+            choice.get("message").unwrap().get_str("content"),
+            Some("Hello")
+        );
         assert_eq!(choice.get_str("finish_reason"), Some("stop"));
         assert!(c.usage_estimated);
-        assert_eq!(c.usage, Usage { prompt: 7, completion: 2, total: 9 });
+        assert_eq!(
+            c.usage,
+            Usage {
+                prompt: 7,
+                completion: 2,
+                total: 9
+            }
+        );
         assert_eq!(v.get("usage").unwrap().get_u64("total_tokens"), Some(9));
         assert!(!c.empty);
     }
@@ -296,15 +385,29 @@ mod tests {
         let up = br#"{"choices":[{"message":{"role":"assistant","content":"","reasoning_content":"thought"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
         let c = normalise(up.to_vec(), 0).unwrap();
         let v = value(&c.body);
-        let msg = v.get_array("choices").unwrap()[0].get("message").unwrap().clone();
+        let msg = v.get_array("choices").unwrap()[0]
+            .get("message")
+            .unwrap()
+            .clone();
         assert_eq!(msg.get_str("content"), Some("thought"));
-        assert_eq!(msg.get_str("reasoning_content"), Some("thought"), "kept as its own field too");
+        assert_eq!(
+            msg.get_str("reasoning_content"),
+            Some("thought"),
+            "kept as its own field too"
+        );
         assert!(!c.usage_estimated);
         let tools = br#"{"choices":[{"message":{"role":"assistant","content":null,"reasoning_content":"r","tool_calls":[{"id":"1","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#;
         let c = normalise(tools.to_vec(), 0).unwrap();
         let v = value(&c.body);
         let choice = &v.get_array("choices").unwrap()[0];
-        assert!(choice.get("message").unwrap().get("content").unwrap().is_null());
+        assert!(
+            choice
+                .get("message")
+                .unwrap()
+                .get("content")
+                .unwrap()
+                .is_null()
+        );
         assert_eq!(choice.get_str("finish_reason"), Some("tool_calls"));
         assert!(!c.empty);
     }
@@ -314,22 +417,44 @@ mod tests {
         let empty = br#"{"choices":[{"message":{"role":"assistant","content":""},"finish_reason":"stop"}]}"#;
         assert!(normalise(empty.to_vec(), 0).unwrap().empty);
         assert!(normalise(br#"{"choices":[]}"#.to_vec(), 0).unwrap().empty);
-        assert_eq!(normalise(br#"{"error":{"message":"x"}}"#.to_vec(), 0).err(), Some(WireError::UpstreamError));
-        assert_eq!(normalise(b"<html>".to_vec(), 0).err(), Some(WireError::Malformed));
+        assert_eq!(
+            normalise(br#"{"error":{"message":"x"}}"#.to_vec(), 0).err(),
+            Some(WireError::UpstreamError)
+        );
+        assert_eq!(
+            normalise(b"<html>".to_vec(), 0).err(),
+            Some(WireError::Malformed)
+        );
     }
 
     #[test]
     fn chunk_inspection() {
         let mut s = Vec::new();
-        let f = inspect_chunk(br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#, &mut s).unwrap();
+        let f = inspect_chunk(
+            br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            &mut s,
+        )
+        .unwrap();
         assert!(!f.has_output());
-        let f = inspect_chunk(br#"{"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}"#, &mut s).unwrap();
+        let f = inspect_chunk(
+            br#"{"choices":[{"delta":{"content":"Hel"},"finish_reason":null}]}"#,
+            &mut s,
+        )
+        .unwrap();
         assert_eq!(f.output_chars, 3);
         let f = inspect_chunk(br#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#, &mut s).unwrap();
         assert!(f.tool_calls && f.finished);
-        let f = inspect_chunk(br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#, &mut s).unwrap();
+        let f = inspect_chunk(
+            br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+            &mut s,
+        )
+        .unwrap();
         assert_eq!(f.usage.unwrap().total, 7);
-        assert!(inspect_chunk(br#"{"error":{"message":"overloaded"}}"#, &mut s).unwrap().error);
+        assert!(
+            inspect_chunk(br#"{"error":{"message":"overloaded"}}"#, &mut s)
+                .unwrap()
+                .error
+        );
         assert!(inspect_chunk(b"{not json", &mut s).is_err());
     }
 }

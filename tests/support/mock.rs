@@ -17,7 +17,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> simd_json::OwnedValue {
@@ -32,10 +35,17 @@ impl Recorded {
 
 pub enum Reply {
     /// A complete response with a Content-Length body.
-    Json { status: u16, headers: Vec<(&'static str, String)>, body: String },
+    Json {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
     /// A chunked SSE body: each frame written after its delay. `abrupt` closes without the
     /// terminating chunk.
-    Sse { frames: Vec<(Duration, String)>, abrupt: bool },
+    Sse {
+        frames: Vec<(Duration, String)>,
+        abrupt: bool,
+    },
     /// Read the request, then say nothing for this long (then close).
     Stall(Duration),
     /// Close the connection without answering.
@@ -48,14 +58,26 @@ pub enum Reply {
 
 impl Reply {
     pub fn json(status: u16, body: &str) -> Reply {
-        Reply::Json { status, headers: vec![], body: body.to_string() }
+        Reply::Json {
+            status,
+            headers: vec![],
+            body: body.to_string(),
+        }
     }
 
     pub fn with_header(self, name: &'static str, value: &str) -> Reply {
         match self {
-            Reply::Json { status, mut headers, body } => {
+            Reply::Json {
+                status,
+                mut headers,
+                body,
+            } => {
                 headers.push((name, value.to_string()));
-                Reply::Json { status, headers, body }
+                Reply::Json {
+                    status,
+                    headers,
+                    body,
+                }
             }
             other => other,
         }
@@ -68,13 +90,19 @@ impl Reply {
 
     /// An OpenAI stream of `parts` then `[DONE]`, each frame `gap` apart.
     pub fn stream(parts: &[&str], gap: Duration) -> Reply {
-        let mut frames = vec![(Duration::ZERO, chunk(r#"{"role":"assistant","content":""}"#, None))];
+        let mut frames = vec![(
+            Duration::ZERO,
+            chunk(r#"{"role":"assistant","content":""}"#, None),
+        )];
         for p in parts {
             frames.push((gap, chunk(&format!(r#"{{"content":{}}}"#, quote(p)), None)));
         }
         frames.push((gap, chunk("{}", Some("stop"))));
         frames.push((Duration::ZERO, "data: [DONE]\n\n".to_string()));
-        Reply::Sse { frames, abrupt: false }
+        Reply::Sse {
+            frames,
+            abrupt: false,
+        }
     }
 }
 
@@ -127,7 +155,11 @@ impl Mock {
             events: Arc::default(),
             behaviour: Arc::new(Mutex::new(Box::new(behaviour))),
         };
-        let (requests, events, behaviour) = (mock.requests.clone(), mock.events.clone(), mock.behaviour.clone());
+        let (requests, events, behaviour) = (
+            mock.requests.clone(),
+            mock.events.clone(),
+            mock.behaviour.clone(),
+        );
         thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
@@ -153,7 +185,12 @@ impl Mock {
     }
 
     pub fn last(&self) -> Recorded {
-        self.requests.lock().unwrap().last().cloned().expect("the mock received a request")
+        self.requests
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the mock received a request")
     }
 }
 
@@ -171,17 +208,25 @@ fn wait_watching(conn: &TcpStream, delay: Duration) -> bool {
     let mut byte = [0u8; 1];
     while Instant::now() < until {
         conn.set_nonblocking(true).unwrap();
-        let closed = matches!(conn.peek(&mut byte), Ok(0)) || matches!(conn.peek(&mut byte), Err(ref e) if e.kind() != std::io::ErrorKind::WouldBlock);
+        let closed = matches!(conn.peek(&mut byte), Ok(0))
+            || matches!(conn.peek(&mut byte), Err(ref e) if e.kind() != std::io::ErrorKind::WouldBlock);
         conn.set_nonblocking(false).unwrap();
         if closed {
             return true;
         }
-        thread::sleep(Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())));
+        thread::sleep(
+            Duration::from_millis(10).min(until.saturating_duration_since(Instant::now())),
+        );
     }
     false
 }
 
-fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex<Vec<Event>>>, behaviour: Arc<Mutex<Behaviour>>) {
+fn serve(
+    conn: TcpStream,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    events: Arc<Mutex<Vec<Event>>>,
+    behaviour: Arc<Mutex<Behaviour>>,
+) {
     let _ = conn.set_nodelay(true);
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut conn = conn;
@@ -216,7 +261,12 @@ fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let rec = Recorded { method, path, headers, body };
+        let rec = Recorded {
+            method,
+            path,
+            headers,
+            body,
+        };
         requests.lock().unwrap().push(rec.clone());
         let mut reply = (behaviour.lock().unwrap())(&rec);
         while let Reply::After(delay, next) = reply {
@@ -225,13 +275,24 @@ fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex
         }
         match reply {
             Reply::After(..) => unreachable!(),
-            Reply::Json { status, headers, body } => {
-                let mut head = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+            Reply::Json {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                    body.len()
+                );
                 for (k, v) in headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(body.as_bytes())).is_err() {
+                if conn
+                    .write_all(head.as_bytes())
+                    .and_then(|_| conn.write_all(body.as_bytes()))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -242,12 +303,22 @@ fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex
                 }
                 for (delay, frame) in frames {
                     if wait_watching(&conn, delay) {
-                        events.lock().unwrap().push(Event::PeerClosed(Instant::now()));
+                        events
+                            .lock()
+                            .unwrap()
+                            .push(Event::PeerClosed(Instant::now()));
                         return;
                     }
                     let chunk = format!("{:x}\r\n{frame}\r\n", frame.len());
-                    if conn.write_all(chunk.as_bytes()).and_then(|_| conn.flush()).is_err() {
-                        events.lock().unwrap().push(Event::WriteFailed(Instant::now()));
+                    if conn
+                        .write_all(chunk.as_bytes())
+                        .and_then(|_| conn.flush())
+                        .is_err()
+                    {
+                        events
+                            .lock()
+                            .unwrap()
+                            .push(Event::WriteFailed(Instant::now()));
                         return;
                     }
                 }
@@ -258,7 +329,10 @@ fn serve(conn: TcpStream, requests: Arc<Mutex<Vec<Recorded>>>, events: Arc<Mutex
                 if conn.write_all(b"0\r\n\r\n").is_err() {
                     return;
                 }
-                events.lock().unwrap().push(Event::StreamDone(Instant::now()));
+                events
+                    .lock()
+                    .unwrap()
+                    .push(Event::StreamDone(Instant::now()));
             }
             Reply::Stall(d) => {
                 thread::sleep(d);

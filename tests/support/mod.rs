@@ -31,7 +31,12 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 /// Runs the CLI against `dir` with `env`, feeding `stdin`.
 pub fn cli(dir: &Path, env: &[(String, String)], args: &[&str], stdin: &str) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).arg("--data-dir").arg(dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -82,7 +87,11 @@ impl Builder {
     pub fn start(self) -> Proxy {
         for (platform, key) in &self.keys {
             let out = cli(&self.dir, &self.env, &["keys", "add", platform], key);
-            assert!(out.status.success(), "keys add failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "keys add failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Proxy::spawn(self.dir, self.env)
     }
@@ -90,13 +99,20 @@ impl Builder {
 
 impl Proxy {
     pub fn builder() -> Builder {
-        Builder { dir: temp_dir("proxy"), env: vec![("FREELLMAPI_LOG".into(), "debug".into())], keys: vec![] }
+        Builder {
+            dir: temp_dir("proxy"),
+            env: vec![("FREELLMAPI_LOG".into(), "debug".into())],
+            keys: vec![],
+        }
     }
 
     pub fn spawn(dir: PathBuf, env: Vec<(String, String)>) -> Proxy {
         let mut cmd = Command::new(BIN);
-        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"]).arg(&dir);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in &env {
             cmd.env(k, v);
         }
@@ -130,9 +146,20 @@ impl Proxy {
             }
         };
         let token_out = cli(&dir, &env, &["token"], "");
-        let token = String::from_utf8(token_out.stdout).unwrap().trim().to_string();
+        let token = String::from_utf8(token_out.stdout)
+            .unwrap()
+            .trim()
+            .to_string();
         assert!(token.starts_with("freellmapi-"), "token: {token:?}");
-        Proxy { addr, token, dir, env, logs, stdout, child: Some(child) }
+        Proxy {
+            addr,
+            token,
+            dir,
+            env,
+            logs,
+            stdout,
+            child: Some(child),
+        }
     }
 
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
@@ -177,7 +204,10 @@ impl Proxy {
 
     pub fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Response {
         let auth = format!("Bearer {}", self.token);
-        let mut headers = vec![("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+        let mut headers = vec![
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
         headers.extend_from_slice(extra);
         request(self.addr, "POST", path, &headers, body.as_bytes())
     }
@@ -191,7 +221,11 @@ impl Proxy {
     pub fn wait_for(&self, what: &str, timeout: Duration, cond: impl Fn(&Proxy) -> bool) {
         let deadline = Instant::now() + timeout;
         while !cond(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; log:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
@@ -217,7 +251,9 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<String> {
         self.head.lines().skip(1).find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 
@@ -226,27 +262,43 @@ impl Response {
     }
 
     pub fn json(&self) -> simd_json::OwnedValue {
-        simd_json::to_owned_value(&mut self.body.clone()).unwrap_or_else(|_| panic!("not JSON: {}", self.text()))
+        simd_json::to_owned_value(&mut self.body.clone())
+            .unwrap_or_else(|_| panic!("not JSON: {}", self.text()))
     }
 
     pub fn error_type(&self) -> String {
         use simd_json::prelude::*;
-        self.json().get("error").and_then(|e| e.get_str("type")).unwrap_or("").to_string()
+        self.json()
+            .get("error")
+            .and_then(|e| e.get_str("type"))
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn error_code(&self) -> String {
         use simd_json::prelude::*;
-        self.json().get("error").and_then(|e| e.get_str("code")).unwrap_or("").to_string()
+        self.json()
+            .get("error")
+            .and_then(|e| e.get_str("code"))
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn error_message(&self) -> String {
         use simd_json::prelude::*;
-        self.json().get("error").and_then(|e| e.get_str("message")).unwrap_or("").to_string()
+        self.json()
+            .get("error")
+            .and_then(|e| e.get_str("message"))
+            .unwrap_or("")
+            .to_string()
     }
 
     /// The `data:` payloads of an SSE body, in order.
     pub fn sse_data(&self) -> Vec<String> {
-        self.text().split("\n\n").filter_map(|e| e.strip_prefix("data: ").map(str::to_string)).collect()
+        self.text()
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: ").map(str::to_string))
+            .collect()
     }
 }
 
@@ -256,9 +308,18 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut s = connect(addr);
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -275,7 +336,10 @@ pub fn read_head(s: &mut TcpStream) -> String {
     while !buf.ends_with(b"\r\n\r\n") {
         match s.read(&mut byte) {
             Ok(1) => buf.push(byte[0]),
-            _ => panic!("connection closed mid-head: {:?}", String::from_utf8_lossy(&buf)),
+            _ => panic!(
+                "connection closed mid-head: {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
         }
     }
     String::from_utf8(buf).unwrap()
@@ -302,7 +366,13 @@ pub fn read_response(s: &mut TcpStream) -> Response {
     let lower = head.to_ascii_lowercase();
     let mut body = Vec::new();
     if let Some(i) = lower.find("content-length: ") {
-        let n: usize = lower[i + 16..].split("\r\n").next().unwrap().trim().parse().unwrap();
+        let n: usize = lower[i + 16..]
+            .split("\r\n")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         body.resize(n, 0);
         s.read_exact(&mut body).unwrap();
     } else if lower.contains("transfer-encoding: chunked") {
@@ -317,5 +387,8 @@ pub fn read_response(s: &mut TcpStream) -> Response {
 
 /// A user message body.
 pub fn user(text: &str) -> String {
-    format!(r#"{{"messages":[{{"role":"user","content":{}}}]}}"#, mock::quote(text))
+    format!(
+        r#"{{"messages":[{{"role":"user","content":{}}}]}}"#,
+        mock::quote(text)
+    )
 }
