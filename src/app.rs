@@ -128,8 +128,23 @@ impl App {
                 unlimited: k.unlimited,
             });
         }
+        let order: Vec<(usize, bool)> = self
+            .store
+            .chain_order()?
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| {
+                let p = self.catalog.platform_index(&e.platform)?;
+                let m = self
+                    .catalog
+                    .models
+                    .iter()
+                    .position(|m| m.platform == p && m.model_id == e.model)?;
+                Some((m, e.enabled))
+            })
+            .collect();
         let count = usable.len();
-        self.router.rebuild(self.catalog.clone(), usable, &[]);
+        self.router.rebuild(self.catalog.clone(), usable, &order);
         self.generation.store(generation, Ordering::Release);
         log::debug!("routing snapshot rebuilt with {count} usable keys (generation {generation})");
         Ok(())

@@ -41,6 +41,15 @@ mod setting {
     pub const GENERATION: &[u8] = b"generation";
     pub const NEXT_KEY_ID: &[u8] = b"next_key_id";
     pub const LEDGER: &[u8] = b"ledger_snapshot";
+    pub const CHAIN: &[u8] = b"chain_order";
+}
+
+/// One fallback-chain entry as stored: the model by identity, and the chain's own switch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainEntry {
+    pub platform: String,
+    pub model: String,
+    pub enabled: bool,
 }
 
 #[derive(Debug)]
@@ -181,6 +190,29 @@ impl Store {
         Ok(())
     }
 
+    /// The user's fallback-chain order, if one was saved (else the default order applies).
+    pub fn chain_order(&self) -> Result<Option<Vec<ChainEntry>>> {
+        let rtxn = self.read_txn()?;
+        let Some(bytes) = self.settings.get(&rtxn, setting::CHAIN)? else {
+            return Ok(None);
+        };
+        let mut bytes = bytes.to_vec();
+        simd_json::serde::from_slice(&mut bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("chain order".into()))
+    }
+
+    /// Saves the fallback-chain order; a running server picks it up.
+    pub fn put_chain_order(&self, order: &[ChainEntry]) -> Result<()> {
+        let bytes = simd_json::serde::to_vec(order)
+            .map_err(|_| StoreError::Corrupt("chain order".into()))?;
+        let mut wtxn = self.write_txn()?;
+        self.settings.put(&mut wtxn, setting::CHAIN, &bytes)?;
+        self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
     /// The last persisted ledger snapshot (router windows, cooldowns, penalties).
     pub fn ledger_snapshot(&self) -> Result<Option<Vec<u8>>> {
         let rtxn = self.read_txn()?;
@@ -223,6 +255,22 @@ pub(crate) mod tests {
             store.verify_master_key(&b),
             Err(StoreError::WrongMasterKey)
         ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn chain_order_round_trips_and_bumps_the_generation() {
+        let (store, dir) = temp_store();
+        assert_eq!(store.chain_order().unwrap(), None);
+        let g = store.generation().unwrap();
+        let order = vec![ChainEntry {
+            platform: "groq".into(),
+            model: "m".into(),
+            enabled: false,
+        }];
+        store.put_chain_order(&order).unwrap();
+        assert_eq!(store.chain_order().unwrap(), Some(order));
+        assert_eq!(store.generation().unwrap(), g + 1);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
