@@ -2,6 +2,8 @@
 //! nginx-style 40, 65 refused), pipelining, chunked and 100-continue bodies, body limits,
 //! garbage, and streamed responses. A tiny echo handler stands in for the routes.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
@@ -56,51 +58,9 @@ fn connect(addr: std::net::SocketAddr) -> TcpStream {
     s
 }
 
-/// Reads one response (head + Content-Length body, or a chunked body to its terminator).
 fn read_response(s: &mut TcpStream) -> (u16, String, Vec<u8>) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).unwrap() == 0 {
-            panic!(
-                "connection closed mid-head: {:?}",
-                String::from_utf8_lossy(&buf)
-            );
-        }
-        buf.push(byte[0]);
-    }
-    let head = String::from_utf8(buf).unwrap();
-    let status: u16 = head[9..12].parse().unwrap();
-    let lower = head.to_ascii_lowercase();
-    let mut body = Vec::new();
-    if let Some(i) = lower.find("content-length: ") {
-        let n: usize = lower[i + 16..]
-            .split("\r\n")
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        body.resize(n, 0);
-        s.read_exact(&mut body).unwrap();
-    } else if lower.contains("transfer-encoding: chunked") {
-        loop {
-            let mut line = Vec::new();
-            while !line.ends_with(b"\r\n") {
-                s.read_exact(&mut byte).unwrap();
-                line.push(byte[0]);
-            }
-            let n =
-                usize::from_str_radix(std::str::from_utf8(&line[..line.len() - 2]).unwrap(), 16)
-                    .unwrap();
-            let mut chunk = vec![0u8; n + 2];
-            s.read_exact(&mut chunk).unwrap();
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    }
-    (status, head, body)
+    let r = support::read_response(s);
+    (r.status, r.head, r.body)
 }
 
 fn json_field(body: &[u8], field: &str) -> String {

@@ -233,19 +233,44 @@ fn a_saved_chain_order_is_used_and_switched_off_entries_are_skipped() {
     use freellmapi::store::ChainEntry;
     let m = Mock::start(|_| Reply::completion("ok"));
     let dir = support::temp_dir("chain");
-    let mut p = Proxy::builder().dir(&dir).upstream("groq", &m.base()).key("groq", "gsk_chain").start();
-    assert_eq!(p.chat(&user("x")).header("X-Routed-Via").as_deref(), Some("groq/openai/gpt-oss-120b"));
+    let mut p = Proxy::builder()
+        .dir(&dir)
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_chain")
+        .start();
+    assert_eq!(
+        p.chat(&user("x")).header("X-Routed-Via").as_deref(),
+        Some("groq/openai/gpt-oss-120b")
+    );
     assert_eq!(p.stop(), Some(0));
     {
         let store = freellmapi::store::Store::open(&dir).unwrap();
-        let entry = |model: &str, enabled| ChainEntry { platform: "groq".into(), model: model.into(), enabled };
-        store.put_chain_order(&[entry("openai/gpt-oss-120b", false), entry("llama-3.1-8b-instant", true)]).unwrap();
+        let entry = |model: &str, enabled| ChainEntry {
+            platform: "groq".into(),
+            model: model.into(),
+            enabled,
+        };
+        store
+            .put_chain_order(&[
+                entry("openai/gpt-oss-120b", false),
+                entry("llama-3.1-8b-instant", true),
+            ])
+            .unwrap();
     }
     let p = Proxy::spawn(dir, p.env.clone());
     let r = p.chat(&user("x"));
-    assert_eq!(r.header("X-Routed-Via").as_deref(), Some("groq/llama-3.1-8b-instant"), "{}", r.text());
+    assert_eq!(
+        r.header("X-Routed-Via").as_deref(),
+        Some("groq/llama-3.1-8b-instant"),
+        "{}",
+        r.text()
+    );
     let r = p.chat(r#"{"model":"openai/gpt-oss-120b","messages":[{"role":"user","content":"x"}]}"#);
     assert_eq!(r.status, 400);
     assert!(r.error_message().contains("is disabled"));
-    assert!(!p.get("/v1/models").text().contains("\"openai/gpt-oss-120b\""));
+    assert!(
+        !p.get("/v1/models")
+            .text()
+            .contains("\"openai/gpt-oss-120b\"")
+    );
 }

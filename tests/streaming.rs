@@ -45,6 +45,13 @@ fn wait_closed(m: &Mock, within: Duration) -> Option<Instant> {
     None
 }
 
+fn assert_closed_within_a_second(m: &Mock, client_left: Instant) {
+    let closed =
+        wait_closed(m, Duration::from_secs(3)).expect("the upstream connection was closed");
+    let took = closed.duration_since(client_left);
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
 fn frames(parts: &[(u64, &str)]) -> Vec<(Duration, String)> {
     parts
         .iter()
