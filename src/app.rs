@@ -112,14 +112,6 @@ impl App {
                 );
                 continue;
             };
-            if !crate::wire::supported(self.catalog.platforms[platform].wire) {
-                log::warn!(
-                    "key {} ({}) is stored, but this build cannot speak that platform's API yet",
-                    k.id,
-                    k.platform
-                );
-                continue;
-            }
             usable.push(UsableKey {
                 id: k.id,
                 platform,

@@ -17,7 +17,7 @@ use crate::router::{Candidate, Demand, Exhaustion, Plan, Progress, Snapshot, Ver
 use crate::store::{AttemptRecord, RequestOutcome, RequestRecord};
 use crate::time::now_ms;
 use crate::upstream::{classify, watch};
-use crate::wire::{self, Usage};
+use crate::wire::{self, Usage, WireError};
 
 pub const MAX_ATTEMPTS: u32 = 20;
 const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
@@ -334,12 +334,15 @@ fn attempt(
     let key = &entry.slots[cand.slot].key;
     let out = match wire::outbound(platform, model, chat) {
         Ok(o) => o,
-        Err(_) => {
-            let message = format!("this request cannot be expressed for {}", platform.name);
+        Err(e) => {
+            let why = match e {
+                WireError::Unsupported(why) => why,
+                _ => "the request cannot be translated for this platform",
+            };
             return Step::Failed {
                 verdict: Verdict::BadRequest,
                 status: None,
-                rejected: Some(message),
+                rejected: Some(why.to_string()),
             };
         }
     };
@@ -380,7 +383,8 @@ fn attempt(
             fallback_attempts: failures_before,
             keepalive: app.sse_keepalive,
         };
-        return match relay::relay(res, reply, &head, chat, sent_at) {
+        let decoder = wire::Decoder::new(platform, model);
+        return match relay::relay(res, reply, &head, chat, decoder, sent_at) {
             RelayEnd::Completed {
                 usage,
                 estimated,
@@ -418,7 +422,7 @@ fn attempt(
             };
         }
     };
-    let completion = match wire::completion(platform, body, chat) {
+    let completion = match wire::completion(platform, model, body, chat) {
         Ok(c) if c.empty => {
             return Step::Failed {
                 verdict: Verdict::Empty,

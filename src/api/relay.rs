@@ -12,8 +12,8 @@ use crate::http::{Responder, StreamWriter};
 use crate::router::Verdict;
 use crate::upstream::sse::SseReader;
 use crate::upstream::{Reply, watch};
-use crate::wire::Usage;
 use crate::wire::openai::inspect_chunk;
+use crate::wire::{Decoder, Usage};
 
 /// Events held back while waiting for the first one with output (role-only preambles).
 const MAX_PENDING_EVENTS: usize = 32;
@@ -70,6 +70,7 @@ pub fn relay(
     reply: Reply,
     head: &Head<'_>,
     chat: &ChatRequest,
+    mut decoder: Decoder,
     sent_at: Instant,
 ) -> RelayEnd {
     let mut reader = reply.into_reader();
@@ -102,7 +103,7 @@ pub fn relay(
                 done = true;
                 break 'read None;
             }
-            if let Err(stop) = r.event(data) {
+            if let Err(stop) = r.upstream_event(&mut decoder, data) {
                 break 'read Some(stop);
             }
         }
@@ -112,7 +113,7 @@ pub fn relay(
                 if let Some(data) = sse.finish() {
                     if data == b"[DONE]" {
                         done = true;
-                    } else if let Err(stop) = r.event(data) {
+                    } else if let Err(stop) = r.upstream_event(&mut decoder, data) {
                         break Some(stop);
                     }
                 }
@@ -124,11 +125,24 @@ pub fn relay(
         }
     };
     drop(reader);
-    let complete = done || r.finished;
+    let complete = done || r.finished || decoder.finished();
     r.end(stop, complete, chat)
 }
 
 impl Relay<'_, '_> {
+    /// One upstream event: passed through, or translated into zero or more chunks first.
+    fn upstream_event(&mut self, decoder: &mut Decoder, data: &[u8]) -> Result<(), Stop> {
+        match decoder {
+            Decoder::Passthrough => self.event(data),
+            Decoder::Gemini(g) => {
+                let mut chunks = Vec::new();
+                g.decode(data, &mut chunks).map_err(|_| Stop::Upstream)?;
+                chunks.iter().try_for_each(|c| self.event(c))
+            }
+        }
+    }
+
+    /// One OpenAI chunk: inspected for accounting, then held back or written.
     fn event(&mut self, data: &[u8]) -> Result<(), Stop> {
         let facts = inspect_chunk(data, &mut self.scratch).map_err(|_| Stop::Upstream)?;
         if facts.error {

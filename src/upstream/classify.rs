@@ -35,6 +35,8 @@ pub fn status(code: u16, headers: &HeaderMap, body: &[u8]) -> Verdict {
             daily: retry_after_ms.is_none(),
         },
         401 | 403 => Verdict::Auth,
+        // Google answers a bad key with 400 and a structured reason, not 401.
+        400 if error_reason(body).as_deref() == Some("API_KEY_INVALID") => Verdict::Auth,
         404 | 410 => Verdict::ModelGone,
         413 => Verdict::ContextTooLong,
         400 | 422 if error_code(body).as_deref() == Some("context_length_exceeded") => {
@@ -60,6 +62,17 @@ fn error_code(body: &[u8]) -> Option<String> {
     let err = v.get("error")?;
     err.get_str("code")
         .or_else(|| err.get_str("type"))
+        .map(str::to_string)
+}
+
+/// `error.details[].reason` (Google's `ErrorInfo`), if any.
+fn error_reason(body: &[u8]) -> Option<String> {
+    let mut copy = body.to_vec();
+    let v = crate::json::parse_object(&mut copy).ok()?;
+    let details = v.get("error")?.get_array("details")?;
+    details
+        .iter()
+        .find_map(|d| d.get_str("reason"))
         .map(str::to_string)
 }
 
@@ -209,6 +222,8 @@ mod tests {
             Verdict::BadRequest
         );
         assert_eq!(status(422, &none, b"garbage"), Verdict::BadRequest);
+        let google_bad_key = br#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
+        assert_eq!(status(400, &none, google_bad_key), Verdict::Auth);
     }
 
     #[test]

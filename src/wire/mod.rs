@@ -4,7 +4,9 @@
 //! Owns no state and does no I/O. Never sees a provider key: credentials are added by
 //! `upstream::send` after the body is built here.
 
+pub mod gemini;
 pub mod openai;
+mod schema;
 
 use crate::catalog::{Model, Platform, Wire};
 use crate::chat::ChatRequest;
@@ -35,13 +37,8 @@ pub enum WireError {
     Malformed,
     /// A success status carrying an error object.
     UpstreamError,
-    /// The format cannot express this request for this platform (e.g. a remote image URL).
-    Unsupported,
-}
-
-/// Whether this build speaks the platform's wire format.
-pub fn supported(wire: Wire) -> bool {
-    matches!(wire, Wire::Openai | Wire::Cloudflare)
+    /// The format cannot express this request for this platform; says why.
+    Unsupported(&'static str),
 }
 
 /// Builds the upstream request for `model` on `platform`.
@@ -50,16 +47,29 @@ pub fn outbound(
     model: &Model,
     chat: &ChatRequest,
 ) -> Result<Outbound, WireError> {
-    let dialect = match platform.wire {
-        Wire::Openai => openai::Dialect::default(),
-        Wire::Cloudflare => openai::Dialect {
-            null_content_as_empty: true,
-        },
-        Wire::Gemini => return Err(WireError::Unsupported),
+    let chat_url = || format!("{}/chat/completions", platform.base_url);
+    let (url, body) = match platform.wire {
+        Wire::Openai => (
+            chat_url(),
+            openai::request_body(chat, &model.model_id, openai::Dialect::default()),
+        ),
+        Wire::Cloudflare => {
+            let dialect = openai::Dialect {
+                null_content_as_empty: true,
+            };
+            (
+                chat_url(),
+                openai::request_body(chat, &model.model_id, dialect),
+            )
+        }
+        Wire::Gemini => (
+            gemini::url(&platform.base_url, &model.model_id, chat.stream),
+            gemini::request_body(chat)?,
+        ),
     };
     Ok(Outbound {
-        url: format!("{}/chat/completions", platform.base_url),
-        body: openai::request_body(chat, &model.model_id, dialect),
+        url,
+        body,
         first_byte: platform.first_byte_timeout,
     })
 }
@@ -67,11 +77,36 @@ pub fn outbound(
 /// Reads a 2xx non-streaming body into the normalised OpenAI shape.
 pub fn completion(
     platform: &Platform,
+    model: &Model,
     body: Vec<u8>,
     chat: &ChatRequest,
 ) -> Result<Completion, WireError> {
     match platform.wire {
         Wire::Openai | Wire::Cloudflare => openai::normalise(body, chat.input_tokens),
-        Wire::Gemini => Err(WireError::Unsupported),
+        Wire::Gemini => gemini::completion(body, chat, &model.model_id),
+    }
+}
+
+/// Turns a platform's stream events into OpenAI chunk payloads.
+pub enum Decoder {
+    /// OpenAI-compatible events are already chunks; they pass through as sent.
+    Passthrough,
+    Gemini(gemini::StreamDecoder),
+}
+
+impl Decoder {
+    pub fn new(platform: &Platform, model: &Model) -> Decoder {
+        match platform.wire {
+            Wire::Openai | Wire::Cloudflare => Decoder::Passthrough,
+            Wire::Gemini => Decoder::Gemini(gemini::StreamDecoder::new(&model.model_id)),
+        }
+    }
+
+    /// Whether the stream's own end marker has been seen (formats without `[DONE]`).
+    pub fn finished(&self) -> bool {
+        match self {
+            Decoder::Passthrough => false,
+            Decoder::Gemini(g) => g.finished(),
+        }
     }
 }

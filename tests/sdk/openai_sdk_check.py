@@ -46,15 +46,61 @@ def answer(body):
     return {"role": "assistant", "content": "Hello from the mock"}, "stop"
 
 
+def gemini_answer(body):
+    """The mock Gemini reply: candidate parts for one generateContent body."""
+    contents = body["contents"]
+    last = contents[-1]["parts"]
+    responses = [p["functionResponse"] for p in last if "functionResponse" in p]
+    if responses:
+        call_part = next(p for p in contents[-2]["parts"] if "functionCall" in p)
+        if call_part.get("thoughtSignature") != "SIG_PY":
+            return None
+        return [{"text": f"Gemini says {responses[0]['response']['temp']} degrees"}]
+    if body.get("tools"):
+        return [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "SIG_PY"}]
+    return [{"text": w} for w in re.findall(r"\S+\s*", "Hello from Gemini")]
+
+
 class Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
         pass
 
+    def gemini(self, body):
+        parts = gemini_answer(body)
+        if parts is None:
+            return self.send_json(400, {"error": {"code": 400, "message": "missing thought signature", "status": "INVALID_ARGUMENT"}})
+        usage = {"promptTokenCount": 4, "candidatesTokenCount": 3, "totalTokenCount": 7}
+        if ":streamGenerateContent" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i, part in enumerate(parts):
+                frame = {"candidates": [{"content": {"role": "model", "parts": [part]}, "index": 0}]}
+                if i == len(parts) - 1:
+                    frame["candidates"][0]["finishReason"] = "STOP"
+                    frame["usageMetadata"] = usage
+                self.write_chunk(f"data: {json.dumps(frame)}\r\n\r\n".encode())
+                time.sleep(0.02)
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_json(200, {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}], "usageMetadata": usage})
+
+    def send_json(self, status, obj):
+        payload = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         SEEN.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+        if ":generateContent" in self.path or ":streamGenerateContent" in self.path:
+            return self.gemini(body)
         message, finish = answer(body)
         if body.get("stream"):
             self.send_response(200)
@@ -91,6 +137,8 @@ class Upstream(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+GROQ = "llama-3.3-70b-versatile"
+
 TOOLS = [{
     "type": "function",
     "function": {
@@ -106,9 +154,12 @@ def main():
     mock = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=mock.serve_forever, daemon=True).start()
     data = tempfile.mkdtemp(prefix="freellmapi-sdk-")
-    env = dict(os.environ, FREELLMAPI_UPSTREAM_GROQ=f"http://127.0.0.1:{mock.server_address[1]}/openai/v1")
+    port = mock.server_address[1]
+    env = dict(os.environ, FREELLMAPI_UPSTREAM_GROQ=f"http://127.0.0.1:{port}/openai/v1",
+               FREELLMAPI_UPSTREAM_GOOGLE=f"http://127.0.0.1:{port}/v1beta")
     cli = lambda *args, stdin="": subprocess.run([binary, *args, "--data-dir", data], input=stdin, env=env, capture_output=True, text=True, check=True)
     cli("keys", "add", "groq", "--label", "sdk", stdin="gsk_sdk_check_key\n")
+    cli("keys", "add", "google", "--label", "sdk", stdin="AIzaSdkCheckKey\n")
     server = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     results = []
     try:
@@ -138,19 +189,21 @@ def main():
             assert "llama-3.3-70b-versatile" in ids
 
         def non_stream():
-            raw = client.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+            raw = client.chat.completions.with_raw_response.create(model=GROQ, messages=[{"role": "user", "content": "hi"}])
             done = raw.parse()
             assert done.choices[0].message.content == "Hello from the mock", done
             assert done.usage.total_tokens == 9
-            assert raw.headers["x-routed-via"].startswith("groq/"), raw.headers
+            assert raw.headers["x-routed-via"] == f"groq/{GROQ}", raw.headers
             path, headers, body = SEEN[-1]
             assert path == "/openai/v1/chat/completions", path
             assert headers["authorization"] == "Bearer gsk_sdk_check_key"
-            assert body["model"] != "auto"
+            assert body["model"] == GROQ
+            auto = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+            assert auto.choices[0].message.content
 
         def stream():
             parts = []
-            with client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}], stream=True) as s:
+            with client.chat.completions.create(model=GROQ, messages=[{"role": "user", "content": "hi"}], stream=True) as s:
                 for c in s:
                     if c.choices and c.choices[0].delta.content:
                         parts.append(c.choices[0].delta.content)
@@ -159,20 +212,50 @@ def main():
 
         def tools():
             messages = [{"role": "user", "content": "Weather in Paris?"}]
-            first = client.chat.completions.create(model="auto", messages=messages, tools=TOOLS, tool_choice="auto")
+            first = client.chat.completions.create(model=GROQ, messages=messages, tools=TOOLS, tool_choice="auto")
             call = first.choices[0].message.tool_calls[0]
             assert first.choices[0].finish_reason == "tool_calls"
             assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
             messages.append(first.choices[0].message.model_dump(exclude_none=True))
             messages.append({"role": "tool", "tool_call_id": call.id, "content": "20C and sunny"})
-            second = client.chat.completions.create(model="auto", messages=messages, tools=TOOLS)
+            second = client.chat.completions.create(model=GROQ, messages=messages, tools=TOOLS)
             assert second.choices[0].message.content == "The tool said 20C and sunny"
             assert SEEN[-1][2]["messages"][-1]["tool_call_id"] == "call_1"
 
         def stream_tools():
-            s = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "Weather?"}], tools=TOOLS, stream=True)
+            s = client.chat.completions.create(model=GROQ, messages=[{"role": "user", "content": "Weather?"}], tools=TOOLS, stream=True)
             calls = [tc for c in s if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
             assert calls and calls[0].function.name == "get_weather", calls
+
+        def gemini_stream():
+            parts = []
+            s = client.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], stream=True)
+            for c in s:
+                if c.choices and c.choices[0].delta.content:
+                    parts.append(c.choices[0].delta.content)
+            assert "".join(parts) == "Hello from Gemini", parts
+            path, headers, _ = SEEN[-1]
+            assert path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", path
+            assert headers["x-goog-api-key"] == "AIzaSdkCheckKey" and "key=" not in path
+
+        def gemini_tools():
+            messages = [{"role": "user", "content": "Weather in Paris?"}]
+            stream = client.chat.completions.create(model="gemini-2.5-flash", messages=messages, tools=TOOLS, stream=True)
+            calls = {}
+            for c in stream:
+                for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+                    calls.setdefault(tc.index, tc.model_dump(exclude_none=True))
+            call = calls[0]
+            assert call["function"]["name"] == "get_weather", call
+            assert call.get("thought_signature") == "SIG_PY", call
+            call.pop("index")
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps({"temp": 21})})
+            parts = []
+            for c in client.chat.completions.create(model="gemini-2.5-flash", messages=messages, tools=TOOLS, stream=True):
+                if c.choices and c.choices[0].delta.content:
+                    parts.append(c.choices[0].delta.content)
+            assert "".join(parts) == "Gemini says 21 degrees", parts
 
         def wrong_key():
             bad = openai.OpenAI(base_url=f"http://{addr}/v1", api_key="freellmapi-" + "0" * 48, max_retries=0)
@@ -184,7 +267,8 @@ def main():
             raise AssertionError("a wrong key was accepted")
 
         for name, fn in [("model list", models), ("non-stream", non_stream), ("stream", stream), ("tool round trip", tools),
-                         ("streamed tool call", stream_tools), ("wrong key", wrong_key)]:
+                         ("streamed tool call", stream_tools), ("gemini stream", gemini_stream),
+                         ("gemini streamed tool round trip", gemini_tools), ("wrong key", wrong_key)]:
             check(name, fn)
     finally:
         server.terminate()

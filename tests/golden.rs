@@ -1,0 +1,243 @@
+//! Golden-file tests of the wire formats, in both directions. Each case folder under
+//! `tests/golden/<platform>/` holds an OpenAI `request.json` and the exact `upstream.json` the
+//! platform must receive; optionally an upstream `response.json` with the `openai.json` the
+//! client must get, an upstream `stream.sse` with the `stream.expected` chunks (one JSON per
+//! line), or an `error.txt` when the request cannot be expressed for the platform.
+//!
+//! In expected files `"<id>"` matches any string (generated ids), `"<n>"` any number, and a
+//! `"created": 0` any timestamp. Objects are compared by keys, not key order.
+
+use std::collections::hash_map::DefaultHasher;
+use std::path::{Path, PathBuf};
+
+use freellmapi::catalog::Catalog;
+use freellmapi::chat::ChatRequest;
+use freellmapi::upstream::sse::SseReader;
+use freellmapi::wire::{self, Decoder, WireError};
+use simd_json::OwnedValue;
+use simd_json::prelude::*;
+
+fn parse(bytes: &[u8]) -> OwnedValue {
+    simd_json::to_owned_value(&mut bytes.to_vec())
+        .unwrap_or_else(|e| panic!("bad JSON {e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+/// Whether `actual` matches `expected` (with the wildcards above). Returns the path of the
+/// first difference.
+fn diff(expected: &OwnedValue, actual: &OwnedValue, path: &str) -> Option<String> {
+    match expected.as_str() {
+        Some("<id>") => {
+            return (!actual.is_str()).then(|| format!("{path}: expected a string, got {actual}"));
+        }
+        Some("<n>") => {
+            return actual
+                .as_u64()
+                .is_none()
+                .then(|| format!("{path}: expected a number, got {actual}"));
+        }
+        _ => {}
+    }
+    if path.ends_with(".created") && expected.as_u64() == Some(0) && actual.as_u64().is_some() {
+        return None;
+    }
+    match (expected.as_object(), actual.as_object()) {
+        (Some(e), Some(a)) => {
+            let mut keys: Vec<&String> = e.keys().chain(a.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                match (e.get(k.as_str()), a.get(k.as_str())) {
+                    (Some(ev), Some(av)) => {
+                        if let Some(d) = diff(ev, av, &format!("{path}.{k}")) {
+                            return Some(d);
+                        }
+                    }
+                    (Some(_), None) => return Some(format!("{path}.{k}: missing")),
+                    (None, Some(av)) => return Some(format!("{path}.{k}: unexpected {av}")),
+                    (None, None) => {}
+                };
+            }
+            return None;
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Some(format!("{path}: expected {expected}, got {actual}"));
+        }
+        _ => {}
+    }
+    if let (Some(e), Some(a)) = (expected.as_array(), actual.as_array()) {
+        if e.len() != a.len() {
+            return Some(format!(
+                "{path}: expected {} items, got {}: {actual}",
+                e.len(),
+                a.len()
+            ));
+        }
+        for (i, (ev, av)) in e.iter().zip(a.iter()).enumerate() {
+            if let Some(d) = diff(ev, av, &format!("{path}[{i}]")) {
+                return Some(d);
+            }
+        }
+        return None;
+    }
+    (expected != actual).then(|| format!("{path}: expected {expected}, got {actual}"))
+}
+
+fn assert_matches(case: &Path, what: &str, expected: &OwnedValue, actual: &[u8]) {
+    let actual = parse(actual);
+    if let Some(d) = diff(expected, &actual, "$") {
+        let full = String::from_utf8(freellmapi::json::encode(&actual)).unwrap();
+        panic!("{} {what}: {d}\nfull output: {full}", case.display());
+    }
+}
+
+fn read(case: &Path, name: &str) -> Option<Vec<u8>> {
+    std::fs::read(case.join(name)).ok()
+}
+
+fn run_case(catalog: &Catalog, case: &Path) {
+    let platform_id = case
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let platform = &catalog.platforms[catalog
+        .platform_index(platform_id)
+        .expect("case folder names a platform")];
+    let mut request = read(case, "request.json").expect("request.json");
+    let chat = ChatRequest::parse(&mut request, DefaultHasher::new())
+        .unwrap_or_else(|e| panic!("{}: {e:?}", case.display()));
+    let model_idx = match &chat.model {
+        Some(name) => catalog
+            .find_model(name)
+            .expect("the request's model is in the catalog"),
+        None => catalog
+            .intelligence_order()
+            .into_iter()
+            .find(|&m| {
+                catalog.models[m].platform == catalog.platform_index(platform_id).unwrap()
+                    && catalog.models[m].enabled
+            })
+            .unwrap(),
+    };
+    let model = &catalog.models[model_idx];
+
+    if let Some(error) = read(case, "error.txt") {
+        match wire::outbound(platform, model, &chat) {
+            Err(WireError::Unsupported(why)) => assert_eq!(
+                why,
+                String::from_utf8(error).unwrap().trim(),
+                "{}",
+                case.display()
+            ),
+            Err(e) => panic!("{}: {e:?}", case.display()),
+            Ok(_) => panic!("{}: expected a refusal", case.display()),
+        }
+        return;
+    }
+    let out = wire::outbound(platform, model, &chat)
+        .unwrap_or_else(|e| panic!("{}: {e:?}", case.display()));
+    assert_matches(
+        case,
+        "upstream request",
+        &parse(&read(case, "upstream.json").expect("upstream.json")),
+        &out.body,
+    );
+
+    if let Some(response) = read(case, "response.json") {
+        let completion = wire::completion(platform, model, response, &chat)
+            .unwrap_or_else(|e| panic!("{}: {e:?}", case.display()));
+        assert_matches(
+            case,
+            "response",
+            &parse(&read(case, "openai.json").expect("openai.json")),
+            &completion.body,
+        );
+    }
+
+    if let Some(sse) = read(case, "stream.sse") {
+        let expected =
+            String::from_utf8(read(case, "stream.expected").expect("stream.expected")).unwrap();
+        let expected: Vec<&str> = expected.lines().filter(|l| !l.trim().is_empty()).collect();
+        for (label, chunks) in [
+            ("whole", vec![sse.clone()]),
+            ("byte by byte", sse.iter().map(|b| vec![*b]).collect()),
+        ] {
+            let got = decode_stream(platform, model, &chunks);
+            assert_eq!(
+                got.len(),
+                expected.len(),
+                "{} stream ({label}): {got:#?}",
+                case.display()
+            );
+            for (e, g) in expected.iter().zip(&got) {
+                assert_matches(
+                    case,
+                    &format!("stream chunk ({label})"),
+                    &parse(e.as_bytes()),
+                    g,
+                );
+            }
+        }
+    }
+}
+
+fn decode_stream(
+    platform: &freellmapi::catalog::Platform,
+    model: &freellmapi::catalog::Model,
+    pieces: &[Vec<u8>],
+) -> Vec<Vec<u8>> {
+    let mut reader = SseReader::new();
+    let mut decoder = Decoder::new(platform, model);
+    let mut out = Vec::new();
+    for piece in pieces {
+        reader.push(piece);
+        while let Some(data) = reader.next_event().unwrap() {
+            match &mut decoder {
+                Decoder::Passthrough => out.push(data.to_vec()),
+                Decoder::Gemini(g) => g.decode(data, &mut out).unwrap(),
+            }
+        }
+    }
+    out
+}
+
+fn cases() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut out = Vec::new();
+    for platform in std::fs::read_dir(root).unwrap() {
+        let platform = platform.unwrap().path();
+        for case in std::fs::read_dir(&platform).unwrap() {
+            out.push(case.unwrap().path());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_golden_case_translates_exactly() {
+    let catalog = Catalog::builtin();
+    let cases = cases();
+    assert!(cases.len() >= 14, "{cases:?}");
+    for case in &cases {
+        run_case(&catalog, case);
+    }
+}
+
+#[test]
+fn gemini_urls_carry_no_key_and_pick_the_stream_endpoint() {
+    assert_eq!(
+        wire::gemini::url(
+            "https://generativelanguage.googleapis.com/v1beta",
+            "gemini-2.5-flash",
+            false
+        ),
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(
+        wire::gemini::url("http://m/v1beta", "a b/c", true),
+        "http://m/v1beta/models/a%20b%2Fc:streamGenerateContent?alt=sse"
+    );
+}
