@@ -592,3 +592,87 @@ impl StreamDecoder {
         self.finished
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(s: &str) -> OwnedValue {
+        json::parse_value(&mut s.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn tool_choice_modes() {
+        let mode = |c: &str| {
+            tool_config(Some(&value(c)))
+                .map(|v| json::encode(&v))
+                .map(|b| String::from_utf8(b).unwrap())
+        };
+        assert_eq!(
+            mode(r#""none""#).unwrap(),
+            r#"{"functionCallingConfig":{"mode":"NONE"}}"#
+        );
+        assert_eq!(
+            mode(r#""auto""#).unwrap(),
+            r#"{"functionCallingConfig":{"mode":"AUTO"}}"#
+        );
+        assert_eq!(
+            mode(r#""required""#).unwrap(),
+            r#"{"functionCallingConfig":{"mode":"ANY"}}"#
+        );
+        assert!(
+            mode(r#"{"type":"function","function":{"name":"f"}}"#)
+                .unwrap()
+                .contains(r#""allowedFunctionNames":["f"]"#)
+        );
+        assert_eq!(tool_config(Some(&OwnedValue::null())), None);
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason(Some("STOP"), false), "stop");
+        assert_eq!(finish_reason(Some("MAX_TOKENS"), false), "length");
+        for r in [
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+        ] {
+            assert_eq!(finish_reason(Some(r), false), "content_filter", "{r}");
+        }
+        assert_eq!(finish_reason(Some("STOP"), true), "tool_calls");
+        assert_eq!(finish_reason(None, false), "stop");
+    }
+
+    #[test]
+    fn data_urls() {
+        assert_eq!(
+            parse_data_url("data:image/jpeg;base64,AAA"),
+            Some(("image/jpeg", "AAA"))
+        );
+        assert_eq!(
+            parse_data_url("data:image/jpeg,AAA"),
+            None,
+            "only base64 data URLs"
+        );
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+    }
+
+    #[test]
+    fn a_stream_without_a_finish_is_not_finished() {
+        let mut d = StreamDecoder::new("m");
+        let mut out = Vec::new();
+        d.decode(
+            br#"{"candidates":[{"content":{"parts":[{"text":"a"}]}}]}"#,
+            &mut out,
+        )
+        .unwrap();
+        assert!(!d.finished());
+        assert!(d.decode(b"{broken", &mut out).is_err());
+        assert_eq!(
+            d.decode(br#"{"error":{"code":500}}"#, &mut out).err(),
+            Some(WireError::UpstreamError)
+        );
+    }
+}
