@@ -1,9 +1,10 @@
-//! The application state shared by every request: catalog, router, upstream client, master
-//! key, store and request-log sink, plus the unified client key.
+//! The application state shared by every request: the built-in catalog, router, upstream
+//! client, master key, store and request-log sink, plus the unified client key.
 //!
 //! Owns reloading: when the store's generation changes (the CLI added a key, the token was
-//! rotated), [`App::reload`] rebuilds the router snapshot and swaps the token. Keys that cannot
-//! be decrypted are skipped with a warning, never fatal.
+//! rotated, the catalog was edited), [`App::reload`] merges the user's catalog edits over the
+//! built-in catalog, rebuilds the router snapshot and swaps the token. Keys that cannot be
+//! decrypted are skipped with a warning, never fatal. Also runs health passes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,15 +12,20 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Auth, Catalog};
 use crate::config::{Cidr, Config};
 use crate::crypto::{MasterKey, Secret};
+use crate::health;
 use crate::router::{Router, UsableKey};
-use crate::store::{KeyStatus, LogSink, Store, StoreError};
+use crate::store::{KeyRecord, KeyStatus, LogSink, Store, StoreError};
 use crate::upstream::{Timeouts, Upstream};
 
+/// Keyless (local) platforms get one synthetic key each, numbered down from here.
+pub const KEYLESS_KEY_BASE: u64 = u64::MAX - 1024;
+
 pub struct App {
-    pub catalog: Arc<Catalog>,
+    /// The shipped catalog with base-URL overrides from the environment.
+    pub builtin: Catalog,
     pub router: Router,
     pub upstream: Upstream,
     pub master: MasterKey,
@@ -32,15 +38,14 @@ pub struct App {
     generation: AtomicU64,
 }
 
+/// Upstream timeouts from the configuration.
+pub fn timeouts(config: &Config) -> Timeouts {
+    Timeouts { first_byte: config.first_byte_timeout, idle: config.idle_timeout, ..Timeouts::default() }
+}
+
 impl App {
-    pub fn new(
-        catalog: Arc<Catalog>,
-        store: Arc<Store>,
-        master: MasterKey,
-        log: LogSink,
-        config: &Config,
-    ) -> Result<App, StoreError> {
-        let router = Router::new(catalog.clone());
+    pub fn new(builtin: Catalog, store: Arc<Store>, master: MasterKey, log: LogSink, config: &Config) -> Result<App, StoreError> {
+        let router = Router::new(Arc::new(builtin.clone()));
         if let Some(bytes) = store.ledger_snapshot()? {
             match router.registry().restore(&bytes) {
                 Ok(n) => log::info!("restored ledger state for {n} model/key pairs"),
@@ -49,13 +54,9 @@ impl App {
         }
         let (token, _) = store.unified_key(&master)?;
         let app = App {
-            catalog,
+            builtin,
             router,
-            upstream: Upstream::new(Timeouts {
-                first_byte: config.first_byte_timeout,
-                idle: config.idle_timeout,
-                ..Timeouts::default()
-            }),
+            upstream: Upstream::new(timeouts(config)),
             master,
             store,
             log,
@@ -74,6 +75,11 @@ impl App {
         self.token.load()
     }
 
+    /// The catalog in effect (built-in plus the user's edits).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.router.snapshot().catalog.clone()
+    }
+
     /// Rebuilds the snapshot from the store if anything changed since the last load.
     pub fn reload_if_changed(&self) -> Result<bool, StoreError> {
         if self.store.generation()? == self.generation.load(Ordering::Acquire) {
@@ -83,42 +89,33 @@ impl App {
         Ok(true)
     }
 
-    /// Loads keys and the token from the store and publishes a new snapshot.
+    /// Loads the catalog edits, keys, chain order and token from the store and publishes a new
+    /// snapshot.
     pub fn reload(&self) -> Result<(), StoreError> {
         let generation = self.store.generation()?;
         let (token, _) = self.store.unified_key(&self.master)?;
         self.token.store(Arc::new(token));
+        let catalog = Arc::new(self.builtin.merged(&self.store.overrides()?));
         let mut usable = Vec::new();
         for k in self.store.list_keys()? {
             if !k.enabled || k.status == KeyStatus::Invalid {
                 continue;
             }
-            let Some(platform) = self.catalog.platform_index(&k.platform) else {
-                log::warn!(
-                    "key {} is for unknown platform {:?} and is skipped",
-                    k.id,
-                    k.platform
-                );
+            let Some(platform) = catalog.platform_index(&k.platform) else {
+                log::warn!("key {} is for unknown platform {:?} and is skipped", k.id, k.platform);
                 continue;
             };
-            let opened = k
-                .sealed_bytes()
-                .filter(|s| self.master.open(s, &k.platform).is_ok());
+            let opened = k.sealed_bytes().filter(|s| self.master.open(s, &k.platform).is_ok());
             let Some(sealed) = opened else {
-                log::warn!(
-                    "key {} ({}) cannot be decrypted with this master key and is skipped",
-                    k.id,
-                    k.platform
-                );
+                log::warn!("key {} ({}) cannot be decrypted with this master key and is skipped", k.id, k.platform);
                 continue;
             };
-            usable.push(UsableKey {
-                id: k.id,
-                platform,
-                sealed,
-                masked: k.masked,
-                unlimited: k.unlimited,
-            });
+            usable.push(UsableKey { id: k.id, platform, sealed, masked: k.masked, unlimited: k.unlimited });
+        }
+        for (i, p) in catalog.platforms.iter().enumerate() {
+            if p.auth == Auth::None {
+                usable.push(UsableKey { id: KEYLESS_KEY_BASE - i as u64, platform: i, sealed: vec![], masked: "(no key)".into(), unlimited: false });
+            }
         }
         let order: Vec<(usize, bool)> = self
             .store
@@ -126,17 +123,13 @@ impl App {
             .unwrap_or_default()
             .iter()
             .filter_map(|e| {
-                let p = self.catalog.platform_index(&e.platform)?;
-                let m = self
-                    .catalog
-                    .models
-                    .iter()
-                    .position(|m| m.platform == p && m.model_id == e.model)?;
+                let p = catalog.platform_index(&e.platform)?;
+                let m = catalog.models.iter().position(|m| m.platform == p && m.model_id == e.model)?;
                 Some((m, e.enabled))
             })
             .collect();
         let count = usable.len();
-        self.router.rebuild(self.catalog.clone(), usable, &order);
+        self.router.rebuild(catalog, usable, &order);
         self.generation.store(generation, Ordering::Release);
         log::debug!("routing snapshot rebuilt with {count} usable keys (generation {generation})");
         Ok(())
@@ -145,5 +138,42 @@ impl App {
     /// Queues the ledger for persistence.
     pub fn persist_ledger(&self) {
         self.log.ledger(self.router.persist());
+    }
+
+    /// Probes every key that is due (enabled, or disabled by the checker an hour ago) and
+    /// records the outcomes through the store writer. Returns what was probed.
+    pub fn health_pass(&self) -> Result<Vec<(KeyRecord, health::Outcome)>, StoreError> {
+        let now = crate::time::now_ms();
+        let keys: Vec<KeyRecord> = self.store.list_keys()?.into_iter().filter(|k| health::due(k, now)).collect();
+        let outcomes = health::check_all(&self.upstream, &self.catalog(), &self.master, &keys);
+        for (k, outcome) in keys.iter().zip(&outcomes) {
+            let (id, outcome) = (k.id, outcome.clone());
+            self.log.run(move |store| {
+                let mut line = None;
+                match store.update_key(id, |r| line = health::apply(r, &outcome, now)) {
+                    Ok(_) => {}
+                    Err(e) => log::error!("saving the health of key {id} failed: {e}"),
+                }
+                if let Some(line) = line {
+                    log::warn!("{line}");
+                }
+            });
+        }
+        let bad = outcomes.iter().filter(|o| !matches!(o, health::Outcome::Valid)).count();
+        log::info!("health check: {} keys probed, {} not healthy", keys.len(), bad);
+        Ok(keys.into_iter().zip(outcomes).collect())
+    }
+
+    /// A 429 marks the key `rate_limited` in the store until its cooldown ends (without a
+    /// snapshot rebuild: the router already knows).
+    pub fn note_rate_limited(&self, key_id: u64, until_ms: u64) {
+        if key_id >= KEYLESS_KEY_BASE {
+            return;
+        }
+        self.log.run(move |store| {
+            if let Err(e) = store.set_rate_limited_until(key_id, until_ms) {
+                log::error!("saving the rate-limit state of key {key_id} failed: {e}");
+            }
+        });
     }
 }

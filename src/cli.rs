@@ -20,6 +20,7 @@ USAGE:
   freellmapi keys list                  list keys (masked)
   freellmapi keys rm <id>               remove a key
   freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
+  freellmapi check                      probe every key once and print a table
   freellmapi --version | --help
 
 OPTIONS (flag > environment > default):
@@ -36,6 +37,7 @@ ENVIRONMENT:
   FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS  upstream time to first byte [60]
   FREELLMAPI_IDLE_TIMEOUT_SECS    upstream silence allowed mid-body [90]
   FREELLMAPI_SSE_KEEPALIVE_SECS   keep-alive comment interval on quiet streams [15]
+  FREELLMAPI_HEALTH_INTERVAL_SECS time between key health checks [300]
 
 PLATFORMS:
   google groq cerebras sambanova nvidia mistral openrouter github huggingface
@@ -155,6 +157,7 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
         ["keys", "list"] => keys_list(&config),
         ["keys", "rm", id] => keys_rm(&config, id),
         ["keys", "import", file] => keys_import(&config, &catalog, file),
+        ["check"] => check(&config),
         ["keys", ..] => Err(ConfigError(
             "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
         )),
@@ -267,6 +270,58 @@ fn keys_add(
     Ok(0)
 }
 
+/// One health pass over every key, printed as a table and saved (a running server sees it).
+/// Exit code 1 when some key is confirmed invalid.
+fn check(config: &Config) -> Result<i32, ConfigError> {
+    let Opened { store, master } = open(config)?;
+    let overrides = store.overrides().map_err(store_err)?;
+    let catalog = Catalog::builtin().with_base_urls(&config.upstream_overrides).merged(&overrides);
+    let keys = store.list_keys().map_err(store_err)?;
+    if keys.is_empty() {
+        println!("no keys to check; add one with `freellmapi keys add <platform>`");
+        return Ok(0);
+    }
+    server::configure_runtime();
+    let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
+    let outcomes = crate::health::check_all(&upstream, &catalog, &master, &keys);
+    let now = crate::time::now_ms();
+    println!("{:<4} {:<12} {:<16} {:<20} {:<13} {:<13} DETAIL", "ID", "PLATFORM", "LABEL", "KEY", "RESULT", "STATUS");
+    let mut notes = Vec::new();
+    for (k, outcome) in keys.iter().zip(&outcomes) {
+        let mut shown = k.clone();
+        if let Some(note) = crate::health::apply(&mut shown, outcome, now) {
+            notes.push(note);
+        }
+        store.update_key(k.id, |r| {
+            crate::health::apply(r, outcome, now);
+        })
+        .map_err(store_err)?;
+        let status = format!("{:?}", shown.status).to_lowercase().replace("ratelimited", "rate_limited");
+        let mut detail = outcome.detail();
+        if shown.auth_failures > 0 && shown.enabled {
+            detail.push_str(&format!(" ({} of {} before disabling)", shown.auth_failures, crate::health::AUTO_DISABLE_AFTER));
+        }
+        if !shown.enabled {
+            detail.push_str(" [disabled]");
+        }
+        println!(
+            "{:<4} {:<12} {:<16} {:<20} {:<13} {:<13} {}",
+            k.id,
+            k.platform,
+            k.label,
+            k.masked,
+            outcome.label(),
+            status,
+            detail
+        );
+    }
+    for note in notes {
+        println!("{note}");
+    }
+    let invalid = outcomes.iter().any(|o| matches!(o, crate::health::Outcome::Invalid { .. }));
+    Ok(if invalid { 1 } else { 0 })
+}
+
 fn keys_list(config: &Config) -> Result<i32, ConfigError> {
     let Opened { store, .. } = open(config)?;
     let keys = store.list_keys().map_err(store_err)?;
@@ -278,8 +333,9 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
         "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} CREATED",
         "ID", "PLATFORM", "LABEL", "KEY", "STATUS", "ENABLED"
     );
+    let now = crate::time::now_ms();
     for k in keys {
-        let status = format!("{:?}", k.status).to_lowercase();
+        let status = format!("{:?}", k.effective_status(now)).to_lowercase().replace("ratelimited", "rate_limited");
         let created = crate::time::rfc3339_ms(k.created_ms);
         println!(
             "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} {}",
@@ -291,6 +347,9 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
             if k.enabled { "yes" } else { "no" },
             &created[..19]
         );
+        if let Some(reason) = &k.disabled_reason {
+            println!("     disabled: {reason}");
+        }
     }
     Ok(0)
 }

@@ -118,6 +118,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Interval of `: keep-alive` comments on quiet streams (default 15 s).
     pub sse_keepalive: Duration,
+    /// Time between key health passes (default 5 min; the first pass comes after 30 s).
+    pub health_interval: Duration,
 }
 
 impl Config {
@@ -213,6 +215,7 @@ impl Config {
         let first_byte_timeout = secs("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", 60, 3600)?;
         let idle_timeout = secs("FREELLMAPI_IDLE_TIMEOUT_SECS", 90, 3600)?;
         let sse_keepalive = secs("FREELLMAPI_SSE_KEEPALIVE_SECS", 15, 300)?;
+        let health_interval = secs("FREELLMAPI_HEALTH_INTERVAL_SECS", 300, 86_400)?;
 
         Ok(Config {
             listen,
@@ -227,6 +230,7 @@ impl Config {
             first_byte_timeout,
             idle_timeout,
             sse_keepalive,
+            health_interval,
         })
     }
 
@@ -263,22 +267,10 @@ impl Config {
     }
 }
 
-/// Base URLs must be absolute `http`/`https` URLs with a host.
+/// Base URLs must be absolute `http`/`https` URLs with a host that is not link-local or a
+/// cloud metadata service (see `netguard`).
 pub fn validate_base_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty()
-        || host.contains('@')
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(format!(
-            "{url:?} is not a usable base URL (need scheme://host[:port]/path)"
-        ));
-    }
-    Ok(())
+    crate::netguard::check_base_url(url)
 }
 
 #[cfg(test)]

@@ -17,3 +17,5 @@ pub mod store;
 pub mod time;
 pub mod upstream;
 pub mod wire;
+pub mod netguard;
+pub mod health;

@@ -24,6 +24,14 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const STORE_POLL: Duration = Duration::from_secs(2);
 const LEDGER_PERSIST_EVERY: Duration = Duration::from_secs(60);
 
+/// Coroutine stack size, pool and worker pinning; before the first coroutine is spawned.
+pub fn configure_runtime() {
+    may::config()
+        .set_stack_size(COROUTINE_STACK_BYTES / std::mem::size_of::<usize>())
+        .set_pool_capacity(256)
+        .set_worker_pin(false);
+}
+
 /// Everything `serve` and the CLI need from the data dir.
 pub struct Opened {
     pub store: Arc<Store>,
@@ -77,10 +85,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
 /// Runs the server until SIGTERM/SIGINT. Errors are start-up errors (exit 2).
 pub fn serve(config: &Config) -> Result<(), ConfigError> {
     let signals = block_signals();
-    may::config()
-        .set_stack_size(COROUTINE_STACK_BYTES / std::mem::size_of::<usize>())
-        .set_pool_capacity(256)
-        .set_worker_pin(false);
+    configure_runtime();
 
     let Opened { store, master } = open_data_dir(config)?;
     let (token, created) = store
@@ -95,7 +100,7 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
     }
     drop(token);
 
-    let catalog = Arc::new(Catalog::builtin().with_overrides(&config.upstream_overrides));
+    let catalog = Catalog::builtin().with_base_urls(&config.upstream_overrides);
     let log_sink = crate::store::spawn_writer(store.clone(), Retention::default());
     let app = App::new(catalog, store, master, log_sink, config)
         .map_err(|e| ConfigError(e.to_string()))?;
@@ -124,7 +129,7 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
             "no provider keys yet: add one with `freellmapi keys add <platform>` (the key on stdin)"
         );
     }
-    spawn_background(app.clone());
+    spawn_background(app.clone(), config.health_interval);
 
     let sig = wait_for_signal(&signals);
     log::info!(
@@ -147,7 +152,21 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn spawn_background(app: Arc<App>) {
+fn spawn_background(app: Arc<App>, health_interval: Duration) {
+    let health = app.clone();
+    may::go!(move || {
+        may::coroutine::sleep(health_interval.min(crate::health::FIRST_PASS_AFTER));
+        loop {
+            if let Err(e) = health.health_pass() {
+                log::error!("health check failed: {e}");
+            }
+            // Jitter spreads the probes of many boxes that started together.
+            let mut b = [0u8; 2];
+            crate::crypto::fill_random(&mut b);
+            let jitter = Duration::from_millis(u64::from(u16::from_le_bytes(b)) % (health_interval.as_millis() as u64 / 10 + 1));
+            may::coroutine::sleep(health_interval + jitter);
+        }
+    });
     let poll = app.clone();
     may::go!(move || {
         loop {

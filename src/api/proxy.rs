@@ -176,7 +176,7 @@ fn serve(
                 } else {
                     Verdict::Success
                 };
-                app.router.report(&snap, cand, verdict, &mut progress, now);
+                let _ = app.router.report(&snap, cand, verdict, &mut progress, now);
                 app.router.record_tokens(&snap, cand, usage.total, now);
                 if let (Some(session), false) = (chat.session, interrupted) {
                     app.router
@@ -233,8 +233,9 @@ fn serve(
                     verdict_class(verdict),
                     status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
                 );
-                app.router
-                    .report(&snap, cand, verdict, &mut progress, now_ms());
+                if let Some((key, until)) = app.router.report(&snap, cand, verdict, &mut progress, now_ms()) {
+                    app.note_rate_limited(key, until);
+                }
                 tally.add(verdict);
                 if verdict == Verdict::BadRequest {
                     bad_requests += 1;

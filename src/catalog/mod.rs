@@ -6,10 +6,14 @@
 //! environment applied once at start. Immutable after construction; the router holds it in
 //! its snapshot.
 
+mod overrides;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+pub use overrides::{CustomModel, CustomPlatform, ModelOverride, Overrides};
 
 const BUILTIN: &str = include_str!("catalog.json");
 
@@ -26,13 +30,49 @@ pub enum Wire {
 }
 
 /// Where the provider key goes on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Auth {
     #[serde(rename = "bearer")]
     Bearer,
     /// `x-goog-api-key: <key>`; never in the URL, so it cannot reach an access log.
     #[serde(rename = "x-goog-api-key")]
     GoogApiKey,
+    /// No credentials (a local server on a custom platform).
+    #[serde(rename = "none")]
+    None,
+}
+
+/// How a key's validity is checked without spending quota (SPEC §7): a cheap authenticated
+/// request. `url` may use `{base}`, `{origin}` (scheme://host of the base) and `{account_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    pub method: String,
+    pub url: String,
+    /// Statuses that mean the key is not valid.
+    #[serde(default)]
+    pub invalid: Vec<u16>,
+    /// Structured `error.details[].reason` values that mean the same (Google's 400).
+    #[serde(default)]
+    pub invalid_reasons: Vec<String>,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe { method: "GET".into(), url: "{base}/models".into(), invalid: vec![401, 403], invalid_reasons: vec![] }
+    }
+}
+
+/// A limit shared by several models of one account (e.g. OpenRouter's daily cap on `:free`
+/// models). Applies to the models whose id ends with `suffix` (every model when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Pool {
+    pub id: String,
+    #[serde(default)]
+    pub suffix: String,
+    #[serde(flatten)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub note: String,
 }
 
 /// How a stored key is shaped.
@@ -60,6 +100,13 @@ pub struct Platform {
     /// Time to the first response byte, when a platform needs longer than the default.
     #[serde(default, rename = "first_byte_timeout_s", deserialize_with = "secs")]
     pub first_byte_timeout: Option<Duration>,
+    #[serde(default)]
+    pub probe: Probe,
+    #[serde(default)]
+    pub pools: Vec<Pool>,
+    /// Added by the user (a `custom-*` platform), not shipped in the catalog.
+    #[serde(default)]
+    pub custom: bool,
 }
 
 fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -67,7 +114,7 @@ fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
 }
 
 /// Free-tier limits of one model, per key. `None` means not tracked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub rpm: Option<u32>,
     pub rpd: Option<u32>,
@@ -103,6 +150,10 @@ pub struct Model {
     pub monthly_token_budget: String,
     pub context_window: Option<u32>,
     pub enabled: bool,
+    /// Index into the platform's `pools`, when a shared limit applies to this model.
+    pub pool: Option<usize>,
+    /// Added by the user rather than shipped.
+    pub custom: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,16 +202,28 @@ impl Catalog {
                 monthly_token_budget: row.monthly_token_budget,
                 context_window: row.context_window,
                 enabled: row.enabled,
+                pool: None,
+                custom: false,
             });
         }
-        Ok(Catalog {
+        let mut catalog = Catalog {
             platforms: file.platforms,
             models,
-        })
+        };
+        catalog.assign_pools();
+        Ok(catalog)
+    }
+
+    /// Links each model to the first pool of its platform whose suffix it matches.
+    fn assign_pools(&mut self) {
+        for m in &mut self.models {
+            let pools = &self.platforms[m.platform].pools;
+            m.pool = pools.iter().position(|p| m.model_id.ends_with(&p.suffix));
+        }
     }
 
     /// Replaces base URLs with `FREELLMAPI_UPSTREAM_<PLATFORM>` values.
-    pub fn with_overrides(mut self, overrides: &HashMap<String, String>) -> Catalog {
+    pub fn with_base_urls(mut self, overrides: &HashMap<String, String>) -> Catalog {
         for p in &mut self.platforms {
             if let Some(url) = overrides.get(&p.id) {
                 p.base_url = url.clone();
@@ -171,6 +234,32 @@ impl Catalog {
 
     pub fn platform_index(&self, id: &str) -> Option<usize> {
         self.platforms.iter().position(|p| p.id == id)
+    }
+
+    /// The catalog with the user's edits, custom platforms and custom models applied. Edits
+    /// are keyed by (platform, model id), so a newer built-in catalog keeps them.
+    pub fn merged(&self, o: &Overrides) -> Catalog {
+        let mut c = self.clone();
+        for p in &o.custom_platforms {
+            if c.platform_index(&p.id).is_none() {
+                c.platforms.push(p.to_platform());
+            }
+        }
+        for m in &o.custom_models {
+            let Some(platform) = c.platform_index(&m.platform) else { continue };
+            if c.models.iter().any(|x| x.platform == platform && x.model_id == m.model_id) {
+                continue;
+            }
+            c.models.push(m.to_model(platform));
+        }
+        for e in &o.models {
+            let Some(p) = c.platform_index(&e.platform) else { continue };
+            if let Some(m) = c.models.iter_mut().find(|m| m.platform == p && m.model_id == e.model_id) {
+                e.apply(m);
+            }
+        }
+        c.assign_pools();
+        c
     }
 
     pub fn platform_ids(&self) -> Vec<&str> {
@@ -282,10 +371,25 @@ mod tests {
     }
 
     #[test]
+    fn pools_are_assigned_by_suffix() {
+        let c = Catalog::builtin();
+        let or = c.platform_index("openrouter").unwrap();
+        let free = c.models.iter().find(|m| m.platform == or && m.model_id.ends_with(":free")).unwrap();
+        assert_eq!(free.pool, Some(0));
+        assert_eq!(c.platforms[or].pools[0].limits.rpd, Some(50));
+        let groq = c.models.iter().find(|m| m.model_id == "llama-3.1-8b-instant").unwrap();
+        assert_eq!(groq.pool, None);
+        let mistral = c.models.iter().find(|m| m.model_id == "codestral-latest").unwrap();
+        assert_eq!(mistral.pool, Some(0), "an empty suffix pools every model");
+        let google = &c.platforms[c.platform_index("google").unwrap()];
+        assert_eq!(google.probe.invalid_reasons, vec!["API_KEY_INVALID".to_string()]);
+    }
+
+    #[test]
     fn overrides_replace_base_urls() {
         let mut o = HashMap::new();
         o.insert("groq".to_string(), "http://127.0.0.1:9/v1".to_string());
-        let c = Catalog::builtin().with_overrides(&o);
+        let c = Catalog::builtin().with_base_urls(&o);
         assert_eq!(
             c.platforms[c.platform_index("groq").unwrap()].base_url,
             "http://127.0.0.1:9/v1"

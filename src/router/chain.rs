@@ -44,6 +44,8 @@ pub struct KeyState {
     /// The key answered 401/403: it is paused everywhere until this time.
     pub paused_until: AtomicU64,
     pub auth_failures: AtomicU32,
+    /// An upstream said 429 for this key; its status reads `rate_limited` until then.
+    pub rate_limited_until: AtomicU64,
 }
 
 /// A usable provider key as the router sees it. The key stays sealed here.
@@ -59,6 +61,8 @@ pub struct KeyInfo {
 pub struct KeySlot {
     pub key: Arc<KeyInfo>,
     pub cell: Arc<SlotCell>,
+    /// The shared (platform, pool, key) slot when the model belongs to a pool.
+    pub pool: Option<Arc<SlotCell>>,
 }
 
 pub struct Entry {
@@ -103,6 +107,7 @@ pub struct UsableKey {
 pub struct Registry {
     models: Mutex<HashMap<(String, String), Arc<ModelState>>>,
     slots: Mutex<HashMap<(String, String, u64), Arc<SlotCell>>>,
+    pools: Mutex<HashMap<(String, String, u64), Arc<SlotCell>>>,
     keys: Mutex<HashMap<u64, Arc<KeyState>>>,
 }
 
@@ -121,6 +126,15 @@ impl Registry {
             .entry((platform.to_string(), model.to_string(), key))
             .or_default()
             .clone()
+    }
+
+    fn pool(&self, platform: &str, pool: &str, key: u64) -> Arc<SlotCell> {
+        self.pools.lock().entry((platform.to_string(), pool.to_string(), key)).or_default().clone()
+    }
+
+    /// The routing state of one key, if it has been used.
+    pub fn key_state(&self, id: u64) -> Option<Arc<KeyState>> {
+        self.keys.lock().get(&id).cloned()
     }
 
     fn key(&self, id: u64) -> Arc<KeyState> {
@@ -176,6 +190,10 @@ impl Registry {
                     .map(|k| KeySlot {
                         key: k.clone(),
                         cell: self.slot(platform, &model.model_id, k.id),
+                        pool: model.pool.map(|i| {
+                            let pool = &catalog.platforms[model.platform].pools[i];
+                            self.pool(platform, &pool.id, k.id)
+                        }),
                     })
                     .collect();
                 Entry {
@@ -196,19 +214,21 @@ impl Registry {
 
     /// Serialises every used slot, penalty and key pause.
     pub fn persist(&self) -> Vec<u8> {
-        let slots = self
-            .slots
-            .lock()
-            .iter()
-            .filter_map(|((p, m, k), cell)| {
-                cell.get().map(|s| SavedSlot {
-                    platform: p.clone(),
-                    model: m.clone(),
-                    key: *k,
-                    slot: s.snapshot(),
+        let saved = |map: &Mutex<HashMap<(String, String, u64), Arc<SlotCell>>>| -> Vec<SavedSlot> {
+            map.lock()
+                .iter()
+                .filter_map(|((p, m, k), cell)| {
+                    cell.get().map(|s| SavedSlot {
+                        platform: p.clone(),
+                        model: m.clone(),
+                        key: *k,
+                        slot: s.snapshot(),
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        let slots = saved(&self.slots);
+        let pools = saved(&self.pools);
         let penalties = self
             .models
             .lock()
@@ -231,12 +251,14 @@ impl Registry {
             .map(|(id, st)| SavedKey {
                 id: *id,
                 paused_until: st.paused_until.load(Ordering::Relaxed),
+                rate_limited_until: st.rate_limited_until.load(Ordering::Relaxed),
             })
-            .filter(|k| k.paused_until != 0)
+            .filter(|k| k.paused_until != 0 || k.rate_limited_until != 0)
             .collect();
         simd_json::serde::to_vec(&Saved {
             version: 1,
             slots,
+            pools,
             penalties,
             keys,
         })
@@ -270,6 +292,9 @@ impl Registry {
 struct Saved {
     version: u32,
     slots: Vec<SavedSlot>,
+    /// Pool slots; `model` holds the pool id.
+    #[serde(default)]
+    pools: Vec<SavedSlot>,
     penalties: Vec<SavedPenalty>,
     keys: Vec<SavedKey>,
 }
@@ -294,4 +319,6 @@ struct SavedPenalty {
 struct SavedKey {
     id: u64,
     paused_until: u64,
+    #[serde(default)]
+    rate_limited_until: u64,
 }

@@ -21,7 +21,7 @@ pub use chain::{Entry, KeyInfo, KeySlot, Registry, Snapshot, UsableKey};
 use ledger::Blocked;
 pub use sticky::Sticky;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Limits};
 use crate::time::next_utc_midnight;
 
 /// How long a key that answered 401/403 is left alone before it is tried again.
@@ -30,6 +30,8 @@ pub const AUTH_PAUSE_MS: u64 = 60_000;
 pub const UNAVAILABLE_COOLDOWN_MS: u64 = 60_000;
 /// Cooldown after the model was reported gone (404/410).
 pub const MODEL_GONE_COOLDOWN_MS: u64 = 3_600_000;
+/// A rate-limit wait this long means an account quota, not a per-minute limit.
+pub const QUOTA_WAIT_MS: u64 = 3_600_000;
 /// After this many outage-like failures on one platform, a request skips that platform.
 pub const PLATFORM_FAILURES_TO_SKIP: u8 = 2;
 
@@ -267,19 +269,16 @@ impl Router {
                 why.note_wait(paused);
                 continue;
             }
-            let verdict = match ks.cell.get() {
-                None => Ok(()),
-                Some(slot) if ks.key.unlimited => match slot.cooldown_remaining(now_ms) {
-                    0 => Ok(()),
-                    ms => Err(Blocked::Cooling { ms }),
-                },
-                Some(slot) => slot.admits(&model.limits, now_ms, need),
-            };
-            let verdict = match verdict {
-                // A never-used slot still has to fit the model's per-request token limits.
-                Ok(()) if !ks.key.unlimited && ks.cell.get().is_none() => fits_limits(model, need),
-                v => v,
-            };
+            let unlimited = ks.key.unlimited;
+            let verdict = slot_admits(&ks.cell, &model.limits, unlimited, now_ms, need).and_then(|()| {
+                match (&ks.pool, model.pool) {
+                    (Some(pool), Some(i)) => {
+                        let limits = &snap.catalog.platforms[model.platform].pools[i].limits;
+                        slot_admits(pool, limits, unlimited, now_ms, need)
+                    }
+                    _ => Ok(()),
+                }
+            });
             match verdict {
                 Ok(()) => {
                     entry.state.cursor.store(i + 1, Ordering::Relaxed);
@@ -304,21 +303,24 @@ impl Router {
 
     /// Counts the request against its slot; call just before it is sent.
     pub fn record_sent(&self, snap: &Snapshot, c: Candidate, now_ms: u64) {
-        snap.entries[c.entry].slots[c.slot]
-            .cell
-            .get_or_init()
-            .record_request(now_ms);
+        let ks = &snap.entries[c.entry].slots[c.slot];
+        ks.cell.get_or_init().record_request(now_ms);
+        if let Some(pool) = &ks.pool {
+            pool.get_or_init().record_request(now_ms);
+        }
     }
 
     /// Counts tokens once they are known (usage from upstream, else the estimate).
     pub fn record_tokens(&self, snap: &Snapshot, c: Candidate, tokens: u64, now_ms: u64) {
-        snap.entries[c.entry].slots[c.slot]
-            .cell
-            .get_or_init()
-            .record_tokens(now_ms, tokens);
+        let ks = &snap.entries[c.entry].slots[c.slot];
+        ks.cell.get_or_init().record_tokens(now_ms, tokens);
+        if let Some(pool) = &ks.pool {
+            pool.get_or_init().record_tokens(now_ms, tokens);
+        }
     }
 
     /// Applies what an attempt's outcome means for the slot, the model, the key and the request.
+    /// Returns (key id, until) when a 429 newly marks the key rate-limited, for the store.
     pub fn report(
         &self,
         snap: &Snapshot,
@@ -326,7 +328,8 @@ impl Router {
         verdict: Verdict,
         progress: &mut Progress,
         now_ms: u64,
-    ) {
+    ) -> Option<(u64, u64)> {
+        let mut marked = None;
         let entry = &snap.entries[c.entry];
         let ks = &entry.slots[c.slot];
         let platform = snap.catalog.models[entry.model].platform;
@@ -346,12 +349,27 @@ impl Router {
                 daily,
             } => {
                 let slot = ks.cell.get_or_init();
-                if daily {
-                    slot.cool_until(next_utc_midnight(now_ms));
-                } else if let Some(ms) = retry_after_ms {
-                    slot.cool_until(now_ms + ms.min(ledger::MAX_COOLDOWN_MS * 4));
-                } else {
-                    slot.cool_escalating(now_ms);
+                // A daily quota, or a wait of an hour or more, is an account quota: it cools the
+                // model's pool too. A short Retry-After (a per-minute limit) does not escalate.
+                let quota_until = match retry_after_ms {
+                    _ if daily => Some(next_utc_midnight(now_ms)),
+                    Some(ms) if ms >= QUOTA_WAIT_MS => Some(now_ms + ms.min(crate::time::DAY_MS)),
+                    _ => None,
+                };
+                let until = match (quota_until, retry_after_ms) {
+                    (Some(until), _) => {
+                        if let Some(pool) = &ks.pool {
+                            pool.get_or_init().cool_until(until);
+                        }
+                        until
+                    }
+                    (None, Some(ms)) => now_ms + ms,
+                    (None, None) => now_ms + slot.cool_escalating(now_ms),
+                };
+                slot.cool_until(until);
+                let before = ks.key.state.rate_limited_until.fetch_max(until, Ordering::AcqRel);
+                if until > before + 1_000 {
+                    marked = Some((ks.key.id, until));
                 }
                 entry.state.penalty.failure(now_ms);
             }
@@ -392,6 +410,7 @@ impl Router {
             Verdict::Empty => entry.state.penalty.failure(now_ms),
             Verdict::Cancelled => {}
         }
+        marked
     }
 
     /// Tightens the local view with what the provider's rate-limit headers report.
@@ -408,6 +427,13 @@ impl Router {
     /// The serialized ledger (windows, cooldowns, penalties) for persistence.
     pub fn persist(&self) -> Vec<u8> {
         self.registry.persist()
+    }
+
+    /// Whether an upstream recently rate-limited this key (its status reads `rate_limited`).
+    pub fn key_rate_limited(&self, key_id: u64, now_ms: u64) -> bool {
+        self.registry
+            .key_state(key_id)
+            .is_some_and(|s| s.rate_limited_until.load(Ordering::Relaxed) > now_ms)
     }
 
     /// Whether at least one enabled model has a key free to serve a small request now.
@@ -439,13 +465,18 @@ impl Router {
     }
 }
 
-/// A fresh slot still refuses a request larger than the model's per-minute or per-day tokens.
-fn fits_limits(model: &crate::catalog::Model, need: u64) -> Result<(), Blocked> {
-    let l = &model.limits;
-    if l.tpm.is_some_and(|t| need > t) || l.tpd.is_some_and(|t| need > t) {
-        Err(Blocked::TooLarge)
-    } else {
-        Ok(())
+/// Cooldown and limits of one slot (a model's or a pool's). A paid (`unlimited`) key only
+/// observes cooldowns; a never-used slot still refuses a request larger than its token limits.
+fn slot_admits(cell: &chain::SlotCell, limits: &Limits, unlimited: bool, now_ms: u64, need: u64) -> Result<(), Blocked> {
+    match cell.get() {
+        Some(slot) if unlimited => match slot.cooldown_remaining(now_ms) {
+            0 => Ok(()),
+            ms => Err(Blocked::Cooling { ms }),
+        },
+        Some(slot) => slot.admits(limits, now_ms, need),
+        None if unlimited => Ok(()),
+        None if limits.tpm.is_some_and(|t| need > t) || limits.tpd.is_some_and(|t| need > t) => Err(Blocked::TooLarge),
+        None => Ok(()),
     }
 }
 

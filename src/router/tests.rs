@@ -16,6 +16,9 @@ fn platform(id: &str) -> Platform {
         key_env: vec![],
         extra_headers: Default::default(),
         first_byte_timeout: None,
+        probe: Default::default(),
+        pools: vec![],
+        custom: false,
     }
 }
 
@@ -31,6 +34,8 @@ fn model(platform: usize, id: &str, rank: u32, limits: Limits, ctx: u32) -> Mode
         monthly_token_budget: String::new(),
         context_window: Some(ctx),
         enabled: true,
+        pool: None,
+        custom: false,
     }
 }
 
@@ -349,4 +354,86 @@ fn rebuild_keeps_counters_and_custom_order() {
         why.limited, 1,
         "a keeps its counts across the rebuild; b is switched off"
     );
+}
+
+/// "gamma" with two `:free` models sharing a pool of 2 requests a day per key.
+fn pooled_catalog() -> Arc<Catalog> {
+    let mut p = platform("gamma");
+    p.pools = vec![crate::catalog::Pool {
+        id: "free".into(),
+        suffix: ":free".into(),
+        limits: Limits { rpd: Some(2), ..Limits::default() },
+        note: String::new(),
+    }];
+    let mut c = Catalog {
+        platforms: vec![p],
+        models: vec![
+            model(0, "x:free", 1, Limits::default(), 128_000),
+            model(0, "y:free", 2, Limits::default(), 128_000),
+            model(0, "z-paid", 3, Limits::default(), 128_000),
+        ],
+    };
+    c.models[0].pool = Some(0);
+    c.models[1].pool = Some(0);
+    Arc::new(c)
+}
+
+#[test]
+fn a_spent_pool_skips_every_model_of_the_pool_for_that_key_only() {
+    let r = Router::new(pooled_catalog());
+    r.rebuild(pooled_catalog(), vec![key(1, 0), key(2, 0)], &[]);
+    let s = r.snapshot();
+    let only_key_1 = |c: Candidate| s.entries[c.entry].slots[c.slot].key.id == 1;
+    // Spend key 1's pool: two requests on different :free models.
+    let mut sent = 0;
+    while sent < 2 {
+        let c = r.select(&s, &plan(), &Progress::default(), T0).unwrap();
+        if only_key_1(c) {
+            r.record_sent(&s, c, T0);
+            sent += 1;
+        }
+    }
+    for _ in 0..6 {
+        let c = r.select(&s, &plan(), &Progress::default(), T0 + 1).unwrap();
+        let model = model_of(&s, c);
+        assert!(!(only_key_1(c) && model.ends_with(":free")), "key 1 may not serve {model}");
+    }
+    // Key 1 still serves the model outside the pool.
+    let z = Plan { first: s.entry_for_model(2), strict: true, ..plan() };
+    let mut p = Progress::default();
+    let mut keys = vec![];
+    for _ in 0..2 {
+        let c = r.select(&s, &z, &p, T0 + 1).unwrap();
+        keys.push(s.entries[c.entry].slots[c.slot].key.id);
+        p.tried.push((c.entry, c.slot));
+    }
+    keys.sort();
+    assert_eq!(keys, vec![1, 2]);
+}
+
+#[test]
+fn a_daily_429_cools_the_pool_and_marks_the_key_rate_limited() {
+    let r = Router::new(pooled_catalog());
+    r.rebuild(pooled_catalog(), vec![key(1, 0)], &[]);
+    let s = r.snapshot();
+    let mut p = Progress::default();
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(model_of(&s, c), "x:free");
+    r.report(&s, c, Verdict::RateLimited { retry_after_ms: None, daily: true }, &mut p, T0);
+    assert!(r.key_rate_limited(1, T0 + 1));
+    let next = r.select(&s, &plan(), &Progress::default(), T0 + 1).unwrap();
+    assert_eq!(model_of(&s, next), "z-paid", "y:free shares the cooled pool");
+    let midnight = next_utc_midnight(T0);
+    assert!(!r.key_rate_limited(1, midnight));
+    // A short per-minute Retry-After cools only the model, and does not escalate.
+    let r = Router::new(pooled_catalog());
+    r.rebuild(pooled_catalog(), vec![key(1, 0)], &[]);
+    let s = r.snapshot();
+    let mut p = Progress::default();
+    let c = r.select(&s, &plan(), &p, T0).unwrap();
+    r.report(&s, c, Verdict::RateLimited { retry_after_ms: Some(20_000), daily: false }, &mut p, T0);
+    let next = r.select(&s, &plan(), &Progress::default(), T0 + 1).unwrap();
+    assert_eq!(model_of(&s, next), "y:free", "the pool is not cooled by a per-minute limit");
+    let again = Plan { first: s.entry_for_model(0), strict: true, ..plan() };
+    assert!(r.select(&s, &again, &Progress::default(), T0 + 21_000).is_ok(), "cooled for exactly the Retry-After");
 }

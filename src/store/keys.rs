@@ -35,9 +35,35 @@ pub struct KeyRecord {
     pub created_ms: u64,
     #[serde(default)]
     pub last_checked_ms: Option<u64>,
+    /// Consecutive health probes that confirmed the key is not valid.
+    #[serde(default)]
+    pub auth_failures: u32,
+    /// Set when the health checker disabled the key (it re-enables it when valid again);
+    /// a key the user disabled stays disabled.
+    #[serde(default)]
+    pub auto_disabled: bool,
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    /// What the last probe saw (`HTTP 403`, `timed out`, ...), for the operator.
+    #[serde(default)]
+    pub last_detail: Option<String>,
+    /// An upstream answered 429 for this key; it reads `rate_limited` until then.
+    #[serde(default)]
+    pub rate_limited_until: Option<u64>,
 }
 
 impl KeyRecord {
+    /// The status to show: `rate_limited` while a 429's cooldown lasts, else the last probe's.
+    pub fn effective_status(&self, now_ms: u64) -> KeyStatus {
+        if self.rate_limited_until.is_some_and(|t| t > now_ms) {
+            KeyStatus::RateLimited
+        } else if self.status == KeyStatus::RateLimited && self.rate_limited_until.is_some() {
+            KeyStatus::Healthy
+        } else {
+            self.status
+        }
+    }
+
     pub fn sealed_bytes(&self) -> Option<Vec<u8>> {
         let s = self.sealed.as_bytes();
         if !s.len().is_multiple_of(2) {
@@ -83,6 +109,11 @@ impl Store {
             unlimited,
             created_ms: crate::time::now_ms(),
             last_checked_ms: None,
+            auth_failures: 0,
+            auto_disabled: false,
+            disabled_reason: None,
+            last_detail: None,
+            rate_limited_until: None,
         };
         self.put_key_row(&mut wtxn, &record)?;
         self.bump_generation(&mut wtxn)?;
@@ -135,6 +166,24 @@ impl Store {
         change(&mut record);
         self.put_key_row(&mut wtxn, &record)?;
         self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(true)
+    }
+
+    /// Records a 429's cooldown end on a key. No generation bump: the running router already
+    /// knows, this is for what operators see.
+    pub fn set_rate_limited_until(&self, id: u64, until_ms: u64) -> Result<bool> {
+        let mut wtxn = self.write_txn()?;
+        let Some(bytes) = self.keys.get(&wtxn, &id.to_be_bytes())? else {
+            return Ok(false);
+        };
+        let mut bytes = bytes.to_vec();
+        let mut record: KeyRecord = simd_json::serde::from_slice(&mut bytes).map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
+        if record.rate_limited_until.is_some_and(|t| t >= until_ms) {
+            return Ok(true);
+        }
+        record.rate_limited_until = Some(until_ms);
+        self.put_key_row(&mut wtxn, &record)?;
         wtxn.commit()?;
         Ok(true)
     }

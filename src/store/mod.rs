@@ -42,6 +42,7 @@ mod setting {
     pub const NEXT_KEY_ID: &[u8] = b"next_key_id";
     pub const LEDGER: &[u8] = b"ledger_snapshot";
     pub const CHAIN: &[u8] = b"chain_order";
+    pub const OVERRIDES: &[u8] = b"catalog_overrides";
 }
 
 /// One fallback-chain entry as stored: the model by identity, and the chain's own switch.
@@ -208,6 +209,26 @@ impl Store {
             .map_err(|_| StoreError::Corrupt("chain order".into()))?;
         let mut wtxn = self.write_txn()?;
         self.settings.put(&mut wtxn, setting::CHAIN, &bytes)?;
+        self.bump_generation(&mut wtxn)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The user's catalog edits, custom models and custom platforms.
+    pub fn overrides(&self) -> Result<crate::catalog::Overrides> {
+        let rtxn = self.read_txn()?;
+        let Some(bytes) = self.settings.get(&rtxn, setting::OVERRIDES)? else {
+            return Ok(Default::default());
+        };
+        let mut bytes = bytes.to_vec();
+        simd_json::serde::from_slice(&mut bytes).map_err(|_| StoreError::Corrupt("catalog overrides".into()))
+    }
+
+    /// Saves catalog edits (validated by the caller); a running server picks them up.
+    pub fn put_overrides(&self, o: &crate::catalog::Overrides) -> Result<()> {
+        let bytes = simd_json::serde::to_vec(o).map_err(|_| StoreError::Corrupt("catalog overrides".into()))?;
+        let mut wtxn = self.write_txn()?;
+        self.settings.put(&mut wtxn, setting::OVERRIDES, &bytes)?;
         self.bump_generation(&mut wtxn)?;
         wtxn.commit()?;
         Ok(())

@@ -81,9 +81,13 @@ impl Default for Retention {
     }
 }
 
+/// A store write run on the writer thread, off the coroutine workers.
+pub type Job = Box<dyn FnOnce(&Store) + Send>;
+
 enum Msg {
     Record(Box<RequestRecord>),
     Ledger(Vec<u8>),
+    Job(Job),
     Flush(mpsc::Sender<()>),
 }
 
@@ -108,6 +112,13 @@ impl LogSink {
     /// Queues a ledger snapshot for persistence (a newer one supersedes it anyway).
     pub fn ledger(&self, bytes: Vec<u8>) {
         let _ = self.tx.try_send(Msg::Ledger(bytes));
+    }
+
+    /// Runs `job` on the writer thread (health results and other server-side writes).
+    pub fn run(&self, job: impl FnOnce(&Store) + Send + 'static) {
+        if self.tx.try_send(Msg::Job(Box::new(job))).is_err() {
+            log::warn!("store writer queue full; a background write was dropped");
+        }
     }
 
     /// Waits until everything queued before this call is committed, up to `timeout`.
@@ -150,8 +161,14 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
             }
         }
         let mut acks = Vec::new();
+        let (jobs, mut batch): (Vec<Msg>, Vec<Msg>) = batch.into_iter().partition(|m| matches!(m, Msg::Job(_)));
         if let Err(e) = write_batch(store, &mut batch, &mut seq, &mut acks) {
             log::error!("request log write failed: {e}");
+        }
+        for job in jobs {
+            if let Msg::Job(job) = job {
+                job(store);
+            }
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
             last_prune = Instant::now();
@@ -188,6 +205,7 @@ fn write_batch(
                     .put(&mut wtxn, &record_key(r.ts_ms, *seq), &bytes)?;
             }
             Msg::Ledger(b) => ledger = Some(b),
+            Msg::Job(_) => {}
             Msg::Flush(ack) => acks.push(ack),
         }
     }

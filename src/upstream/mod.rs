@@ -61,6 +61,8 @@ pub enum UpstreamError {
     ClientGone,
     /// The stored key could not be opened (wrong master key or tampered row).
     KeyUnreadable,
+    /// The address is one the proxy never connects to (link-local, cloud metadata).
+    Blocked,
 }
 
 impl std::fmt::Display for UpstreamError {
@@ -75,6 +77,7 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::Protocol => "malformed HTTP response",
             UpstreamError::ClientGone => "client disconnected",
             UpstreamError::KeyUnreadable => "stored key could not be decrypted",
+            UpstreamError::Blocked => "address refused (link-local or cloud metadata)",
         })
     }
 }
@@ -96,6 +99,7 @@ impl From<ureq::Error> for UpstreamError {
                 | std::io::ErrorKind::NetworkUnreachable
                 | std::io::ErrorKind::AddrNotAvailable => UpstreamError::Connect,
                 std::io::ErrorKind::TimedOut => UpstreamError::Timeout,
+                std::io::ErrorKind::PermissionDenied => UpstreamError::Blocked,
                 _ => UpstreamError::Io,
             },
             _ => UpstreamError::Protocol,
@@ -172,62 +176,90 @@ impl Upstream {
         Upstream { agent, timeouts }
     }
 
-    /// Sends a chat request with `key` for `platform`. The key is opened here and nowhere else.
-    pub fn send(
-        &self,
-        platform: &Platform,
-        key: &KeyInfo,
-        master: &MasterKey,
-        out: &Outbound,
-    ) -> Result<Reply, UpstreamError> {
-        let secret = master
-            .open(&key.sealed, &platform.id)
-            .map_err(|_| UpstreamError::KeyUnreadable)?;
-        let (url, token) = credentials(platform, &out.url, &secret)?;
-        let mut req = self
+    /// Sends a chat request with `key` for `platform`.
+    pub fn send(&self, platform: &Platform, key: &KeyInfo, master: &MasterKey, out: &Outbound) -> Result<Reply, UpstreamError> {
+        let creds = credentials(platform, Some(key), master, &out.url)?;
+        let req = self
             .agent
-            .post(url.as_ref())
+            .post(creds.url.as_str())
             .config()
             .timeout_recv_response(Some(out.first_byte.unwrap_or(self.timeouts.first_byte)))
             .build()
             .header("Content-Type", "application/json")
             .header("Accept", "application/json, text/event-stream");
-        // Built in a Secret so our copy is wiped; ureq keeps its own for the request's life.
-        let value = Secret::new(match platform.auth {
-            Auth::Bearer => [b"Bearer ", token.as_bytes()].concat(),
-            Auth::GoogApiKey => token.as_bytes().to_vec(),
-        });
-        let name = match platform.auth {
-            Auth::Bearer => "Authorization",
-            Auth::GoogApiKey => "x-goog-api-key",
+        let response = with_auth(req, &creds, platform).send(&out.body[..])?;
+        Ok(reply(response))
+    }
+
+    /// A key probe: `method` on `url` (with `{account_id}` filled from the key), the whole
+    /// exchange within `timeout`. Returns the status and up to 64 KiB of body.
+    pub fn probe(
+        &self,
+        platform: &Platform,
+        key: Option<&KeyInfo>,
+        master: &MasterKey,
+        method: &str,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), UpstreamError> {
+        let creds = credentials(platform, key, master, url)?;
+        let response = if method.eq_ignore_ascii_case("POST") {
+            let req = self.agent.post(creds.url.as_str()).config().timeout_global(Some(timeout)).build();
+            with_auth(req, &creds, platform).send(&b"{}"[..])?
+        } else {
+            let req = self.agent.get(creds.url.as_str()).config().timeout_global(Some(timeout)).build();
+            with_auth(req, &creds, platform).call()?
         };
-        req = req.header(name, value.as_bytes());
-        for (name, value) in &platform.extra_headers {
-            req = req.header(name.as_str(), value.as_str());
-        }
-        let response = req.send(&out.body[..])?;
-        let (parts, body) = response.into_parts();
-        Ok(Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-        })
+        let reply = reply(response);
+        let status = reply.status;
+        Ok((status, reply.read_body(64 * 1024).unwrap_or_default()))
     }
 }
 
-/// Splits the key per the platform's key format and fills the URL. The URL never carries the
-/// secret part: only an account id may be substituted into it.
-fn credentials<'a>(
-    platform: &Platform,
-    url: &'a str,
-    secret: &'a Secret,
-) -> Result<(std::borrow::Cow<'a, str>, &'a str), UpstreamError> {
+fn reply(response: ureq::http::Response<ureq::Body>) -> Reply {
+    let (parts, body) = response.into_parts();
+    Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+}
+
+/// A request's final URL and its auth header, built from the opened key.
+struct Credentials {
+    url: String,
+    /// The header carrying the key; in a `Secret` so our copy is wiped (ureq keeps its own
+    /// for the request's life).
+    header: Option<(&'static str, Secret)>,
+}
+
+/// Opens the key (when the platform uses one), splits `account_id:api_token` keys, fills the
+/// URL and builds the auth header. The URL never carries the secret part: only an account id
+/// may be substituted into it.
+fn credentials(platform: &Platform, key: Option<&KeyInfo>, master: &MasterKey, url: &str) -> Result<Credentials, UpstreamError> {
+    let key = match (platform.auth, key) {
+        (Auth::None, _) | (_, None) => return Ok(Credentials { url: url.to_string(), header: None }),
+        (_, Some(k)) => k,
+    };
+    let secret = master.open(&key.sealed, &platform.id).map_err(|_| UpstreamError::KeyUnreadable)?;
     let text = secret.as_str().ok_or(UpstreamError::KeyUnreadable)?;
-    match platform.key_format {
-        KeyFormat::Plain => Ok((url.into(), text)),
+    let (url, token) = match platform.key_format {
+        KeyFormat::Plain => (url.to_string(), text),
         KeyFormat::AccountToken => {
             let (account, token) = text.split_once(':').ok_or(UpstreamError::KeyUnreadable)?;
-            Ok((url.replace("{account_id}", account).into(), token))
+            (url.replace("{account_id}", account), token)
         }
+    };
+    let header = match platform.auth {
+        Auth::Bearer => Some(("Authorization", Secret::new([b"Bearer ", token.as_bytes()].concat()))),
+        Auth::GoogApiKey => Some(("x-goog-api-key", Secret::new(token.as_bytes().to_vec()))),
+        Auth::None => None,
+    };
+    Ok(Credentials { url, header })
+}
+
+fn with_auth<B>(mut req: ureq::RequestBuilder<B>, creds: &Credentials, platform: &Platform) -> ureq::RequestBuilder<B> {
+    if let Some((name, value)) = &creds.header {
+        req = req.header(*name, value.as_bytes());
     }
+    for (name, value) in &platform.extra_headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    req
 }

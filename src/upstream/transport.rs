@@ -41,8 +41,20 @@ impl Connector<()> for MayConnector {
             .map(|d| *d)
             .unwrap_or(Duration::from_secs(10));
         let deadline = Instant::now() + total;
+        let blocked = |why: &str| {
+            log::warn!("refused to connect to {}: {why}", details.uri.host().unwrap_or("?"));
+            ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, "blocked address"))
+        };
+        // Checked again here, not only when a base URL is saved: DNS answers change.
+        if let Some(why) = details.uri.host().and_then(crate::netguard::forbidden_host) {
+            return Err(blocked(why));
+        }
         let mut last_err = None;
         for addr in details.addrs.iter() {
+            if let Some(why) = crate::netguard::forbidden_ip(addr.ip()) {
+                last_err = Some(blocked(why));
+                continue;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left < MIN_WAIT {
                 break;
