@@ -40,11 +40,21 @@ pub struct App {
 
 /// Upstream timeouts from the configuration.
 pub fn timeouts(config: &Config) -> Timeouts {
-    Timeouts { first_byte: config.first_byte_timeout, idle: config.idle_timeout, ..Timeouts::default() }
+    Timeouts {
+        first_byte: config.first_byte_timeout,
+        idle: config.idle_timeout,
+        ..Timeouts::default()
+    }
 }
 
 impl App {
-    pub fn new(builtin: Catalog, store: Arc<Store>, master: MasterKey, log: LogSink, config: &Config) -> Result<App, StoreError> {
+    pub fn new(
+        builtin: Catalog,
+        store: Arc<Store>,
+        master: MasterKey,
+        log: LogSink,
+        config: &Config,
+    ) -> Result<App, StoreError> {
         let router = Router::new(Arc::new(builtin.clone()));
         if let Some(bytes) = store.ledger_snapshot()? {
             match router.registry().restore(&bytes) {
@@ -102,19 +112,41 @@ impl App {
                 continue;
             }
             let Some(platform) = catalog.platform_index(&k.platform) else {
-                log::warn!("key {} is for unknown platform {:?} and is skipped", k.id, k.platform);
+                log::warn!(
+                    "key {} is for unknown platform {:?} and is skipped",
+                    k.id,
+                    k.platform
+                );
                 continue;
             };
-            let opened = k.sealed_bytes().filter(|s| self.master.open(s, &k.platform).is_ok());
+            let opened = k
+                .sealed_bytes()
+                .filter(|s| self.master.open(s, &k.platform).is_ok());
             let Some(sealed) = opened else {
-                log::warn!("key {} ({}) cannot be decrypted with this master key and is skipped", k.id, k.platform);
+                log::warn!(
+                    "key {} ({}) cannot be decrypted with this master key and is skipped",
+                    k.id,
+                    k.platform
+                );
                 continue;
             };
-            usable.push(UsableKey { id: k.id, platform, sealed, masked: k.masked, unlimited: k.unlimited });
+            usable.push(UsableKey {
+                id: k.id,
+                platform,
+                sealed,
+                masked: k.masked,
+                unlimited: k.unlimited,
+            });
         }
         for (i, p) in catalog.platforms.iter().enumerate() {
             if p.auth == Auth::None {
-                usable.push(UsableKey { id: KEYLESS_KEY_BASE - i as u64, platform: i, sealed: vec![], masked: "(no key)".into(), unlimited: false });
+                usable.push(UsableKey {
+                    id: KEYLESS_KEY_BASE - i as u64,
+                    platform: i,
+                    sealed: vec![],
+                    masked: "(no key)".into(),
+                    unlimited: false,
+                });
             }
         }
         let order: Vec<(usize, bool)> = self
@@ -124,7 +156,10 @@ impl App {
             .iter()
             .filter_map(|e| {
                 let p = catalog.platform_index(&e.platform)?;
-                let m = catalog.models.iter().position(|m| m.platform == p && m.model_id == e.model)?;
+                let m = catalog
+                    .models
+                    .iter()
+                    .position(|m| m.platform == p && m.model_id == e.model)?;
                 Some((m, e.enabled))
             })
             .collect();
@@ -144,7 +179,12 @@ impl App {
     /// records the outcomes through the store writer. Returns what was probed.
     pub fn health_pass(&self) -> Result<Vec<(KeyRecord, health::Outcome)>, StoreError> {
         let now = crate::time::now_ms();
-        let keys: Vec<KeyRecord> = self.store.list_keys()?.into_iter().filter(|k| health::due(k, now)).collect();
+        let keys: Vec<KeyRecord> = self
+            .store
+            .list_keys()?
+            .into_iter()
+            .filter(|k| health::due(k, now))
+            .collect();
         let outcomes = health::check_all(&self.upstream, &self.catalog(), &self.master, &keys);
         for (k, outcome) in keys.iter().zip(&outcomes) {
             let (id, outcome) = (k.id, outcome.clone());
@@ -159,8 +199,15 @@ impl App {
                 }
             });
         }
-        let bad = outcomes.iter().filter(|o| !matches!(o, health::Outcome::Valid)).count();
-        log::info!("health check: {} keys probed, {} not healthy", keys.len(), bad);
+        let bad = outcomes
+            .iter()
+            .filter(|o| !matches!(o, health::Outcome::Valid))
+            .count();
+        log::info!(
+            "health check: {} keys probed, {} not healthy",
+            keys.len(),
+            bad
+        );
         Ok(keys.into_iter().zip(outcomes).collect())
     }
 

@@ -249,20 +249,27 @@ fn read_secret_from_stdin(what: &str) -> Result<String, ConfigError> {
 
 fn keys_add(
     config: &Config,
-    catalog: &Catalog,
+    builtin: &Catalog,
     platform: &str,
     label: &str,
     unlimited: bool,
 ) -> Result<i32, ConfigError> {
-    if catalog.platform_index(platform).is_none() {
+    let Opened { store, master } = open(config)?;
+    // Custom platforms count too: they live in the store's catalog edits.
+    let catalog = builtin.merged(&store.overrides().map_err(store_err)?);
+    let Some(p) = catalog.platform_index(platform) else {
         return Err(ConfigError(format!(
             "unknown platform {platform:?}; known: {}",
             catalog.platform_ids().join(", ")
         )));
+    };
+    if catalog.platforms[p].auth == crate::catalog::Auth::None {
+        return Err(ConfigError(format!(
+            "{platform} is a keyless platform; it needs no key"
+        )));
     }
     let key = read_secret_from_stdin("provider key")?;
-    validate_key(catalog, platform, &key).map_err(ConfigError)?;
-    let Opened { store, master } = open(config)?;
+    validate_key(&catalog, platform, &key).map_err(ConfigError)?;
     let record = store
         .add_key(&master, platform, label, &key, unlimited)
         .map_err(store_err)?;
@@ -275,7 +282,9 @@ fn keys_add(
 fn check(config: &Config) -> Result<i32, ConfigError> {
     let Opened { store, master } = open(config)?;
     let overrides = store.overrides().map_err(store_err)?;
-    let catalog = Catalog::builtin().with_base_urls(&config.upstream_overrides).merged(&overrides);
+    let catalog = Catalog::builtin()
+        .with_base_urls(&config.upstream_overrides)
+        .merged(&overrides);
     let keys = store.list_keys().map_err(store_err)?;
     if keys.is_empty() {
         println!("no keys to check; add one with `freellmapi keys add <platform>`");
@@ -285,21 +294,31 @@ fn check(config: &Config) -> Result<i32, ConfigError> {
     let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
     let outcomes = crate::health::check_all(&upstream, &catalog, &master, &keys);
     let now = crate::time::now_ms();
-    println!("{:<4} {:<12} {:<16} {:<20} {:<13} {:<13} DETAIL", "ID", "PLATFORM", "LABEL", "KEY", "RESULT", "STATUS");
+    println!(
+        "{:<4} {:<12} {:<16} {:<20} {:<13} {:<13} DETAIL",
+        "ID", "PLATFORM", "LABEL", "KEY", "RESULT", "STATUS"
+    );
     let mut notes = Vec::new();
     for (k, outcome) in keys.iter().zip(&outcomes) {
         let mut shown = k.clone();
         if let Some(note) = crate::health::apply(&mut shown, outcome, now) {
             notes.push(note);
         }
-        store.update_key(k.id, |r| {
-            crate::health::apply(r, outcome, now);
-        })
-        .map_err(store_err)?;
-        let status = format!("{:?}", shown.status).to_lowercase().replace("ratelimited", "rate_limited");
+        store
+            .update_key(k.id, |r| {
+                crate::health::apply(r, outcome, now);
+            })
+            .map_err(store_err)?;
+        let status = format!("{:?}", shown.status)
+            .to_lowercase()
+            .replace("ratelimited", "rate_limited");
         let mut detail = outcome.detail();
         if shown.auth_failures > 0 && shown.enabled {
-            detail.push_str(&format!(" ({} of {} before disabling)", shown.auth_failures, crate::health::AUTO_DISABLE_AFTER));
+            detail.push_str(&format!(
+                " ({} of {} before disabling)",
+                shown.auth_failures,
+                crate::health::AUTO_DISABLE_AFTER
+            ));
         }
         if !shown.enabled {
             detail.push_str(" [disabled]");
@@ -318,7 +337,9 @@ fn check(config: &Config) -> Result<i32, ConfigError> {
     for note in notes {
         println!("{note}");
     }
-    let invalid = outcomes.iter().any(|o| matches!(o, crate::health::Outcome::Invalid { .. }));
+    let invalid = outcomes
+        .iter()
+        .any(|o| matches!(o, crate::health::Outcome::Invalid { .. }));
     Ok(if invalid { 1 } else { 0 })
 }
 
@@ -335,7 +356,9 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
     );
     let now = crate::time::now_ms();
     for k in keys {
-        let status = format!("{:?}", k.effective_status(now)).to_lowercase().replace("ratelimited", "rate_limited");
+        let status = format!("{:?}", k.effective_status(now))
+            .to_lowercase()
+            .replace("ratelimited", "rate_limited");
         let created = crate::time::rfc3339_ms(k.created_ms);
         println!(
             "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} {}",

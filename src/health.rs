@@ -31,11 +31,15 @@ pub const DISABLED_RECHECK_MS: u64 = 3_600_000;
 pub enum Outcome {
     Valid,
     /// The provider confirmed the credentials are not valid.
-    Invalid { detail: String },
+    Invalid {
+        detail: String,
+    },
     /// Valid, but throttled right now.
     RateLimited,
     /// Could not tell (network, timeout, 5xx, region or API-disabled errors).
-    Error { detail: String },
+    Error {
+        detail: String,
+    },
 }
 
 impl Outcome {
@@ -60,11 +64,19 @@ impl Outcome {
 /// `error.details[].reason` or `error.status` of a Google-style error body.
 fn reasons(body: &[u8]) -> Vec<String> {
     let mut copy = body.to_vec();
-    let Ok(v) = crate::json::parse_object(&mut copy) else { return vec![] };
-    let Some(err) = v.get("error") else { return vec![] };
+    let Ok(v) = crate::json::parse_object(&mut copy) else {
+        return vec![];
+    };
+    let Some(err) = v.get("error") else {
+        return vec![];
+    };
     let mut out: Vec<String> = err
         .get_array("details")
-        .map(|d| d.iter().filter_map(|x| x.get_str("reason").map(str::to_string)).collect())
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x.get_str("reason").map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     out.extend(err.get_str("status").map(str::to_string));
     out
@@ -74,7 +86,11 @@ fn reasons(body: &[u8]) -> Vec<String> {
 pub fn classify(platform: &Platform, answer: Result<(u16, Vec<u8>), UpstreamError>) -> Outcome {
     let (status, body) = match answer {
         Ok(a) => a,
-        Err(e) => return Outcome::Error { detail: e.to_string() },
+        Err(e) => {
+            return Outcome::Error {
+                detail: e.to_string(),
+            };
+        }
     };
     let probe = &platform.probe;
     if (200..300).contains(&status) {
@@ -85,13 +101,19 @@ pub fn classify(platform: &Platform, answer: Result<(u16, Vec<u8>), UpstreamErro
     }
     let reasons = reasons(&body);
     if let Some(r) = reasons.iter().find(|r| probe.invalid_reasons.contains(r)) {
-        return Outcome::Invalid { detail: format!("HTTP {status} {r}") };
+        return Outcome::Invalid {
+            detail: format!("HTTP {status} {r}"),
+        };
     }
     if probe.invalid.contains(&status) {
-        return Outcome::Invalid { detail: format!("HTTP {status}") };
+        return Outcome::Invalid {
+            detail: format!("HTTP {status}"),
+        };
     }
     let reason = reasons.first().map(|r| format!(" {r}")).unwrap_or_default();
-    Outcome::Error { detail: format!("HTTP {status}{reason}") }
+    Outcome::Error {
+        detail: format!("HTTP {status}{reason}"),
+    }
 }
 
 /// Applies an outcome to a key row. Returns a line for the operator when something changed
@@ -101,13 +123,20 @@ pub fn apply(record: &mut KeyRecord, outcome: &Outcome, now_ms: u64) -> Option<S
     record.last_detail = Some(outcome.detail());
     match outcome {
         Outcome::Valid | Outcome::RateLimited => {
-            record.status = if *outcome == Outcome::Valid { KeyStatus::Healthy } else { KeyStatus::RateLimited };
+            record.status = if *outcome == Outcome::Valid {
+                KeyStatus::Healthy
+            } else {
+                KeyStatus::RateLimited
+            };
             record.auth_failures = 0;
             if record.auto_disabled {
                 record.auto_disabled = false;
                 record.enabled = true;
                 record.disabled_reason = None;
-                return Some(format!("key {} ({}) is valid again and was re-enabled", record.id, record.platform));
+                return Some(format!(
+                    "key {} ({}) is valid again and was re-enabled",
+                    record.id, record.platform
+                ));
             }
         }
         Outcome::Invalid { detail } => {
@@ -116,8 +145,13 @@ pub fn apply(record: &mut KeyRecord, outcome: &Outcome, now_ms: u64) -> Option<S
             if record.auth_failures >= AUTO_DISABLE_AFTER && record.enabled {
                 record.enabled = false;
                 record.auto_disabled = true;
-                let reason = format!("{AUTO_DISABLE_AFTER} consecutive authentication failures (last: {detail})");
-                let line = format!("key {} ({}) disabled after {reason}", record.id, record.platform);
+                let reason = format!(
+                    "{AUTO_DISABLE_AFTER} consecutive authentication failures (last: {detail})"
+                );
+                let line = format!(
+                    "key {} ({}) disabled after {reason}",
+                    record.id, record.platform
+                );
                 record.disabled_reason = Some(reason);
                 return Some(line);
             }
@@ -140,7 +174,11 @@ pub fn probe_url(platform: &Platform) -> String {
             &base[..end]
         })
         .unwrap_or(base);
-    platform.probe.url.replace("{base}", base).replace("{origin}", origin)
+    platform
+        .probe
+        .url
+        .replace("{base}", base)
+        .replace("{origin}", origin)
 }
 
 /// Whether a health pass should probe this key now.
@@ -148,17 +186,29 @@ pub fn due(record: &KeyRecord, now_ms: u64) -> bool {
     if record.enabled {
         return true;
     }
-    record.auto_disabled && record.last_checked_ms.is_none_or(|t| now_ms.saturating_sub(t) >= DISABLED_RECHECK_MS)
+    record.auto_disabled
+        && record
+            .last_checked_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= DISABLED_RECHECK_MS)
 }
 
 /// Probes one key.
-pub fn check(upstream: &Upstream, catalog: &Catalog, master: &MasterKey, record: &KeyRecord) -> Outcome {
+pub fn check(
+    upstream: &Upstream,
+    catalog: &Catalog,
+    master: &MasterKey,
+    record: &KeyRecord,
+) -> Outcome {
     let Some(p) = catalog.platform_index(&record.platform) else {
-        return Outcome::Error { detail: format!("unknown platform {}", record.platform) };
+        return Outcome::Error {
+            detail: format!("unknown platform {}", record.platform),
+        };
     };
     let platform = &catalog.platforms[p];
     let Some(sealed) = record.sealed_bytes() else {
-        return Outcome::Error { detail: "unreadable key row".into() };
+        return Outcome::Error {
+            detail: "unreadable key row".into(),
+        };
     };
     let key = KeyInfo {
         id: record.id,
@@ -168,13 +218,25 @@ pub fn check(upstream: &Upstream, catalog: &Catalog, master: &MasterKey, record:
         unlimited: record.unlimited,
         state: Default::default(),
     };
-    let answer = upstream.probe(platform, Some(&key), master, &platform.probe.method, &probe_url(platform), PROBE_TIMEOUT);
+    let answer = upstream.probe(
+        platform,
+        Some(&key),
+        master,
+        &platform.probe.method,
+        &probe_url(platform),
+        PROBE_TIMEOUT,
+    );
     classify(platform, answer)
 }
 
 /// Probes `records`, at most four at a time, each on its own coroutine. Returns the outcomes
 /// in the order given.
-pub fn check_all(upstream: &Upstream, catalog: &Catalog, master: &MasterKey, records: &[KeyRecord]) -> Vec<Outcome> {
+pub fn check_all(
+    upstream: &Upstream,
+    catalog: &Catalog,
+    master: &MasterKey,
+    records: &[KeyRecord],
+) -> Vec<Outcome> {
     let mut out = Vec::with_capacity(records.len());
     for group in records.chunks(MAX_CONCURRENT_PROBES) {
         may::coroutine::scope(|scope| {
@@ -226,41 +288,102 @@ mod tests {
     fn openai_compatible_probes() {
         let p = platform("groq");
         assert_eq!(classify(&p, Ok((200, vec![]))), Outcome::Valid);
-        assert_eq!(classify(&p, Ok((401, vec![]))), Outcome::Invalid { detail: "HTTP 401".into() });
-        assert_eq!(classify(&p, Ok((403, vec![]))), Outcome::Invalid { detail: "HTTP 403".into() });
+        assert_eq!(
+            classify(&p, Ok((401, vec![]))),
+            Outcome::Invalid {
+                detail: "HTTP 401".into()
+            }
+        );
+        assert_eq!(
+            classify(&p, Ok((403, vec![]))),
+            Outcome::Invalid {
+                detail: "HTTP 403".into()
+            }
+        );
         assert_eq!(classify(&p, Ok((429, vec![]))), Outcome::RateLimited);
-        assert_eq!(classify(&p, Ok((503, vec![]))), Outcome::Error { detail: "HTTP 503".into() });
-        assert_eq!(classify(&p, Err(UpstreamError::Timeout)), Outcome::Error { detail: "timed out".into() });
-        assert_eq!(classify(&p, Err(UpstreamError::Connect)), Outcome::Error { detail: "connection failed".into() });
+        assert_eq!(
+            classify(&p, Ok((503, vec![]))),
+            Outcome::Error {
+                detail: "HTTP 503".into()
+            }
+        );
+        assert_eq!(
+            classify(&p, Err(UpstreamError::Timeout)),
+            Outcome::Error {
+                detail: "timed out".into()
+            }
+        );
+        assert_eq!(
+            classify(&p, Err(UpstreamError::Connect)),
+            Outcome::Error {
+                detail: "connection failed".into()
+            }
+        );
     }
 
     #[test]
     fn google_probes_read_the_reason() {
         let p = platform("google");
         let bad_key = br#"{"error":{"code":400,"status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#;
-        assert_eq!(classify(&p, Ok((400, bad_key.to_vec()))), Outcome::Invalid { detail: "HTTP 400 API_KEY_INVALID".into() });
+        assert_eq!(
+            classify(&p, Ok((400, bad_key.to_vec()))),
+            Outcome::Invalid {
+                detail: "HTTP 400 API_KEY_INVALID".into()
+            }
+        );
         let region = br#"{"error":{"code":403,"status":"PERMISSION_DENIED","message":"User location is not supported"}}"#;
-        assert_eq!(classify(&p, Ok((403, region.to_vec()))), Outcome::Error { detail: "HTTP 403 PERMISSION_DENIED".into() });
+        assert_eq!(
+            classify(&p, Ok((403, region.to_vec()))),
+            Outcome::Error {
+                detail: "HTTP 403 PERMISSION_DENIED".into()
+            }
+        );
         let disabled = br#"{"error":{"code":403,"details":[{"reason":"SERVICE_DISABLED"}]}}"#;
-        assert!(matches!(classify(&p, Ok((403, disabled.to_vec()))), Outcome::Error { .. }));
-        assert!(matches!(classify(&p, Ok((400, b"{}".to_vec()))), Outcome::Error { .. }), "a 400 without the reason is not a verdict on the key");
+        assert!(matches!(
+            classify(&p, Ok((403, disabled.to_vec()))),
+            Outcome::Error { .. }
+        ));
+        assert!(
+            matches!(
+                classify(&p, Ok((400, b"{}".to_vec()))),
+                Outcome::Error { .. }
+            ),
+            "a 400 without the reason is not a verdict on the key"
+        );
     }
 
     #[test]
     fn three_confirmed_failures_disable_and_recovery_re_enables() {
         let mut r = record();
-        let bad = Outcome::Invalid { detail: "HTTP 401".into() };
+        let bad = Outcome::Invalid {
+            detail: "HTTP 401".into(),
+        };
         assert_eq!(apply(&mut r, &bad, 1), None);
         assert_eq!(r.status, KeyStatus::Invalid);
-        apply(&mut r, &Outcome::Error { detail: "timed out".into() }, 2);
-        assert_eq!(r.auth_failures, 1, "a transport blip neither counts nor resets");
+        apply(
+            &mut r,
+            &Outcome::Error {
+                detail: "timed out".into(),
+            },
+            2,
+        );
+        assert_eq!(
+            r.auth_failures, 1,
+            "a transport blip neither counts nor resets"
+        );
         assert!(r.enabled);
         apply(&mut r, &bad, 3);
         let line = apply(&mut r, &bad, 4).unwrap();
-        assert!(line.contains("disabled after 3 consecutive authentication failures"), "{line}");
+        assert!(
+            line.contains("disabled after 3 consecutive authentication failures"),
+            "{line}"
+        );
         assert!(!r.enabled && r.auto_disabled);
         assert!(r.disabled_reason.as_deref().unwrap().contains("HTTP 401"));
-        assert!(!due(&r, 4 + DISABLED_RECHECK_MS - 1), "disabled keys wait an hour");
+        assert!(
+            !due(&r, 4 + DISABLED_RECHECK_MS - 1),
+            "disabled keys wait an hour"
+        );
         assert!(due(&r, 4 + DISABLED_RECHECK_MS));
         let line = apply(&mut r, &Outcome::Valid, 5).unwrap();
         assert!(line.contains("re-enabled"));
@@ -272,7 +395,13 @@ mod tests {
     fn transport_blips_never_disable() {
         let mut r = record();
         for t in 0..10 {
-            apply(&mut r, &Outcome::Error { detail: "connection failed".into() }, t);
+            apply(
+                &mut r,
+                &Outcome::Error {
+                    detail: "connection failed".into(),
+                },
+                t,
+            );
         }
         assert!(r.enabled);
         assert_eq!(r.status, KeyStatus::Error);
@@ -292,7 +421,10 @@ mod tests {
     fn probe_urls_expand_base_and_origin() {
         let mut p = platform("cloudflare");
         p.base_url = "http://127.0.0.1:9/client/v4/accounts/{account_id}/ai/v1".into();
-        assert_eq!(probe_url(&p), "http://127.0.0.1:9/client/v4/accounts/{account_id}/ai/models/search?per_page=1");
+        assert_eq!(
+            probe_url(&p),
+            "http://127.0.0.1:9/client/v4/accounts/{account_id}/ai/models/search?per_page=1"
+        );
         let g = platform("groq");
         assert_eq!(probe_url(&g), "https://api.groq.com/openai/v1/models");
     }

@@ -7,7 +7,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Host names that resolve to instance metadata services.
-const METADATA_HOSTS: &[&str] = &["metadata.google.internal", "metadata.goog", "metadata", "instance-data", "instance-data.ec2.internal"];
+const METADATA_HOSTS: &[&str] = &[
+    "metadata.google.internal",
+    "metadata.goog",
+    "metadata",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
 
 /// The IPv4 address an IPv6 address embeds, for the forms that reach IPv4 hosts.
 fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
@@ -26,7 +32,12 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
     // 6to4 2002:AABB:CCDD::/48 carries A.B.C.D.
     if s[0] == 0x2002 {
-        return Some(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+        return Some(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
     }
     None
 }
@@ -65,14 +76,47 @@ pub fn forbidden_ip(ip: IpAddr) -> Option<&'static str> {
     None
 }
 
+/// The C library's `inet_aton` reads `2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376` and
+/// `169.254.43518` as IPv4 addresses, so a resolver would too; read them the same way here.
+fn legacy_ipv4(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let num = |p: &str| -> Option<u64> {
+        if let Some(hex) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            u64::from_str_radix(hex, 16).ok()
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(&p[1..], 8).ok()
+        } else {
+            p.parse().ok()
+        }
+    };
+    let nums: Vec<u64> = parts.iter().map(|p| num(p)).collect::<Option<_>>()?;
+    let (head, last) = nums.split_at(nums.len() - 1);
+    if head.iter().any(|n| *n > 255) || last[0] >= 1u64 << (8 * (4 - head.len())) {
+        return None;
+    }
+    let value = head
+        .iter()
+        .enumerate()
+        .fold(last[0], |acc, (i, n)| acc | n << (8 * (3 - i)));
+    Some(Ipv4Addr::from(value as u32))
+}
+
 /// Why connecting to host name `host` is refused, if it is (IP literals included).
 pub fn forbidden_host(host: &str) -> Option<&'static str> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return forbidden_ip(ip);
     }
+    if let Some(v4) = legacy_ipv4(bare) {
+        return forbidden_ip(IpAddr::V4(v4));
+    }
     let name = bare.trim_end_matches('.').to_ascii_lowercase();
-    METADATA_HOSTS.contains(&name.as_str()).then_some("cloud metadata host name")
+    METADATA_HOSTS
+        .contains(&name.as_str())
+        .then_some("cloud metadata host name")
 }
 
 /// Checks a base URL a user saves: `http`/`https`, a host, and no forbidden host.
@@ -82,13 +126,25 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
         .or_else(|| url.strip_prefix("http://"))
         .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() || authority.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?} is not a usable base URL (need scheme://host[:port]/path, no credentials)"));
+    if authority.is_empty()
+        || authority.contains('@')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{url:?} is not a usable base URL (need scheme://host[:port]/path, no credentials)"
+        ));
     }
     let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
-        authority.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| authority.to_string())
+        authority
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_else(|| authority.to_string())
     };
     match forbidden_host(&host) {
         Some(why) => Err(format!("{url:?} points at a {why}; that is refused")),
@@ -116,6 +172,10 @@ mod tests {
             "http://metadata.google.internal/computeMetadata/v1",
             "http://METADATA.GOOGLE.INTERNAL./x",
             "http://0.0.0.0:11434/v1",
+            "http://2852039166/v1",
+            "http://0xa9fea9fe/v1",
+            "http://0251.0376.0251.0376/v1",
+            "http://169.254.43518/v1",
         ] {
             assert!(check_base_url(url).is_err(), "{url} must be refused");
         }
@@ -137,10 +197,35 @@ mod tests {
 
     #[test]
     fn malformed_urls_are_explained() {
-        assert!(check_base_url("ftp://x/v1").unwrap_err().contains("not an http"));
-        assert!(check_base_url("http:///v1").unwrap_err().contains("not a usable base URL"));
-        assert!(check_base_url("http://user:pw@host/v1").unwrap_err().contains("no credentials"));
+        assert!(
+            check_base_url("ftp://x/v1")
+                .unwrap_err()
+                .contains("not an http")
+        );
+        assert!(
+            check_base_url("http:///v1")
+                .unwrap_err()
+                .contains("not a usable base URL")
+        );
+        assert!(
+            check_base_url("http://user:pw@host/v1")
+                .unwrap_err()
+                .contains("no credentials")
+        );
         assert!(check_base_url("http://host /v1").is_err());
+    }
+
+    #[test]
+    fn legacy_ipv4_forms_read_like_inet_aton() {
+        assert_eq!(
+            legacy_ipv4("2852039166"),
+            Some(Ipv4Addr::new(169, 254, 169, 254))
+        );
+        assert_eq!(legacy_ipv4("0x7f000001"), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(legacy_ipv4("127.1"), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(legacy_ipv4("api.groq.com"), None);
+        assert_eq!(legacy_ipv4("1.2.3.4.5"), None);
+        assert_eq!(legacy_ipv4("256.1.1.1"), None);
     }
 
     #[test]

@@ -163,7 +163,9 @@ fn spawn_background(app: Arc<App>, health_interval: Duration) {
             // Jitter spreads the probes of many boxes that started together.
             let mut b = [0u8; 2];
             crate::crypto::fill_random(&mut b);
-            let jitter = Duration::from_millis(u64::from(u16::from_le_bytes(b)) % (health_interval.as_millis() as u64 / 10 + 1));
+            let jitter = Duration::from_millis(
+                u64::from(u16::from_le_bytes(b)) % (health_interval.as_millis() as u64 / 10 + 1),
+            );
             may::coroutine::sleep(health_interval + jitter);
         }
     });

@@ -233,7 +233,10 @@ fn serve(
                     verdict_class(verdict),
                     status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
                 );
-                if let Some((key, until)) = app.router.report(&snap, cand, verdict, &mut progress, now_ms()) {
+                if let Some((key, until)) =
+                    app.router
+                        .report(&snap, cand, verdict, &mut progress, now_ms())
+                {
                     app.note_rate_limited(key, until);
                 }
                 tally.add(verdict);

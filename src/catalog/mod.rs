@@ -58,7 +58,12 @@ pub struct Probe {
 
 impl Default for Probe {
     fn default() -> Self {
-        Probe { method: "GET".into(), url: "{base}/models".into(), invalid: vec![401, 403], invalid_reasons: vec![] }
+        Probe {
+            method: "GET".into(),
+            url: "{base}/models".into(),
+            invalid: vec![401, 403],
+            invalid_reasons: vec![],
+        }
     }
 }
 
@@ -246,15 +251,26 @@ impl Catalog {
             }
         }
         for m in &o.custom_models {
-            let Some(platform) = c.platform_index(&m.platform) else { continue };
-            if c.models.iter().any(|x| x.platform == platform && x.model_id == m.model_id) {
+            let Some(platform) = c.platform_index(&m.platform) else {
+                continue;
+            };
+            if c.models
+                .iter()
+                .any(|x| x.platform == platform && x.model_id == m.model_id)
+            {
                 continue;
             }
             c.models.push(m.to_model(platform));
         }
         for e in &o.models {
-            let Some(p) = c.platform_index(&e.platform) else { continue };
-            if let Some(m) = c.models.iter_mut().find(|m| m.platform == p && m.model_id == e.model_id) {
+            let Some(p) = c.platform_index(&e.platform) else {
+                continue;
+            };
+            if let Some(m) = c
+                .models
+                .iter_mut()
+                .find(|m| m.platform == p && m.model_id == e.model_id)
+            {
                 e.apply(m);
             }
         }
@@ -374,15 +390,30 @@ mod tests {
     fn pools_are_assigned_by_suffix() {
         let c = Catalog::builtin();
         let or = c.platform_index("openrouter").unwrap();
-        let free = c.models.iter().find(|m| m.platform == or && m.model_id.ends_with(":free")).unwrap();
+        let free = c
+            .models
+            .iter()
+            .find(|m| m.platform == or && m.model_id.ends_with(":free"))
+            .unwrap();
         assert_eq!(free.pool, Some(0));
         assert_eq!(c.platforms[or].pools[0].limits.rpd, Some(50));
-        let groq = c.models.iter().find(|m| m.model_id == "llama-3.1-8b-instant").unwrap();
+        let groq = c
+            .models
+            .iter()
+            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .unwrap();
         assert_eq!(groq.pool, None);
-        let mistral = c.models.iter().find(|m| m.model_id == "codestral-latest").unwrap();
+        let mistral = c
+            .models
+            .iter()
+            .find(|m| m.model_id == "codestral-latest")
+            .unwrap();
         assert_eq!(mistral.pool, Some(0), "an empty suffix pools every model");
         let google = &c.platforms[c.platform_index("google").unwrap()];
-        assert_eq!(google.probe.invalid_reasons, vec!["API_KEY_INVALID".to_string()]);
+        assert_eq!(
+            google.probe.invalid_reasons,
+            vec!["API_KEY_INVALID".to_string()]
+        );
     }
 
     #[test]

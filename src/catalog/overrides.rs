@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{Auth, Catalog, KeyFormat, Limits, Model, Platform, Probe, Wire};
 
 /// `null` (set to "no limit") must stay distinct from an absent field (not edited).
-fn edited<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn edited<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -24,15 +26,35 @@ pub struct ModelOverride {
     pub intelligence_rank: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speed_rank: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "edited")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "edited"
+    )]
     pub context_window: Option<Option<u32>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "edited")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "edited"
+    )]
     pub rpm: Option<Option<u32>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "edited")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "edited"
+    )]
     pub rpd: Option<Option<u32>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "edited")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "edited"
+    )]
     pub tpm: Option<Option<u64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "edited")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "edited"
+    )]
     pub tpd: Option<Option<u64>>,
 }
 
@@ -69,7 +91,16 @@ impl ModelOverride {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
-        take!(enabled, intelligence_rank, speed_rank, context_window, rpm, rpd, tpm, tpd);
+        take!(
+            enabled,
+            intelligence_rank,
+            speed_rank,
+            context_window,
+            rpm,
+            rpd,
+            tpm,
+            tpd
+        );
     }
 }
 
@@ -104,7 +135,11 @@ impl CustomModel {
         Model {
             platform,
             model_id: self.model_id.clone(),
-            display_name: if self.display_name.is_empty() { self.model_id.clone() } else { self.display_name.clone() },
+            display_name: if self.display_name.is_empty() {
+                self.model_id.clone()
+            } else {
+                self.display_name.clone()
+            },
             intelligence_rank: self.intelligence_rank,
             speed_rank: self.speed_rank,
             size_label: String::new(),
@@ -134,10 +169,18 @@ impl CustomPlatform {
     pub(super) fn to_platform(&self) -> Platform {
         Platform {
             id: self.id.clone(),
-            name: if self.name.is_empty() { self.id.clone() } else { self.name.clone() },
+            name: if self.name.is_empty() {
+                self.id.clone()
+            } else {
+                self.name.clone()
+            },
             wire: Wire::Openai,
             base_url: self.base_url.trim_end_matches('/').to_string(),
-            auth: if self.keyless { Auth::None } else { Auth::Bearer },
+            auth: if self.keyless {
+                Auth::None
+            } else {
+                Auth::Bearer
+            },
             key_format: KeyFormat::Plain,
             key_env: vec![],
             extra_headers: Default::default(),
@@ -162,7 +205,9 @@ pub struct Overrides {
 
 fn valid_id(s: &str, what: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 200 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{what} must be 1-200 characters without spaces or control characters"));
+        return Err(format!(
+            "{what} must be 1-200 characters without spaces or control characters"
+        ));
     }
     Ok(())
 }
@@ -171,34 +216,73 @@ impl Overrides {
     /// Checks everything a user could have typed; the message names the field.
     pub fn validate(&self, builtin: &Catalog) -> Result<(), String> {
         for (i, p) in self.custom_platforms.iter().enumerate() {
-            let ok_id = (p.id == "custom" || p.id.strip_prefix("custom-").is_some_and(|n| !n.is_empty()))
-                && p.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            let ok_id = (p.id == "custom"
+                || p.id.strip_prefix("custom-").is_some_and(|n| !n.is_empty()))
+                && p.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
             if !ok_id {
-                return Err(format!("custom_platforms[{i}].id: use \"custom\" or \"custom-<name>\" (lowercase letters, digits, dashes)"));
+                return Err(format!(
+                    "custom_platforms[{i}].id: use \"custom\" or \"custom-<name>\" (lowercase letters, digits, dashes)"
+                ));
             }
-            if self.custom_platforms.iter().filter(|q| q.id == p.id).count() > 1 {
-                return Err(format!("custom_platforms[{i}].id: {:?} is defined twice", p.id));
+            if self
+                .custom_platforms
+                .iter()
+                .filter(|q| q.id == p.id)
+                .count()
+                > 1
+            {
+                return Err(format!(
+                    "custom_platforms[{i}].id: {:?} is defined twice",
+                    p.id
+                ));
             }
-            crate::netguard::check_base_url(&p.base_url).map_err(|e| format!("custom_platforms[{i}].base_url: {e}"))?;
+            crate::netguard::check_base_url(&p.base_url)
+                .map_err(|e| format!("custom_platforms[{i}].base_url: {e}"))?;
         }
-        let known = |platform: &str| builtin.platform_index(platform).is_some() || self.custom_platforms.iter().any(|p| p.id == platform);
+        let known = |platform: &str| {
+            builtin.platform_index(platform).is_some()
+                || self.custom_platforms.iter().any(|p| p.id == platform)
+        };
         for (i, m) in self.custom_models.iter().enumerate() {
             if !known(&m.platform) {
-                return Err(format!("custom_models[{i}].platform: unknown platform {:?}", m.platform));
+                return Err(format!(
+                    "custom_models[{i}].platform: unknown platform {:?}",
+                    m.platform
+                ));
             }
             valid_id(&m.model_id, &format!("custom_models[{i}].model_id"))?;
-            let builtin_dup = builtin.platform_index(&m.platform).is_some_and(|p| builtin.models.iter().any(|x| x.platform == p && x.model_id == m.model_id));
-            let custom_dup = self.custom_models.iter().filter(|x| x.platform == m.platform && x.model_id == m.model_id).count() > 1;
+            let builtin_dup = builtin.platform_index(&m.platform).is_some_and(|p| {
+                builtin
+                    .models
+                    .iter()
+                    .any(|x| x.platform == p && x.model_id == m.model_id)
+            });
+            let custom_dup = self
+                .custom_models
+                .iter()
+                .filter(|x| x.platform == m.platform && x.model_id == m.model_id)
+                .count()
+                > 1;
             if builtin_dup || custom_dup {
-                return Err(format!("custom_models[{i}].model_id: {:?} already exists on {}", m.model_id, m.platform));
+                return Err(format!(
+                    "custom_models[{i}].model_id: {:?} already exists on {}",
+                    m.model_id, m.platform
+                ));
             }
             if m.context_window == Some(0) {
-                return Err(format!("custom_models[{i}].context_window: must be at least 1"));
+                return Err(format!(
+                    "custom_models[{i}].context_window: must be at least 1"
+                ));
             }
         }
         for (i, e) in self.models.iter().enumerate() {
             if !known(&e.platform) {
-                return Err(format!("models[{i}].platform: unknown platform {:?}", e.platform));
+                return Err(format!(
+                    "models[{i}].platform: unknown platform {:?}",
+                    e.platform
+                ));
             }
             if e.context_window == Some(Some(0)) {
                 return Err(format!("models[{i}].context_window: must be at least 1"));
@@ -218,14 +302,58 @@ mod tests {
 
     #[test]
     fn edits_merge_over_the_builtin_catalog() {
-        let o = parse(r#"{"models":[{"platform":"groq","model_id":"llama-3.1-8b-instant","rpm":5,"tpd":null,"enabled":false,"context_window":4096}]}"#);
+        let o = parse(
+            r#"{"models":[{"platform":"groq","model_id":"llama-3.1-8b-instant","rpm":5,"tpd":null,"enabled":false,"context_window":4096}]}"#,
+        );
         let c = Catalog::builtin().merged(&o);
-        let m = c.models.iter().find(|m| m.model_id == "llama-3.1-8b-instant").unwrap();
+        let m = c
+            .models
+            .iter()
+            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .unwrap();
         assert_eq!(m.limits.rpm, Some(5));
         assert_eq!(m.limits.tpd, None, "null sets the limit to untracked");
-        assert_eq!(m.limits.rpd, Some(14400), "fields not edited keep the built-in value");
+        assert_eq!(
+            m.limits.rpd,
+            Some(14400),
+            "fields not edited keep the built-in value"
+        );
         assert!(!m.enabled);
         assert_eq!(m.context_window, Some(4096));
+    }
+
+    #[test]
+    fn edits_survive_a_newer_builtin_catalog() {
+        let o =
+            parse(r#"{"models":[{"platform":"groq","model_id":"llama-3.1-8b-instant","rpm":5}]}"#);
+        // A later release changes the shipped limits of the same model.
+        let mut newer = Catalog::builtin();
+        let m = newer
+            .models
+            .iter_mut()
+            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .unwrap();
+        m.limits.rpm = Some(60);
+        m.limits.rpd = Some(20_000);
+        let merged = newer.merged(&o);
+        let m = merged
+            .models
+            .iter()
+            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .unwrap();
+        assert_eq!(m.limits.rpm, Some(5), "the user's edit wins");
+        assert_eq!(
+            m.limits.rpd,
+            Some(20_000),
+            "the new shipped value arrives where the user changed nothing"
+        );
+        // An edit for a model a newer catalog no longer ships is kept but harmless.
+        let gone =
+            parse(r#"{"models":[{"platform":"groq","model_id":"retired-model","enabled":false}]}"#);
+        assert_eq!(
+            Catalog::builtin().merged(&gone).models.len(),
+            Catalog::builtin().models.len()
+        );
     }
 
     #[test]
@@ -234,7 +362,10 @@ mod tests {
         assert_eq!(o.models[0].rpm, Some(None));
         assert_eq!(o.models[0].rpd, None);
         let back = simd_json::serde::to_string(&o).unwrap();
-        assert!(back.contains(r#""rpm":null"#) && !back.contains("rpd"), "{back}");
+        assert!(
+            back.contains(r#""rpm":null"#) && !back.contains("rpd"),
+            "{back}"
+        );
     }
 
     #[test]
@@ -248,7 +379,11 @@ mod tests {
         let p = c.platform_index("custom-ollama").unwrap();
         assert_eq!(c.platforms[p].auth, Auth::None);
         assert_eq!(c.platforms[p].base_url, "http://127.0.0.1:11434/v1");
-        let m = c.models.iter().find(|m| m.model_id == "llama3.2:3b").unwrap();
+        let m = c
+            .models
+            .iter()
+            .find(|m| m.model_id == "llama3.2:3b")
+            .unwrap();
         assert!(m.custom && m.enabled && m.platform == p);
         assert!(c.find_model("groq/new-model").is_some());
     }
@@ -257,11 +392,31 @@ mod tests {
     fn validation_names_the_field() {
         let c = Catalog::builtin();
         let err = |s: &str| parse(s).validate(&c).unwrap_err();
-        assert!(err(r#"{"custom_platforms":[{"id":"ollama","base_url":"http://x/v1"}]}"#).starts_with("custom_platforms[0].id"));
-        assert!(err(r#"{"custom_platforms":[{"id":"custom-a","base_url":"http://169.254.169.254/v1"}]}"#).contains("refused"));
-        assert!(err(r#"{"custom_models":[{"platform":"nope","model_id":"m"}]}"#).contains("unknown platform"));
-        assert!(err(r#"{"custom_models":[{"platform":"groq","model_id":"llama-3.1-8b-instant"}]}"#).contains("already exists"));
-        assert!(err(r#"{"custom_models":[{"platform":"groq","model_id":"a b"}]}"#).contains("without spaces"));
-        assert!(err(r#"{"models":[{"platform":"groq","model_id":"m","context_window":0}]}"#).contains("at least 1"));
+        assert!(
+            err(r#"{"custom_platforms":[{"id":"ollama","base_url":"http://x/v1"}]}"#)
+                .starts_with("custom_platforms[0].id")
+        );
+        assert!(
+            err(
+                r#"{"custom_platforms":[{"id":"custom-a","base_url":"http://169.254.169.254/v1"}]}"#
+            )
+            .contains("refused")
+        );
+        assert!(
+            err(r#"{"custom_models":[{"platform":"nope","model_id":"m"}]}"#)
+                .contains("unknown platform")
+        );
+        assert!(
+            err(r#"{"custom_models":[{"platform":"groq","model_id":"llama-3.1-8b-instant"}]}"#)
+                .contains("already exists")
+        );
+        assert!(
+            err(r#"{"custom_models":[{"platform":"groq","model_id":"a b"}]}"#)
+                .contains("without spaces")
+        );
+        assert!(
+            err(r#"{"models":[{"platform":"groq","model_id":"m","context_window":0}]}"#)
+                .contains("at least 1")
+        );
     }
 }

@@ -102,12 +102,15 @@ pub struct UsableKey {
     pub unlimited: bool,
 }
 
+/// (platform, model or pool id, key id) → its slot.
+type SlotMap = HashMap<(String, String, u64), Arc<SlotCell>>;
+
 /// Routing state that outlives snapshots, keyed by (platform, model id) and key id.
 #[derive(Default)]
 pub struct Registry {
     models: Mutex<HashMap<(String, String), Arc<ModelState>>>,
-    slots: Mutex<HashMap<(String, String, u64), Arc<SlotCell>>>,
-    pools: Mutex<HashMap<(String, String, u64), Arc<SlotCell>>>,
+    slots: Mutex<SlotMap>,
+    pools: Mutex<SlotMap>,
     keys: Mutex<HashMap<u64, Arc<KeyState>>>,
 }
 
@@ -129,7 +132,11 @@ impl Registry {
     }
 
     fn pool(&self, platform: &str, pool: &str, key: u64) -> Arc<SlotCell> {
-        self.pools.lock().entry((platform.to_string(), pool.to_string(), key)).or_default().clone()
+        self.pools
+            .lock()
+            .entry((platform.to_string(), pool.to_string(), key))
+            .or_default()
+            .clone()
     }
 
     /// The routing state of one key, if it has been used.
@@ -214,7 +221,7 @@ impl Registry {
 
     /// Serialises every used slot, penalty and key pause.
     pub fn persist(&self) -> Vec<u8> {
-        let saved = |map: &Mutex<HashMap<(String, String, u64), Arc<SlotCell>>>| -> Vec<SavedSlot> {
+        let saved = |map: &Mutex<SlotMap>| -> Vec<SavedSlot> {
             map.lock()
                 .iter()
                 .filter_map(|((p, m, k), cell)| {

@@ -270,15 +270,15 @@ impl Router {
                 continue;
             }
             let unlimited = ks.key.unlimited;
-            let verdict = slot_admits(&ks.cell, &model.limits, unlimited, now_ms, need).and_then(|()| {
-                match (&ks.pool, model.pool) {
+            let verdict = slot_admits(&ks.cell, &model.limits, unlimited, now_ms, need).and_then(
+                |()| match (&ks.pool, model.pool) {
                     (Some(pool), Some(i)) => {
                         let limits = &snap.catalog.platforms[model.platform].pools[i].limits;
                         slot_admits(pool, limits, unlimited, now_ms, need)
                     }
                     _ => Ok(()),
-                }
-            });
+                },
+            );
             match verdict {
                 Ok(()) => {
                     entry.state.cursor.store(i + 1, Ordering::Relaxed);
@@ -367,7 +367,11 @@ impl Router {
                     (None, None) => now_ms + slot.cool_escalating(now_ms),
                 };
                 slot.cool_until(until);
-                let before = ks.key.state.rate_limited_until.fetch_max(until, Ordering::AcqRel);
+                let before = ks
+                    .key
+                    .state
+                    .rate_limited_until
+                    .fetch_max(until, Ordering::AcqRel);
                 if until > before + 1_000 {
                     marked = Some((ks.key.id, until));
                 }
@@ -467,7 +471,13 @@ impl Router {
 
 /// Cooldown and limits of one slot (a model's or a pool's). A paid (`unlimited`) key only
 /// observes cooldowns; a never-used slot still refuses a request larger than its token limits.
-fn slot_admits(cell: &chain::SlotCell, limits: &Limits, unlimited: bool, now_ms: u64, need: u64) -> Result<(), Blocked> {
+fn slot_admits(
+    cell: &chain::SlotCell,
+    limits: &Limits,
+    unlimited: bool,
+    now_ms: u64,
+    need: u64,
+) -> Result<(), Blocked> {
     match cell.get() {
         Some(slot) if unlimited => match slot.cooldown_remaining(now_ms) {
             0 => Ok(()),
@@ -475,7 +485,9 @@ fn slot_admits(cell: &chain::SlotCell, limits: &Limits, unlimited: bool, now_ms:
         },
         Some(slot) => slot.admits(limits, now_ms, need),
         None if unlimited => Ok(()),
-        None if limits.tpm.is_some_and(|t| need > t) || limits.tpd.is_some_and(|t| need > t) => Err(Blocked::TooLarge),
+        None if limits.tpm.is_some_and(|t| need > t) || limits.tpd.is_some_and(|t| need > t) => {
+            Err(Blocked::TooLarge)
+        }
         None => Ok(()),
     }
 }

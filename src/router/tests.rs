@@ -362,7 +362,10 @@ fn pooled_catalog() -> Arc<Catalog> {
     p.pools = vec![crate::catalog::Pool {
         id: "free".into(),
         suffix: ":free".into(),
-        limits: Limits { rpd: Some(2), ..Limits::default() },
+        limits: Limits {
+            rpd: Some(2),
+            ..Limits::default()
+        },
         note: String::new(),
     }];
     let mut c = Catalog {
@@ -396,10 +399,17 @@ fn a_spent_pool_skips_every_model_of_the_pool_for_that_key_only() {
     for _ in 0..6 {
         let c = r.select(&s, &plan(), &Progress::default(), T0 + 1).unwrap();
         let model = model_of(&s, c);
-        assert!(!(only_key_1(c) && model.ends_with(":free")), "key 1 may not serve {model}");
+        assert!(
+            !(only_key_1(c) && model.ends_with(":free")),
+            "key 1 may not serve {model}"
+        );
     }
     // Key 1 still serves the model outside the pool.
-    let z = Plan { first: s.entry_for_model(2), strict: true, ..plan() };
+    let z = Plan {
+        first: s.entry_for_model(2),
+        strict: true,
+        ..plan()
+    };
     let mut p = Progress::default();
     let mut keys = vec![];
     for _ in 0..2 {
@@ -419,10 +429,23 @@ fn a_daily_429_cools_the_pool_and_marks_the_key_rate_limited() {
     let mut p = Progress::default();
     let c = r.select(&s, &plan(), &p, T0).unwrap();
     assert_eq!(model_of(&s, c), "x:free");
-    r.report(&s, c, Verdict::RateLimited { retry_after_ms: None, daily: true }, &mut p, T0);
+    r.report(
+        &s,
+        c,
+        Verdict::RateLimited {
+            retry_after_ms: None,
+            daily: true,
+        },
+        &mut p,
+        T0,
+    );
     assert!(r.key_rate_limited(1, T0 + 1));
     let next = r.select(&s, &plan(), &Progress::default(), T0 + 1).unwrap();
-    assert_eq!(model_of(&s, next), "z-paid", "y:free shares the cooled pool");
+    assert_eq!(
+        model_of(&s, next),
+        "z-paid",
+        "y:free shares the cooled pool"
+    );
     let midnight = next_utc_midnight(T0);
     assert!(!r.key_rate_limited(1, midnight));
     // A short per-minute Retry-After cools only the model, and does not escalate.
@@ -431,9 +454,30 @@ fn a_daily_429_cools_the_pool_and_marks_the_key_rate_limited() {
     let s = r.snapshot();
     let mut p = Progress::default();
     let c = r.select(&s, &plan(), &p, T0).unwrap();
-    r.report(&s, c, Verdict::RateLimited { retry_after_ms: Some(20_000), daily: false }, &mut p, T0);
+    r.report(
+        &s,
+        c,
+        Verdict::RateLimited {
+            retry_after_ms: Some(20_000),
+            daily: false,
+        },
+        &mut p,
+        T0,
+    );
     let next = r.select(&s, &plan(), &Progress::default(), T0 + 1).unwrap();
-    assert_eq!(model_of(&s, next), "y:free", "the pool is not cooled by a per-minute limit");
-    let again = Plan { first: s.entry_for_model(0), strict: true, ..plan() };
-    assert!(r.select(&s, &again, &Progress::default(), T0 + 21_000).is_ok(), "cooled for exactly the Retry-After");
+    assert_eq!(
+        model_of(&s, next),
+        "y:free",
+        "the pool is not cooled by a per-minute limit"
+    );
+    let again = Plan {
+        first: s.entry_for_model(0),
+        strict: true,
+        ..plan()
+    };
+    assert!(
+        r.select(&s, &again, &Progress::default(), T0 + 21_000)
+            .is_ok(),
+        "cooled for exactly the Retry-After"
+    );
 }

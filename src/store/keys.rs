@@ -178,7 +178,8 @@ impl Store {
             return Ok(false);
         };
         let mut bytes = bytes.to_vec();
-        let mut record: KeyRecord = simd_json::serde::from_slice(&mut bytes).map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
+        let mut record: KeyRecord = simd_json::serde::from_slice(&mut bytes)
+            .map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
         if record.rate_limited_until.is_some_and(|t| t >= until_ms) {
             return Ok(true);
         }

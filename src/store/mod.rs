@@ -221,12 +221,14 @@ impl Store {
             return Ok(Default::default());
         };
         let mut bytes = bytes.to_vec();
-        simd_json::serde::from_slice(&mut bytes).map_err(|_| StoreError::Corrupt("catalog overrides".into()))
+        simd_json::serde::from_slice(&mut bytes)
+            .map_err(|_| StoreError::Corrupt("catalog overrides".into()))
     }
 
     /// Saves catalog edits (validated by the caller); a running server picks them up.
     pub fn put_overrides(&self, o: &crate::catalog::Overrides) -> Result<()> {
-        let bytes = simd_json::serde::to_vec(o).map_err(|_| StoreError::Corrupt("catalog overrides".into()))?;
+        let bytes = simd_json::serde::to_vec(o)
+            .map_err(|_| StoreError::Corrupt("catalog overrides".into()))?;
         let mut wtxn = self.write_txn()?;
         self.settings.put(&mut wtxn, setting::OVERRIDES, &bytes)?;
         self.bump_generation(&mut wtxn)?;

@@ -161,7 +161,8 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
             }
         }
         let mut acks = Vec::new();
-        let (jobs, mut batch): (Vec<Msg>, Vec<Msg>) = batch.into_iter().partition(|m| matches!(m, Msg::Job(_)));
+        let (jobs, mut batch): (Vec<Msg>, Vec<Msg>) =
+            batch.into_iter().partition(|m| matches!(m, Msg::Job(_)));
         if let Err(e) = write_batch(store, &mut batch, &mut seq, &mut acks) {
             log::error!("request log write failed: {e}");
         }

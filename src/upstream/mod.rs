@@ -177,7 +177,13 @@ impl Upstream {
     }
 
     /// Sends a chat request with `key` for `platform`.
-    pub fn send(&self, platform: &Platform, key: &KeyInfo, master: &MasterKey, out: &Outbound) -> Result<Reply, UpstreamError> {
+    pub fn send(
+        &self,
+        platform: &Platform,
+        key: &KeyInfo,
+        master: &MasterKey,
+        out: &Outbound,
+    ) -> Result<Reply, UpstreamError> {
         let creds = credentials(platform, Some(key), master, &out.url)?;
         let req = self
             .agent
@@ -204,10 +210,20 @@ impl Upstream {
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
         let creds = credentials(platform, key, master, url)?;
         let response = if method.eq_ignore_ascii_case("POST") {
-            let req = self.agent.post(creds.url.as_str()).config().timeout_global(Some(timeout)).build();
+            let req = self
+                .agent
+                .post(creds.url.as_str())
+                .config()
+                .timeout_global(Some(timeout))
+                .build();
             with_auth(req, &creds, platform).send(&b"{}"[..])?
         } else {
-            let req = self.agent.get(creds.url.as_str()).config().timeout_global(Some(timeout)).build();
+            let req = self
+                .agent
+                .get(creds.url.as_str())
+                .config()
+                .timeout_global(Some(timeout))
+                .build();
             with_auth(req, &creds, platform).call()?
         };
         let reply = reply(response);
@@ -218,7 +234,11 @@ impl Upstream {
 
 fn reply(response: ureq::http::Response<ureq::Body>) -> Reply {
     let (parts, body) = response.into_parts();
-    Reply { status: parts.status.as_u16(), headers: parts.headers, body }
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
 }
 
 /// A request's final URL and its auth header, built from the opened key.
@@ -232,12 +252,24 @@ struct Credentials {
 /// Opens the key (when the platform uses one), splits `account_id:api_token` keys, fills the
 /// URL and builds the auth header. The URL never carries the secret part: only an account id
 /// may be substituted into it.
-fn credentials(platform: &Platform, key: Option<&KeyInfo>, master: &MasterKey, url: &str) -> Result<Credentials, UpstreamError> {
+fn credentials(
+    platform: &Platform,
+    key: Option<&KeyInfo>,
+    master: &MasterKey,
+    url: &str,
+) -> Result<Credentials, UpstreamError> {
     let key = match (platform.auth, key) {
-        (Auth::None, _) | (_, None) => return Ok(Credentials { url: url.to_string(), header: None }),
+        (Auth::None, _) | (_, None) => {
+            return Ok(Credentials {
+                url: url.to_string(),
+                header: None,
+            });
+        }
         (_, Some(k)) => k,
     };
-    let secret = master.open(&key.sealed, &platform.id).map_err(|_| UpstreamError::KeyUnreadable)?;
+    let secret = master
+        .open(&key.sealed, &platform.id)
+        .map_err(|_| UpstreamError::KeyUnreadable)?;
     let text = secret.as_str().ok_or(UpstreamError::KeyUnreadable)?;
     let (url, token) = match platform.key_format {
         KeyFormat::Plain => (url.to_string(), text),
@@ -247,14 +279,21 @@ fn credentials(platform: &Platform, key: Option<&KeyInfo>, master: &MasterKey, u
         }
     };
     let header = match platform.auth {
-        Auth::Bearer => Some(("Authorization", Secret::new([b"Bearer ", token.as_bytes()].concat()))),
+        Auth::Bearer => Some((
+            "Authorization",
+            Secret::new([b"Bearer ", token.as_bytes()].concat()),
+        )),
         Auth::GoogApiKey => Some(("x-goog-api-key", Secret::new(token.as_bytes().to_vec()))),
         Auth::None => None,
     };
     Ok(Credentials { url, header })
 }
 
-fn with_auth<B>(mut req: ureq::RequestBuilder<B>, creds: &Credentials, platform: &Platform) -> ureq::RequestBuilder<B> {
+fn with_auth<B>(
+    mut req: ureq::RequestBuilder<B>,
+    creds: &Credentials,
+    platform: &Platform,
+) -> ureq::RequestBuilder<B> {
     if let Some((name, value)) = &creds.header {
         req = req.header(*name, value.as_bytes());
     }

@@ -42,8 +42,14 @@ impl Connector<()> for MayConnector {
             .unwrap_or(Duration::from_secs(10));
         let deadline = Instant::now() + total;
         let blocked = |why: &str| {
-            log::warn!("refused to connect to {}: {why}", details.uri.host().unwrap_or("?"));
-            ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, "blocked address"))
+            log::warn!(
+                "refused to connect to {}: {why}",
+                details.uri.host().unwrap_or("?")
+            );
+            ureq::Error::Io(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "blocked address",
+            ))
         };
         // Checked again here, not only when a base URL is saved: DNS answers change.
         if let Some(why) = details.uri.host().and_then(crate::netguard::forbidden_host) {
