@@ -322,3 +322,14 @@ fn twenty_attempts_at_most_and_two_outages_end_a_platform() {
     assert_eq!(m.count(), 2, "{}", r.text());
     assert!(r.error_message().contains("2 unavailable"), "{}", r.text());
 }
+
+#[test]
+fn redirects_are_not_followed() {
+    let elsewhere = Mock::start(|_| Reply::completion("should not be reached by a redirect"));
+    let target = format!("http://{}/steal", elsewhere.addr);
+    let (a, b, p) = pair(move |_| Reply::json(302, "{}").with_header("location", &target));
+    assert_served_by_groq(&p.chat(&user("hi")), "1");
+    assert_eq!(a.count(), 1);
+    assert_eq!(b.count(), 1);
+    assert_eq!(elsewhere.count(), 0, "a 302 is an answer, not a place to go");
+}

@@ -21,10 +21,17 @@ pub fn transport(e: UpstreamError) -> Verdict {
 pub fn status(code: u16, headers: &HeaderMap, body: &[u8]) -> Verdict {
     let retry_after_ms = retry_after(headers);
     match code {
-        429 => Verdict::RateLimited {
-            retry_after_ms,
-            daily: retry_after_ms.is_none() && daily_quota(body),
-        },
+        429 => {
+            let quota = google_quota(body);
+            // A per-minute quota waits its delay (or a minute) and never escalates.
+            let retry_after_ms = retry_after_ms
+                .or(quota.retry_delay_ms)
+                .or(quota.per_minute.then_some(60_000));
+            Verdict::RateLimited {
+                retry_after_ms,
+                daily: retry_after_ms.is_none() && quota.per_day,
+            }
+        }
         503 if retry_after_ms.is_some() => Verdict::RateLimited {
             retry_after_ms,
             daily: false,
@@ -76,20 +83,38 @@ fn error_reason(body: &[u8]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Google reports a spent daily quota as a `QuotaFailure` violation whose `quotaId` names a
-/// per-day quota (e.g. `GenerateRequestsPerDayPerProjectPerModel-FreeTier`).
-fn daily_quota(body: &[u8]) -> bool {
+/// What Google's structured 429 details say: `QuotaFailure` violations whose `quotaId` names
+/// the quota (`GenerateRequestsPerDayPerProjectPerModel-FreeTier`, `...PerMinute...`) and a
+/// `RetryInfo` with a `retryDelay` such as `"37s"`.
+#[derive(Default)]
+struct GoogleQuota {
+    per_day: bool,
+    per_minute: bool,
+    retry_delay_ms: Option<u64>,
+}
+
+fn google_quota(body: &[u8]) -> GoogleQuota {
+    let mut q = GoogleQuota::default();
     let mut copy = body.to_vec();
     let Ok(v) = crate::json::parse_object(&mut copy) else {
-        return false;
+        return q;
     };
-    let details = v.get("error").and_then(|e| e.get_array("details"));
-    details.into_iter().flatten().any(|d| {
-        d.get_array("violations").into_iter().flatten().any(|viol| {
-            viol.get_str("quotaId")
-                .is_some_and(|q| q.contains("PerDay"))
-        })
-    })
+    for d in v
+        .get("error")
+        .and_then(|e| e.get_array("details"))
+        .into_iter()
+        .flatten()
+    {
+        for viol in d.get_array("violations").into_iter().flatten() {
+            let id = viol.get_str("quotaId").unwrap_or("");
+            q.per_day |= id.contains("PerDay");
+            q.per_minute |= id.contains("PerMinute");
+        }
+        if let Some(delay) = d.get_str("retryDelay").and_then(parse_duration_ms) {
+            q.retry_delay_ms = Some(delay);
+        }
+    }
+    q
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -240,7 +265,16 @@ mod tests {
         assert_eq!(
             status(429, &HeaderMap::new(), minute),
             Verdict::RateLimited {
-                retry_after_ms: None,
+                retry_after_ms: Some(60_000),
+                daily: false
+            },
+            "a per-minute quota waits a minute and does not escalate"
+        );
+        let with_delay = br#"{"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"}]}}"#;
+        assert_eq!(
+            status(429, &HeaderMap::new(), with_delay),
+            Verdict::RateLimited {
+                retry_after_ms: Some(37_000),
                 daily: false
             }
         );
