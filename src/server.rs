@@ -130,12 +130,14 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
         );
     }
     spawn_background(app.clone(), config.health_interval);
+    notify_systemd("READY=1");
 
     let sig = wait_for_signal(&signals);
     log::info!(
         "received signal {sig}; draining in-flight requests (up to {} s)",
         DRAIN_TIMEOUT.as_secs()
     );
+    notify_systemd("STOPPING=1");
     server.stop_accepting();
     if !server.drain(DRAIN_TIMEOUT) {
         log::warn!(
@@ -150,6 +152,24 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Tells systemd (`Type=notify`) about readiness and shutdown; a no-op outside systemd.
+fn notify_systemd(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(abstract_name) => SocketAddr::from_abstract_name(abstract_name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr));
+    if let Err(e) = sent {
+        log::warn!("could not notify systemd ({state}): {e}");
+    }
 }
 
 fn spawn_background(app: Arc<App>, health_interval: Duration) {

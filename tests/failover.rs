@@ -331,5 +331,9 @@ fn redirects_are_not_followed() {
     assert_served_by_groq(&p.chat(&user("hi")), "1");
     assert_eq!(a.count(), 1);
     assert_eq!(b.count(), 1);
-    assert_eq!(elsewhere.count(), 0, "a 302 is an answer, not a place to go");
+    assert_eq!(
+        elsewhere.count(),
+        0,
+        "a 302 is an answer, not a place to go"
+    );
 }

@@ -274,3 +274,22 @@ fn a_saved_chain_order_is_used_and_switched_off_entries_are_skipped() {
             .contains("\"openai/gpt-oss-120b\"")
     );
 }
+
+#[test]
+fn systemd_is_told_when_the_server_is_ready_and_when_it_stops() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = support::temp_dir("notify");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut p = Proxy::builder()
+        .env("NOTIFY_SOCKET", path.to_str().unwrap())
+        .start();
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    assert_eq!(p.stop(), Some(0));
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the .deb for one architecture into target/debian/.
+#
+#   cross/package.sh aarch64|armv7|x86_64
+#
+# The binary comes from cross/build.sh (static musl; armv7 may be glibc, see there); the
+# package metadata is [package.metadata.deb] in Cargo.toml; maintainer scripts are in
+# cross/debian/. Installs cargo-deb when missing (cargo install, from crates.io).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf 'cross/package.sh: %s\n' "$*" >&2; }
+
+arch="${1:-}"
+case "$arch" in aarch64|armv7|x86_64) ;; *) echo "usage: cross/package.sh aarch64|armv7|x86_64" >&2; exit 2 ;; esac
+
+if ! command -v cargo-deb >/dev/null; then
+    say "installing cargo-deb (cargo install --locked cargo-deb)"
+    cargo install --locked cargo-deb
+fi
+
+binary="$(cross/build.sh "$arch" | tail -n 1)"
+triple="$(basename "$(dirname "$(dirname "$binary")")")"
+variant=()
+case "$triple" in *gnueabihf|*-gnu) variant=(--variant gnu) ;; esac
+
+say "packaging $binary"
+mkdir -p target/debian
+# Stripped at link time already; a host strip cannot handle foreign architectures anyway.
+cargo deb --no-build --no-strip --target "$triple" "${variant[@]}" --output target/debian/ | tail -n 1
