@@ -22,16 +22,15 @@ say() { printf 'cross/build.sh: %s\n' "$*" >&2; }
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- toolchain: rustup target -------------------------------------------------------------
-static=yes
+# Some rustup mirrors lack a target's prebuilt std (this one answers 404 for the 32-bit ARM
+# musl std). Then std is built from source (rust-src, -Zbuild-std) against Debian's musl.
+build_std=no
 if ! rustup target list --installed | grep -qx "$triple"; then
     say "installing the Rust target $triple (rustup)"
-    if ! rustup target add "$triple" && [ "$arch" = armv7 ]; then
-        # Some rustup mirrors lack the 32-bit ARM musl std. Fall back to glibc (dynamic), which
-        # runs on Raspberry Pi OS bookworm (glibc 2.36) and later.
-        triple=armv7-unknown-linux-gnueabihf
-        static=no
-        say "the musl target is not available here; building $triple (dynamically linked, glibc)"
-        rustup target list --installed | grep -qx "$triple" || rustup target add "$triple"
+    if ! rustup target add "$triple" 2>/dev/null; then
+        say "no prebuilt std for $triple here; building std from source (rust-src)"
+        rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+        build_std=yes
     fi
 fi
 
@@ -53,7 +52,7 @@ else
     fi
 fi
 specs="/usr/lib/$musl/musl-gcc.specs"
-[ "$static" = no ] || [ -f "$specs" ] || packages+=("$musl_pkg")
+[ -f "$specs" ] || packages+=("$musl_pkg")
 if [ ${#packages[@]} -gt 0 ]; then
     say "installing ${packages[*]} (apt)"
     sudo_ apt-get install -y -qq "${packages[@]}" >/dev/null || { sudo_ apt-get update -qq; sudo_ apt-get install -y -qq "${packages[@]}" >/dev/null; }
@@ -65,24 +64,34 @@ upper="$(echo "$env_triple" | tr '[:lower:]' '[:upper:]')"
 export "CC_${env_triple}=$cc_bin"
 export "AR_${env_triple}=$( [ "$cc_bin" = gcc ] && echo ar || echo "$gnu-ar" )"
 export "CARGO_TARGET_${upper}_LINKER=$cc_bin"
-if [ "$static" = yes ]; then
-    # MDB_USE_ROBUST=0: musl refuses robust mutexes unless the kernel answers get_robust_list,
-    # which qemu-user never does, so LMDB could not open under emulation. Plain process-shared
-    # mutexes only lose automatic recovery when a process dies holding the write lock while
-    # another still has the store open; the next start with no other process resets the locks.
-    export "CFLAGS_${env_triple}=-specs $specs -O2 -DMDB_USE_ROBUST=0"
-    # Fully static, and no host-specific CPU features: it must run on any board of its arch.
-    export "CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static"
-else
-    export "CFLAGS_${env_triple}=-O2"
+# MDB_USE_ROBUST=0: musl refuses robust mutexes unless the kernel answers get_robust_list,
+# which qemu-user never does, so LMDB could not open under emulation. Plain process-shared
+# mutexes only lose automatic recovery when a process dies holding the write lock while
+# another still has the store open; the next start with no other process resets the locks.
+export "CFLAGS_${env_triple}=-specs $specs -O2 -DMDB_USE_ROBUST=0"
+# Fully static, and no host-specific CPU features: it must run on any board of its arch.
+rustflags="-C target-feature=+crt-static"
+cargo_args=(--release --locked --target "$triple")
+if [ "$build_std" = yes ]; then
+    # Without a prebuilt std there are no self-contained crt files: link with Debian's musl
+    # (through its specs) and gcc's unwinder, which provides the _Unwind_* API std expects
+    # from libunwind.
+    shim="target/unwind-shim/$triple"
+    mkdir -p "$shim"
+    ln -sf "$("$cc_bin" -print-file-name=libgcc_eh.a)" "$shim/libunwind.a"
+    rustflags="$rustflags -C link-self-contained=no -C link-arg=-specs=$specs -L $PWD/$shim -C link-arg=-lgcc"
+    export RUSTC_BOOTSTRAP=1
+    cargo_args+=(-Zbuild-std=std,panic_unwind)
 fi
+export "CARGO_TARGET_${upper}_RUSTFLAGS=$rustflags"
 
 say "building $triple"
 start=$(date +%s)
-cargo build --release --locked --target "$triple"
+cargo build "${cargo_args[@]}"
 out="target/$triple/release/freellmapi"
 say "built $out ($(stat -c %s "$out") bytes) in $(( $(date +%s) - start )) s"
-if [ "$static" = yes ] && ! file "$out" 2>/dev/null | grep -q "statically linked\|static-pie"; then
-    say "warning: $out does not look statically linked"
+if ! file "$out" 2>/dev/null | grep -q "statically linked\|static-pie"; then
+    say "error: $out is not statically linked"
+    exit 1
 fi
 echo "$out"

@@ -3,7 +3,7 @@
 #
 #   cross/package.sh aarch64|armv7|x86_64
 #
-# The binary comes from cross/build.sh (static musl; armv7 may be glibc, see there); the
+# The binary comes from cross/build.sh (static musl); the
 # package metadata is [package.metadata.deb] in Cargo.toml; maintainer scripts are in
 # cross/debian/. Installs cargo-deb when missing (cargo install, from crates.io).
 set -euo pipefail
@@ -20,10 +20,8 @@ fi
 
 binary="$(cross/build.sh "$arch" | tail -n 1)"
 triple="$(basename "$(dirname "$(dirname "$binary")")")"
-variant=()
-case "$triple" in *gnueabihf|*-gnu) variant=(--variant gnu) ;; esac
 
 say "packaging $binary"
 mkdir -p target/debian
 # Stripped at link time already; a host strip cannot handle foreign architectures anyway.
-cargo deb --no-build --no-strip --target "$triple" "${variant[@]}" --output target/debian/ | tail -n 1
+cargo deb --no-build --no-strip --target "$triple" --output target/debian/ | tail -n 1
