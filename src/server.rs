@@ -20,6 +20,11 @@ use crate::store::{Retention, Store, StoreError};
 /// build (which needs more stack than release) fails at 64 KiB and passes at 96 KiB, so 128 KiB
 /// leaves a third in reserve. Stacks are mapped lazily; only touched pages cost memory.
 pub const COROUTINE_STACK_BYTES: usize = 128 * 1024;
+/// Finished coroutines kept for reuse. may creates the whole pool at start, each stack with two
+/// touched pages, and a pooled stack keeps whatever its last request touched; 16 keeps both
+/// small (idle RSS ~2 MiB lower than may's default 1000) at the cost of an mmap for the 17th
+/// simultaneous connection.
+const COROUTINE_POOL: usize = 16;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const STORE_POLL: Duration = Duration::from_secs(2);
 const LEDGER_PERSIST_EVERY: Duration = Duration::from_secs(60);
@@ -28,8 +33,21 @@ const LEDGER_PERSIST_EVERY: Duration = Duration::from_secs(60);
 pub fn configure_runtime() {
     may::config()
         .set_stack_size(COROUTINE_STACK_BYTES / std::mem::size_of::<usize>())
-        .set_pool_capacity(256)
+        .set_pool_capacity(COROUTINE_POOL)
         .set_worker_pin(false);
+}
+
+/// Every stream holds two sockets; the usual soft limit of 1024 descriptors would cap the
+/// server near 500 streams, so take what the hard limit allows (up to 65 536).
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(65_536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// Everything `serve` and the CLI need from the data dir.
@@ -86,6 +104,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
 pub fn serve(config: &Config) -> Result<(), ConfigError> {
     let signals = block_signals();
     configure_runtime();
+    raise_fd_limit();
 
     let Opened { store, master } = open_data_dir(config)?;
     let (token, created) = store

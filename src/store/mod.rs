@@ -86,6 +86,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The LMDB environment and its typed databases.
 pub struct Store {
     env: Env<WithoutTls>,
+    /// The address range of LMDB's read-only map of `data.mdb`, from /proc/self/maps.
+    map: Option<(usize, usize)>,
     settings: Database<Bytes, Bytes>,
     keys: Database<Bytes, Bytes>,
     requests: Database<U128<BigEndian>, Bytes>,
@@ -104,12 +106,25 @@ impl Store {
         let keys = env.create_database(&mut wtxn, Some("keys"))?;
         let requests = env.create_database(&mut wtxn, Some("requests"))?;
         wtxn.commit()?;
+        let map = find_map(&dir.join("data.mdb"));
         Ok(Store {
+            map,
             env,
             settings,
             keys,
             requests,
         })
+    }
+
+    /// Drops this process's page-table entries for the map, so pages the store touched (the
+    /// request log grows by appending) stop counting as our RSS. The data stays in the page
+    /// cache, and the map is read-only and shared: any later access simply faults it back in.
+    pub fn release_mapped_pages(&self) {
+        if let Some((start, end)) = self.map {
+            // SAFETY: the range is LMDB's own read-only MAP_SHARED file mapping; MADV_DONTNEED on
+            // it discards no data, and readers touching it afterwards refault the same pages.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
     }
 
     pub(crate) fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>> {
@@ -253,6 +268,21 @@ impl Store {
     }
 }
 
+/// The mapping of `file` in /proc/self/maps (LMDB maps the whole map size at once).
+fn find_map(file: &Path) -> Option<(usize, usize)> {
+    let file = std::fs::canonicalize(file).ok()?;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .find(|l| l.ends_with(&*file.to_string_lossy()) && l.contains(" r--s "))
+        .and_then(|l| {
+            let (start, end) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                usize::from_str_radix(start, 16).ok()?,
+                usize::from_str_radix(end, 16).ok()?,
+            ))
+        })
+}
+
 fn be_u64(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
@@ -265,6 +295,20 @@ pub(crate) mod tests {
         let dir = std::env::temp_dir().join(format!("fla-store-{}", crate::crypto::random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
         (Store::open(&dir).unwrap(), dir)
+    }
+
+    #[test]
+    fn the_map_is_found_and_released() {
+        let (store, dir) = temp_store();
+        let (start, end) = store.map.expect("data.mdb is mapped");
+        assert!(end > start);
+        store.release_mapped_pages();
+        assert_eq!(
+            store.generation().unwrap(),
+            0,
+            "the store still reads after a release"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -20,6 +20,10 @@ use crate::time::{DAY_MS, now_ms};
 const CHANNEL_CAPACITY: usize = 4096;
 const MAX_BATCH: usize = 512;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Records arriving within this window share one commit (one fsync on the SD card).
+const BATCH_WINDOW: Duration = Duration::from_millis(200);
+/// How often the store's mapped pages are released from our RSS.
+const RELEASE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,19 +151,41 @@ pub fn spawn_writer(store: Arc<Store>, retention: Retention) -> LogSink {
 fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
     let mut seq: u32 = 0;
     let mut last_prune = Instant::now() - PRUNE_EVERY;
+    let mut last_release = Instant::now();
+    let mut unreleased = false;
     loop {
-        let first = match rx.recv_timeout(PRUNE_EVERY) {
+        // Idle: wake for the next release of mapped pages, else for the next prune.
+        let wait = if unreleased {
+            RELEASE_EVERY.saturating_sub(last_release.elapsed())
+        } else {
+            PRUNE_EVERY
+        };
+        let first = match rx.recv_timeout(wait) {
             Ok(m) => Some(m),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        // Gather what arrives within the batch window into one commit (one fsync), unless
+        // someone waits on a flush.
         let mut batch: Vec<Msg> = first.into_iter().collect();
+        let window = Instant::now() + BATCH_WINDOW;
+        while batch.len() < MAX_BATCH && !batch.iter().any(|m| matches!(m, Msg::Flush(_))) {
+            let left = window.saturating_duration_since(Instant::now());
+            if batch.is_empty() || left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }
         }
+        unreleased |= !batch.is_empty();
         let mut acks = Vec::new();
         let (jobs, mut batch): (Vec<Msg>, Vec<Msg>) =
             batch.into_iter().partition(|m| matches!(m, Msg::Job(_)));
@@ -170,6 +196,11 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
             if let Msg::Job(job) = job {
                 job(store);
             }
+        }
+        if unreleased && last_release.elapsed() >= RELEASE_EVERY {
+            last_release = Instant::now();
+            unreleased = false;
+            store.release_mapped_pages();
         }
         if last_prune.elapsed() >= PRUNE_EVERY {
             last_prune = Instant::now();

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 pub const MAX_LINE: usize = 1024 * 1024;
 pub const MAX_EVENT: usize = 4 * 1024 * 1024;
-const READ_SIZE: usize = 16 * 1024;
+const READ_SIZE: usize = 4 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SseError {

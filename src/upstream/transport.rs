@@ -19,9 +19,11 @@ use ureq::unversioned::transport::{
 const WATCH_TICK: Duration = Duration::from_millis(500);
 /// The shortest socket timeout handed to `may`.
 const MIN_WAIT: Duration = Duration::from_millis(2);
-/// Buffer sizes per upstream connection; response heads and SSE lines fit comfortably.
-pub const INPUT_BUFFER: usize = 16 * 1024;
-pub const OUTPUT_BUFFER: usize = 16 * 1024;
+/// Buffer sizes per upstream connection. Both are zero-filled on first use, so every open
+/// stream pays for them: 8 KiB holds any provider's response head (ureq reads SSE bodies
+/// through it in pieces), 4 KiB holds our request head (bodies go out in pieces).
+pub const INPUT_BUFFER: usize = 8 * 1024;
+pub const OUTPUT_BUFFER: usize = 4 * 1024;
 
 /// Opens plain TCP connections with `may` sockets. Must be the first link of the chain.
 #[derive(Debug, Default)]

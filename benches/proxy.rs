@@ -1,0 +1,766 @@
+//! The footprint and per-request cost of freellmapi, side by side with a direct call and an
+//! nginx hop, on loopback. Run through `benches/run.sh` (see benches/README.md).
+//!
+//! One run: a fast mock provider (below, std threads), the proxy under test (a release binary
+//! with one key pointing at the mock) and nginx (Debian's, with a temporary config proxying to
+//! the same mock). Measures idle RSS, RSS after 100 000 requests, added latency p50/p99 and CPU
+//! per request at concurrency 1 and 32 in interleaved rounds (direct, proxy, nginx), streaming
+//! time to first byte and per-frame delay, and RSS with 1 000 open streams. Prints a table and
+//! writes it as JSON under target/bench/.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+fn nanos() -> u64 {
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed answer from the benchmark's mock provider."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":14,"total_tokens":23}}"#;
+const REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
+
+// ----- mock provider ------------------------------------------------------------------------
+
+/// Streams carry `frames` frames `interval_ms` apart; each frame holds the mock's send time.
+#[derive(Clone, Copy)]
+struct StreamShape {
+    frames: usize,
+    interval_ms: u64,
+}
+
+fn start_mock(shape: Arc<std::sync::Mutex<StreamShape>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let shape = shape.clone();
+            thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || mock_conn(conn, shape))
+                .unwrap();
+        }
+    });
+    addr
+}
+
+fn mock_conn(conn: TcpStream, shape: Arc<std::sync::Mutex<StreamShape>>) {
+    let _ = conn.set_nodelay(true);
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut out = conn;
+    let mut line = String::new();
+    loop {
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if line.len() > 15 && line[..15].eq_ignore_ascii_case("content-length:") {
+                len = line[15..].trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if !body.windows(13).any(|w| w == b"\"stream\":true") {
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{COMPLETION}",
+                COMPLETION.len()
+            );
+            if out.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        let s = *shape.lock().unwrap();
+        if out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n").is_err() {
+            return;
+        }
+        for i in 0..s.frames {
+            if i > 0 {
+                thread::sleep(Duration::from_millis(s.interval_ms));
+            }
+            let frame = format!(
+                "data: {{\"id\":\"b\",\"object\":\"chat.completion.chunk\",\"t\":{},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}},\"finish_reason\":null}}]}}\n\n",
+                nanos()
+            );
+            if out
+                .write_all(format!("{:x}\r\n{frame}\r\n", frame.len()).as_bytes())
+                .is_err()
+            {
+                return;
+            }
+        }
+        let end = "data: {\"id\":\"b\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        if out
+            .write_all(format!("{:x}\r\n{end}\r\n0\r\n\r\n", end.len()).as_bytes())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+// ----- client -------------------------------------------------------------------------------
+
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    request: Vec<u8>,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, path: &str, token: &str, body: &str) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes();
+        Client {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+            request,
+        }
+    }
+
+    /// One request; returns its latency in µs.
+    fn call(&mut self) -> f64 {
+        let t = Instant::now();
+        self.writer.write_all(&self.request).unwrap();
+        let mut line = String::new();
+        let mut len = 0usize;
+        let mut status = 0;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            if status == 0 {
+                status = line.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if line.len() > 15 && line[..15].eq_ignore_ascii_case("content-length:") {
+                len = line[15..].trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.reader.read_exact(&mut body).unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        t.elapsed().as_nanos() as f64 / 1000.0
+    }
+
+    /// One streamed request: (time to first data frame in µs, per-frame delays in µs).
+    fn stream(&mut self) -> (f64, Vec<f64>) {
+        let t = Instant::now();
+        self.writer.write_all(&self.request).unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut ttfb = None;
+        let mut delays = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            let n = usize::from_str_radix(line.trim(), 16).unwrap();
+            let mut chunk = vec![0u8; n + 2];
+            self.reader.read_exact(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            let now = nanos();
+            let text = String::from_utf8_lossy(&chunk[..n]);
+            for frame in text.split("\n\n").filter(|f| f.starts_with("data: {")) {
+                if let Some(i) = frame.find("\"t\":") {
+                    let stamp: u64 = frame[i + 4..]
+                        .split([',', '}'])
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    ttfb.get_or_insert(t.elapsed().as_nanos() as f64 / 1000.0);
+                    delays.push(now.saturating_sub(stamp) as f64 / 1000.0);
+                }
+            }
+        }
+        (ttfb.unwrap_or(f64::NAN), delays)
+    }
+}
+
+/// Runs `total` requests over `conc` keep-alive connections; returns all latencies (µs).
+fn load(addr: SocketAddr, path: &str, token: &str, conc: usize, total: usize) -> Vec<f64> {
+    let per = total / conc;
+    let barrier = Arc::new(Barrier::new(conc));
+    let threads: Vec<_> = (0..conc)
+        .map(|_| {
+            let (path, token, barrier) = (path.to_string(), token.to_string(), barrier.clone());
+            thread::spawn(move || {
+                let mut c = Client::new(addr, &path, &token, REQUEST);
+                c.call(); // warm the connection (and the upstream pool behind it)
+                barrier.wait();
+                (0..per).map(|_| c.call()).collect::<Vec<f64>>()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    pct(&mut v, 0.5)
+}
+
+// ----- processes ----------------------------------------------------------------------------
+
+struct Proc {
+    child: Child,
+    pids: Vec<u32>,
+}
+
+impl Proc {
+    /// CPU time of every thread of every process, in nanoseconds.
+    fn cpu_ns(&self) -> u64 {
+        self.pids.iter().map(|p| cpu_ns(*p)).sum()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+/// Sum of /proc/<pid>/task/*/schedstat run times: nanosecond resolution, unlike clock ticks.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .sum()
+}
+
+/// (RSS, anonymous, file-backed) in KiB.
+fn rss(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
+}
+
+fn start_proxy(bin: &Path, dir: &Path, mock: SocketAddr) -> (Proc, SocketAddr, String) {
+    let _ = std::fs::remove_dir_all(dir);
+    let env = [
+        ("FREELLMAPI_UPSTREAM_GROQ", format!("http://{mock}/v1")),
+        ("FREELLMAPI_LOG", "warn".to_string()),
+    ];
+    let mut add = Command::new(bin);
+    add.args(["keys", "add", "groq", "--unlimited", "--data-dir"])
+        .arg(dir)
+        .envs(env.clone())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
+    let mut child = add.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"gsk_benchmark_key\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--log-level",
+        "info",
+        "--data-dir",
+    ])
+    .arg(dir)
+    .envs(env)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("listening on http://") {
+                let _ = tx.send(
+                    line[i + 20..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                );
+            } else if line.contains("ERROR") {
+                eprintln!("proxy: {line}");
+            }
+        }
+    });
+    let addr: SocketAddr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the proxy started")
+        .parse()
+        .unwrap();
+    let out = Command::new(bin)
+        .args(["token", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let pid = child.id();
+    (
+        Proc {
+            child,
+            pids: vec![pid],
+        },
+        addr,
+        token,
+    )
+}
+
+fn start_nginx(dir: &Path, mock: SocketAddr) -> Option<(Proc, SocketAddr)> {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    std::fs::create_dir_all(dir.join("logs")).ok()?;
+    let conf = format!(
+        "worker_processes auto;\nerror_log {d}/logs/error.log warn;\npid {d}/nginx.pid;\ndaemon off;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         upstream mock {{ server {mock}; keepalive 64; }}\n\
+         server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }}\n}}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).ok()?;
+    let child = Command::new(nginx)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(dir)
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let master = child.id();
+    // The master plus its workers: every process whose parent is the master.
+    let mut pids = vec![master];
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        if let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(master) {
+                pids.push(pid);
+            }
+        }
+    }
+    Some((Proc { child, pids }, addr))
+}
+
+// ----- the run ------------------------------------------------------------------------------
+
+/// The printed table and the JSON fields, built row by row.
+#[derive(Default)]
+struct Report {
+    table: String,
+    json: Vec<String>,
+}
+
+impl Report {
+    fn row(&mut self, name: &str, value: String, target: &str, key: &str, num: f64) {
+        self.table
+            .push_str(&format!("| {name} | {value} | {target} |\n"));
+        self.extra(key, num);
+    }
+
+    fn extra(&mut self, key: &str, num: f64) {
+        self.json.push(format!("\"{key}\":{num:.3}"));
+    }
+}
+
+#[derive(Default)]
+struct Side {
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    cpu_us: Vec<f64>,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let quick = args.iter().any(|a| a == "--quick");
+    let bin = PathBuf::from(arg("--proxy").unwrap_or_else(|| "target/release/freellmapi".into()));
+    let out_dir = PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
+    let scale = if quick { 10 } else { 1 };
+    nanos();
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.min(65_536);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+
+    let work = std::env::temp_dir().join(format!("freellmapi-bench-{}", std::process::id()));
+    let shape = Arc::new(std::sync::Mutex::new(StreamShape {
+        frames: 50,
+        interval_ms: 10,
+    }));
+    let mock = start_mock(shape.clone());
+    let (proxy, proxy_addr, token) = start_proxy(&bin, &work.join("proxy"), mock);
+    let nginx = start_nginx(&work.join("nginx"), mock);
+    if nginx.is_none() {
+        eprintln!("nginx not found: the nginx column is skipped (apt-get install nginx)");
+    }
+    let pid = proxy.child.id();
+    thread::sleep(Duration::from_secs(2));
+    let idle = rss(pid);
+    eprintln!("idle RSS {} KiB (anon {}, file {})", idle.0, idle.1, idle.2);
+
+    let path = "/v1/chat/completions";
+    let mut results = Vec::new();
+    for (conc, total, rounds) in [(1usize, 2000 / scale, 5), (32, 20_000 / scale, 5)] {
+        let (mut direct, mut via_proxy, mut via_nginx) =
+            (Side::default(), Side::default(), Side::default());
+        load(proxy_addr, path, &token, conc, conc * 10);
+        for _ in 0..rounds {
+            let mut d = load(mock, path, "x", conc, total);
+            direct.p50.push(pct(&mut d, 0.5));
+            direct.p99.push(pct(&mut d, 0.99));
+            let before = proxy.cpu_ns();
+            let mut p = load(proxy_addr, path, &token, conc, total);
+            via_proxy
+                .cpu_us
+                .push((proxy.cpu_ns() - before) as f64 / 1000.0 / total as f64);
+            via_proxy.p50.push(pct(&mut p, 0.5));
+            via_proxy.p99.push(pct(&mut p, 0.99));
+            if let Some((n, addr)) = &nginx {
+                let before = n.cpu_ns();
+                let mut x = load(*addr, path, "x", conc, total);
+                via_nginx
+                    .cpu_us
+                    .push((n.cpu_ns() - before) as f64 / 1000.0 / total as f64);
+                via_nginx.p50.push(pct(&mut x, 0.5));
+                via_nginx.p99.push(pct(&mut x, 0.99));
+            }
+        }
+        results.push((conc, direct, via_proxy, via_nginx));
+    }
+
+    // RSS after 100 000 more requests (concurrency 32), against the warm state after the rounds.
+    thread::sleep(Duration::from_secs(6));
+    let warm = rss(pid);
+    eprintln!("RSS warm {} KiB (anon {}, file {})", warm.0, warm.1, warm.2);
+    let n = 100_000 / scale;
+    load(proxy_addr, path, &token, 32, n);
+    thread::sleep(Duration::from_secs(6));
+    let after = rss(pid);
+    eprintln!(
+        "RSS after {n} requests {} KiB (anon {}, file {})",
+        after.0, after.1, after.2
+    );
+
+    // Streaming: time to first frame and per-frame delay, direct and through the proxy.
+    let stream_body = REQUEST.replace("{\"model\"", "{\"stream\":true,\"model\"");
+    let streams = 20 / scale.min(4);
+    let measure = |addr: SocketAddr, token: &str| {
+        let mut c = Client::new(addr, path, token, &stream_body);
+        let mut ttfb = Vec::new();
+        let mut delays = Vec::new();
+        for _ in 0..streams {
+            let (t, d) = c.stream();
+            ttfb.push(t);
+            delays.extend(d);
+        }
+        (ttfb, delays)
+    };
+    let (mut d_ttfb, mut d_delay) = measure(mock, "x");
+    let (mut p_ttfb, mut p_delay) = measure(proxy_addr, &token);
+    let stream_stats = (
+        pct(&mut p_ttfb, 0.5) - pct(&mut d_ttfb, 0.5),
+        pct(&mut p_delay, 0.5) - pct(&mut d_delay, 0.5),
+        pct(&mut p_delay, 0.99) - pct(&mut d_delay, 0.99),
+    );
+
+    // 1 000 concurrent open streams through the proxy.
+    let open = 1000 / scale;
+    *shape.lock().unwrap() = StreamShape {
+        frames: 30,
+        interval_ms: 1000,
+    };
+    let ready = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Barrier::new(open + 1));
+    let holders: Vec<_> = (0..open)
+        .map(|_| {
+            let (ready, release, token, body) = (
+                ready.clone(),
+                release.clone(),
+                token.clone(),
+                stream_body.clone(),
+            );
+            thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || {
+                    let mut c = Client::new(proxy_addr, path, &token, &body);
+                    c.writer.write_all(&c.request.clone()).unwrap();
+                    let mut line = String::new();
+                    while line != "\r\n" {
+                        line.clear();
+                        c.reader.read_line(&mut line).unwrap();
+                    }
+                    line.clear();
+                    c.reader.read_line(&mut line).unwrap(); // the first chunk's size line
+                    ready.fetch_add(1, Ordering::SeqCst);
+                    release.wait();
+                })
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ready.load(Ordering::SeqCst) < open && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    let opened = ready.load(Ordering::SeqCst);
+    thread::sleep(Duration::from_millis(500));
+    let streams_rss = rss(pid);
+
+    release.wait();
+    for h in holders {
+        let _ = h.join();
+    }
+
+    // ----- report -----
+    let host = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let date = String::from_utf8(
+        Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%d %H:%M UTC")
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let mut r = Report::default();
+    r.table.push_str(&format!(
+        "freellmapi benchmark, {} ({} cores), {}{}\n",
+        host,
+        cores,
+        date.trim(),
+        if quick { " [quick]" } else { "" }
+    ));
+    r.table.push_str(&format!(
+        "binary: {} ({} bytes)\n\n",
+        bin.display(),
+        std::fs::metadata(&bin).map(|m| m.len()).unwrap_or(0)
+    ));
+    r.table
+        .push_str("| measure | value | target |\n|---|---|---|\n");
+    r.row(
+        "idle RSS, one key, 2 s after start",
+        format!("{:.2} MiB", idle.0 as f64 / 1024.0),
+        "≤ 6 MiB",
+        "idle_rss_kib",
+        idle.0 as f64,
+    );
+    r.row(
+        "RSS warm (after the latency rounds, c=32)",
+        format!(
+            "{:.2} MiB ({:+} KiB over idle)",
+            warm.0 as f64 / 1024.0,
+            warm.0 as i64 - idle.0 as i64
+        ),
+        "",
+        "warm_rss_kib",
+        warm.0 as f64,
+    );
+    r.row(
+        &format!("RSS after {n} more requests"),
+        format!(
+            "{:.2} MiB ({:+} KiB; anon {:+} KiB)",
+            after.0 as f64 / 1024.0,
+            after.0 as i64 - warm.0 as i64,
+            after.1 as i64 - warm.1 as i64
+        ),
+        "no growth beyond a few hundred KiB",
+        "rss_growth_kib",
+        after.0 as f64 - warm.0 as f64,
+    );
+    for (conc, direct, via_proxy, via_nginx) in &results {
+        let dp50 = median(direct.p50.clone());
+        let dp99 = median(direct.p99.clone());
+        let pp50 = median(via_proxy.p50.clone()) - dp50;
+        let pp99 = median(via_proxy.p99.clone()) - dp99;
+        let pcpu = median(via_proxy.cpu_us.clone());
+        r.row(
+            &format!("c={conc} direct to the mock p50 / p99"),
+            format!("{dp50:.0} / {dp99:.0} µs"),
+            "(baseline)",
+            &format!("c{conc}_direct_p50_us"),
+            dp50,
+        );
+        r.row(
+            &format!("c={conc} added by freellmapi p50 / p99"),
+            format!("{pp50:.0} / {pp99:.0} µs"),
+            "",
+            &format!("c{conc}_proxy_added_p50_us"),
+            pp50,
+        );
+        r.extra(&format!("c{conc}_proxy_added_p99_us"), pp99);
+        r.row(
+            &format!("c={conc} freellmapi CPU per request"),
+            format!("{pcpu:.0} µs"),
+            "",
+            &format!("c{conc}_proxy_cpu_us"),
+            pcpu,
+        );
+        if !via_nginx.p50.is_empty() {
+            let np50 = median(via_nginx.p50.clone()) - dp50;
+            let np99 = median(via_nginx.p99.clone()) - dp99;
+            let ncpu = median(via_nginx.cpu_us.clone());
+            r.row(
+                &format!("c={conc} added by nginx p50 / p99"),
+                format!("{np50:.0} / {np99:.0} µs"),
+                "(floor)",
+                &format!("c{conc}_nginx_added_p50_us"),
+                np50,
+            );
+            r.extra(&format!("c{conc}_nginx_added_p99_us"), np99);
+            r.row(
+                &format!("c={conc} nginx CPU per request"),
+                format!("{ncpu:.0} µs"),
+                "",
+                &format!("c{conc}_nginx_cpu_us"),
+                ncpu,
+            );
+            let target = if *conc == 1 {
+                "≤ 1.5× (p50), ≤ 2× (CPU)"
+            } else {
+                ""
+            };
+            r.row(
+                &format!("c={conc} freellmapi / nginx: added p50, CPU"),
+                format!("{:.2}×, {:.2}×", pp50 / np50, pcpu / ncpu),
+                target,
+                &format!("c{conc}_ratio_added_p50"),
+                pp50 / np50,
+            );
+            r.extra(&format!("c{conc}_ratio_cpu"), pcpu / ncpu);
+        }
+    }
+    r.row(
+        "stream: added time to first frame (p50)",
+        format!("{:.0} µs", stream_stats.0),
+        "",
+        "stream_added_ttfb_us",
+        stream_stats.0,
+    );
+    r.row(
+        "stream: added per-frame delay p50 / p99",
+        format!("{:.0} / {:.0} µs", stream_stats.1, stream_stats.2),
+        "p99 ≤ 100 µs",
+        "stream_added_frame_p99_us",
+        stream_stats.2,
+    );
+    r.extra("stream_added_frame_p50_us", stream_stats.1);
+    r.row(
+        &format!("RSS with {opened} open streams"),
+        format!(
+            "{:.1} MiB (anon {:.1} MiB)",
+            streams_rss.0 as f64 / 1024.0,
+            streams_rss.1 as f64 / 1024.0
+        ),
+        "1 000 streams ≤ 48 MiB",
+        "streams_rss_kib",
+        streams_rss.0 as f64,
+    );
+    let (table, json) = (r.table, r.json);
+    print!("{table}");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let json = format!(
+        "{{\"date\":\"{}\",\"host\":\"{}\",\"cores\":{},\"quick\":{},\"open_streams\":{},{}}}\n",
+        date.trim(),
+        host.replace('"', ""),
+        cores,
+        quick,
+        opened,
+        json.join(",")
+    );
+    std::fs::write(out_dir.join("latest.json"), &json).unwrap();
+    std::fs::write(out_dir.join("latest.md"), &table).unwrap();
+    eprintln!("wrote {}", out_dir.join("latest.json").display());
+    drop(nginx);
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&work);
+}
