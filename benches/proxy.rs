@@ -115,6 +115,8 @@ fn mock_conn(conn: TcpStream, shape: Arc<std::sync::Mutex<StreamShape>>) {
 // ----- client -------------------------------------------------------------------------------
 
 struct Client {
+    addr: SocketAddr,
+    calls: u64,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     request: Vec<u8>,
@@ -131,6 +133,8 @@ impl Client {
         )
         .into_bytes();
         Client {
+            addr,
+            calls: 0,
             reader: BufReader::new(s.try_clone().unwrap()),
             writer: s,
             request,
@@ -140,13 +144,19 @@ impl Client {
     /// One request; returns its latency in µs.
     fn call(&mut self) -> f64 {
         let t = Instant::now();
+        self.calls += 1;
         self.writer.write_all(&self.request).unwrap();
         let mut line = String::new();
         let mut len = 0usize;
         let mut status = 0;
         loop {
             line.clear();
-            self.reader.read_line(&mut line).unwrap();
+            if self.reader.read_line(&mut line).unwrap() == 0 {
+                panic!(
+                    "{} closed a keep-alive connection after {} requests",
+                    self.addr, self.calls
+                );
+            }
             if status == 0 {
                 status = line.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
             }
@@ -170,7 +180,9 @@ impl Client {
         let mut line = String::new();
         loop {
             line.clear();
-            self.reader.read_line(&mut line).unwrap();
+            if self.reader.read_line(&mut line).unwrap() == 0 {
+                panic!("the server closed the stream before its head ended");
+            }
             if line == "\r\n" {
                 break;
             }
@@ -179,7 +191,9 @@ impl Client {
         let mut delays = Vec::new();
         loop {
             line.clear();
-            self.reader.read_line(&mut line).unwrap();
+            if self.reader.read_line(&mut line).unwrap() == 0 {
+                panic!("the server closed the stream before its last chunk");
+            }
             let n = usize::from_str_radix(line.trim(), 16).unwrap();
             let mut chunk = vec![0u8; n + 2];
             self.reader.read_exact(&mut chunk).unwrap();
@@ -377,8 +391,8 @@ fn start_nginx(dir: &Path, mock: SocketAddr) -> Option<(Proc, SocketAddr)> {
     std::fs::create_dir_all(dir.join("logs")).ok()?;
     let conf = format!(
         "worker_processes auto;\nerror_log {d}/logs/error.log warn;\npid {d}/nginx.pid;\ndaemon off;\nevents {{ worker_connections 4096; }}\n\
-         http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-         upstream mock {{ server {mock}; keepalive 64; }}\n\
+         http {{\n access_log off;\n keepalive_requests 10000000;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+         upstream mock {{ server {mock}; keepalive 64; keepalive_requests 10000000; }}\n\
          server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://mock; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; }} }}\n}}\n",
         d = dir.display()
     );
@@ -471,11 +485,18 @@ fn main() {
         interval_ms: 10,
     }));
     let mock = start_mock(shape.clone());
+    eprintln!("mock upstream on {mock}");
     let (proxy, proxy_addr, token) = start_proxy(&bin, &work.join("proxy"), mock);
     let nginx = start_nginx(&work.join("nginx"), mock);
     if nginx.is_none() {
         eprintln!("nginx not found: the nginx column is skipped (apt-get install nginx)");
     }
+    eprintln!(
+        "proxy on {proxy_addr}, nginx on {}",
+        nginx
+            .as_ref()
+            .map_or("-".to_string(), |(_, a)| a.to_string())
+    );
     let pid = proxy.child.id();
     thread::sleep(Duration::from_secs(2));
     let idle = rss(pid);

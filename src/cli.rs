@@ -1,6 +1,6 @@
 //! The command line (SPEC §1): `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
-//! `--version`, `--help`. Secrets are read from stdin, never from argv. Exit codes: 0 done,
-//! 1 the command failed (e.g. no such key), 2 bad usage or configuration.
+//! `check`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
+//! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read};
@@ -21,6 +21,8 @@ USAGE:
   freellmapi keys rm <id>               remove a key
   freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
   freellmapi check                      probe every key once and print a table
+  freellmapi admin-password             set or reset the dashboard password, read from stdin
+                                        (works while the server runs; logs everyone out)
   freellmapi --version | --help
 
 OPTIONS (flag > environment > default):
@@ -158,6 +160,7 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
         ["keys", "rm", id] => keys_rm(&config, id),
         ["keys", "import", file] => keys_import(&config, &catalog, file),
         ["check"] => check(&config),
+        ["admin-password"] => admin_password(&config),
         ["keys", ..] => Err(ConfigError(
             "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
         )),
@@ -275,6 +278,74 @@ fn keys_add(
         .map_err(store_err)?;
     println!("added key {} for {platform} ({})", record.id, record.masked);
     Ok(0)
+}
+
+/// Sets or resets the dashboard password (the recovery path). A terminal is asked twice.
+fn admin_password(config: &Config) -> Result<i32, ConfigError> {
+    let Opened { store, .. } = open(config)?;
+    let password = read_password()?;
+    crate::admin::auth::check_new_password(&password)
+        .map_err(|m| ConfigError(format!("the password {m}")))?;
+    store
+        .set_admin_password(&crate::admin::auth::hash_password(&password))
+        .map_err(store_err)?;
+    println!("dashboard password set; existing dashboard sessions were logged out");
+    Ok(0)
+}
+
+/// The password from stdin: one line. On a terminal it is asked twice and must match. Only a
+/// trailing newline is removed (the rules reject surrounding whitespace rather than trim it).
+fn read_password() -> Result<String, ConfigError> {
+    let stdin = std::io::stdin();
+    let read_line = |prompt: &str| -> Result<String, ConfigError> {
+        let _quiet = stdin.is_terminal().then(|| {
+            eprintln!("{prompt}");
+            NoEcho::new()
+        });
+        let mut line = String::new();
+        stdin
+            .lock()
+            .take(64 * 1024)
+            .read_line(&mut line)
+            .map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let first = read_line("New dashboard password (at least 8 characters):")?;
+    if stdin.is_terminal() && read_line("Again:")? != first {
+        return Err(ConfigError(
+            "the two passwords differ; nothing was changed".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// Turns terminal echo off on stdin until dropped.
+struct NoEcho(Option<libc::termios>);
+
+impl NoEcho {
+    fn new() -> NoEcho {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed termios that tcgetattr fills in.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut t) != 0 {
+                return NoEcho(None);
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(0, libc::TCSANOW, &t);
+            NoEcho(Some(saved))
+        }
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            // SAFETY: restores the settings read in `new`.
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+            eprintln!();
+        }
+    }
 }
 
 /// One health pass over every key, printed as a table and saved (a running server sees it).

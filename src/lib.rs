@@ -1,6 +1,7 @@
 //! freellmapi: one OpenAI-compatible endpoint in front of the free tiers of many LLM providers,
 //! built as a small static binary for ARM boards. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod catalog;

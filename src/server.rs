@@ -124,6 +124,19 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
     let app = App::new(catalog, store, master, log_sink, config)
         .map_err(|e| ConfigError(e.to_string()))?;
     let app = Arc::new(app);
+    app.bind();
+    match app.store.admin_password() {
+        Ok(None) => {
+            let code = app.admin.setup.issue();
+            // Printed once, to stdout (journald under systemd), like the unified key.
+            println!(
+                "No dashboard password yet. Open http://{}/ and enter the one-time setup code:\n  {code}\n(or set one with `freellmapi admin-password`)",
+                config.listen
+            );
+        }
+        Ok(Some(_)) => {}
+        Err(e) => return Err(ConfigError(e.to_string())),
+    }
 
     let settings = crate::http::Settings {
         body_limit: config.body_limit,

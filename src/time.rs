@@ -18,6 +18,13 @@ pub fn next_utc_midnight(ms: u64) -> u64 {
     (ms / DAY_MS + 1) * DAY_MS
 }
 
+/// The first millisecond of the UTC calendar month that contains `ms`.
+pub fn utc_month_start(ms: u64) -> u64 {
+    let days = ms / DAY_MS;
+    let (_, _, d) = civil_from_days(days as i64);
+    (days - u64::from(d - 1)) * DAY_MS
+}
+
 /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -55,6 +62,22 @@ mod tests {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339_ms(1_795_517_999_123), "2026-11-24T10:59:59.123Z");
+    }
+
+    #[test]
+    fn month_start_is_the_first_of_the_utc_month() {
+        let t = 1_795_517_999_123; // 2026-11-24T10:59:59Z
+        assert_eq!(rfc3339_ms(utc_month_start(t)), "2026-11-01T00:00:00.000Z");
+        let first = utc_month_start(t);
+        assert_eq!(utc_month_start(first), first);
+        assert_eq!(
+            rfc3339_ms(utc_month_start(first - 1)),
+            "2026-10-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339_ms(utc_month_start(951_782_400_000)),
+            "2000-02-01T00:00:00.000Z"
+        );
     }
 
     #[test]

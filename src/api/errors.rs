@@ -36,13 +36,35 @@ pub enum ApiError {
     NotReady {
         message: String,
     },
+    /// An admin route without a valid session (the client key does not count).
+    LoginRequired,
+    /// A wrong password or setup code.
+    WrongCredentials(&'static str),
+    /// A mutating admin request from another site.
+    CrossOrigin,
+    /// Too many failed logins from this address.
+    TooManyAttempts {
+        retry_after_s: u64,
+    },
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
+    /// An admin route named something that does not exist (`no key with id 7`).
+    Missing(String),
+    /// The store failed; the detail goes to the log, not to the client.
+    Storage,
 }
 
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::Unauthorized => 401,
-            ApiError::NotFound | ApiError::NoSuchModel { .. } => 404,
+            ApiError::Unauthorized | ApiError::LoginRequired | ApiError::WrongCredentials(_) => 401,
+            ApiError::CrossOrigin => 403,
+            ApiError::NotFound | ApiError::NoSuchModel { .. } | ApiError::Missing(_) => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::TooManyAttempts { .. } => 429,
+            ApiError::Storage => 500,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::Invalid(_)
             | ApiError::ModelNotFound { .. }
@@ -65,6 +87,13 @@ impl ApiError {
             ApiError::UpstreamRejected { .. } => "upstream_rejected",
             ApiError::Exhausted { .. } => "exhausted",
             ApiError::NotReady { .. } => "not_ready",
+            ApiError::LoginRequired => "login_required",
+            ApiError::WrongCredentials(_) => "invalid_credentials",
+            ApiError::CrossOrigin => "cross_origin",
+            ApiError::TooManyAttempts { .. } => "too_many_attempts",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::Missing(_) => "not_found",
+            ApiError::Storage => "storage_error",
         }
     }
 
@@ -146,6 +175,39 @@ impl ApiError {
                 )
             }
             ApiError::NotReady { message } => ("server_error", Some("not_ready"), message.clone()),
+            ApiError::LoginRequired => (
+                "authentication_error",
+                Some("login_required"),
+                "log in to the dashboard first (POST /api/login); the client API key does not open /api".into(),
+            ),
+            ApiError::WrongCredentials(what) => (
+                "authentication_error",
+                Some("invalid_credentials"),
+                (*what).into(),
+            ),
+            ApiError::CrossOrigin => (
+                "permission_error",
+                Some("cross_origin"),
+                "cross-site request refused: admin changes must come from the dashboard's own origin".into(),
+            ),
+            ApiError::TooManyAttempts { retry_after_s } => {
+                retry = retry_after_s.to_string();
+                headers.push(("Retry-After", &retry));
+                (
+                    "rate_limit_error",
+                    Some("too_many_attempts"),
+                    format!("too many failed attempts from this address; try again in {retry_after_s} s"),
+                )
+            }
+            ApiError::Conflict { code, message } => {
+                ("invalid_request_error", Some(*code), message.clone())
+            }
+            ApiError::Missing(what) => ("invalid_request_error", Some("not_found"), what.clone()),
+            ApiError::Storage => (
+                "server_error",
+                Some("storage_error"),
+                "the data store failed; the server log has the detail".into(),
+            ),
         };
         let _ = res.error_with(status, kind, code, &message, &headers);
     }

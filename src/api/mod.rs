@@ -28,6 +28,13 @@ impl Handler for App {
                 Ok(())
             }
             "/v1/chat/completions" => Err(ApiError::MethodNotAllowed { allow: "POST" }),
+            "/" | "/index.html" if get => crate::admin::web::index(req, res),
+            p if p.starts_with("/assets/") && get => crate::admin::web::asset(req, res),
+            "/" | "/index.html" => Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" }),
+            p if p.starts_with("/assets/") => {
+                Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" })
+            }
+            p if p.starts_with("/api/") => crate::admin::handle(self, req, res),
             p if p.starts_with("/v1/models/") => match get {
                 true => authorized(self, req)
                     .and_then(|_| models::one(self, &p["/v1/models/".len()..], res)),

@@ -59,7 +59,7 @@ pub struct ModelOverride {
 }
 
 impl ModelOverride {
-    pub(super) fn apply(&self, m: &mut Model) {
+    pub(crate) fn apply(&self, m: &mut Model) {
         if let Some(v) = self.enabled {
             m.enabled = v;
         }
@@ -131,7 +131,7 @@ fn yes() -> bool {
 }
 
 impl CustomModel {
-    pub(super) fn to_model(&self, platform: usize) -> Model {
+    pub(crate) fn to_model(&self, platform: usize) -> Model {
         Model {
             platform,
             model_id: self.model_id.clone(),

@@ -214,6 +214,18 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
         result
     }
 
+    /// Sends a response that has no body by definition of its status (304 Not Modified).
+    pub fn no_body(mut self) -> io::Result<()> {
+        self.finish_head();
+        let result = self.r.stream.write_all(self.r.out);
+        self.r.state = if result.is_ok() {
+            State::Done
+        } else {
+            State::Broken
+        };
+        result
+    }
+
     /// Sends the head of a streamed response; the body follows through [`StreamWriter`].
     pub fn stream(mut self, content_type: &str) -> io::Result<StreamWriter<'r, 'a>> {
         let chunked = self.r.http11;

@@ -1,5 +1,5 @@
 //! Persistent state in one LMDB environment in the data dir (SPEC §9): settings, sealed
-//! provider keys, the ledger snapshot and the request log.
+//! provider keys, the ledger snapshot, the request log and dashboard sessions.
 //!
 //! Owns the heed environment and its databases. Every write is one transaction, so a crash
 //! loses no committed key or setting. The CLI and the server open the same environment at
@@ -7,6 +7,7 @@
 //! `generation` setting, which the server polls. This module never sees plaintext keys: it
 //! stores what `crypto` sealed.
 
+mod admin;
 mod keys;
 mod requestlog;
 
@@ -43,6 +44,7 @@ mod setting {
     pub const LEDGER: &[u8] = b"ledger_snapshot";
     pub const CHAIN: &[u8] = b"chain_order";
     pub const OVERRIDES: &[u8] = b"catalog_overrides";
+    pub const ADMIN_PASSWORD: &[u8] = b"admin_password";
 }
 
 /// One fallback-chain entry as stored: the model by identity, and the chain's own switch.
@@ -91,6 +93,7 @@ pub struct Store {
     settings: Database<Bytes, Bytes>,
     keys: Database<Bytes, Bytes>,
     requests: Database<U128<BigEndian>, Bytes>,
+    sessions: Database<Bytes, Bytes>,
 }
 
 impl Store {
@@ -105,6 +108,7 @@ impl Store {
         let settings = env.create_database(&mut wtxn, Some("settings"))?;
         let keys = env.create_database(&mut wtxn, Some("keys"))?;
         let requests = env.create_database(&mut wtxn, Some("requests"))?;
+        let sessions = env.create_database(&mut wtxn, Some("sessions"))?;
         wtxn.commit()?;
         let map = find_map(&dir.join("data.mdb"));
         Ok(Store {
@@ -113,6 +117,7 @@ impl Store {
             settings,
             keys,
             requests,
+            sessions,
         })
     }
 

@@ -282,18 +282,40 @@ impl Store {
         Ok(removed)
     }
 
-    /// Records with `ts_ms >= since`, oldest first (analytics and tests).
+    /// Records with `ts_ms >= since`, oldest first (tests and small ranges).
     pub fn requests_since(&self, since: u64) -> Result<Vec<RequestRecord>> {
+        self.scan_requests_since(since, |records| records.collect())
+    }
+
+    /// Hands `f` the records with `ts_ms >= since`, oldest first, decoded one at a time:
+    /// analytics over 100 000 records must not hold them all in memory. Unreadable rows are
+    /// skipped.
+    pub fn scan_requests_since<T>(
+        &self,
+        since: u64,
+        f: impl FnOnce(&mut dyn Iterator<Item = RequestRecord>) -> T,
+    ) -> Result<T> {
         let rtxn = self.read_txn()?;
-        let mut out = Vec::new();
-        for item in self.requests.range(&rtxn, &(record_key(since, 0)..))? {
-            let (_, v) = item?;
-            let mut bytes = v.to_vec();
-            if let Ok(r) = simd_json::serde::from_slice::<RequestRecord>(&mut bytes) {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        let mut bytes = Vec::new();
+        let mut records = self
+            .requests
+            .range(&rtxn, &(record_key(since, 0)..))?
+            .filter_map(|item| {
+                let (_, v) = item.ok()?;
+                bytes.clear();
+                bytes.extend_from_slice(v);
+                simd_json::serde::from_slice::<RequestRecord>(&mut bytes).ok()
+            });
+        Ok(f(&mut records))
+    }
+
+    /// Input plus output tokens of every request since `since` (the budget bar).
+    pub fn tokens_since(&self, since: u64) -> Result<u64> {
+        self.scan_requests_since(since, |records| {
+            records.fold(0u64, |n, r| {
+                n.saturating_add(r.input_tokens + r.output_tokens)
+            })
+        })
     }
 }
 

@@ -365,7 +365,9 @@ pub fn read_response(s: &mut TcpStream) -> Response {
     let status: u16 = head[9..12].parse().unwrap();
     let lower = head.to_ascii_lowercase();
     let mut body = Vec::new();
-    if let Some(i) = lower.find("content-length: ") {
+    if status == 304 || status == 204 {
+        // No body by definition of the status.
+    } else if let Some(i) = lower.find("content-length: ") {
         let n: usize = lower[i + 16..]
             .split("\r\n")
             .next()

@@ -1,0 +1,586 @@
+//! Analytics over the request log: `summary`, `by-model`, `by-platform`, `timeline` and `errors`
+//! for the last 24 h, 7 d or 30 d. One log record is one client request with its attempts, so
+//! every count here is of client requests; attempts are reported beside them, never instead.
+//!
+//! Each report folds the records one at a time (the log holds up to 100 000 of them), on a
+//! worker thread off the coroutine workers. Pure functions of (records, now): tested directly.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Serialize;
+
+use super::{bad, off_worker, storage};
+use crate::api::ApiError;
+use crate::app::App;
+use crate::http::{Request, Responder};
+use crate::store::{RequestOutcome, RequestRecord};
+use crate::time::{now_ms, rfc3339_ms};
+
+const HOUR_MS: u64 = 3_600_000;
+const RECENT_ERRORS: usize = 50;
+/// What the same tokens would cost on a paid frontier API, per million (input, output).
+const PAID_USD_PER_MTOK: (f64, f64) = (3.0, 15.0);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    Day,
+    Week,
+    Month,
+}
+
+impl Range {
+    pub fn parse(s: Option<&str>) -> Result<Range, ApiError> {
+        match s {
+            None | Some("7d") => Ok(Range::Week),
+            Some("24h") => Ok(Range::Day),
+            Some("30d") => Ok(Range::Month),
+            Some(other) => Err(bad(
+                "range",
+                format!("unknown range {other:?}; use 24h, 7d or 30d"),
+            )),
+        }
+    }
+
+    fn span_ms(self) -> u64 {
+        match self {
+            Range::Day => 24 * HOUR_MS,
+            Range::Week => 7 * 24 * HOUR_MS,
+            Range::Month => 30 * 24 * HOUR_MS,
+        }
+    }
+
+    /// Timeline bucket width: 24 hourly, 28 six-hourly or 30 daily points.
+    fn bucket_ms(self) -> u64 {
+        match self {
+            Range::Day => HOUR_MS,
+            Range::Week => 6 * HOUR_MS,
+            Range::Month => 24 * HOUR_MS,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Range::Day => "24h",
+            Range::Week => "7d",
+            Range::Month => "30d",
+        }
+    }
+}
+
+/// The (platform, model) that served a request, or that the last attempt went to.
+fn served(r: &RequestRecord) -> Option<(&str, &str)> {
+    match (&r.platform, &r.model) {
+        (Some(p), Some(m)) => Some((p, m)),
+        _ => r
+            .attempts
+            .last()
+            .map(|a| (a.platform.as_str(), a.model.as_str())),
+    }
+}
+
+fn rate(ok: u64, failed: u64) -> Option<f64> {
+    let n = ok + failed;
+    (n > 0).then(|| (ok as f64 * 1000.0 / n as f64).round() / 10.0)
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    succeeded: u64,
+    failed: u64,
+    latency_sum: u64,
+    input: u64,
+    output: u64,
+    attempts: u64,
+    failed_attempts: u64,
+}
+
+impl Tally {
+    fn add(&mut self, r: &RequestRecord) {
+        self.requests += 1;
+        match r.outcome {
+            RequestOutcome::Success => {
+                self.succeeded += 1;
+                self.latency_sum += r.latency_ms;
+            }
+            RequestOutcome::Error => self.failed += 1,
+            RequestOutcome::Rejected | RequestOutcome::Cancelled => {}
+        }
+        self.input += r.input_tokens;
+        self.output += r.output_tokens;
+    }
+
+    fn avg_latency(&self) -> Option<u64> {
+        (self.succeeded > 0).then(|| self.latency_sum / self.succeeded)
+    }
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    range: &'static str,
+    total_requests: u64,
+    succeeded: u64,
+    failed: u64,
+    /// Refused before routing (bad key, bad body, unknown model).
+    rejected: u64,
+    /// The client went away first.
+    cancelled: u64,
+    /// Percent of routed requests that succeeded (succeeded / (succeeded + failed)).
+    success_rate: Option<f64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    avg_latency_ms: Option<u64>,
+    avg_ttfb_ms: Option<u64>,
+    /// Successful requests that needed more than one attempt.
+    fallbacks: u64,
+    /// Upstream attempts, all requests together.
+    attempts: u64,
+    estimated_savings_usd: f64,
+}
+
+pub fn summary(records: impl IntoIterator<Item = RequestRecord>, range: Range) -> Summary {
+    let mut t = Tally::default();
+    let (mut rejected, mut cancelled, mut fallbacks, mut attempts) = (0, 0, 0, 0);
+    let (mut ttfb_sum, mut ttfb_n) = (0u64, 0u64);
+    for r in records {
+        t.add(&r);
+        attempts += r.attempts.len() as u64;
+        match r.outcome {
+            RequestOutcome::Rejected => rejected += 1,
+            RequestOutcome::Cancelled => cancelled += 1,
+            RequestOutcome::Success if r.attempts.len() > 1 => fallbacks += 1,
+            _ => {}
+        }
+        if let (RequestOutcome::Success, Some(ms)) = (r.outcome, r.ttfb_ms) {
+            ttfb_sum += ms;
+            ttfb_n += 1;
+        }
+    }
+    let savings =
+        t.input as f64 / 1e6 * PAID_USD_PER_MTOK.0 + t.output as f64 / 1e6 * PAID_USD_PER_MTOK.1;
+    Summary {
+        range: range.label(),
+        total_requests: t.requests,
+        succeeded: t.succeeded,
+        failed: t.failed,
+        rejected,
+        cancelled,
+        success_rate: rate(t.succeeded, t.failed),
+        input_tokens: t.input,
+        output_tokens: t.output,
+        avg_latency_ms: t.avg_latency(),
+        avg_ttfb_ms: (ttfb_n > 0).then(|| ttfb_sum / ttfb_n),
+        fallbacks,
+        attempts,
+        estimated_savings_usd: (savings * 100.0).round() / 100.0,
+    }
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    platform: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_id: Option<String>,
+    requests: u64,
+    succeeded: u64,
+    failed: u64,
+    success_rate: Option<f64>,
+    avg_latency_ms: Option<u64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    /// Upstream attempts that went to this group, including ones that failed over elsewhere.
+    attempts: u64,
+    failed_attempts: u64,
+}
+
+/// Requests grouped by the model (or, with `by_model` false, the platform) that served them or
+/// failed last; attempts are counted where they went.
+pub fn grouped(records: impl IntoIterator<Item = RequestRecord>, by_model: bool) -> Vec<Group> {
+    let mut groups: HashMap<(String, String), Tally> = HashMap::new();
+    let key = |p: &str, m: &str| {
+        (
+            p.to_string(),
+            if by_model {
+                m.to_string()
+            } else {
+                String::new()
+            },
+        )
+    };
+    for r in records {
+        if let Some((p, m)) = served(&r) {
+            groups.entry(key(p, m)).or_default().add(&r);
+        }
+        for a in &r.attempts {
+            let t = groups.entry(key(&a.platform, &a.model)).or_default();
+            t.attempts += 1;
+            t.failed_attempts += u64::from(a.outcome != "ok");
+        }
+    }
+    let mut out: Vec<Group> = groups
+        .into_iter()
+        .map(|((platform, model), t)| Group {
+            platform,
+            model_id: by_model.then_some(model),
+            requests: t.requests,
+            succeeded: t.succeeded,
+            failed: t.failed,
+            success_rate: rate(t.succeeded, t.failed),
+            avg_latency_ms: t.avg_latency(),
+            input_tokens: t.input,
+            output_tokens: t.output,
+            attempts: t.attempts,
+            failed_attempts: t.failed_attempts,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (b.requests, b.attempts)
+            .cmp(&(a.requests, a.attempts))
+            .then_with(|| (&a.platform, &a.model_id).cmp(&(&b.platform, &b.model_id)))
+    });
+    out
+}
+
+#[derive(Serialize, Debug, PartialEq, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Point {
+    /// Bucket start, Unix ms (the dashboard shows it in local time).
+    ts: u64,
+    at: String,
+    requests: u64,
+    succeeded: u64,
+    failed: u64,
+}
+
+/// Requests per bucket over the whole range, empty buckets included.
+pub fn timeline(
+    records: impl IntoIterator<Item = RequestRecord>,
+    range: Range,
+    now: u64,
+) -> Vec<Point> {
+    let width = range.bucket_ms();
+    let last = now / width * width;
+    let n = range.span_ms() / width;
+    let first = last - (n - 1) * width;
+    let mut points: Vec<Point> = (0..n)
+        .map(|i| {
+            let ts = first + i * width;
+            Point {
+                ts,
+                at: rfc3339_ms(ts),
+                requests: 0,
+                succeeded: 0,
+                failed: 0,
+            }
+        })
+        .collect();
+    for r in records {
+        if r.ts_ms < first {
+            continue;
+        }
+        let Some(p) = points.get_mut(((r.ts_ms - first) / width) as usize) else {
+            continue;
+        };
+        p.requests += 1;
+        match r.outcome {
+            RequestOutcome::Success => p.succeeded += 1,
+            RequestOutcome::Error => p.failed += 1,
+            _ => {}
+        }
+    }
+    points
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    platform: String,
+    model_id: String,
+    outcome: String,
+    status: Option<u16>,
+    latency_ms: u64,
+}
+
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorView {
+    request_id: String,
+    at: String,
+    ts: u64,
+    /// `error` (nothing could serve it) or `rejected` (refused before routing).
+    outcome: RequestOutcome,
+    status: u16,
+    /// A short reason class; never upstream text.
+    error: Option<String>,
+    requested_model: Option<String>,
+    platform: Option<String>,
+    model_id: Option<String>,
+    latency_ms: u64,
+    attempts: Vec<AttemptView>,
+}
+
+/// The most recent failed or refused requests, newest first.
+pub fn errors(records: impl IntoIterator<Item = RequestRecord>) -> Vec<ErrorView> {
+    let mut recent: VecDeque<RequestRecord> = VecDeque::with_capacity(RECENT_ERRORS);
+    for r in records {
+        if matches!(r.outcome, RequestOutcome::Error | RequestOutcome::Rejected) {
+            if recent.len() == RECENT_ERRORS {
+                recent.pop_front();
+            }
+            recent.push_back(r);
+        }
+    }
+    recent
+        .into_iter()
+        .rev()
+        .map(|r| {
+            let (platform, model_id) = match served(&r) {
+                Some((p, m)) => (Some(p.to_string()), Some(m.to_string())),
+                None => (None, None),
+            };
+            ErrorView {
+                at: rfc3339_ms(r.ts_ms),
+                ts: r.ts_ms,
+                outcome: r.outcome,
+                status: r.status,
+                platform,
+                model_id,
+                latency_ms: r.latency_ms,
+                attempts: r
+                    .attempts
+                    .into_iter()
+                    .map(|a| AttemptView {
+                        platform: a.platform,
+                        model_id: a.model,
+                        outcome: a.outcome,
+                        status: a.status,
+                        latency_ms: a.latency_ms,
+                    })
+                    .collect(),
+                request_id: r.request_id,
+                error: r.error,
+                requested_model: r.requested_model,
+            }
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Report {
+    Summary,
+    ByModel,
+    ByPlatform,
+    Timeline,
+    Errors,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    simd_json::serde::to_vec(value).unwrap_or_else(|_| b"null".to_vec())
+}
+
+/// `GET /api/analytics/{summary,by-model,by-platform,timeline,errors}?range=24h|7d|30d`.
+pub fn route(
+    app: &App,
+    which: &str,
+    req: &Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), ApiError> {
+    let report = match which {
+        "summary" => Report::Summary,
+        "by-model" => Report::ByModel,
+        "by-platform" => Report::ByPlatform,
+        "timeline" => Report::Timeline,
+        "errors" => Report::Errors,
+        _ => {
+            return Err(ApiError::Missing(format!(
+                "no report {which:?}; use summary, by-model, by-platform, timeline or errors"
+            )));
+        }
+    };
+    let range = Range::parse(req.query_param("range"))?;
+    let store = app.store.clone();
+    let now = now_ms();
+    let since = now.saturating_sub(range.span_ms());
+    let body = off_worker(move || {
+        store.scan_requests_since(since, |records| match report {
+            Report::Summary => encode(&summary(records, range)),
+            Report::ByModel => encode(&grouped(records, true)),
+            Report::ByPlatform => encode(&grouped(records, false)),
+            Report::Timeline => encode(&timeline(records, range, now)),
+            Report::Errors => encode(&errors(records)),
+        })
+    })?
+    .map_err(storage)?;
+    let _ = res
+        .head(200)
+        .header("Cache-Control", "no-store")
+        .body("application/json", &body);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AttemptRecord;
+
+    const NOW: u64 = 1_795_517_999_123; // 2026-11-24T10:59:59.123Z
+
+    fn attempt(platform: &str, outcome: &str) -> AttemptRecord {
+        AttemptRecord {
+            platform: platform.into(),
+            model: format!("{platform}-m"),
+            key_id: 1,
+            outcome: outcome.into(),
+            status: Some(if outcome == "ok" { 200 } else { 429 }),
+            latency_ms: 5,
+        }
+    }
+
+    fn rec(ts_ms: u64, outcome: RequestOutcome, attempts: Vec<AttemptRecord>) -> RequestRecord {
+        let served = attempts.iter().find(|a| a.outcome == "ok");
+        RequestRecord {
+            ts_ms,
+            request_id: format!("r{ts_ms}"),
+            requested_model: None,
+            platform: served.map(|a| a.platform.clone()),
+            model: served.map(|a| a.model.clone()),
+            key_id: served.map(|a| a.key_id),
+            outcome,
+            status: match outcome {
+                RequestOutcome::Success => 200,
+                RequestOutcome::Error => 429,
+                _ => 400,
+            },
+            stream: false,
+            input_tokens: 10,
+            output_tokens: 20,
+            tokens_estimated: false,
+            latency_ms: 100,
+            ttfb_ms: Some(40),
+            error: (outcome != RequestOutcome::Success).then(|| "exhausted".into()),
+            attempts,
+        }
+    }
+
+    fn sample() -> Vec<RequestRecord> {
+        vec![
+            rec(
+                NOW - 3 * HOUR_MS,
+                RequestOutcome::Success,
+                vec![attempt("groq", "rate_limited"), attempt("cerebras", "ok")],
+            ),
+            rec(
+                NOW - 2 * HOUR_MS,
+                RequestOutcome::Success,
+                vec![attempt("cerebras", "ok")],
+            ),
+            rec(
+                NOW - HOUR_MS,
+                RequestOutcome::Error,
+                vec![
+                    attempt("groq", "rate_limited"),
+                    attempt("cerebras", "rate_limited"),
+                ],
+            ),
+            rec(NOW - 10, RequestOutcome::Rejected, vec![]),
+            rec(
+                NOW - 5,
+                RequestOutcome::Cancelled,
+                vec![attempt("groq", "cancelled")],
+            ),
+        ]
+    }
+
+    #[test]
+    fn summary_counts_requests_and_reports_attempts_beside_them() {
+        let s = summary(sample(), Range::Day);
+        assert_eq!(s.total_requests, 5);
+        assert_eq!(
+            (s.succeeded, s.failed, s.rejected, s.cancelled),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(s.success_rate, Some(66.7));
+        assert_eq!(s.fallbacks, 1);
+        assert_eq!(s.attempts, 6);
+        assert_eq!(s.avg_latency_ms, Some(100));
+        assert_eq!(s.avg_ttfb_ms, Some(40));
+        assert_eq!((s.input_tokens, s.output_tokens), (50, 100));
+        let empty = summary(Vec::new(), Range::Week);
+        assert_eq!(
+            (
+                empty.total_requests,
+                empty.success_rate,
+                empty.avg_latency_ms
+            ),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn groups_credit_requests_to_who_served_and_attempts_to_who_was_tried() {
+        let by_platform = grouped(sample(), false);
+        let cerebras = by_platform
+            .iter()
+            .find(|g| g.platform == "cerebras")
+            .unwrap();
+        // Two served, one failed last there; three attempts, one of them failed.
+        assert_eq!(
+            (cerebras.requests, cerebras.succeeded, cerebras.failed),
+            (3, 2, 1)
+        );
+        assert_eq!((cerebras.attempts, cerebras.failed_attempts), (3, 1));
+        let groq = by_platform.iter().find(|g| g.platform == "groq").unwrap();
+        assert_eq!(
+            (groq.requests, groq.attempts, groq.failed_attempts),
+            (1, 3, 3),
+            "the cancelled one"
+        );
+        assert_eq!(by_platform[0].platform, "cerebras", "most requests first");
+        let by_model = grouped(sample(), true);
+        assert!(by_model.iter().all(|g| g.model_id.is_some()));
+    }
+
+    #[test]
+    fn timeline_has_every_bucket_and_drops_nothing_in_range() {
+        let points = timeline(sample(), Range::Day, NOW);
+        assert_eq!(points.len(), 24);
+        assert_eq!(points.last().unwrap().at, "2026-11-24T10:00:00.000Z");
+        assert_eq!(points.iter().map(|p| p.requests).sum::<u64>(), 5);
+        assert_eq!(points.iter().map(|p| p.failed).sum::<u64>(), 1);
+        assert!(points.windows(2).all(|w| w[1].ts - w[0].ts == HOUR_MS));
+        let old = vec![rec(NOW - 30 * HOUR_MS, RequestOutcome::Success, vec![])];
+        assert_eq!(
+            timeline(old, Range::Day, NOW)
+                .iter()
+                .map(|p| p.requests)
+                .sum::<u64>(),
+            0
+        );
+        assert_eq!(timeline(Vec::new(), Range::Week, NOW).len(), 28);
+        assert_eq!(timeline(Vec::new(), Range::Month, NOW).len(), 30);
+    }
+
+    #[test]
+    fn errors_are_newest_first_and_bounded() {
+        let e = errors(sample());
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].outcome, RequestOutcome::Rejected);
+        assert_eq!(e[1].attempts.len(), 2);
+        let many: Vec<RequestRecord> = (0..120)
+            .map(|i| rec(NOW - 1000 + i, RequestOutcome::Error, vec![]))
+            .collect();
+        let e = errors(many);
+        assert_eq!(e.len(), RECENT_ERRORS);
+        assert_eq!(e[0].ts, NOW - 1000 + 119);
+    }
+
+    #[test]
+    fn ranges_parse_strictly() {
+        assert_eq!(Range::parse(None).unwrap(), Range::Week);
+        assert_eq!(Range::parse(Some("24h")).unwrap(), Range::Day);
+        assert_eq!(Range::parse(Some("30d")).unwrap(), Range::Month);
+        assert!(Range::parse(Some("24H")).is_err());
+    }
+}

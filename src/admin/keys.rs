@@ -1,0 +1,408 @@
+//! Provider keys: list (masked), add, label / enable / disable, remove, check one, check all
+//! in the background, reveal after the password is entered again, and the health summary.
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use super::{Fields, bad, key_id, off_worker, reply, settings, storage};
+use crate::api::ApiError;
+use crate::app::App;
+use crate::catalog::{Auth, Catalog, KeyFormat};
+use crate::health;
+use crate::http::{Request, Responder};
+use crate::store::{KeyRecord, KeyStatus};
+use crate::time::{now_ms, rfc3339_ms};
+
+const MAX_LABEL: usize = 100;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    id: u64,
+    platform: String,
+    platform_name: String,
+    label: String,
+    masked_key: String,
+    status: KeyStatus,
+    enabled: bool,
+    unlimited: bool,
+    created_at: String,
+    last_checked_at: Option<String>,
+    /// Why the health checker disabled the key, when it did.
+    disabled_reason: Option<String>,
+    /// What the last probe saw (`HTTP 401`, `timed out`, ...).
+    last_detail: Option<String>,
+    rate_limited_until: Option<String>,
+}
+
+fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
+    KeyView {
+        id: r.id,
+        platform_name: catalog
+            .platform_index(&r.platform)
+            .map(|p| catalog.platforms[p].name.clone())
+            .unwrap_or_else(|| r.platform.clone()),
+        platform: r.platform.clone(),
+        label: r.label.clone(),
+        masked_key: r.masked.clone(),
+        status: r.effective_status(now),
+        enabled: r.enabled,
+        unlimited: r.unlimited,
+        created_at: rfc3339_ms(r.created_ms),
+        last_checked_at: r.last_checked_ms.map(rfc3339_ms),
+        disabled_reason: r.disabled_reason.clone(),
+        last_detail: r.last_detail.clone(),
+        rate_limited_until: r.rate_limited_until.filter(|t| *t > now).map(rfc3339_ms),
+    }
+}
+
+fn find(app: &App, id: u64) -> Result<KeyRecord, ApiError> {
+    app.store
+        .list_keys()
+        .map_err(storage)?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or_else(|| ApiError::Missing(format!("no key with id {id}")))
+}
+
+/// `GET /api/keys`: every key, newest first, masked.
+pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let (catalog, now) = (app.catalog(), now_ms());
+    let mut keys = app.store.list_keys().map_err(storage)?;
+    keys.reverse();
+    let views: Vec<KeyView> = keys.iter().map(|k| view(k, &catalog, now)).collect();
+    reply(res, 200, &views)
+}
+
+fn check_label(label: &str) -> Result<(), ApiError> {
+    if label.chars().count() > MAX_LABEL || label.chars().any(char::is_control) {
+        return Err(bad(
+            "label",
+            format!("at most {MAX_LABEL} characters, no control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/keys {platform, key, label?, unlimited?, accountId?}` → 201 with the new key.
+pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let value = super::body::parse(req.body)?;
+    let f = Fields::new(
+        &value,
+        "",
+        &["platform", "key", "label", "unlimited", "accountId"],
+    )?;
+    let platform = f.req_str("platform")?;
+    let key = f.req_str("key")?.trim();
+    let label = f.str("label")?.unwrap_or("").trim().to_string();
+    let unlimited = f.bool("unlimited")?.unwrap_or(false);
+    let account = f.str("accountId")?.map(str::trim);
+    check_label(&label)?;
+    let catalog = app.catalog();
+    let Some(p) = catalog.platform_index(platform) else {
+        return Err(bad(
+            "platform",
+            format!(
+                "unknown platform {platform:?}; known: {}",
+                catalog.platform_ids().join(", ")
+            ),
+        ));
+    };
+    let p = &catalog.platforms[p];
+    if p.auth == Auth::None {
+        return Err(bad(
+            "platform",
+            format!("{} is keyless; it needs no key", p.name),
+        ));
+    }
+    let key = match account {
+        Some(a) if p.key_format == KeyFormat::AccountToken => {
+            if a.is_empty() || !a.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(bad(
+                    "accountId",
+                    format!(
+                        "{} account ids are letters and digits (the 32-hex id in your dashboard URL)",
+                        p.name
+                    ),
+                ));
+            }
+            format!("{a}:{key}")
+        }
+        Some(_) => {
+            return Err(bad(
+                "accountId",
+                format!("only Cloudflare keys have an account id, not {}", p.name),
+            ));
+        }
+        None => key.to_string(),
+    };
+    crate::cli::validate_key(&catalog, platform, &key).map_err(|m| {
+        let field = if p.key_format == KeyFormat::AccountToken && account.is_some() {
+            "accountId"
+        } else {
+            "key"
+        };
+        bad(field, m)
+    })?;
+    let (store, master, platform) = (app.store.clone(), app.master.clone(), p.id.clone());
+    let record = off_worker(move || store.add_key(&master, &platform, &label, &key, unlimited))?
+        .map_err(storage)?;
+    app.reload().map_err(storage)?;
+    log::info!(
+        "key {} added for {} from the dashboard",
+        record.id,
+        record.platform
+    );
+    reply(res, 201, &view(&record, &catalog, now_ms()))
+}
+
+/// `PATCH /api/keys/{id} {label?, enabled?, unlimited?}`.
+pub fn edit(
+    app: &App,
+    id: &str,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), ApiError> {
+    let id = key_id(id)?;
+    let value = super::body::parse(req.body)?;
+    let f = Fields::new(&value, "", &["label", "enabled", "unlimited"])?;
+    let label = f.str("label")?.map(|l| l.trim().to_string());
+    let enabled = f.bool("enabled")?;
+    let unlimited = f.bool("unlimited")?;
+    if let Some(l) = &label {
+        check_label(l)?;
+    }
+    if label.is_none() && enabled.is_none() && unlimited.is_none() {
+        return Err(bad(
+            "",
+            "nothing to change: send label, enabled or unlimited",
+        ));
+    }
+    let store = app.store.clone();
+    let found = off_worker(move || {
+        store.update_key(id, |r| {
+            if let Some(l) = label {
+                r.label = l;
+            }
+            if let Some(u) = unlimited {
+                r.unlimited = u;
+            }
+            match enabled {
+                // A key the user turns back on starts over: the next check decides its status.
+                Some(true) if !r.enabled || r.auto_disabled => {
+                    r.enabled = true;
+                    r.auto_disabled = false;
+                    r.auth_failures = 0;
+                    r.disabled_reason = None;
+                    if r.status == KeyStatus::Invalid {
+                        r.status = KeyStatus::Unknown;
+                    }
+                }
+                Some(false) => {
+                    r.enabled = false;
+                    r.auto_disabled = false;
+                }
+                _ => {}
+            }
+        })
+    })?
+    .map_err(storage)?;
+    if !found {
+        return Err(ApiError::Missing(format!("no key with id {id}")));
+    }
+    app.reload().map_err(storage)?;
+    reply(res, 200, &view(&find(app, id)?, &app.catalog(), now_ms()))
+}
+
+#[derive(Serialize)]
+struct Deleted {
+    deleted: u64,
+}
+
+/// `DELETE /api/keys/{id}`.
+pub fn remove(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let id = key_id(id)?;
+    let store = app.store.clone();
+    if !off_worker(move || store.remove_key(id))?.map_err(storage)? {
+        return Err(ApiError::Missing(format!("no key with id {id}")));
+    }
+    app.reload().map_err(storage)?;
+    log::info!("key {id} removed from the dashboard");
+    reply(res, 200, &Deleted { deleted: id })
+}
+
+/// `POST /api/keys/{id}/check`: probes the key now (even a disabled one) and saves the result.
+pub fn check(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let id = key_id(id)?;
+    let record = find(app, id)?;
+    let catalog = app.catalog();
+    // The probe's socket I/O parks this coroutine only (the upstream client runs on `may`).
+    let outcome = health::check(&app.upstream, &catalog, &app.master, &record);
+    let (store, now) = (app.store.clone(), now_ms());
+    let line = off_worker(move || {
+        let mut line = None;
+        store
+            .update_key(id, |r| line = health::apply(r, &outcome, now))
+            .map(|_| line)
+    })?
+    .map_err(storage)?;
+    if let Some(line) = line {
+        log::warn!("{line}");
+    }
+    app.reload().map_err(storage)?;
+    reply(res, 200, &view(&find(app, id)?, &catalog, now_ms()))
+}
+
+#[derive(Serialize)]
+struct CheckAll {
+    started: bool,
+    running: bool,
+}
+
+/// `POST /api/keys/check-all`: starts one health pass in the background (202); a second call
+/// while it runs starts nothing.
+pub fn check_all(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let Some(me) = app.arc() else {
+        return Err(ApiError::Storage);
+    };
+    let started = !app.admin.checking.swap(true, Ordering::AcqRel);
+    if started {
+        may::go!(move || {
+            let keys: Vec<KeyRecord> = me
+                .store
+                .list_keys()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| k.enabled || k.auto_disabled)
+                .collect();
+            let catalog = me.catalog();
+            let outcomes = health::check_all(&me.upstream, &catalog, &me.master, &keys);
+            let (store, now, n) = (me.store.clone(), now_ms(), keys.len());
+            let saved = off_worker(move || {
+                for (k, outcome) in keys.iter().zip(outcomes) {
+                    let mut line = None;
+                    if let Err(e) =
+                        store.update_key(k.id, |r| line = health::apply(r, &outcome, now))
+                    {
+                        log::error!("saving the health of key {} failed: {e}", k.id);
+                    }
+                    if let Some(line) = line {
+                        log::warn!("{line}");
+                    }
+                }
+            });
+            if saved.is_ok()
+                && let Err(e) = me.reload()
+            {
+                log::error!("reloading after the health check failed: {e}");
+            }
+            log::info!("dashboard health check of {n} keys done");
+            me.admin.checking.store(false, Ordering::Release);
+        });
+    }
+    reply(
+        res,
+        202,
+        &CheckAll {
+            started,
+            running: true,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct Revealed {
+    id: u64,
+    key: String,
+}
+
+/// `POST /api/keys/{id}/reveal {password}`: the full key, after the password is entered again.
+pub fn reveal(
+    app: &App,
+    id: &str,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), ApiError> {
+    let id = key_id(id)?;
+    let value = super::body::parse(req.body)?;
+    let password = Fields::new(&value, "", &["password"])?
+        .req_str("password")?
+        .to_string();
+    settings::reauthenticate(app, req, password)?;
+    let record = find(app, id)?;
+    let plain = record
+        .sealed_bytes()
+        .and_then(|s| app.master.open(&s, &record.platform).ok())
+        .and_then(|s| s.as_str().map(str::to_string))
+        .ok_or_else(|| ApiError::Conflict {
+            code: "undecryptable",
+            message: format!("key {id} cannot be decrypted with this master key"),
+        })?;
+    log::info!("key {id} revealed on the dashboard");
+    reply(res, 200, &Revealed { id, key: plain })
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PlatformHealth {
+    platform: String,
+    name: String,
+    total_keys: u32,
+    enabled_keys: u32,
+    healthy: u32,
+    rate_limited: u32,
+    invalid: u32,
+    error: u32,
+    unknown: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    /// At least one key (or keyless platform) can serve now: what `/readyz` says.
+    ready: bool,
+    usable_keys: usize,
+    checking: bool,
+    platforms: Vec<PlatformHealth>,
+    keys: Vec<KeyView>,
+}
+
+/// `GET /api/health`: key status per platform and per key.
+pub fn health(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let (catalog, now) = (app.catalog(), now_ms());
+    let keys = app.store.list_keys().map_err(storage)?;
+    let mut platforms: Vec<PlatformHealth> = Vec::new();
+    for k in &keys {
+        let i = match platforms.iter().position(|p| p.platform == k.platform) {
+            Some(i) => i,
+            None => {
+                platforms.push(PlatformHealth {
+                    platform: k.platform.clone(),
+                    name: view(k, &catalog, now).platform_name,
+                    ..Default::default()
+                });
+                platforms.len() - 1
+            }
+        };
+        let p = &mut platforms[i];
+        p.total_keys += 1;
+        p.enabled_keys += u32::from(k.enabled);
+        *match k.effective_status(now) {
+            KeyStatus::Healthy => &mut p.healthy,
+            KeyStatus::RateLimited => &mut p.rate_limited,
+            KeyStatus::Invalid => &mut p.invalid,
+            KeyStatus::Error => &mut p.error,
+            KeyStatus::Unknown => &mut p.unknown,
+        } += 1;
+    }
+    let usable_keys = app.router.snapshot().keys.len();
+    let body = Health {
+        ready: usable_keys > 0,
+        usable_keys,
+        checking: app.admin.checking.load(Ordering::Acquire),
+        platforms,
+        keys: keys.iter().rev().map(|k| view(k, &catalog, now)).collect(),
+    };
+    reply(res, 200, &body)
+}

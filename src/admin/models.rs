@@ -1,0 +1,393 @@
+//! The catalog as the user edits it: list models and platforms, add a model (to any platform,
+//! or to a new `custom-*` platform with its base URL), edit limits / switches / ranks, and
+//! remove a model the user added. Edits are stored as overrides over the built-in catalog.
+
+use serde::Serialize;
+
+use super::{Fields, bad, off_worker, reply, storage};
+use crate::api::ApiError;
+use crate::app::App;
+use crate::catalog::{
+    Auth, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride,
+};
+use crate::http::{Request, Responder};
+
+const MAX_RANK: u64 = 10_000;
+const MAX_LIMIT: u64 = u32::MAX as u64;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelView<'a> {
+    id: String,
+    platform: &'a str,
+    model_id: &'a str,
+    display_name: &'a str,
+    enabled: bool,
+    intelligence_rank: u32,
+    speed_rank: u32,
+    context_window: Option<u32>,
+    rpm: Option<u32>,
+    rpd: Option<u32>,
+    tpm: Option<u64>,
+    tpd: Option<u64>,
+    /// The user added this model (it can be removed).
+    custom: bool,
+    /// The user changed a built-in model.
+    edited: bool,
+    pool: Option<&'a str>,
+    key_count: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlatformView<'a> {
+    id: &'a str,
+    name: &'a str,
+    keyless: bool,
+    /// The key is `account_id:api_token` (Cloudflare).
+    account_token: bool,
+    custom: bool,
+    /// Shown for custom platforms only (built-in URLs are not a user setting).
+    base_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    platforms: Vec<PlatformView<'a>>,
+    models: Vec<ModelView<'a>>,
+}
+
+/// `GET /api/models`.
+pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let snap = app.router.snapshot();
+    let overrides = app.store.overrides().map_err(storage)?;
+    let c = &snap.catalog;
+    let platforms = c
+        .platforms
+        .iter()
+        .map(|p| PlatformView {
+            id: &p.id,
+            name: &p.name,
+            keyless: p.auth == Auth::None,
+            account_token: p.key_format == KeyFormat::AccountToken,
+            custom: p.custom,
+            base_url: p.custom.then_some(p.base_url.as_str()),
+        })
+        .collect();
+    let models = c
+        .models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let p = &c.platforms[m.platform];
+            ModelView {
+                id: format!("{}/{}", p.id, m.model_id),
+                platform: &p.id,
+                model_id: &m.model_id,
+                display_name: &m.display_name,
+                enabled: m.enabled,
+                intelligence_rank: m.intelligence_rank,
+                speed_rank: m.speed_rank,
+                context_window: m.context_window,
+                rpm: m.limits.rpm,
+                rpd: m.limits.rpd,
+                tpm: m.limits.tpm,
+                tpd: m.limits.tpd,
+                custom: m.custom,
+                edited: overrides
+                    .models
+                    .iter()
+                    .any(|o| o.platform == p.id && o.model_id == m.model_id),
+                pool: m.pool.map(|k| p.pools[k].id.as_str()),
+                key_count: snap
+                    .entry_for_model(i)
+                    .map_or(0, |e| snap.entries[e].slots.len()),
+            }
+        })
+        .collect();
+    reply(res, 200, &Listing { platforms, models })
+}
+
+fn find<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c crate::catalog::Model> {
+    let (platform, model) = id.split_once('/')?;
+    let p = catalog.platform_index(platform)?;
+    catalog
+        .models
+        .iter()
+        .find(|m| m.platform == p && m.model_id == model)
+}
+
+fn save(app: &App, o: crate::catalog::Overrides) -> Result<(), ApiError> {
+    o.validate(&app.builtin).map_err(|m| bad("", m))?;
+    let store = app.store.clone();
+    off_worker(move || store.put_overrides(&o))?.map_err(storage)?;
+    app.reload().map_err(storage)
+}
+
+fn u32_field(f: &Fields<'_>, key: &str, max: u64) -> Result<Option<u32>, ApiError> {
+    Ok(f.uint(key, max)?.map(|v| v as u32))
+}
+
+/// `POST /api/models`: a model the user adds, to a known platform or to a new custom one.
+pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let value = super::body::parse(req.body)?;
+    let f = Fields::new(
+        &value,
+        "",
+        &[
+            "platform",
+            "modelId",
+            "displayName",
+            "contextWindow",
+            "rpm",
+            "rpd",
+            "tpm",
+            "tpd",
+            "intelligenceRank",
+            "speedRank",
+            "enabled",
+            "baseUrl",
+            "platformName",
+            "keyless",
+        ],
+    )?;
+    let platform = f.req_str("platform")?.trim().to_string();
+    let model_id = f.req_str("modelId")?.trim().to_string();
+    if model_id.is_empty()
+        || model_id.len() > 200
+        || model_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "modelId",
+            "1-200 characters without spaces or control characters",
+        ));
+    }
+    let context_window = u32_field(&f, "contextWindow", MAX_LIMIT)?;
+    if context_window == Some(0) {
+        return Err(bad("contextWindow", "must be at least 1"));
+    }
+    let mut o = app.store.overrides().map_err(storage)?;
+    let catalog = app.catalog();
+    match (catalog.platform_index(&platform), f.str("baseUrl")?) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "baseUrl",
+                format!("platform {platform:?} exists already; its base URL is not set here"),
+            ));
+        }
+        (Some(_), None) => {
+            for k in ["platformName", "keyless"] {
+                if f.has(k) {
+                    return Err(bad(k, "only for a new custom platform (with baseUrl)"));
+                }
+            }
+        }
+        (None, Some(url)) => {
+            let ok_id = (platform == "custom"
+                || platform
+                    .strip_prefix("custom-")
+                    .is_some_and(|n| !n.is_empty()))
+                && platform
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok_id {
+                return Err(bad(
+                    "platform",
+                    "a new platform is named \"custom\" or \"custom-<name>\" (lowercase letters, digits, dashes)",
+                ));
+            }
+            crate::netguard::check_base_url(url.trim()).map_err(|m| bad("baseUrl", m))?;
+            o.custom_platforms.push(CustomPlatform {
+                id: platform.clone(),
+                name: f.str("platformName")?.unwrap_or("").trim().to_string(),
+                base_url: url.trim().to_string(),
+                keyless: f.bool("keyless")?.unwrap_or(false),
+            });
+        }
+        (None, None) => {
+            return Err(bad(
+                "platform",
+                format!(
+                    "unknown platform {platform:?}; known: {} (or name a new custom-<name> platform and give its baseUrl)",
+                    catalog.platform_ids().join(", ")
+                ),
+            ));
+        }
+    }
+    let id = format!("{platform}/{model_id}");
+    if find(&catalog, &id).is_some() {
+        return Err(ApiError::Conflict {
+            code: "model_exists",
+            message: format!("{id} is already in the catalog; edit it with PATCH /api/models"),
+        });
+    }
+    o.custom_models.push(CustomModel {
+        platform: platform.clone(),
+        model_id: model_id.clone(),
+        display_name: f.str("displayName")?.unwrap_or("").trim().to_string(),
+        context_window,
+        limits: Limits {
+            rpm: u32_field(&f, "rpm", MAX_LIMIT)?,
+            rpd: u32_field(&f, "rpd", MAX_LIMIT)?,
+            tpm: f.uint("tpm", u64::MAX)?,
+            tpd: f.uint("tpd", u64::MAX)?,
+        },
+        intelligence_rank: u32_field(&f, "intelligenceRank", MAX_RANK)?.unwrap_or(50),
+        speed_rank: u32_field(&f, "speedRank", MAX_RANK)?.unwrap_or(50),
+        enabled: f.bool("enabled")?.unwrap_or(true),
+    });
+    save(app, o)?;
+    log::info!("model {id} added from the dashboard");
+    list_one(app, &id, 201, res)
+}
+
+/// Replies with the listing entry of one model.
+fn list_one(app: &App, id: &str, status: u16, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let catalog = app.catalog();
+    let m = find(&catalog, id).ok_or_else(|| ApiError::Missing(format!("no model {id}")))?;
+    let p = &catalog.platforms[m.platform];
+    let view = ModelView {
+        id: id.to_string(),
+        platform: &p.id,
+        model_id: &m.model_id,
+        display_name: &m.display_name,
+        enabled: m.enabled,
+        intelligence_rank: m.intelligence_rank,
+        speed_rank: m.speed_rank,
+        context_window: m.context_window,
+        rpm: m.limits.rpm,
+        rpd: m.limits.rpd,
+        tpm: m.limits.tpm,
+        tpd: m.limits.tpd,
+        custom: m.custom,
+        edited: !m.custom,
+        pool: m.pool.map(|k| p.pools[k].id.as_str()),
+        key_count: app
+            .router
+            .snapshot()
+            .keys
+            .iter()
+            .filter(|k| k.platform == m.platform)
+            .count(),
+    };
+    reply(res, status, &view)
+}
+
+/// `PATCH /api/models {id, enabled?, displayName?, contextWindow?, rpm?, rpd?, tpm?, tpd?,
+/// intelligenceRank?, speedRank?}`; `null` removes a limit.
+pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let value = super::body::parse(req.body)?;
+    let f = Fields::new(
+        &value,
+        "",
+        &[
+            "id",
+            "enabled",
+            "displayName",
+            "contextWindow",
+            "rpm",
+            "rpd",
+            "tpm",
+            "tpd",
+            "intelligenceRank",
+            "speedRank",
+        ],
+    )?;
+    let id = f.req_str("id")?;
+    let catalog = app.catalog();
+    let Some(model) = find(&catalog, id) else {
+        return Err(bad(
+            "id",
+            format!("{id:?} is not a model in the catalog (use platform/model_id)"),
+        ));
+    };
+    let narrow = |v: Option<Option<u64>>| v.map(|o| o.map(|n| n as u32));
+    let edit = ModelOverride {
+        platform: catalog.platforms[model.platform].id.clone(),
+        model_id: model.model_id.clone(),
+        enabled: f.bool("enabled")?,
+        intelligence_rank: u32_field(&f, "intelligenceRank", MAX_RANK)?,
+        speed_rank: u32_field(&f, "speedRank", MAX_RANK)?,
+        context_window: narrow(f.uint_or_null("contextWindow", MAX_LIMIT)?),
+        rpm: narrow(f.uint_or_null("rpm", MAX_LIMIT)?),
+        rpd: narrow(f.uint_or_null("rpd", MAX_LIMIT)?),
+        tpm: f.uint_or_null("tpm", u64::MAX)?,
+        tpd: f.uint_or_null("tpd", u64::MAX)?,
+    };
+    if edit.context_window == Some(Some(0)) {
+        return Err(bad(
+            "contextWindow",
+            "must be at least 1 (or null for unknown)",
+        ));
+    }
+    let display_name = f.str("displayName")?.map(|s| s.trim().to_string());
+    let mut o = app.store.overrides().map_err(storage)?;
+    if let Some(c) = o
+        .custom_models
+        .iter_mut()
+        .find(|c| c.platform == edit.platform && c.model_id == edit.model_id)
+    {
+        // The user's own model: edit it in place.
+        let mut m = c.to_model(model.platform);
+        edit.apply(&mut m);
+        c.enabled = m.enabled;
+        c.intelligence_rank = m.intelligence_rank;
+        c.speed_rank = m.speed_rank;
+        c.context_window = m.context_window;
+        c.limits = m.limits;
+        if let Some(name) = display_name {
+            c.display_name = name;
+        }
+    } else {
+        if display_name.is_some() {
+            return Err(bad("displayName", "built-in models keep their names"));
+        }
+        match o
+            .models
+            .iter_mut()
+            .find(|x| x.platform == edit.platform && x.model_id == edit.model_id)
+        {
+            Some(existing) => existing.merge(&edit),
+            None => o.models.push(edit),
+        }
+    }
+    let id = id.to_string();
+    save(app, o)?;
+    list_one(app, &id, 200, res)
+}
+
+#[derive(Serialize)]
+struct Removed {
+    removed: String,
+}
+
+/// `DELETE /api/models?id=platform%2Fmodel`: removes a model the user added.
+pub fn remove(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+    let id = req
+        .query_param("id")
+        .and_then(crate::api::percent_decode)
+        .ok_or_else(|| {
+            bad(
+                "id",
+                "required as a query parameter: ?id=platform%2Fmodel_id",
+            )
+        })?;
+    let mut o = app.store.overrides().map_err(storage)?;
+    let before = o.custom_models.len();
+    o.custom_models
+        .retain(|c| format!("{}/{}", c.platform, c.model_id) != id);
+    if o.custom_models.len() == before {
+        return Err(if find(&app.catalog(), &id).is_some() {
+            bad(
+                "id",
+                format!("{id} is built in; disable it instead of removing it"),
+            )
+        } else {
+            ApiError::Missing(format!("no model {id}"))
+        });
+    }
+    save(app, o)?;
+    reply(res, 200, &Removed { removed: id })
+}

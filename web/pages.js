@@ -1,0 +1,447 @@
+// The four pages: Keys, Fallback chain, Analytics and Playground. Each is a function that
+// fills its root element and may register refresh timers through App.every.
+'use strict';
+
+const Pages = (() => {
+  const { h, api, toast, attempt, confirmBox, every, localTime, hhmm } = App;
+
+  const STATUS_TEXT = { healthy: 'healthy', rate_limited: 'rate limited', invalid: 'invalid', error: 'error', unknown: 'unchecked' };
+  const fmt = n => (n === null || n === undefined) ? '—' : Charts.fmtNum(n);
+  const card = (title, ...body) => h('section', { class: 'card' }, title ? h('h2', {}, title) : null, ...body);
+
+  // ----- Keys -----------------------------------------------------------------------------
+
+  function keys(root) {
+    const tokenBox = h('div');
+    const addBox = h('div');
+    const list = h('div', { id: 'key-list' });
+    const checkAll = h('button', { type: 'button', id: 'check-all', onclick: async () => {
+      const r = await attempt(() => api('POST', '/api/keys/check-all'));
+      if (r) toast(r.started ? 'Checking every key in the background…' : 'A check is already running.');
+      setTimeout(refresh, 3000);
+    } }, 'Check all');
+    root.append(
+      card('Client API key', tokenBox),
+      card('Add a provider key', addBox),
+      h('section', { class: 'card' }, h('div', { class: 'row spread' }, h('h2', {}, 'Provider keys'), checkAll), list));
+
+    renderToken(tokenBox);
+    let platforms = [];
+    api('GET', '/api/models').then(m => {
+      platforms = m.platforms;
+      renderAdd(addBox, platforms, refresh);
+    }).catch(e => toast(e.message, 'error'));
+
+    async function refresh() {
+      const health = await attempt(() => api('GET', '/api/health'));
+      if (health) renderKeys(list, health, refresh);
+    }
+    refresh();
+    every(15000, refresh);
+  }
+
+  async function renderToken(box) {
+    const data = await attempt(() => api('GET', '/api/settings/token'));
+    if (!data) return;
+    let shown = false;
+    let token = data.token;
+    const value = h('code', { id: 'token', class: 'token' });
+    const show = () => { value.textContent = shown ? token : token.slice(0, 15) + '•'.repeat(24); };
+    show();
+    const base = `${location.origin}/v1`;
+    box.replaceChildren(
+      h('div', { class: 'row wrap' }, value,
+        h('button', { type: 'button', class: 'ghost', onclick: e => { shown = !shown; show(); e.target.textContent = shown ? 'Hide' : 'Show'; } }, 'Show'),
+        h('button', { type: 'button', class: 'ghost', onclick: async e => {
+          try { await navigator.clipboard.writeText(token); e.target.textContent = 'Copied'; } catch (_) { toast('Copy failed: select the key and copy it by hand', 'error'); }
+          setTimeout(() => { e.target.textContent = 'Copy'; }, 1500);
+        } }, 'Copy'),
+        h('button', { type: 'button', class: 'danger ghost', onclick: async () => {
+          if (!await confirmBox('Rotate the client API key? Every client using the current key stops working at once.', 'Rotate')) return;
+          const r = await attempt(() => api('POST', '/api/settings/token/rotate'));
+          if (r) { token = r.token; shown = true; show(); toast('New key in effect. Update your clients.'); }
+        } }, 'Rotate')),
+      h('p', { class: 'muted' }, 'Base URL for OpenAI clients: ', h('code', {}, base),
+        ' — model ', h('code', {}, 'auto'), ' routes through the fallback chain.'));
+  }
+
+  function renderAdd(box, platforms, refresh) {
+    const keyed = platforms.filter(p => !p.keyless);
+    const platform = h('select', { id: 'add-platform', required: true },
+      keyed.map(p => h('option', { value: p.id }, p.name)));
+    const account = h('input', { id: 'add-account', autocomplete: 'off', placeholder: '32-hex account id' });
+    const accountRow = h('div', { class: 'field' }, h('label', { for: 'add-account' }, 'Cloudflare account ID'), account);
+    const key = h('input', { id: 'add-key', type: 'password', autocomplete: 'off', required: true });
+    const label = h('input', { id: 'add-label', autocomplete: 'off', maxlength: 100, placeholder: 'optional' });
+    const unlimited = h('input', { id: 'add-unlimited', type: 'checkbox' });
+    const sync = () => {
+      const p = keyed.find(x => x.id === platform.value);
+      accountRow.hidden = !(p && p.accountToken);
+      account.required = !accountRow.hidden;
+    };
+    platform.addEventListener('change', sync);
+    sync();
+    const submit = async e => {
+      e.preventDefault();
+      const body = { platform: platform.value, key: key.value, label: label.value, unlimited: unlimited.checked };
+      if (!accountRow.hidden) body.accountId = account.value;
+      const r = await attempt(() => api('POST', '/api/keys', body));
+      if (r) {
+        toast(`Added ${r.maskedKey} for ${r.platformName}`);
+        key.value = ''; label.value = ''; account.value = ''; unlimited.checked = false;
+        refresh();
+      }
+    };
+    box.replaceChildren(h('form', { class: 'grid-form', onsubmit: submit, id: 'add-key-form' },
+      h('div', { class: 'field' }, h('label', { for: 'add-platform' }, 'Platform'), platform),
+      accountRow,
+      h('div', { class: 'field' }, h('label', { for: 'add-key' }, 'API key'), key),
+      h('div', { class: 'field' }, h('label', { for: 'add-label' }, 'Label'), label),
+      h('label', { class: 'check' }, unlimited, ' Paid key (ignore free-tier limits)'),
+      h('button', { type: 'submit', class: 'primary' }, 'Add key')));
+  }
+
+  function renderKeys(list, health, refresh) {
+    if (!health.keys.length) {
+      list.replaceChildren(h('p', { class: 'muted' }, 'No provider keys yet. Add one above; the free tiers need only a sign-up.'));
+      return;
+    }
+    const groups = new Map();
+    for (const k of health.keys) {
+      if (!groups.has(k.platform)) groups.set(k.platform, []);
+      groups.get(k.platform).push(k);
+    }
+    const out = [];
+    for (const [, ks] of groups) {
+      out.push(h('h3', {}, ks[0].platformName, h('span', { class: 'count' }, ` ${ks.length}`)));
+      out.push(h('ul', { class: 'keys' }, ks.map(k => keyRow(k, refresh))));
+    }
+    list.replaceChildren(...out);
+  }
+
+  function keyRow(k, refresh) {
+    const patch = async body => { if (await attempt(() => api('PATCH', `/api/keys/${k.id}`, body))) refresh(); };
+    const label = h('input', { class: 'label-edit', value: k.label, placeholder: 'label', 'aria-label': `Label of key ${k.maskedKey}`, maxlength: 100,
+      onchange: e => patch({ label: e.target.value }) });
+    const detail = [k.lastDetail, k.disabledReason].filter(Boolean).join(' · ');
+    return h('li', { class: 'key', 'data-id': k.id },
+      h('span', { class: `status-dot ${k.status}`, title: STATUS_TEXT[k.status] || k.status }),
+      h('div', { class: 'key-main' },
+        h('div', {}, h('code', {}, k.maskedKey), ' ', label, k.unlimited ? h('span', { class: 'badge' }, 'paid') : null),
+        h('div', { class: 'muted small' }, STATUS_TEXT[k.status] || k.status,
+          ` · checked ${hhmm(k.lastCheckedAt)}`, detail ? ` · ${detail}` : '',
+          k.rateLimitedUntil ? ` · until ${hhmm(k.rateLimitedUntil)}` : '')),
+      h('div', { class: 'key-actions' },
+        h('label', { class: 'switch', title: k.enabled ? 'Enabled' : 'Disabled' },
+          h('input', { type: 'checkbox', checked: k.enabled, 'aria-label': `Enable key ${k.maskedKey}`, onchange: e => patch({ enabled: e.target.checked }) }),
+          h('span', {})),
+        h('button', { type: 'button', class: 'ghost', onclick: async e => {
+          e.target.disabled = true;
+          const r = await attempt(() => api('POST', `/api/keys/${k.id}/check`));
+          if (r) toast(`${r.maskedKey}: ${STATUS_TEXT[r.status]}${r.lastDetail ? ' (' + r.lastDetail + ')' : ''}`);
+          refresh();
+        } }, 'Check'),
+        h('button', { type: 'button', class: 'ghost', onclick: async () => {
+          const pw = await confirmBox(`Enter the dashboard password to reveal ${k.maskedKey}.`, 'Reveal', 'password');
+          if (!pw) return;
+          const r = await attempt(() => api('POST', `/api/keys/${k.id}/reveal`, { password: pw }));
+          if (r) await confirmBox(`Key ${k.id}: ${r.key}`, 'Done');
+        } }, 'Reveal'),
+        h('button', { type: 'button', class: 'ghost danger', onclick: async () => {
+          if (!await confirmBox(`Remove key ${k.maskedKey} (${k.platformName})? This cannot be undone.`, 'Remove')) return;
+          if (await attempt(() => api('DELETE', `/api/keys/${k.id}`))) { toast('Key removed'); refresh(); }
+        } }, 'Remove')));
+  }
+
+  // ----- Fallback chain -----------------------------------------------------------------
+
+  function chain(root) {
+    let entries = [];
+    let dirty = false;
+    const bar = h('div', { class: 'budget' });
+    const listEl = h('ol', { class: 'chain', id: 'chain-list' });
+    const hidden = h('details', { class: 'hidden-entries' });
+    const save = h('button', { type: 'button', class: 'primary', id: 'chain-save', onclick: () => commit() }, 'Save order');
+    const discard = h('button', { type: 'button', class: 'ghost', onclick: () => { dirty = false; load(); } }, 'Discard');
+    const draftBar = h('div', { class: 'draft', hidden: true }, h('span', {}, 'Unsaved changes'), discard, save);
+    const sorts = ['intelligence', 'speed', 'budget'].map(p => h('button', { type: 'button', class: 'ghost', onclick: async () => {
+      if (!await confirmBox(`Replace the chain order with the ${p} preset? Switches stay as they are.`, 'Sort')) return;
+      const r = await attempt(() => api('POST', `/api/fallback/sort/${p}`));
+      if (r) { dirty = false; show(r); toast(`Sorted by ${p}`); }
+    } }, `Sort by ${p}`));
+    root.append(
+      h('section', { class: 'card' },
+        h('div', { class: 'row spread wrap' }, h('h2', {}, 'Fallback chain'), h('div', { class: 'row wrap' }, sorts)),
+        h('p', { class: 'muted small' }, 'Requests for ', h('code', {}, 'auto'), ' try these from the top. Drag a row by its handle, or focus the handle and use the arrow keys.'),
+        bar, draftBar, listEl, hidden));
+
+    const markDirty = () => { dirty = true; draftBar.hidden = false; };
+
+    function show(data) {
+      entries = data.entries;
+      draftBar.hidden = !dirty;
+      renderBudget(bar, data);
+      const visible = entries.filter(e => e.keyCount > 0);
+      const none = entries.filter(e => e.keyCount === 0);
+      listEl.replaceChildren(...visible.map(e => row(e)));
+      if (!visible.length) listEl.replaceChildren(h('li', { class: 'muted' }, 'No model has a key yet. ', h('a', { href: '#/keys' }, 'Add a provider key'), '.'));
+      hidden.replaceChildren(h('summary', {}, `Hidden: ${none.length} models without keys`),
+        h('p', { class: 'muted small' }, none.map(e => e.displayName + ' (' + e.platform + ')').join(', ')));
+      hidden.hidden = !none.length;
+      renumber();
+    }
+
+    function row(e) {
+      const handle = h('button', { type: 'button', class: 'handle', 'aria-label': `Move ${e.displayName}`, title: 'Drag, or use the arrow keys' }, '⋮⋮');
+      const li = h('li', { class: 'entry' + (e.enabled && e.modelEnabled ? '' : ' off'), 'data-id': e.id },
+        handle,
+        h('span', { class: 'pos' }),
+        h('div', { class: 'entry-main' },
+          h('div', {}, h('strong', {}, e.displayName), ' ', h('span', { class: `plat p-${e.platform}` }, e.platformName),
+            e.penalty > 0 ? h('span', { class: 'badge warn' }, `−${e.penalty} penalty`) : null,
+            e.coolingKeys > 0 ? h('span', { class: 'badge warn' }, e.readyInS ? `cooling · ready in ${e.readyInS}s` : `${e.coolingKeys}/${e.keyCount} keys cooling`) : null,
+            !e.modelEnabled ? h('span', { class: 'badge' }, 'model disabled') : null),
+          h('div', { class: 'muted small' },
+            `Intel #${e.intelligenceRank} · Speed #${e.speedRank} · ${fmt(e.rpm)} rpm · ${fmt(e.rpd)} rpd`,
+            e.monthlyBudget ? ` · ${e.monthlyBudget} tok/mo` : '', ` · ${e.requests24h} req/24h · ${e.keyCount} key${e.keyCount === 1 ? '' : 's'}`)),
+        h('label', { class: 'switch', title: 'In the chain' },
+          h('input', { type: 'checkbox', checked: e.enabled, 'aria-label': `Use ${e.displayName} in the chain`, onchange: ev => {
+            e.enabled = ev.target.checked; li.classList.toggle('off', !(e.enabled && e.modelEnabled)); markDirty();
+          } }), h('span', {})));
+      handle.addEventListener('keydown', ev => {
+        const sib = ev.key === 'ArrowUp' ? li.previousElementSibling : ev.key === 'ArrowDown' ? li.nextElementSibling : null;
+        if (!sib) return;
+        ev.preventDefault();
+        if (ev.key === 'ArrowUp') sib.before(li); else sib.after(li);
+        handle.focus();
+        renumber(); markDirty();
+      });
+      handle.addEventListener('pointerdown', ev => drag(ev, li, handle));
+      return li;
+    }
+
+    function drag(ev, li, handle) {
+      ev.preventDefault();
+      handle.setPointerCapture(ev.pointerId);
+      li.classList.add('dragging');
+      const move = m => {
+        const over = document.elementFromPoint(m.clientX, m.clientY);
+        const target = over && over.closest('#chain-list > li');
+        if (!target || target === li) return;
+        const r = target.getBoundingClientRect();
+        if (m.clientY < r.top + r.height / 2) target.before(li); else target.after(li);
+        renumber();
+      };
+      const up = () => {
+        handle.removeEventListener('pointermove', move);
+        handle.removeEventListener('pointerup', up);
+        handle.removeEventListener('pointercancel', up);
+        li.classList.remove('dragging');
+        markDirty();
+      };
+      handle.addEventListener('pointermove', move);
+      handle.addEventListener('pointerup', up);
+      handle.addEventListener('pointercancel', up);
+    }
+
+    function renumber() {
+      [...listEl.querySelectorAll('li.entry')].forEach((li, i) => { li.querySelector('.pos').textContent = i + 1; });
+    }
+
+    async function commit() {
+      const byId = new Map(entries.map(e => [e.id, e]));
+      const order = [...listEl.querySelectorAll('li.entry')].map(li => byId.get(li.dataset.id));
+      const rest = entries.filter(e => e.keyCount === 0);
+      const body = [...order, ...rest].map(e => ({ id: e.id, enabled: e.enabled }));
+      const r = await attempt(() => api('PUT', '/api/fallback', body));
+      if (r) { dirty = false; show(r); toast('Chain saved'); }
+    }
+
+    async function load() {
+      const r = await attempt(() => api('GET', '/api/fallback'));
+      if (r) show(r);
+    }
+    load();
+    every(10000, () => { if (!dirty && !listEl.querySelector('.dragging')) load(); });
+  }
+
+  function renderBudget(bar, data) {
+    const { totalTokens, usedThisMonth } = data.budget;
+    if (!totalTokens) { bar.replaceChildren(); return; }
+    const used = Math.min(usedThisMonth, totalTokens);
+    const withBudget = data.entries.filter(e => e.enabled && e.modelEnabled && e.keyCount > 0 && e.budgetTokens > 0);
+    const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    svg.setAttribute('viewBox', '0 0 1000 14');
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('class', 'budget-bar');
+    let x = 0;
+    const seg = (w, cls, title) => {
+      const r = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+      r.setAttribute('x', x); r.setAttribute('y', 0); r.setAttribute('width', Math.max(w, 0)); r.setAttribute('height', 14);
+      r.setAttribute('class', cls);
+      const t = document.createElementNS('http://www.w3.org/2000/svg', 'title'); t.textContent = title; r.append(t);
+      svg.append(r); x += w;
+    };
+    seg((used / totalTokens) * 1000, 'used', `used this month: ${fmt(usedThisMonth)}`);
+    const scale = (1000 - x) / totalTokens;
+    for (const e of withBudget) seg(e.budgetTokens * scale, `p-${e.platform}`, `${e.displayName}: ${e.monthlyBudget} tokens/month`);
+    const pct = Math.round((100 * (totalTokens - used)) / totalTokens);
+    bar.replaceChildren(h('div', { class: 'muted small' }, `Monthly free budget: ${fmt(totalTokens - used)} remaining · ${pct}% of ${fmt(totalTokens)}`), svg);
+  }
+
+  // ----- Analytics ----------------------------------------------------------------------
+
+  function analytics(root) {
+    let range = '24h';
+    const tabs = h('div', { class: 'tabs', role: 'tablist' });
+    const body = h('div', { id: 'analytics-body' });
+    root.append(h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, 'Analytics'), tabs)), body);
+    const drawTabs = () => tabs.replaceChildren(...['24h', '7d', '30d'].map(r =>
+      h('button', { type: 'button', role: 'tab', 'aria-selected': String(r === range), class: r === range ? 'tab on' : 'tab', onclick: () => { range = r; drawTabs(); load(); } }, r)));
+    drawTabs();
+
+    async function load() {
+      const q = `?range=${range}`;
+      const got = await attempt(() => Promise.all(['summary', 'timeline', 'by-platform', 'by-model', 'errors']
+        .map(r => api('GET', `/api/analytics/${r}${q}`))));
+      if (!got) return;
+      const [s, timeline, platforms, models, errors] = got;
+      const tile = (label, value, id) => h('div', { class: 'tile', id }, h('div', { class: 'tile-value' }, value), h('div', { class: 'muted small' }, label));
+      const tsFmt = range === '24h' ? ts => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+        : ts => new Date(ts).toLocaleDateString([], { month: 'short', day: 'numeric' });
+      body.replaceChildren(
+        h('div', { class: 'tiles' },
+          tile('Requests', fmt(s.totalRequests), 'tile-requests'),
+          tile('Success rate', s.successRate === null ? '—' : `${s.successRate}%`),
+          tile('Input tokens', fmt(s.inputTokens)),
+          tile('Output tokens', fmt(s.outputTokens)),
+          tile('Avg latency', s.avgLatencyMs === null ? '—' : `${s.avgLatencyMs} ms`),
+          tile('Fallbacks', fmt(s.fallbacks)),
+          tile('Est. savings', `$${s.estimatedSavingsUsd.toFixed(2)}`)),
+        card('Requests over time', Charts.line(timeline,
+          [{ key: 'succeeded', label: 'succeeded', cls: 'ok' }, { key: 'failed', label: 'failed', cls: 'bad' }], tsFmt),
+          h('p', { class: 'legend small' }, h('span', { class: 'key ok' }), ' succeeded ', h('span', { class: 'key bad' }), ' failed')),
+        card('Requests by provider', platforms.length ? Charts.bars(platforms.map(p => ({ label: p.platform, value: p.requests, cls: `p-${p.platform}`, note: `${p.attempts} attempts, ${p.failedAttempts} failed` }))) : h('p', { class: 'muted' }, 'No requests in this range.')),
+        card('Average latency by provider', platforms.some(p => p.avgLatencyMs !== null) ? Charts.bars(platforms.filter(p => p.avgLatencyMs !== null).map(p => ({ label: p.platform, value: p.avgLatencyMs, cls: `p-${p.platform}` })), ' ms') : h('p', { class: 'muted' }, 'No successful requests in this range.')),
+        card('Per model', table(['Model', 'Provider', 'Requests', 'Success', 'Latency', 'In', 'Out', 'Attempts'],
+          models.map(m => [m.modelId, m.platform, m.requests, m.successRate === null ? '—' : `${m.successRate}%`, m.avgLatencyMs === null ? '—' : `${m.avgLatencyMs} ms`, fmt(m.inputTokens), fmt(m.outputTokens), `${m.attempts} (${m.failedAttempts} failed)`]))),
+        card('Recent errors', table(['When', 'Status', 'Error', 'Model', 'Attempts'],
+          errors.map(e => [localTime(e.ts), e.status, e.error || e.outcome, e.platform ? `${e.platform}/${e.modelId}` : (e.requestedModel || '—'),
+            e.attempts.map(a => `${a.platform}: ${a.outcome}${a.status ? ' ' + a.status : ''}`).join(', ') || '—']))));
+    }
+    load();
+    every(30000, load);
+  }
+
+  function table(head, rows) {
+    if (!rows.length) return h('p', { class: 'muted' }, 'Nothing in this range.');
+    return h('div', { class: 'scroll' }, h('table', {},
+      h('thead', {}, h('tr', {}, head.map(c => h('th', {}, c)))),
+      h('tbody', {}, rows.map(r => h('tr', {}, r.map(c => h('td', {}, c)))))));
+  }
+
+  // ----- Playground ---------------------------------------------------------------------
+
+  function playground(root) {
+    const history = [];
+    let controller = null;
+    const model = h('select', { id: 'pg-model' }, h('option', { value: 'auto' }, 'Auto (fallback chain)'));
+    const system = h('textarea', { id: 'pg-system', rows: 2, placeholder: 'System prompt (optional)' });
+    const log = h('div', { class: 'chat', id: 'pg-log', 'aria-live': 'polite' });
+    const input = h('textarea', { id: 'pg-input', rows: 3, placeholder: 'Message — Enter sends, Shift+Enter for a new line' });
+    const send = h('button', { type: 'submit', class: 'primary', id: 'pg-send' }, 'Send');
+    const stop = h('button', { type: 'button', class: 'ghost', hidden: true, onclick: () => controller && controller.abort() }, 'Stop');
+    const clear = h('button', { type: 'button', class: 'ghost', onclick: () => { history.length = 0; log.replaceChildren(); } }, 'Clear');
+    input.addEventListener('keydown', e => { if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); } });
+    const form = h('form', { class: 'composer', onsubmit: e => { e.preventDefault(); ask(); } }, input, h('div', { class: 'row end' }, clear, stop, send));
+    root.append(h('section', { class: 'card' },
+      h('div', { class: 'row spread wrap' }, h('h2', {}, 'Playground'), h('label', { class: 'row' }, 'Model ', model)),
+      system, log, form));
+
+    api('GET', '/api/fallback').then(r => {
+      for (const e of r.entries.filter(e => e.keyCount > 0 && e.enabled && e.modelEnabled)) {
+        model.append(h('option', { value: e.id }, `${e.displayName} (${e.platformName})`));
+      }
+    }).catch(e => toast(e.message, 'error'));
+    let token = null;
+
+    async function ask() {
+      const text = input.value.trim();
+      if (!text || controller) return;
+      if (!token) {
+        const t = await attempt(() => api('GET', '/api/settings/token'));
+        if (!t) return;
+        token = t.token;
+      }
+      history.push({ role: 'user', content: text });
+      log.append(h('div', { class: 'msg user' }, text));
+      input.value = '';
+      const out = h('div', { class: 'msg assistant' });
+      const meta = h('div', { class: 'meta muted small' }, 'waiting…');
+      log.append(out, meta);
+      const messages = (system.value.trim() ? [{ role: 'system', content: system.value.trim() }] : []).concat(history);
+      controller = new AbortController();
+      stop.hidden = false; send.disabled = true;
+      const t0 = performance.now();
+      let first = null, reply = '', usage = null;
+      try {
+        const res = await fetch('/v1/chat/completions', {
+          method: 'POST', signal: controller.signal,
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+          body: JSON.stringify({ model: model.value, messages, stream: true, stream_options: { include_usage: true } }),
+        });
+        const via = res.headers.get('x-routed-via');
+        const attempts = res.headers.get('x-fallback-attempts');
+        if (!res.ok) {
+          const body = await res.json().catch(() => null);
+          throw new Error((body && body.error && body.error.message) || `HTTP ${res.status}`);
+        }
+        const reader = res.body.getReader();
+        const dec = new TextDecoder();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true });
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+            for (const line of frame.split('\n')) {
+              if (!line.startsWith('data:')) continue;
+              const data = line.slice(5).trim();
+              if (data === '[DONE]') continue;
+              let chunk;
+              try { chunk = JSON.parse(data); } catch (_) { continue; }
+              if (chunk.error) throw new Error(chunk.error.message || 'stream failed');
+              if (chunk.usage) usage = chunk.usage;
+              const delta = chunk.choices && chunk.choices[0] && chunk.choices[0].delta;
+              if (delta && delta.content) {
+                if (first === null) first = performance.now() - t0;
+                reply += delta.content;
+                out.textContent = reply;
+                log.scrollTop = log.scrollHeight;
+              }
+            }
+          }
+        }
+        history.push({ role: 'assistant', content: reply });
+        const total = Math.round(performance.now() - t0);
+        meta.textContent = [via ? `via ${decodeURIComponent(via)}` : null,
+          attempts ? `${attempts} fallback${attempts === '1' ? '' : 's'}` : 'no fallback',
+          first !== null ? `first token ${Math.round(first)} ms` : null, `${total} ms`,
+          usage ? `${usage.prompt_tokens} in / ${usage.completion_tokens} out tokens` : null].filter(Boolean).join(' · ');
+      } catch (e) {
+        out.classList.add('failed');
+        out.textContent = reply ? reply : '';
+        meta.textContent = e.name === 'AbortError' ? 'stopped' : `Error: ${e.message}`;
+        if (e.name !== 'AbortError') history.pop();
+      } finally {
+        controller = null; stop.hidden = true; send.disabled = false;
+        input.focus();
+      }
+    }
+    input.focus();
+  }
+
+  return { keys, chain, analytics, playground };
+})();
