@@ -216,32 +216,33 @@ const Pages = (() => {
         handle.focus();
         renumber(); markDirty();
       });
-      handle.addEventListener('pointerdown', ev => drag(ev, li, handle));
+      handle.addEventListener('pointerdown', ev => drag(ev, li));
       return li;
     }
 
-    function drag(ev, li, handle) {
+    // Pointer drag. Listeners sit on the window, not the handle: moving the row re-inserts the
+    // handle, which ends any pointer capture on it.
+    function drag(ev, li) {
       ev.preventDefault();
-      handle.setPointerCapture(ev.pointerId);
       li.classList.add('dragging');
       const move = m => {
         const over = document.elementFromPoint(m.clientX, m.clientY);
-        const target = over && over.closest('#chain-list > li');
+        const target = over && over.closest('#chain-list > li.entry');
         if (!target || target === li) return;
         const r = target.getBoundingClientRect();
         if (m.clientY < r.top + r.height / 2) target.before(li); else target.after(li);
         renumber();
       };
       const up = () => {
-        handle.removeEventListener('pointermove', move);
-        handle.removeEventListener('pointerup', up);
-        handle.removeEventListener('pointercancel', up);
+        window.removeEventListener('pointermove', move);
+        window.removeEventListener('pointerup', up);
+        window.removeEventListener('pointercancel', up);
         li.classList.remove('dragging');
         markDirty();
       };
-      handle.addEventListener('pointermove', move);
-      handle.addEventListener('pointerup', up);
-      handle.addEventListener('pointercancel', up);
+      window.addEventListener('pointermove', move);
+      window.addEventListener('pointerup', up);
+      window.addEventListener('pointercancel', up);
     }
 
     function renumber() {

@@ -1,0 +1,246 @@
+// Browser test of the bundled dashboard: Debian's Chromium driven by playwright-core against the
+// real binary and a mock OpenAI-compatible upstream on loopback. It sets up the password with
+// the one-time code, logs in, adds a key, reorders the chain (keyboard and pointer) and saves,
+// streams a playground reply, and sees the request counted on the analytics page. Screenshots
+// of every page go to target/e2e/. Any page error or CSP violation fails the test.
+//
+//   node tests/e2e/dashboard.test.mjs [path/to/freellmapi]
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const binary = path.resolve(process.argv[2] || path.join(root, 'target/debug/freellmapi'));
+const shots = path.join(root, 'target/e2e');
+mkdirSync(shots, { recursive: true });
+const PASSWORD = 'pi-on-the-shelf-2026';
+const PARTS = ['Hello', ' from', ' the', ' mock', ' upstream.'];
+
+function fail(msg) {
+  throw new Error(msg);
+}
+
+// ----- the mock upstream --------------------------------------------------------------------
+
+function startMock() {
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', c => { body += c; });
+    req.on('end', async () => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.method === 'GET') { // key probes
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end('{"object":"list","data":[]}');
+        return;
+      }
+      const request = JSON.parse(body || '{}');
+      const id = 'chatcmpl-e2e';
+      if (!request.stream) {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ id, object: 'chat.completion', created: 1, model: request.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: PARTS.join('') }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 } }));
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      const frame = obj => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+      for (const [i, p] of PARTS.entries()) {
+        frame({ id, object: 'chat.completion.chunk', created: 1, model: request.model,
+          choices: [{ index: 0, delta: i === 0 ? { role: 'assistant', content: p } : { content: p }, finish_reason: null }] });
+        await new Promise(r => setTimeout(r, 250));
+      }
+      frame({ id, object: 'chat.completion.chunk', created: 1, model: request.model, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+      frame({ id, object: 'chat.completion.chunk', created: 1, model: request.model, choices: [], usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 } });
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve({ server, seen, port: server.address().port })));
+}
+
+// ----- the proxy ------------------------------------------------------------------------------
+
+function startProxy(mockPort, dataDir) {
+  const child = spawn(binary, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+    env: { ...process.env, FREELLMAPI_LOG: 'info', FREELLMAPI_UPSTREAM_GROQ: `http://127.0.0.1:${mockPort}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '', err = '';
+  child.stdout.on('data', d => { out += d; });
+  child.stderr.on('data', d => { err += d; });
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      const addr = /listening on http:\/\/(\S+)/.exec(err);
+      const code = /^\s*([A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4})\s*$/m.exec(out);
+      if (addr && code) {
+        clearInterval(poll);
+        resolve({ child, addr: addr[1], code: code[1], log: () => err });
+      } else if (Date.now() - started > 20000) {
+        clearInterval(poll);
+        child.kill();
+        reject(new Error(`the server did not start:\n${err}\n${out}`));
+      }
+    }, 50);
+  });
+}
+
+// ----- the test -------------------------------------------------------------------------------
+
+const mock = await startMock();
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'freellmapi-e2e-'));
+const proxy = await startProxy(mock.port, dataDir);
+const base = `http://${proxy.addr}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const problems = [];
+let step = 'start';
+let page = null;
+try {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, colorScheme: 'dark' });
+  page = await context.newPage();
+  page.on('pageerror', e => problems.push(`page error: ${e.message}`));
+  page.on('console', m => {
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.setDefaultTimeout(15000);
+  // Screenshots without the transient toasts, so a reviewer sees the page itself.
+  const shot = async (name, full) => {
+    await page.evaluate(() => document.getElementById('toast').replaceChildren());
+    await page.screenshot({ path: path.join(shots, name), fullPage: !!full });
+  };
+
+  step = 'setup';
+  await page.goto(base + '/');
+  await page.fill('#setup-code', proxy.code);
+  await page.fill('#setup-password', PASSWORD);
+  await page.fill('#setup-password2', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#nav:not([hidden])');
+
+  step = 'logout and log in again';
+  await page.click('#logout');
+  await page.waitForSelector('#login-password');
+  await page.fill('#login-password', 'not the password');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('form .error:has-text("wrong password")');
+  await page.fill('#login-password', PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#page-keys');
+
+  step = 'add a key';
+  await page.waitForSelector('#token');
+  await page.selectOption('#add-platform', 'groq');
+  await page.fill('#add-key', 'gsk_e2ebrowserkey000000000042');
+  await page.fill('#add-label', 'from the browser');
+  await page.click('#add-key-form button[type=submit]');
+  await page.waitForSelector('#key-list li.key code:has-text("gsk_...0042")');
+  await page.click('#key-list li.key button:has-text("Check")');
+  await page.waitForSelector('#key-list li.key .status-dot.healthy');
+  await shot('keys.png', true);
+
+  step = 'reorder the chain';
+  await page.click('#nav a[data-page=chain]');
+  await page.waitForSelector('#chain-list li.entry');
+  const ids = () => page.$$eval('#chain-list li.entry', lis => lis.map(li => li.dataset.id));
+  const before = await ids();
+  if (before.length < 3) fail(`expected several groq models in the chain, got ${before}`);
+  // Keyboard: the second row moves up one.
+  await page.focus('#chain-list li.entry:nth-child(2) .handle');
+  await page.keyboard.press('ArrowUp');
+  // Pointer: the last row is dragged above the first.
+  const handle = await page.$('#chain-list li.entry:last-child .handle');
+  const first = await page.$('#chain-list li.entry:first-child');
+  const hb = await handle.boundingBox();
+  const fb = await first.boundingBox();
+  await page.mouse.move(hb.x + hb.width / 2, hb.y + hb.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(hb.x + hb.width / 2, fb.y + 4, { steps: 12 });
+  await page.mouse.up();
+  const after = await ids();
+  const expected = [before[before.length - 1], before[1], before[0], ...before.slice(2, -1)];
+  if (JSON.stringify(after) !== JSON.stringify(expected)) fail(`drag order ${after} != ${expected} (before: ${before}; handle ${JSON.stringify(hb)}, first ${JSON.stringify(fb)})`);
+  // Switch the (new) second entry off, then save.
+  await page.click('#chain-list li.entry:nth-child(2) .switch input');
+  await page.click('#chain-save');
+  await page.waitForSelector('.toast:has-text("Chain saved")');
+  const saved = await page.evaluate(async () => (await (await fetch('/api/fallback')).json()).entries);
+  const savedIds = saved.filter(e => e.keyCount > 0).map(e => e.id);
+  if (JSON.stringify(savedIds) !== JSON.stringify(expected)) fail(`saved order ${savedIds} != ${expected}`);
+  if (saved[1].enabled !== false) fail('the switched-off entry was saved enabled');
+  await shot('chain.png', true);
+
+  step = 'playground streams';
+  await page.click('#nav a[data-page=playground]');
+  await page.waitForSelector('#pg-input');
+  await page.fill('#pg-input', 'Say hello, please.');
+  await page.keyboard.press('Enter');
+  // Tokens show up while the stream is still running (the mock sends one every 250 ms).
+  await page.waitForFunction(() => {
+    const m = document.querySelector('.msg.assistant');
+    return m && m.textContent.startsWith('Hello') && !m.textContent.endsWith('upstream.');
+  }, null, { polling: 20 });
+  await page.waitForSelector('.msg.assistant:has-text("Hello from the mock upstream.")');
+  await page.waitForSelector('.meta:has-text("via groq/")');
+  const meta = await page.textContent('.meta');
+  if (!/first token \d+ ms/.test(meta) || !/5 in \/ 5 out tokens/.test(meta)) fail(`meta line: ${meta}`);
+  await shot('playground.png', true);
+
+  step = 'analytics counts the request';
+  await page.click('#nav a[data-page=analytics]');
+  // The request log is written in batches; re-select the range until the record is in.
+  const counted = async () => page.$eval('#tile-requests .tile-value', t => t.textContent).catch(() => '');
+  for (let i = 0; i < 40 && (await counted()) !== '1'; i++) {
+    await new Promise(r => setTimeout(r, 250));
+    await page.click('.tabs button:has-text("24h")');
+  }
+  if ((await counted()) !== '1') fail(`the analytics page shows ${await counted()} requests, not 1`);
+  await page.waitForSelector('#analytics-body svg.chart');
+  await page.waitForSelector('#analytics-body td:has-text("groq")');
+  await shot('analytics.png', true);
+
+  step = 'light theme and a phone-sized screen';
+  await page.click('#theme');
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.click('#nav a[data-page=keys]');
+  await page.waitForSelector('#key-list li.key');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`the Keys page scrolls sideways by ${overflow}px at 360px`);
+  await shot('keys-360px-light.png', true);
+  await page.click('#nav a[data-page=chain]');
+  await page.waitForSelector('#chain-list li.entry');
+  const chainOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (chainOverflow > 0) fail(`the chain page scrolls sideways by ${chainOverflow}px at 360px`);
+
+  step = 'remove the key after confirming';
+  await page.click('#nav a[data-page=keys]');
+  await page.click('#key-list li.key button:has-text("Remove")');
+  await page.waitForSelector('#dialog[open]');
+  await shot('confirm-remove.png');
+  await page.click('#dialog button:has-text("Remove")');
+  await page.waitForSelector('#key-list p:has-text("No provider keys yet")');
+
+  if (problems.length) fail(problems.join('\n'));
+  if (proxy.log().includes('gsk_e2ebrowserkey')) fail('the provider key reached the server log');
+  console.log(`dashboard e2e: ok (${mock.seen.length} upstream requests; screenshots in ${path.relative(root, shots)}/)`);
+} catch (e) {
+  console.error(`dashboard e2e failed at "${step}": ${e.message}`);
+  if (page) await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+  if (problems.length) console.error(problems.join('\n'));
+  console.error('server log:\n' + proxy.log().split('\n').slice(-30).join('\n'));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+  proxy.child.kill('SIGTERM');
+  mock.server.close();
+  rmSync(dataDir, { recursive: true, force: true });
+}
