@@ -40,6 +40,7 @@ ENVIRONMENT:
   FREELLMAPI_IDLE_TIMEOUT_SECS    upstream silence allowed mid-body [90]
   FREELLMAPI_SSE_KEEPALIVE_SECS   keep-alive comment interval on quiet streams [15]
   FREELLMAPI_HEALTH_INTERVAL_SECS time between key health checks [300]
+  FREELLMAPI_WORKERS              coroutine worker threads [one per core]
 
 PLATFORMS:
   google groq cerebras sambanova nvidia mistral openrouter github huggingface
@@ -361,7 +362,7 @@ fn check(config: &Config) -> Result<i32, ConfigError> {
         println!("no keys to check; add one with `freellmapi keys add <platform>`");
         return Ok(0);
     }
-    server::configure_runtime();
+    server::configure_runtime(config.workers);
     let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
     let outcomes = crate::health::check_all(&upstream, &catalog, &master, &keys);
     let now = crate::time::now_ms();

@@ -29,11 +29,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const STORE_POLL: Duration = Duration::from_secs(2);
 const LEDGER_PERSIST_EVERY: Duration = Duration::from_secs(60);
 
-/// Coroutine stack size, pool and worker pinning; before the first coroutine is spawned.
-pub fn configure_runtime() {
+/// Coroutine stack size, pool, worker count and pinning; before the first coroutine is spawned.
+pub fn configure_runtime(workers: usize) {
     may::config()
         .set_stack_size(COROUTINE_STACK_BYTES / std::mem::size_of::<usize>())
         .set_pool_capacity(COROUTINE_POOL)
+        .set_workers(workers)
         .set_worker_pin(false);
 }
 
@@ -103,7 +104,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
 /// Runs the server until SIGTERM/SIGINT. Errors are start-up errors (exit 2).
 pub fn serve(config: &Config) -> Result<(), ConfigError> {
     let signals = block_signals();
-    configure_runtime();
+    configure_runtime(config.workers);
     raise_fd_limit();
 
     let Opened { store, master } = open_data_dir(config)?;

@@ -365,6 +365,8 @@ fn attempt(
             };
         }
     };
+    // The encoded request is not needed while the answer streams.
+    drop(out);
     app.router
         .observe_hints(snap, cand, &classify::rate_hints(&reply.headers), now_ms());
     if !(200..300).contains(&reply.status) {

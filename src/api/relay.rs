@@ -73,6 +73,9 @@ pub fn relay(
     mut decoder: Decoder,
     sent_at: Instant,
 ) -> RelayEnd {
+    // The connect-and-send path was the deepest part of this request; the stream now waits in
+    // a shallow loop, possibly for minutes.
+    res.release_idle_stack();
     let mut reader = reply.into_reader();
     let mut sse = SseReader::new();
     let mut r = Relay {

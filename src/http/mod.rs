@@ -8,6 +8,7 @@
 
 mod request;
 mod response;
+mod stack;
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr};
@@ -212,6 +213,7 @@ fn serve_connection<H: Handler>(
     shared: &Shared,
     settings: &Settings,
 ) {
+    let stack_mark = stack::StackMark::here();
     let _ = stream.set_nodelay(true);
     let mut input = Input::new();
     let mut out = Vec::with_capacity(512);
@@ -248,7 +250,8 @@ fn serve_connection<H: Handler>(
             keep_alive,
             head.method == Method::Head,
             id.as_str(),
-        );
+        )
+        .with_stack_mark(stack_mark);
         let mut req = input.request(&head, peer, fd, id.as_str());
         let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &mut res)));
         if outcome.is_err() {

@@ -30,6 +30,7 @@ pub struct Responder<'a> {
     head_only: bool,
     request_id: &'a str,
     pub(crate) state: State,
+    stack_mark: Option<super::stack::StackMark>,
 }
 
 impl<'a> Responder<'a> {
@@ -48,11 +49,25 @@ impl<'a> Responder<'a> {
             keep_alive,
             head_only,
             request_id,
+            stack_mark: None,
             state: State::Pending,
         }
     }
 
     /// Whether anything has been sent for this request.
+    pub(crate) fn with_stack_mark(mut self, mark: super::stack::StackMark) -> Self {
+        self.stack_mark = Some(mark);
+        self
+    }
+
+    /// Returns the coroutine-stack pages below the caller's frame to the OS: for a handler
+    /// about to wait a long time in a shallow loop (a stream) after a deep start.
+    pub fn release_idle_stack(&self) {
+        if let Some(mark) = &self.stack_mark {
+            mark.release_below();
+        }
+    }
+
     pub fn is_sent(&self) -> bool {
         self.state != State::Pending
     }

@@ -103,11 +103,21 @@ impl std::fmt::Debug for MayTransport {
     }
 }
 
+/// Sets a socket timeout only when it changed. `may`'s setter is also a `setsockopt` syscall,
+/// and a budget-derived wait differs on every call, so waits are first rounded *down* (never
+/// past the budget; a read that times out early just waits again): to 100 ms above a second,
+/// to 1 ms below, never under [`MIN_WAIT`].
 fn set_timeout(
     cache: &mut Option<Duration>,
     want: Duration,
     apply: impl FnOnce(Option<Duration>) -> io::Result<()>,
 ) -> io::Result<()> {
+    let grain = if want >= Duration::from_secs(1) {
+        100
+    } else {
+        1
+    };
+    let want = Duration::from_millis(want.as_millis() as u64 / grain * grain).max(MIN_WAIT);
     if *cache != Some(want) {
         apply(Some(want))?;
         *cache = Some(want);
@@ -346,5 +356,28 @@ mod tests {
             read_wait(Some(Duration::from_secs(5)), false),
             Some(Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn timeouts_are_rounded_down_so_a_shrinking_budget_rarely_costs_a_syscall() {
+        let mut cache = None;
+        let mut applied = Vec::new();
+        for want in [
+            299_987_654u64,
+            299_951_000,
+            299_900_001,
+            950_700,
+            1_400,
+            100,
+        ] {
+            set_timeout(&mut cache, Duration::from_micros(want), |d| {
+                applied.push(d.unwrap());
+                Ok(())
+            })
+            .unwrap();
+        }
+        let ms = |n| Duration::from_millis(n);
+        // 299.98 s and 299.95 s share one 100 ms step; nothing rounds up past the budget.
+        assert_eq!(applied, vec![ms(299_900), ms(950), ms(2)]);
     }
 }
