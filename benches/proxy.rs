@@ -38,6 +38,8 @@ struct StreamShape {
 fn start_mock(shape: Arc<std::sync::Mutex<StreamShape>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    // Room for 1 000 streams connecting at once (std binds with a backlog of 128).
+    unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096) };
     thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let shape = shape.clone();

@@ -70,11 +70,6 @@ fn built() -> &'static Built {
     })
 }
 
-/// Total bytes of the dashboard (the page plus its assets), for the payload budget test.
-pub fn payload_bytes() -> usize {
-    INDEX.len() + ASSETS.iter().map(|a| a.body.len()).sum::<usize>()
-}
-
 fn not_modified(req: &Request<'_>, etag: &str) -> bool {
     req.header("if-none-match")
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
@@ -118,15 +113,16 @@ fn send(
     mime: &str,
     body: &[u8],
 ) -> Result<(), ApiError> {
+    let fresh = not_modified(req, etag);
     let head = res
-        .head(if not_modified(req, etag) { 304 } else { 200 })
+        .head(if fresh { 304 } else { 200 })
         .header("ETag", etag)
         .header("Cache-Control", cache)
         .header("Content-Security-Policy", CSP)
         .header("X-Content-Type-Options", "nosniff")
         .header("X-Frame-Options", "DENY")
         .header("Referrer-Policy", "no-referrer");
-    let _ = if not_modified(req, etag) {
+    let _ = if fresh {
         head.no_body()
     } else {
         head.body(mime, body)

@@ -125,6 +125,9 @@ fn serve(
 ) -> Result<(), ApiError> {
     let chat =
         ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ApiError::Invalid)?;
+    // The parsed request owns its text; the raw body (a long conversation can be megabytes)
+    // need not live as long as a stream does.
+    *req.body = Vec::new();
     rec.stream = chat.stream;
     rec.requested_model = chat.model.clone();
     rec.input_tokens = chat.input_tokens;

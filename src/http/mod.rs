@@ -27,6 +27,8 @@ use request::Input;
 use response::State;
 
 /// Serves one request. Must send exactly one response through `res`.
+const LISTEN_BACKLOG: libc::c_int = 1024;
+
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>);
 }
@@ -121,6 +123,11 @@ pub fn serve<H: Handler>(
     let listener = TcpListener::bind(addr)?;
     let local_addr = listener.local_addr()?;
     let listener_fd = listener.as_raw_fd();
+    // std binds with a backlog of 128: a burst of new connections (a LAN client opening many
+    // streams at once) would see dropped SYNs and one-second retries. Listening again on the
+    // same socket only raises the queue (the kernel caps it at net.core.somaxconn).
+    // SAFETY: listen(2) on the listener's own descriptor.
+    unsafe { libc::listen(listener_fd, LISTEN_BACKLOG) };
     let shared = Arc::new(Shared::default());
     let accept_shared = shared.clone();
     let settings = Arc::new(settings);
@@ -241,6 +248,7 @@ fn serve_connection<H: Handler>(
             answer_layer_error(&mut stream, &mut out, &e, id.as_str());
             return;
         }
+        input.release_idle();
         let fd = stream.as_raw_fd();
         let keep_alive = head.keep_alive && !shared.is_shutting_down();
         let mut res = Responder::new(

@@ -378,6 +378,14 @@ impl Input {
         find_header(&self.head, &self.headers, name)
     }
 
+    /// Frees the read buffer while a request is being handled when nothing is pipelined behind
+    /// it: a stream can hold its connection for minutes, and the next read allocates again.
+    pub(crate) fn release_idle(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+    }
+
     /// Returns oversized buffers to the allocator after an unusually large request.
     pub(crate) fn shrink(&mut self) {
         if self.body.capacity() > 256 * 1024 {

@@ -6,7 +6,9 @@ use std::io::{self, Read};
 
 pub const MAX_LINE: usize = 1024 * 1024;
 pub const MAX_EVENT: usize = 4 * 1024 * 1024;
-const READ_SIZE: usize = 4 * 1024;
+/// Bytes asked for per read: SSE frames are mostly well under 1 KiB, and every open stream
+/// keeps this much (zero-filled) buffer.
+const READ_SIZE: usize = 2 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SseError {
