@@ -155,8 +155,10 @@ impl Client {
             line.clear();
             if self.reader.read_line(&mut line).unwrap() == 0 {
                 panic!(
-                    "{} closed a keep-alive connection after {} requests",
-                    self.addr, self.calls
+                    "{} closed a keep-alive connection after {} requests (local {:?})",
+                    self.addr,
+                    self.calls,
+                    self.writer.local_addr()
                 );
             }
             if status == 0 {

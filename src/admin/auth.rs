@@ -281,10 +281,6 @@ impl SetupCode {
     pub fn clear(&self) {
         *self.0.lock() = None;
     }
-
-    pub fn is_set(&self) -> bool {
-        self.0.lock().is_some()
-    }
 }
 
 fn normalize(code: &str) -> String {

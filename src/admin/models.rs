@@ -8,9 +8,10 @@ use super::{Fields, bad, off_worker, reply, storage};
 use crate::api::ApiError;
 use crate::app::App;
 use crate::catalog::{
-    Auth, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride,
+    Auth, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride, Overrides,
 };
 use crate::http::{Request, Responder};
+use crate::router::chain::Snapshot;
 
 const MAX_RANK: u64 = 10_000;
 const MAX_LIMIT: u64 = u32::MAX as u64;
@@ -74,38 +75,40 @@ pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
             base_url: p.custom.then_some(p.base_url.as_str()),
         })
         .collect();
-    let models = c
-        .models
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let p = &c.platforms[m.platform];
-            ModelView {
-                id: format!("{}/{}", p.id, m.model_id),
-                platform: &p.id,
-                model_id: &m.model_id,
-                display_name: &m.display_name,
-                enabled: m.enabled,
-                intelligence_rank: m.intelligence_rank,
-                speed_rank: m.speed_rank,
-                context_window: m.context_window,
-                rpm: m.limits.rpm,
-                rpd: m.limits.rpd,
-                tpm: m.limits.tpm,
-                tpd: m.limits.tpd,
-                custom: m.custom,
-                edited: overrides
-                    .models
-                    .iter()
-                    .any(|o| o.platform == p.id && o.model_id == m.model_id),
-                pool: m.pool.map(|k| p.pools[k].id.as_str()),
-                key_count: snap
-                    .entry_for_model(i)
-                    .map_or(0, |e| snap.entries[e].slots.len()),
-            }
-        })
+    let models = (0..c.models.len())
+        .map(|i| view(&snap, &overrides, i))
         .collect();
     reply(res, 200, &Listing { platforms, models })
+}
+
+/// The listing entry of catalog model `i`.
+fn view<'a>(snap: &'a Snapshot, overrides: &Overrides, i: usize) -> ModelView<'a> {
+    let c = &snap.catalog;
+    let m = &c.models[i];
+    let p = &c.platforms[m.platform];
+    ModelView {
+        id: format!("{}/{}", p.id, m.model_id),
+        platform: &p.id,
+        model_id: &m.model_id,
+        display_name: &m.display_name,
+        enabled: m.enabled,
+        intelligence_rank: m.intelligence_rank,
+        speed_rank: m.speed_rank,
+        context_window: m.context_window,
+        rpm: m.limits.rpm,
+        rpd: m.limits.rpd,
+        tpm: m.limits.tpm,
+        tpd: m.limits.tpd,
+        custom: m.custom,
+        edited: overrides
+            .models
+            .iter()
+            .any(|o| o.platform == p.id && o.model_id == m.model_id),
+        pool: m.pool.map(|k| p.pools[k].id.as_str()),
+        key_count: snap
+            .entry_for_model(i)
+            .map_or(0, |e| snap.entries[e].slots.len()),
+    }
 }
 
 fn find<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c crate::catalog::Model> {
@@ -117,7 +120,7 @@ fn find<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c crate::catalog::Model>
         .find(|m| m.platform == p && m.model_id == model)
 }
 
-fn save(app: &App, o: crate::catalog::Overrides) -> Result<(), ApiError> {
+fn save(app: &App, o: Overrides) -> Result<(), ApiError> {
     o.validate(&app.builtin).map_err(|m| bad("", m))?;
     let store = app.store.clone();
     off_worker(move || store.put_overrides(&o))?.map_err(storage)?;
@@ -245,34 +248,12 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
 
 /// Replies with the listing entry of one model.
 fn list_one(app: &App, id: &str, status: u16, res: &mut Responder<'_>) -> Result<(), ApiError> {
-    let catalog = app.catalog();
-    let m = find(&catalog, id).ok_or_else(|| ApiError::Missing(format!("no model {id}")))?;
-    let p = &catalog.platforms[m.platform];
-    let view = ModelView {
-        id: id.to_string(),
-        platform: &p.id,
-        model_id: &m.model_id,
-        display_name: &m.display_name,
-        enabled: m.enabled,
-        intelligence_rank: m.intelligence_rank,
-        speed_rank: m.speed_rank,
-        context_window: m.context_window,
-        rpm: m.limits.rpm,
-        rpd: m.limits.rpd,
-        tpm: m.limits.tpm,
-        tpd: m.limits.tpd,
-        custom: m.custom,
-        edited: !m.custom,
-        pool: m.pool.map(|k| p.pools[k].id.as_str()),
-        key_count: app
-            .router
-            .snapshot()
-            .keys
-            .iter()
-            .filter(|k| k.platform == m.platform)
-            .count(),
-    };
-    reply(res, status, &view)
+    let snap = app.router.snapshot();
+    let overrides = app.store.overrides().map_err(storage)?;
+    let i = find(&snap.catalog, id)
+        .and_then(|m| snap.catalog.models.iter().position(|x| std::ptr::eq(x, m)))
+        .ok_or_else(|| ApiError::Missing(format!("no model {id}")))?;
+    reply(res, status, &view(&snap, &overrides, i))
 }
 
 /// `PATCH /api/models {id, enabled?, displayName?, contextWindow?, rpm?, rpd?, tpm?, tpd?,

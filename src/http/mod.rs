@@ -8,9 +8,9 @@
 
 mod request;
 mod response;
+pub mod sockio;
 mod stack;
 
-use std::io::Read;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -322,7 +322,7 @@ fn linger(stream: &mut TcpStream) {
     let mut scratch = vec![0u8; 16 * 1024];
     let mut total = 0usize;
     while Instant::now() < deadline && total < 64 * 1024 * 1024 {
-        match stream.read(&mut scratch) {
+        match sockio::read(stream, &mut scratch) {
             Ok(0) | Err(_) => break,
             Ok(n) => total += n,
         }

@@ -5,7 +5,7 @@
 //! Owns the per-connection input buffers. Never panics on client bytes: every malformed input
 //! maps to an [`HttpError`] that the connection loop answers with the JSON error shape.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::fd::RawFd;
@@ -269,7 +269,7 @@ impl Input {
                     let want = (n - self.body.len()).min(64 * 1024);
                     let start = self.body.len();
                     self.body.resize(start + want, 0);
-                    match stream.read(&mut self.body[start..]) {
+                    match super::sockio::read(stream, &mut self.body[start..]) {
                         Ok(0) => return Err(HttpError::Closed),
                         Ok(got) => self.body.truncate(start + got),
                         Err(e) if is_timeout(&e) => return Err(HttpError::Timeout),
@@ -487,8 +487,7 @@ fn parse_hex(v: &[u8]) -> Option<u64> {
 }
 
 fn write_continue(stream: &mut TcpStream) -> Result<(), HttpError> {
-    stream
-        .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+    super::sockio::write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n")
         .map_err(|_| HttpError::Closed)
 }
 
@@ -496,7 +495,7 @@ fn write_continue(stream: &mut TcpStream) -> Result<(), HttpError> {
 fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     let start = buf.len();
     buf.resize(start + READ_CHUNK, 0);
-    let got = stream.read(&mut buf[start..]);
+    let got = super::sockio::read(stream, &mut buf[start..]);
     buf.truncate(start + *got.as_ref().unwrap_or(&0));
     got
 }

@@ -5,7 +5,7 @@
 //! response carries `X-Request-Id`. [`Responder::error`] is the one writer of the JSON error
 //! shape `{"error":{"message","type","code"}}` used by every layer.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 
 use may::net::TcpStream;
@@ -214,9 +214,9 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
         let body = if self.r.head_only { &[][..] } else { body };
         let result = if body.len() <= 16 * 1024 {
             self.r.out.extend_from_slice(body);
-            self.r.stream.write_all(self.r.out)
+            super::sockio::write_all(self.r.stream, self.r.out)
         } else {
-            write_all_vectored(
+            super::sockio::write_all_vectored(
                 self.r.stream,
                 &mut [IoSlice::new(self.r.out), IoSlice::new(body)],
             )
@@ -232,7 +232,7 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
     /// Sends a response that has no body by definition of its status (304 Not Modified).
     pub fn no_body(mut self) -> io::Result<()> {
         self.finish_head();
-        let result = self.r.stream.write_all(self.r.out);
+        let result = super::sockio::write_all(self.r.stream, self.r.out);
         self.r.state = if result.is_ok() {
             State::Done
         } else {
@@ -257,7 +257,7 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
         }
         self.finish_head();
         self.r.state = State::Streaming;
-        if let Err(e) = self.r.stream.write_all(self.r.out) {
+        if let Err(e) = super::sockio::write_all(self.r.stream, self.r.out) {
             self.r.state = State::Broken;
             return Err(e);
         }
@@ -295,7 +295,7 @@ impl StreamWriter<'_, '_> {
             slices[n] = IoSlice::new(b"\r\n");
             n += 1;
         }
-        let result = write_all_vectored(self.r.stream, &mut slices[..n]);
+        let result = super::sockio::write_all_vectored(self.r.stream, &mut slices[..n]);
         if result.is_err() {
             self.r.state = State::Broken;
         }
@@ -327,7 +327,7 @@ impl StreamWriter<'_, '_> {
             self.r.state = State::Done;
             return Ok(());
         }
-        match self.r.stream.write_all(b"0\r\n\r\n") {
+        match super::sockio::write_all(self.r.stream, b"0\r\n\r\n") {
             Ok(()) => {
                 self.r.state = State::Done;
                 Ok(())
@@ -356,19 +356,6 @@ fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
     buf[16] = b'\r';
     buf[17] = b'\n';
     &buf[i..]
-}
-
-fn write_all_vectored(stream: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    IoSlice::advance_slices(&mut slices, 0);
-    while !slices.is_empty() {
-        match stream.write_vectored(slices) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut slices, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {

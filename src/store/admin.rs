@@ -67,11 +67,6 @@ impl Store {
         wtxn.commit()?;
         Ok(expired.len())
     }
-
-    pub fn session_count(&self) -> Result<u64> {
-        let rtxn = self.read_txn()?;
-        Ok(self.sessions.len(&rtxn)?)
-    }
 }
 
 #[cfg(test)]

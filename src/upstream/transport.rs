@@ -6,7 +6,7 @@
 //! dropped, not pooled); if a stream is committed and quiet, a keep-alive comment goes out.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -145,7 +145,7 @@ impl Transport for MayTransport {
             stream.set_write_timeout(d)
         })?;
         let output = &self.buffers.output()[..amount];
-        match self.stream.write_all(output) {
+        match crate::http::sockio::write_all(&mut self.stream, output) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 Err(ureq::Error::Timeout(timeout.reason))
@@ -169,7 +169,7 @@ impl Transport for MayTransport {
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
             let input = self.buffers.input_append_buf();
-            match self.stream.read(input) {
+            match crate::http::sockio::read(&mut self.stream, input) {
                 Ok(n) => {
                     self.buffers.input_appended(n);
                     return Ok(n > 0);
@@ -297,7 +297,7 @@ pub mod watch {
             if let Some(hb) = w.heartbeat.as_mut()
                 && hb.last.elapsed() >= hb.every
             {
-                if hb.stream.write_all(&hb.frame).is_err() {
+                if crate::http::sockio::write_all(&mut hb.stream, &hb.frame).is_err() {
                     w.gone = true;
                     return Err(());
                 }
