@@ -32,12 +32,14 @@ const Pages = (() => {
       renderAdd(addBox, platforms, refresh);
     }).catch(e => toast(e.message, 'error'));
 
-    async function refresh() {
+    async function refresh(timed) {
+      // A timed refresh never re-renders under someone typing a label.
+      if (timed === true && document.activeElement && document.activeElement.classList.contains('label-edit')) return;
       const health = await attempt(() => api('GET', '/api/health'));
       if (health) renderKeys(list, health, refresh);
     }
     refresh();
-    every(15000, refresh);
+    every(15000, () => refresh(true));
   }
 
   async function renderToken(box) {
