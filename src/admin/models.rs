@@ -14,6 +14,18 @@ use crate::http::{Request, Responder};
 use crate::router::chain::Snapshot;
 
 const MAX_RANK: u64 = 10_000;
+/// What a user may set on a model, when adding it and when editing it.
+const EDITABLE: [&str; 9] = [
+    "displayName",
+    "contextWindow",
+    "rpm",
+    "rpd",
+    "tpm",
+    "tpd",
+    "intelligenceRank",
+    "speedRank",
+    "enabled",
+];
 const MAX_LIMIT: u64 = u32::MAX as u64;
 
 #[derive(Serialize)]
@@ -134,26 +146,11 @@ fn u32_field(f: &Fields<'_>, key: &str, max: u64) -> Result<Option<u32>, ApiErro
 /// `POST /api/models`: a model the user adds, to a known platform or to a new custom one.
 pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
     let value = super::body::parse(req.body)?;
-    let f = Fields::new(
-        &value,
-        "",
-        &[
-            "platform",
-            "modelId",
-            "displayName",
-            "contextWindow",
-            "rpm",
-            "rpd",
-            "tpm",
-            "tpd",
-            "intelligenceRank",
-            "speedRank",
-            "enabled",
-            "baseUrl",
-            "platformName",
-            "keyless",
-        ],
-    )?;
+    let allowed: Vec<&str> = ["platform", "modelId", "baseUrl", "platformName", "keyless"]
+        .into_iter()
+        .chain(EDITABLE)
+        .collect();
+    let f = Fields::new(&value, "", &allowed)?;
     let platform = f.req_str("platform")?.trim().to_string();
     let model_id = f.req_str("modelId")?.trim().to_string();
     if model_id.is_empty()
@@ -260,22 +257,8 @@ fn list_one(app: &App, id: &str, status: u16, res: &mut Responder<'_>) -> Result
 /// intelligenceRank?, speedRank?}`; `null` removes a limit.
 pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
     let value = super::body::parse(req.body)?;
-    let f = Fields::new(
-        &value,
-        "",
-        &[
-            "id",
-            "enabled",
-            "displayName",
-            "contextWindow",
-            "rpm",
-            "rpd",
-            "tpm",
-            "tpd",
-            "intelligenceRank",
-            "speedRank",
-        ],
-    )?;
+    let allowed: Vec<&str> = ["id"].into_iter().chain(EDITABLE).collect();
+    let f = Fields::new(&value, "", &allowed)?;
     let id = f.req_str("id")?;
     let catalog = app.catalog();
     let Some(model) = find(&catalog, id) else {
