@@ -249,6 +249,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The median over rounds of `via[i] - direct[i]`.
+fn added(via: &[f64], direct: &[f64]) -> f64 {
+    median(via.iter().zip(direct).map(|(v, d)| v - d).collect())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     pct(&mut v, 0.5)
 }
@@ -685,8 +690,10 @@ fn main() {
     for (conc, direct, via_proxy, via_nginx) in &results {
         let dp50 = median(direct.p50.clone());
         let dp99 = median(direct.p99.clone());
-        let pp50 = median(via_proxy.p50.clone()) - dp50;
-        let pp99 = median(via_proxy.p99.clone()) - dp99;
+        // Added latency per round (that round's direct call subtracted), then the median over
+        // rounds: drift between rounds cancels instead of landing in the difference.
+        let pp50 = added(&via_proxy.p50, &direct.p50);
+        let pp99 = added(&via_proxy.p99, &direct.p99);
         let pcpu = median(via_proxy.cpu_us.clone());
         r.row(
             &format!("c={conc} direct to the mock p50 / p99"),
@@ -711,8 +718,8 @@ fn main() {
             pcpu,
         );
         if !via_nginx.p50.is_empty() {
-            let np50 = median(via_nginx.p50.clone()) - dp50;
-            let np99 = median(via_nginx.p99.clone()) - dp99;
+            let np50 = added(&via_nginx.p50, &direct.p50);
+            let np99 = added(&via_nginx.p99, &direct.p99);
             let ncpu = median(via_nginx.cpu_us.clone());
             r.row(
                 &format!("c={conc} added by nginx p50 / p99"),

@@ -137,11 +137,11 @@ fn start_session(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Resul
     })?
     .map_err(storage)?;
     let cookie = auth::set_cookie(&token, is_tls(req, &app.trust_proxy));
-    reply_with(res, 200, &Ok { ok: true }, &[("Set-Cookie", &cookie)])
+    reply_with(res, 200, &Done { ok: true }, &[("Set-Cookie", &cookie)])
 }
 
 #[derive(Serialize)]
-struct Ok {
+struct Done {
     ok: bool,
 }
 
@@ -152,7 +152,7 @@ pub fn logout(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(
         off_worker(move || store.delete_session(&auth::token_hash(&token)))?.map_err(storage)?;
     }
     let cookie = auth::clear_cookie(is_tls(req, &app.trust_proxy));
-    reply_with(res, 200, &Ok { ok: true }, &[("Set-Cookie", &cookie)])
+    reply_with(res, 200, &Done { ok: true }, &[("Set-Cookie", &cookie)])
 }
 
 #[derive(Serialize)]
