@@ -7,7 +7,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use freellmapi::http::{self, Handler, Request, Responder};
 
@@ -42,10 +42,13 @@ impl Handler for Echo {
 }
 
 fn start(body_limit: usize) -> std::net::SocketAddr {
-    let settings = http::Settings {
+    start_with(http::Settings {
         body_limit,
         ..Default::default()
-    };
+    })
+}
+
+fn start_with(settings: http::Settings) -> std::net::SocketAddr {
     let handle = http::serve("127.0.0.1:0".parse().unwrap(), Arc::new(Echo), settings).unwrap();
     let addr = handle.local_addr();
     std::mem::forget(handle);
@@ -151,6 +154,47 @@ fn keep_alive_and_pipelining_answer_in_order() {
     // The connection is still usable afterwards.
     s.write_all(b"GET /d HTTP/1.1\r\n\r\n").unwrap();
     assert_eq!(json_field(&read_response(&mut s).2, "path"), "/d");
+}
+
+/// Tries: a keep-alive connection left idle, a client that never sends a byte, and one that
+/// sends half a head and stalls. The idle wait (1.2 s) is longer than the per-read timeout
+/// (0.3 s), so it is served in slices; it must still last the whole idle time and then close
+/// quietly, while the stalled head gets a 408 after the per-read timeout.
+#[test]
+fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
+    let addr = start_with(http::Settings {
+        idle_timeout: Duration::from_millis(1200),
+        read_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    let closes_quietly = |mut s: TcpStream, from: Instant| {
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+        let waited = from.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1100),
+            "closed after {waited:?}"
+        );
+        assert!(waited < Duration::from_secs(8), "closed after {waited:?}");
+    };
+
+    let mut s = connect(addr);
+    s.write_all(b"GET /a HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).0, 200);
+    closes_quietly(s, Instant::now());
+
+    let started = Instant::now();
+    closes_quietly(connect(addr), started);
+
+    let mut s = connect(addr);
+    let started = Instant::now();
+    s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let (status, _, body) = read_response(&mut s);
+    assert_eq!(status, 408, "{}", String::from_utf8_lossy(&body));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(250), "408 after {waited:?}");
+    assert!(waited < Duration::from_millis(1100), "408 after {waited:?}");
 }
 
 #[test]

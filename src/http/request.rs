@@ -16,6 +16,9 @@ use may::net::TcpStream;
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 4 * 1024;
+/// An idle wait with less than this left counts as over: `may` treats a sub-millisecond socket
+/// timeout as none at all.
+const MIN_WAIT: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -118,6 +121,7 @@ impl Input {
     ) -> Result<Option<Head>, HttpError> {
         // The slow-drip deadline starts with the first byte, not with the idle wait before it.
         let mut started = (!self.pending.is_empty()).then(Instant::now);
+        let idle_until = Instant::now() + idle;
         loop {
             if !self.pending.is_empty() {
                 let started = *started.get_or_insert_with(Instant::now);
@@ -133,19 +137,24 @@ impl Input {
                 }
             }
             let waiting_for_first_byte = self.pending.is_empty();
-            self.set_timeout(
-                stream,
-                if waiting_for_first_byte {
-                    idle
-                } else {
-                    per_read
-                },
-            )?;
+            // The socket keeps `per_read` as its timeout whenever it can: `may` makes every
+            // change a system call, and a busy connection would pay two per request. A longer
+            // idle wait is served in `per_read` slices; only its last slice sets a shorter one.
+            let wait = if waiting_for_first_byte {
+                let left = idle_until.saturating_duration_since(Instant::now());
+                if left < MIN_WAIT {
+                    return Ok(None);
+                }
+                per_read.min(left)
+            } else {
+                per_read
+            };
+            self.set_timeout(stream, wait)?;
             match fill(stream, &mut self.pending) {
                 Ok(0) if waiting_for_first_byte => return Ok(None),
                 Ok(0) => return Err(HttpError::Closed),
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) && waiting_for_first_byte => return Ok(None),
+                Err(e) if is_timeout(&e) && waiting_for_first_byte => continue,
                 Err(e) if is_timeout(&e) => return Err(HttpError::Timeout),
                 Err(_) => return Err(HttpError::Closed),
             }

@@ -150,7 +150,6 @@ impl Reply {
 
 pub struct Upstream {
     agent: Agent,
-    timeouts: Timeouts,
 }
 
 impl Upstream {
@@ -173,7 +172,7 @@ impl Upstream {
             .build();
         let connector = transport::MayConnector.chain(RustlsConnector::default());
         let agent = Agent::with_parts(config, connector, resolver::CachingResolver::new());
-        Upstream { agent, timeouts }
+        Upstream { agent }
     }
 
     /// Sends a chat request with `key` for `platform`.
@@ -185,12 +184,12 @@ impl Upstream {
         out: &Outbound,
     ) -> Result<Reply, UpstreamError> {
         let creds = credentials(platform, Some(key), master, &out.url)?;
-        let req = self
-            .agent
-            .post(creds.url.as_str())
-            .config()
-            .timeout_recv_response(Some(out.first_byte.unwrap_or(self.timeouts.first_byte)))
-            .build()
+        let mut req = self.agent.post(creds.url.as_str());
+        // A request-level config is a copy of the agent's: only made when the platform needs it.
+        if let Some(first_byte) = out.first_byte {
+            req = req.config().timeout_recv_response(Some(first_byte)).build();
+        }
+        let req = req
             .header("Content-Type", "application/json")
             .header("Accept", "application/json, text/event-stream");
         let response = with_auth(req, &creds, platform).send(&out.body[..])?;

@@ -76,6 +76,8 @@ impl Connector<()> for MayConnector {
                         buffers,
                         read_timeout: None,
                         write_timeout: None,
+                        corked: Vec::new(),
+                        pooled: false,
                     }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -93,6 +95,11 @@ pub struct MayTransport {
     buffers: LazyBuffers,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// Request bytes held back until the first read (see `transmit_output`). Empty, and
+    /// unallocated, between requests.
+    corked: Vec<u8>,
+    /// Set when ureq first asks `is_open` after the connection was used (see there).
+    pooled: bool,
 }
 
 impl std::fmt::Debug for MayTransport {
@@ -130,31 +137,27 @@ impl Transport for MayTransport {
         &mut self.buffers
     }
 
+    /// ureq hands the request head and the body over in separate calls, and a socket write for
+    /// each would send them in separate segments (`TCP_NODELAY`): twice the system calls, and an
+    /// upstream that wakes for a head without its body. So output is held back up to
+    /// [`OUTPUT_BUFFER`] bytes and leaves in one write, at the latest when ureq waits for the
+    /// response (every request ends in `await_input`; so does a TLS handshake step).
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let timeout = timeout.for_write();
-        if timeout.after.is_zero() {
-            return Err(ureq::Error::Timeout(timeout.reason));
-        }
-        let wait = timeout
-            .not_zero()
-            .map(|d| *d)
-            .unwrap_or(Duration::from_secs(600))
-            .max(MIN_WAIT);
-        let stream = &self.stream;
-        set_timeout(&mut self.write_timeout, wait, |d| {
-            stream.set_write_timeout(d)
-        })?;
+        self.pooled = false;
         let output = &self.buffers.output()[..amount];
-        match crate::http::sockio::write_all(&mut self.stream, output) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                Err(ureq::Error::Timeout(timeout.reason))
-            }
-            Err(e) => Err(ureq::Error::Io(e)),
+        if self.corked.len() + amount <= OUTPUT_BUFFER {
+            self.corked.extend_from_slice(output);
+            return Ok(());
         }
+        self.corked.extend_from_slice(output);
+        self.flush(timeout)
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.pooled = false;
+        if !self.corked.is_empty() {
+            self.flush(timeout)?;
+        }
         let timeout = timeout.for_read();
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
@@ -191,10 +194,45 @@ impl Transport for MayTransport {
         }
     }
 
+    /// ureq asks twice per reuse: as the connection goes back to the pool right after a
+    /// response, and as it is taken out for the next request. Only the second answer matters
+    /// (the peek then sees any EOF or stray bytes the first would have seen, and everything
+    /// since), so the first is answered without a system call.
     fn is_open(&mut self) -> bool {
+        if !self.pooled {
+            self.pooled = true;
+            return true;
+        }
         // A pooled connection is reusable when reading would block: no EOF, no stray bytes.
         let mut byte = [0u8; 1];
         matches!(self.stream.inner().peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+impl MayTransport {
+    /// Writes the held-back output and frees its buffer.
+    fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let out = std::mem::take(&mut self.corked);
+        let timeout = timeout.for_write();
+        if timeout.after.is_zero() {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
+        let wait = timeout
+            .not_zero()
+            .map(|d| *d)
+            .unwrap_or(Duration::from_secs(600))
+            .max(MIN_WAIT);
+        let stream = &self.stream;
+        set_timeout(&mut self.write_timeout, wait, |d| {
+            stream.set_write_timeout(d)
+        })?;
+        match crate::http::sockio::write_all(&mut self.stream, &out) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                Err(ureq::Error::Timeout(timeout.reason))
+            }
+            Err(e) => Err(ureq::Error::Io(e)),
+        }
     }
 }
 
@@ -379,5 +417,67 @@ mod tests {
         let ms = |n| Duration::from_millis(n);
         // 299.98 s and 299.95 s share one 100 ms step; nothing rounds up past the budget.
         assert_eq!(applied, vec![ms(299_900), ms(950), ms(2)]);
+    }
+
+    /// Tries: a head and a body handed over separately must reach the upstream as one write,
+    /// and only once the response is awaited; a connection the upstream closed while pooled
+    /// must not be handed out again.
+    #[test]
+    fn head_and_body_leave_together_and_a_closed_pooled_connection_is_not_reused() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stream = may::go!(move || TcpStream::connect(addr).unwrap())
+            .join()
+            .unwrap();
+        let (mut upstream, _) = listener.accept().unwrap();
+        let mut t = MayTransport {
+            stream,
+            buffers: LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER),
+            read_timeout: None,
+            write_timeout: None,
+            corked: Vec::new(),
+            pooled: false,
+        };
+        let hand_over = |t: &mut MayTransport, bytes: &[u8]| {
+            t.buffers.output()[..bytes.len()].copy_from_slice(bytes);
+            t.transmit_output(bytes.len(), NextTimeout::default())
+                .unwrap();
+        };
+        hand_over(
+            &mut t,
+            b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
+        );
+        hand_over(&mut t, b"{}");
+        upstream.set_nonblocking(true).unwrap();
+        let mut got = [0u8; 256];
+        assert_eq!(
+            upstream.read(&mut got).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "nothing is sent before the response is awaited"
+        );
+        upstream.set_nonblocking(false).unwrap();
+        upstream.write_all(b"HTTP/1.1 200 OK\r\n").unwrap();
+        let mut t = may::go!(move || {
+            assert!(t.await_input(NextTimeout::default()).unwrap());
+            t
+        })
+        .join()
+        .unwrap();
+        let n = upstream.read(&mut got).unwrap();
+        assert_eq!(
+            &got[..n],
+            b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+        );
+        assert!(t.corked.capacity() == 0, "the hold-back buffer is freed");
+
+        // Back to the pool (answered without a syscall), the upstream closes, out of the pool.
+        assert!(t.is_open());
+        drop(upstream);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !t.is_open(),
+            "a connection closed by the upstream is not reused"
+        );
     }
 }
