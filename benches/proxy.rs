@@ -553,6 +553,14 @@ fn main() {
         "RSS after {n} requests {} KiB (anon {}, file {})",
         after.0, after.1, after.2
     );
+    // A second batch tells a leak (grows again by as much) from the allocator settling once.
+    load(proxy_addr, path, &token, 32, n);
+    thread::sleep(Duration::from_secs(6));
+    let again = rss(pid);
+    eprintln!(
+        "RSS after {n} more requests {} KiB (anon {}, file {})",
+        again.0, again.1, again.2
+    );
 
     // Streaming: time to first frame and per-frame delay, direct and through the proxy.
     let stream_body = REQUEST.replace("{\"model\"", "{\"stream\":true,\"model\"");
@@ -686,6 +694,18 @@ fn main() {
         "no growth beyond a few hundred KiB",
         "rss_growth_kib",
         after.0 as f64 - warm.0 as f64,
+    );
+    r.row(
+        &format!("RSS after another {n}"),
+        format!(
+            "{:.2} MiB ({:+} KiB; anon {:+} KiB)",
+            again.0 as f64 / 1024.0,
+            again.0 as i64 - after.0 as i64,
+            again.1 as i64 - after.1 as i64
+        ),
+        "no further growth",
+        "rss_growth_again_kib",
+        again.0 as f64 - after.0 as f64,
     );
     for (conc, direct, via_proxy, via_nginx) in &results {
         let dp50 = median(direct.p50.clone());
