@@ -19,6 +19,7 @@ use crate::time::{DAY_MS, now_ms};
 
 const CHANNEL_CAPACITY: usize = 4096;
 const MAX_BATCH: usize = 512;
+/// The age limit is enforced this often; the count limit with every batch that overshoots it.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Records arriving within this window share one commit (one fsync on the SD card).
 const BATCH_WINDOW: Duration = Duration::from_millis(200);
@@ -193,7 +194,7 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
         let mut acks = Vec::new();
         let (jobs, mut batch): (Vec<Msg>, Vec<Msg>) =
             batch.into_iter().partition(|m| matches!(m, Msg::Job(_)));
-        if let Err(e) = write_batch(store, &mut batch, &mut seq, &mut acks) {
+        if let Err(e) = write_batch(store, &mut batch, &mut seq, &mut acks, retention) {
             log::error!("request log write failed: {e}");
         }
         for job in jobs {
@@ -220,11 +221,15 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
     }
 }
 
+/// Writes a batch in one transaction. When the log has grown a hundredth past its record limit,
+/// the oldest records go in the same transaction: the log (and the file, whose freed pages
+/// LMDB reuses) stays near its limit however fast requests arrive, at no extra commit.
 fn write_batch(
     store: &Store,
     batch: &mut Vec<Msg>,
     seq: &mut u32,
     acks: &mut Vec<mpsc::Sender<()>>,
+    retention: Retention,
 ) -> Result<()> {
     let mut wtxn = store.write_txn()?;
     let mut ledger = None;
@@ -250,6 +255,10 @@ fn write_batch(
             .settings
             .put(&mut wtxn, super::setting::LEDGER, &bytes)?;
     }
+    let slack = (retention.max_records / 100).max(1);
+    if store.requests.len(&wtxn)? > retention.max_records.saturating_add(slack) {
+        store.drop_oldest(&mut wtxn, retention.max_records)?;
+    }
     wtxn.commit()?;
     Ok(())
 }
@@ -269,21 +278,27 @@ impl Store {
         removed += self
             .requests
             .delete_range(&mut wtxn, &(..record_key(cutoff, 0)))? as u64;
-        let len = self.requests.len(&wtxn)?;
-        if len > retention.max_records {
-            let excess = len - retention.max_records;
-            let boundary = {
-                let mut iter = self.requests.iter(&wtxn)?;
-                iter.nth(excess as usize)
-                    .and_then(|r| r.ok())
-                    .map(|(k, _)| k)
-            };
-            if let Some(boundary) = boundary {
-                removed += self.requests.delete_range(&mut wtxn, &(..boundary))? as u64;
-            }
-        }
+        removed += self.drop_oldest(&mut wtxn, retention.max_records)?;
         wtxn.commit()?;
         Ok(removed)
+    }
+
+    /// Deletes the oldest records until at most `keep` are left; returns how many went.
+    fn drop_oldest(&self, wtxn: &mut heed::RwTxn<'_>, keep: u64) -> Result<u64> {
+        let len = self.requests.len(wtxn)?;
+        if len <= keep {
+            return Ok(0);
+        }
+        let boundary = {
+            let mut iter = self.requests.iter(wtxn)?;
+            iter.nth((len - keep) as usize)
+                .and_then(|r| r.ok())
+                .map(|(k, _)| k)
+        };
+        Ok(match boundary {
+            Some(boundary) => self.requests.delete_range(wtxn, &(..boundary))? as u64,
+            None => 0,
+        })
     }
 
     /// Records with `ts_ms >= since`, oldest first (tests and small ranges).
@@ -347,6 +362,41 @@ mod tests {
             error: None,
             attempts: vec![],
         }
+    }
+
+    /// Tries: far more records than the limit, faster than the age prune runs. The writer
+    /// drops the oldest as it goes, so the log never holds much more than its limit.
+    #[test]
+    fn the_writer_keeps_the_log_near_its_record_limit() {
+        let (store, dir) = temp_store();
+        let store = Arc::new(store);
+        let retention = Retention {
+            max_age_ms: 30 * DAY_MS,
+            max_records: 300,
+        };
+        let sink = spawn_writer(store.clone(), retention);
+        let now = now_ms();
+        let mut most = 0;
+        for chunk in 0..20u64 {
+            for t in 0..100 {
+                sink.record(rec(now - 10_000 + chunk * 100 + t));
+            }
+            assert!(sink.flush(Duration::from_secs(5)));
+            most = most.max(store.requests_since(0).unwrap().len());
+        }
+        assert!(most <= 303 + 100, "the log grew to {most} records");
+        let left = store.requests_since(0).unwrap();
+        assert!(
+            left.len() >= 300 && left.len() <= 303,
+            "{} left",
+            left.len()
+        );
+        assert_eq!(
+            left.last().unwrap().ts_ms,
+            now - 10_000 + 1_999,
+            "newest kept"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
