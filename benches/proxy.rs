@@ -683,29 +683,37 @@ fn main() {
         "warm_rss_kib",
         warm.0 as f64,
     );
-    r.row(
+    // (total, anon, file) KiB before → after, as one row.
+    let growth =
+        |r: &mut Report, name: &str, from: (u64, u64, u64), to: (u64, u64, u64), target, key| {
+            r.row(
+                name,
+                format!(
+                    "{:.2} MiB ({:+} KiB; anon {:+} KiB)",
+                    to.0 as f64 / 1024.0,
+                    to.0 as i64 - from.0 as i64,
+                    to.1 as i64 - from.1 as i64
+                ),
+                target,
+                key,
+                to.0 as f64 - from.0 as f64,
+            )
+        };
+    growth(
+        &mut r,
         &format!("RSS after {n} more requests"),
-        format!(
-            "{:.2} MiB ({:+} KiB; anon {:+} KiB)",
-            after.0 as f64 / 1024.0,
-            after.0 as i64 - warm.0 as i64,
-            after.1 as i64 - warm.1 as i64
-        ),
+        warm,
+        after,
         "no growth beyond a few hundred KiB",
         "rss_growth_kib",
-        after.0 as f64 - warm.0 as f64,
     );
-    r.row(
+    growth(
+        &mut r,
         &format!("RSS after another {n}"),
-        format!(
-            "{:.2} MiB ({:+} KiB; anon {:+} KiB)",
-            again.0 as f64 / 1024.0,
-            again.0 as i64 - after.0 as i64,
-            again.1 as i64 - after.1 as i64
-        ),
+        after,
+        again,
         "no further growth",
         "rss_growth_again_kib",
-        again.0 as f64 - after.0 as f64,
     );
     for (conc, direct, via_proxy, via_nginx) in &results {
         let dp50 = median(direct.p50.clone());
