@@ -546,21 +546,19 @@ fn main() {
     let warm = rss(pid);
     eprintln!("RSS warm {} KiB (anon {}, file {})", warm.0, warm.1, warm.2);
     let n = 100_000 / scale;
-    load(proxy_addr, path, &token, 32, n);
-    thread::sleep(Duration::from_secs(6));
-    let after = rss(pid);
-    eprintln!(
-        "RSS after {n} requests {} KiB (anon {}, file {})",
-        after.0, after.1, after.2
-    );
     // A second batch tells a leak (grows again by as much) from the allocator settling once.
-    load(proxy_addr, path, &token, 32, n);
-    thread::sleep(Duration::from_secs(6));
-    let again = rss(pid);
-    eprintln!(
-        "RSS after {n} more requests {} KiB (anon {}, file {})",
-        again.0, again.1, again.2
-    );
+    let batch = |what: &str| {
+        load(proxy_addr, path, &token, 32, n);
+        thread::sleep(Duration::from_secs(6));
+        let r = rss(pid);
+        eprintln!(
+            "RSS after {n} {what} {} KiB (anon {}, file {})",
+            r.0, r.1, r.2
+        );
+        r
+    };
+    let after = batch("requests");
+    let again = batch("more requests");
 
     // Streaming: time to first frame and per-frame delay, direct and through the proxy.
     let stream_body = REQUEST.replace("{\"model\"", "{\"stream\":true,\"model\"");
