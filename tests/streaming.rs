@@ -129,6 +129,63 @@ fn a_client_disconnect_closes_a_silent_upstream_within_a_second() {
     });
 }
 
+/// Tries: three streams in a row, each ending with `[DONE]` and then, in a separate write as
+/// many servers do, the chunked terminator. The relay reads the body to its end, so all three
+/// share one pooled upstream connection (no new handshake per stream). Then an upstream that
+/// keeps the body open after `[DONE]`: the client's stream still ends at once, and that
+/// connection is given up rather than waited on.
+#[test]
+fn finished_streams_leave_their_upstream_connection_in_the_pool() {
+    let m = Mock::start(|_| Reply::stream(&["a", "b"], Duration::from_millis(5)));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_pool")
+        .start();
+    for _ in 0..3 {
+        let r = p.chat(STREAM);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
+    }
+    assert_eq!(m.count(), 3);
+    assert_eq!(
+        m.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "every stream after the first reused the upstream connection"
+    );
+
+    m.set(|_| Reply::Sse {
+        frames: frames(&[
+            (0, &mock::chunk(r#"{"content":"late"}"#, None)),
+            (
+                0,
+                "data: [DONE]
+
+",
+            ),
+            (
+                3_000,
+                ": still here
+
+",
+            ),
+        ]),
+        abrupt: false,
+    });
+    let started = Instant::now();
+    let r = p.chat(STREAM);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the client waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_closed(&m, Duration::from_secs(2)).is_some(),
+        "the held-open upstream connection was closed, not pooled"
+    );
+}
+
 #[test]
 fn a_failure_after_the_first_frame_ends_with_an_error_frame_and_done() {
     let m = Mock::start(|_| Reply::Sse {

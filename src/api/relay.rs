@@ -18,6 +18,9 @@ use crate::wire::{Decoder, Usage};
 /// Events held back while waiting for the first one with output (role-only preambles).
 const MAX_PENDING_EVENTS: usize = 32;
 const MAX_PENDING_BYTES: usize = 64 * 1024;
+/// How long, and how much, the relay reads past `[DONE]` to reach the end of the body.
+const DRAIN_WAIT: Duration = Duration::from_millis(20);
+const DRAIN_BYTES: usize = 16 * 1024;
 const INTERRUPTED: &[u8] =
     br#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#;
 
@@ -127,9 +130,29 @@ pub fn relay(
             Err(_) => break Some(Stop::Upstream),
         }
     };
-    drop(reader);
+    let clean = done && stop.is_none();
     let complete = done || r.finished || decoder.finished();
-    r.end(stop, complete, chat)
+    let end = r.end(stop, complete, chat);
+    if clean {
+        drain(&mut reader);
+    }
+    end
+}
+
+/// Reads what follows `[DONE]` to the end of the body, within [`DRAIN_WAIT`] and
+/// [`DRAIN_BYTES`]. Only a body read to its end lets ureq pool the connection: without this,
+/// every stream would cost the next one a new TCP and TLS handshake. The terminating chunk
+/// normally follows `[DONE]` at once; an upstream that keeps the body open is given up on.
+fn drain(reader: &mut impl std::io::Read) {
+    watch::drain_for(DRAIN_WAIT);
+    let mut sink = [0u8; 256];
+    let mut left = DRAIN_BYTES;
+    while left > 0 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 impl Relay<'_, '_> {

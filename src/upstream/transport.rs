@@ -166,9 +166,15 @@ impl Transport for MayTransport {
         let started = Instant::now();
         loop {
             let left = budget.map(|b| b.saturating_sub(started.elapsed()));
-            let Some(wait) = read_wait(left, watch::active()) else {
+            let Some(mut wait) = read_wait(left, watch::active()) else {
                 return Err(ureq::Error::Timeout(timeout.reason));
             };
+            if let Some(drain) = watch::drain_left() {
+                if drain < MIN_WAIT {
+                    return Err(ureq::Error::Timeout(timeout.reason));
+                }
+                wait = wait.min(drain);
+            }
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
             let input = self.buffers.input_append_buf();
@@ -259,6 +265,9 @@ pub mod watch {
         client_fd: RawFd,
         gone: bool,
         heartbeat: Option<Heartbeat>,
+        /// Set once the client's response is complete and only the upstream body's end is
+        /// still read: reads wait no later than this.
+        drain_until: Option<Instant>,
     }
 
     struct Heartbeat {
@@ -286,6 +295,7 @@ pub mod watch {
                 client_fd,
                 gone: false,
                 heartbeat: None,
+                drain_until: None,
             })
         });
         Guard(())
@@ -312,6 +322,28 @@ pub mod watch {
                 hb.last = Instant::now();
             }
         });
+    }
+
+    /// The client's response is complete: upstream reads from now on wait at most `d` in all,
+    /// and nothing more is written to the client (a keep-alive comment would land after the
+    /// response's end).
+    pub fn drain_for(d: Duration) {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow_mut().as_mut() {
+                w.heartbeat = None;
+                w.drain_until = Some(Instant::now() + d);
+            }
+        });
+    }
+
+    /// How much longer a read may wait while draining; `None` when not draining.
+    pub(super) fn drain_left() -> Option<Duration> {
+        WATCH.with(|w| {
+            w.borrow()
+                .as_ref()
+                .and_then(|w| w.drain_until)
+                .map(|until| until.saturating_duration_since(Instant::now()))
+        })
     }
 
     pub fn active() -> bool {

@@ -142,6 +142,8 @@ pub struct Mock {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
     pub events: Arc<Mutex<Vec<Event>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     behaviour: Arc<Mutex<Behaviour>>,
 }
 
@@ -153,16 +155,19 @@ impl Mock {
             addr,
             requests: Arc::default(),
             events: Arc::default(),
+            connections: Arc::default(),
             behaviour: Arc::new(Mutex::new(Box::new(behaviour))),
         };
-        let (requests, events, behaviour) = (
+        let (requests, events, behaviour, connections) = (
             mock.requests.clone(),
             mock.events.clone(),
             mock.behaviour.clone(),
+            mock.connections.clone(),
         );
         thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
+                connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (r, e, b) = (requests.clone(), events.clone(), behaviour.clone());
                 thread::spawn(move || serve(conn, r, e, b));
             }
