@@ -22,6 +22,10 @@ impl Handler for Echo {
                 w.write_parts(&[b"data: ", b"2", b"\n\n"]).unwrap();
                 w.finish().unwrap();
             }
+            "/empty-stream" => {
+                let w = res.head(200).stream("text/event-stream").unwrap();
+                w.finish().unwrap();
+            }
             "/panic" => panic!("handler bug"),
             "/silent" => {}
             _ => {
@@ -312,6 +316,24 @@ fn streamed_responses_are_chunked_and_http10_is_close_delimited() {
     let text = String::from_utf8(all).unwrap();
     assert!(text.starts_with("HTTP/1.0 200 OK"));
     assert!(text.ends_with("\r\n\r\ndata: 1\n\ndata: 2\n\n"), "{text}");
+
+    // The head waits for the first chunk; a stream ended before any still sends it.
+    for version in ["1.1", "1.0"] {
+        let mut s = connect(addr);
+        write!(s, "GET /empty-stream HTTP/{version}\r\n\r\n").unwrap();
+        let mut all = Vec::new();
+        if version == "1.1" {
+            let (status, head, body) = read_response(&mut s);
+            assert_eq!(status, 200);
+            assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+            assert!(body.is_empty());
+        } else {
+            s.read_to_end(&mut all).unwrap();
+            let text = String::from_utf8(all).unwrap();
+            assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+            assert!(text.ends_with("\r\n\r\n"), "{text}");
+        }
+    }
 }
 
 #[test]

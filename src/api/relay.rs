@@ -221,13 +221,15 @@ impl Relay<'_, '_> {
         let writer = head
             .stream("text/event-stream; charset=utf-8")
             .map_err(|_| Stop::ClientGone)?;
-        if let Some(stream) = heartbeat_stream {
-            watch::heartbeat(stream, writer.framed(b": keep-alive\n\n"), self.keepalive);
-        }
+        let keepalive = writer.framed(b": keep-alive\n\n");
         self.writer = Some(writer);
         self.ttfb_ms = Some(self.sent_at.elapsed().as_millis() as u64);
+        // The head leaves with the first frame; keep-alive comments may only follow it.
         for frame in std::mem::take(&mut self.pending) {
             self.write(&frame)?;
+        }
+        if let Some(stream) = heartbeat_stream {
+            watch::heartbeat(stream, keepalive, self.keepalive);
         }
         Ok(())
     }

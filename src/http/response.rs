@@ -257,18 +257,21 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
         }
         self.finish_head();
         self.r.state = State::Streaming;
-        if let Err(e) = super::sockio::write_all(self.r.stream, self.r.out) {
-            self.r.state = State::Broken;
-            return Err(e);
-        }
-        Ok(StreamWriter { r: self.r, chunked })
+        Ok(StreamWriter {
+            r: self.r,
+            chunked,
+            head_pending: true,
+        })
     }
 }
 
-/// The body of a streamed response. Each `write` is flushed to the socket at once.
+/// The body of a streamed response. Each `write` is flushed to the socket at once; the head
+/// leaves with the first one (one write, one segment: the client wakes once for both).
 pub struct StreamWriter<'r, 'a> {
     r: &'r mut Responder<'a>,
     chunked: bool,
+    /// The head is still in the responder's buffer, unsent.
+    head_pending: bool,
 }
 
 impl StreamWriter<'_, '_> {
@@ -281,8 +284,12 @@ impl StreamWriter<'_, '_> {
         }
         let mut size = [0u8; 18];
         let size = chunk_size_line(len, &mut size);
-        let mut slices = [IoSlice::new(&[]); 8];
+        let mut slices = [IoSlice::new(&[]); 9];
         let mut n = 0;
+        if self.head_pending {
+            slices[n] = IoSlice::new(self.r.out);
+            n += 1;
+        }
         if self.chunked {
             slices[n] = IoSlice::new(size);
             n += 1;
@@ -299,6 +306,7 @@ impl StreamWriter<'_, '_> {
         if result.is_err() {
             self.r.state = State::Broken;
         }
+        self.head_pending = false;
         result
     }
 
@@ -322,12 +330,13 @@ impl StreamWriter<'_, '_> {
 
     /// Ends the body. A chunked stream may then carry the next request on the same connection.
     pub fn finish(self) -> io::Result<()> {
+        let head: &[u8] = if self.head_pending { self.r.out } else { &[] };
+        let end: &[u8] = if self.chunked { b"0\r\n\r\n" } else { &[] };
         if !self.chunked {
             self.r.keep_alive = false;
-            self.r.state = State::Done;
-            return Ok(());
         }
-        match super::sockio::write_all(self.r.stream, b"0\r\n\r\n") {
+        let mut slices = [IoSlice::new(head), IoSlice::new(end)];
+        match super::sockio::write_all_vectored(self.r.stream, &mut slices) {
             Ok(()) => {
                 self.r.state = State::Done;
                 Ok(())
