@@ -16,9 +16,6 @@ use may::net::TcpStream;
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 4 * 1024;
-/// An idle wait with less than this left counts as over: `may` treats a sub-millisecond socket
-/// timeout as none at all.
-const MIN_WAIT: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -142,7 +139,7 @@ impl Input {
             // idle wait is served in `per_read` slices; only its last slice sets a shorter one.
             let wait = if waiting_for_first_byte {
                 let left = idle_until.saturating_duration_since(Instant::now());
-                if left < MIN_WAIT {
+                if left < super::sockio::MIN_WAIT {
                     return Ok(None);
                 }
                 per_read.min(left)

@@ -9,6 +9,10 @@
 
 use std::io::{self, IoSlice, Read, Write};
 
+/// The shortest socket timeout to hand `may`: it treats a sub-millisecond one as none at all
+/// (seen: a 14 µs wait blocked for 9 s), so a wait with less left than this counts as over.
+pub const MIN_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Consecutive stray results tolerated before the error is believed.
 const ATTEMPTS: usize = 4;
 

@@ -15,10 +15,10 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
 };
 
+use crate::http::sockio::MIN_WAIT;
+
 /// Upstream reads wake this often to check the client and send keep-alives.
 const WATCH_TICK: Duration = Duration::from_millis(500);
-/// The shortest socket timeout handed to `may`.
-const MIN_WAIT: Duration = Duration::from_millis(2);
 /// Buffer sizes per upstream connection. Both are zero-filled on first use, so every open
 /// stream pays for them: 8 KiB holds any provider's response head (ureq reads SSE bodies
 /// through it in pieces), 4 KiB holds our request head (bodies go out in pieces).
@@ -243,8 +243,7 @@ impl MayTransport {
 }
 
 /// How long one socket read may wait, given the budget left and whether a watch needs ticks;
-/// `None` when the budget is spent. `may` treats a sub-millisecond socket timeout as none at all
-/// (seen: a 14 µs wait blocked for 9 s), so a nearly spent budget counts as spent.
+/// `None` when the budget is spent (less than [`MIN_WAIT`] left counts as spent).
 fn read_wait(left: Option<Duration>, watching: bool) -> Option<Duration> {
     if left.is_some_and(|l| l < MIN_WAIT) {
         return None;
