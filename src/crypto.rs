@@ -39,10 +39,15 @@ impl Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        for b in self.0.iter_mut() {
-            // Volatile so the wipe is not optimised away as a dead store.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        wipe(&mut self.0);
+    }
+}
+
+/// Zeroes `buf` (before it is freed): for buffers that held a secret in passing.
+pub fn wipe(buf: &mut [u8]) {
+    for b in buf.iter_mut() {
+        // Volatile so the wipe is not optimised away as a dead store.
+        unsafe { std::ptr::write_volatile(b, 0) };
     }
 }
 

@@ -96,10 +96,17 @@ pub struct MayTransport {
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     /// Request bytes held back until the first read (see `transmit_output`). Empty, and
-    /// unallocated, between requests.
+    /// unallocated, between requests; it holds the auth header, so it is wiped when freed.
     corked: Vec<u8>,
     /// Set when ureq first asks `is_open` after the connection was used (see there).
     pooled: bool,
+}
+
+impl Drop for MayTransport {
+    fn drop(&mut self) {
+        // A call that failed before its response was awaited leaves output held back.
+        crate::crypto::wipe(&mut self.corked);
+    }
 }
 
 impl std::fmt::Debug for MayTransport {
@@ -144,13 +151,17 @@ impl Transport for MayTransport {
     /// response (every request ends in `await_input`; so does a TLS handshake step).
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.pooled = false;
-        let output = &self.buffers.output()[..amount];
-        if self.corked.len() + amount <= OUTPUT_BUFFER {
-            self.corked.extend_from_slice(output);
-            return Ok(());
+        if self.corked.capacity() == 0 {
+            // Room for the most it holds before a flush, so it never moves (a move would
+            // free a copy of the auth header unwiped).
+            self.corked.reserve_exact(2 * OUTPUT_BUFFER);
         }
-        self.corked.extend_from_slice(output);
-        self.flush(timeout)
+        self.corked
+            .extend_from_slice(&self.buffers.output()[..amount]);
+        if self.corked.len() > OUTPUT_BUFFER {
+            return self.flush(timeout);
+        }
+        Ok(())
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -216,9 +227,15 @@ impl Transport for MayTransport {
 }
 
 impl MayTransport {
-    /// Writes the held-back output and frees its buffer.
+    /// Writes the held-back output, then wipes and frees its buffer.
     fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let out = std::mem::take(&mut self.corked);
+        let mut out = std::mem::take(&mut self.corked);
+        let result = self.write_out(&out, timeout);
+        crate::crypto::wipe(&mut out);
+        result
+    }
+
+    fn write_out(&mut self, out: &[u8], timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = timeout.for_write();
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
@@ -232,7 +249,7 @@ impl MayTransport {
         set_timeout(&mut self.write_timeout, wait, |d| {
             stream.set_write_timeout(d)
         })?;
-        match crate::http::sockio::write_all(&mut self.stream, &out) {
+        match crate::http::sockio::write_all(&mut self.stream, out) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 Err(ureq::Error::Timeout(timeout.reason))
