@@ -196,6 +196,11 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
     s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n").unwrap();
     let (status, _, body) = read_response(&mut s);
     assert_eq!(status, 408, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_field(&body, "code"), "request_timeout");
+    assert_eq!(
+        json_field(&body, "message"),
+        "the request did not arrive in time"
+    );
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(250), "408 after {waited:?}");
     assert!(waited < Duration::from_millis(1100), "408 after {waited:?}");
@@ -321,13 +326,13 @@ fn streamed_responses_are_chunked_and_http10_is_close_delimited() {
     for version in ["1.1", "1.0"] {
         let mut s = connect(addr);
         write!(s, "GET /empty-stream HTTP/{version}\r\n\r\n").unwrap();
-        let mut all = Vec::new();
         if version == "1.1" {
             let (status, head, body) = read_response(&mut s);
             assert_eq!(status, 200);
             assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
             assert!(body.is_empty());
         } else {
+            let mut all = Vec::new();
             s.read_to_end(&mut all).unwrap();
             let text = String::from_utf8(all).unwrap();
             assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
