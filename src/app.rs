@@ -15,9 +15,9 @@ use arc_swap::ArcSwap;
 use crate::catalog::{Auth, Catalog};
 use crate::config::{Cidr, Config};
 use crate::crypto::{MasterKey, Secret};
-use crate::health;
+use crate::health::{self, Checked, Selection};
 use crate::router::{Router, UsableKey};
-use crate::store::{KeyRecord, KeyStatus, LogSink, Store, StoreError};
+use crate::store::{KeyStatus, LogSink, Store, StoreError};
 use crate::upstream::{Timeouts, Upstream};
 
 /// Keyless (local) platforms get one synthetic key each, numbered down from here.
@@ -190,40 +190,35 @@ impl App {
         self.log.ledger(self.router.persist());
     }
 
-    /// Probes every key that is due (enabled, or disabled by the checker an hour ago) and
-    /// records the outcomes through the store writer. Returns what was probed.
-    pub fn health_pass(&self) -> Result<Vec<(KeyRecord, health::Outcome)>, StoreError> {
+    /// One health pass over the selected keys: probes them (parking only this coroutine), saves
+    /// the outcomes on the store writer thread and waits for that, and logs what changed.
+    pub fn health_pass(&self, selection: Selection) -> Result<Vec<Checked>, StoreError> {
         let now = crate::time::now_ms();
-        let keys: Vec<KeyRecord> = self
-            .store
-            .list_keys()?
-            .into_iter()
-            .filter(|k| health::due(k, now))
-            .collect();
-        let outcomes = health::check_all(&self.upstream, &self.catalog(), &self.master, &keys);
-        for (k, outcome) in keys.iter().zip(&outcomes) {
-            let (id, outcome) = (k.id, outcome.clone());
-            self.log.run(move |store| {
-                let mut line = None;
-                match store.update_key(id, |r| line = health::apply(r, &outcome, now)) {
-                    Ok(_) => {}
-                    Err(e) => log::error!("saving the health of key {id} failed: {e}"),
-                }
-                if let Some(line) = line {
-                    log::warn!("{line}");
-                }
-            });
+        let catalog = self.catalog();
+        let probed = health::probe(
+            &self.upstream,
+            &catalog,
+            &self.master,
+            &self.store,
+            selection,
+            now,
+        )?;
+        let checked = self
+            .log
+            .call(move |store| health::save(store, probed, now))
+            .ok_or(StoreError::WriterUnavailable)??;
+        for note in checked.iter().filter_map(|c| c.note.as_deref()) {
+            log::warn!("{note}");
         }
-        let bad = outcomes
+        let bad = checked
             .iter()
-            .filter(|o| !matches!(o, health::Outcome::Valid))
+            .filter(|c| c.outcome != health::Outcome::Valid)
             .count();
         log::info!(
-            "health check: {} keys probed, {} not healthy",
-            keys.len(),
-            bad
+            "health check: {} keys probed, {bad} not healthy",
+            checked.len()
         );
-        Ok(keys.into_iter().zip(outcomes).collect())
+        Ok(checked)
     }
 
     /// A 429 marks the key `rate_limited` in the store until its cooldown ends (without a

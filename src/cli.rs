@@ -5,8 +5,9 @@
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read};
 
-use crate::catalog::{Catalog, KeyFormat};
+use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, Flags};
+use crate::health::{self, Checked, Selection};
 use crate::server::{self, Opened};
 
 const HELP: &str = "\
@@ -195,43 +196,6 @@ fn token(config: &Config, rotate: bool) -> Result<i32, ConfigError> {
     Ok(0)
 }
 
-/// Checks a key's shape for its platform; the message says what is wrong.
-pub fn validate_key(catalog: &Catalog, platform: &str, key: &str) -> Result<(), String> {
-    let p = catalog
-        .platforms
-        .iter()
-        .find(|p| p.id == platform)
-        .ok_or_else(|| {
-            format!(
-                "unknown platform {platform:?}; known: {}",
-                catalog.platform_ids().join(", ")
-            )
-        })?;
-    if key.is_empty() {
-        return Err("the key is empty".into());
-    }
-    if key.len() > 4096 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(
-            "the key contains whitespace or is implausibly long; paste just the key".into(),
-        );
-    }
-    if p.key_format == KeyFormat::AccountToken {
-        match key.split_once(':') {
-            Some((account, token))
-                if !account.is_empty()
-                    && !token.is_empty()
-                    && account.chars().all(|c| c.is_ascii_alphanumeric()) => {}
-            _ => {
-                return Err(format!(
-                    "{} keys are `account_id:api_token` (the account id is the 32-hex id in your dashboard URL)",
-                    p.name
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn read_secret_from_stdin(what: &str) -> Result<String, ConfigError> {
     let stdin = std::io::stdin();
     let mut text = String::new();
@@ -273,7 +237,7 @@ fn keys_add(
         )));
     }
     let key = read_secret_from_stdin("provider key")?;
-    validate_key(&catalog, platform, &key).map_err(ConfigError)?;
+    catalog.check_key(platform, &key).map_err(ConfigError)?;
     let record = store
         .add_key(&master, platform, label, &key, unlimited)
         .map_err(store_err)?;
@@ -357,42 +321,33 @@ fn check(config: &Config) -> Result<i32, ConfigError> {
     let catalog = Catalog::builtin()
         .with_base_urls(&config.upstream_overrides)
         .merged(&overrides);
-    let keys = store.list_keys().map_err(store_err)?;
-    if keys.is_empty() {
+    if store.list_keys().map_err(store_err)?.is_empty() {
         println!("no keys to check; add one with `freellmapi keys add <platform>`");
         return Ok(0);
     }
     server::configure_runtime(config.workers);
     let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
-    let outcomes = crate::health::check_all(&upstream, &catalog, &master, &keys);
     let now = crate::time::now_ms();
+    let probed = health::probe(&upstream, &catalog, &master, &store, Selection::Every, now)
+        .map_err(store_err)?;
+    let checked = health::save(&store, probed, now).map_err(store_err)?;
     println!(
         "{:<4} {:<12} {:<16} {:<20} {:<13} {:<13} DETAIL",
         "ID", "PLATFORM", "LABEL", "KEY", "RESULT", "STATUS"
     );
-    let mut notes = Vec::new();
-    for (k, outcome) in keys.iter().zip(&outcomes) {
-        let mut shown = k.clone();
-        if let Some(note) = crate::health::apply(&mut shown, outcome, now) {
-            notes.push(note);
-        }
-        store
-            .update_key(k.id, |r| {
-                crate::health::apply(r, outcome, now);
-            })
-            .map_err(store_err)?;
-        let status = format!("{:?}", shown.status)
-            .to_lowercase()
-            .replace("ratelimited", "rate_limited");
+    for Checked {
+        record: k, outcome, ..
+    } in &checked
+    {
         let mut detail = outcome.detail();
-        if shown.auth_failures > 0 && shown.enabled {
+        if k.auth_failures > 0 && k.enabled {
             detail.push_str(&format!(
                 " ({} of {} before disabling)",
-                shown.auth_failures,
-                crate::health::AUTO_DISABLE_AFTER
+                k.auth_failures,
+                health::AUTO_DISABLE_AFTER
             ));
         }
-        if !shown.enabled {
+        if !k.enabled {
             detail.push_str(" [disabled]");
         }
         println!(
@@ -402,16 +357,16 @@ fn check(config: &Config) -> Result<i32, ConfigError> {
             k.label,
             k.masked,
             outcome.label(),
-            status,
+            k.status.as_str(),
             detail
         );
     }
-    for note in notes {
+    for note in checked.iter().filter_map(|c| c.note.as_deref()) {
         println!("{note}");
     }
-    let invalid = outcomes
+    let invalid = checked
         .iter()
-        .any(|o| matches!(o, crate::health::Outcome::Invalid { .. }));
+        .any(|c| matches!(c.outcome, health::Outcome::Invalid { .. }));
     Ok(if invalid { 1 } else { 0 })
 }
 
@@ -428,9 +383,7 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
     );
     let now = crate::time::now_ms();
     for k in keys {
-        let status = format!("{:?}", k.effective_status(now))
-            .to_lowercase()
-            .replace("ratelimited", "rate_limited");
+        let status = k.effective_status(now).as_str();
         let created = crate::time::rfc3339_ms(k.created_ms);
         println!(
             "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} {}",
@@ -528,7 +481,7 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Co
         .collect();
     let (mut added, mut skipped) = (0, 0);
     for (platform, key) in found {
-        if let Err(why) = validate_key(catalog, &platform, &key) {
+        if let Err(why) = catalog.check_key(&platform, &key) {
             eprintln!("skipped a {platform} key: {why}");
             skipped += 1;
             continue;
@@ -568,26 +521,5 @@ mod tests {
         assert_eq!(env_line("Y='q'"), Some(("Y", "q")));
         assert_eq!(env_line("# c"), None);
         assert_eq!(env_line("junk"), None);
-    }
-
-    #[test]
-    fn key_validation() {
-        let c = Catalog::builtin();
-        assert!(validate_key(&c, "groq", "gsk_abc").is_ok());
-        assert!(validate_key(&c, "groq", "gsk abc").is_err());
-        assert!(
-            validate_key(&c, "nope", "k")
-                .unwrap_err()
-                .contains("unknown platform")
-        );
-        assert!(validate_key(&c, "cloudflare", "abc123:tok").is_ok());
-        for bad in ["tok", ":tok", "abc:", "a-b:tok"] {
-            assert!(
-                validate_key(&c, "cloudflare", bad)
-                    .unwrap_err()
-                    .contains("account_id:api_token"),
-                "{bad}"
-            );
-        }
     }
 }

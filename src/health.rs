@@ -14,8 +14,7 @@ use simd_json::prelude::*;
 
 use crate::catalog::{Catalog, Platform};
 use crate::crypto::MasterKey;
-use crate::router::KeyInfo;
-use crate::store::{KeyRecord, KeyStatus};
+use crate::store::{KeyRecord, KeyStatus, Store, StoreError};
 use crate::upstream::{Upstream, UpstreamError};
 
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -181,7 +180,32 @@ pub fn probe_url(platform: &Platform) -> String {
         .replace("{origin}", origin)
 }
 
-/// Whether a health pass should probe this key now.
+/// Which keys a health pass probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// The scheduler's pass: enabled keys, and keys the checker disabled once their hourly
+    /// re-probe is due.
+    Due,
+    /// The dashboard's "check all": enabled keys and every key the checker disabled.
+    Checkable,
+    /// The CLI's `check`: every key, whatever its state.
+    Every,
+    /// One key, whatever its state (the dashboard's "check now").
+    One(u64),
+}
+
+impl Selection {
+    fn includes(self, record: &KeyRecord, now_ms: u64) -> bool {
+        match self {
+            Selection::Due => due(record, now_ms),
+            Selection::Checkable => record.enabled || record.auto_disabled,
+            Selection::Every => true,
+            Selection::One(id) => record.id == id,
+        }
+    }
+}
+
+/// Whether the scheduled pass should probe this key now.
 pub fn due(record: &KeyRecord, now_ms: u64) -> bool {
     if record.enabled {
         return true;
@@ -192,8 +216,62 @@ pub fn due(record: &KeyRecord, now_ms: u64) -> bool {
             .is_none_or(|t| now_ms.saturating_sub(t) >= DISABLED_RECHECK_MS)
 }
 
+/// A key a pass probed: its row as saved, what the probe said, and the operator's line when
+/// the key was disabled or re-enabled.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub record: KeyRecord,
+    pub outcome: Outcome,
+    pub note: Option<String>,
+}
+
+/// The first half of a health pass: reads the selected keys and probes them (socket I/O that
+/// parks only the calling coroutine). Nothing is written; [`save`] does that, on a thread that
+/// may wait for a disk commit.
+pub fn probe(
+    upstream: &Upstream,
+    catalog: &Catalog,
+    master: &MasterKey,
+    store: &Store,
+    selection: Selection,
+    now_ms: u64,
+) -> Result<Vec<(KeyRecord, Outcome)>, StoreError> {
+    let keys: Vec<KeyRecord> = store
+        .list_keys()?
+        .into_iter()
+        .filter(|k| selection.includes(k, now_ms))
+        .collect();
+    let outcomes = check_all(upstream, catalog, master, &keys);
+    Ok(keys.into_iter().zip(outcomes).collect())
+}
+
+/// The second half: applies each outcome to its key row and saves it. A key removed meanwhile
+/// is passed over; a failed write stops the pass.
+pub fn save(
+    store: &Store,
+    probed: Vec<(KeyRecord, Outcome)>,
+    now_ms: u64,
+) -> Result<Vec<Checked>, StoreError> {
+    let mut checked = Vec::with_capacity(probed.len());
+    for (record, outcome) in probed {
+        let mut saved = None;
+        store.update_key(record.id, |r| {
+            let note = apply(r, &outcome, now_ms);
+            saved = Some((r.clone(), note));
+        })?;
+        if let Some((record, note)) = saved {
+            checked.push(Checked {
+                record,
+                outcome,
+                note,
+            });
+        }
+    }
+    Ok(checked)
+}
+
 /// Probes one key.
-pub fn check(
+fn check(
     upstream: &Upstream,
     catalog: &Catalog,
     master: &MasterKey,
@@ -210,17 +288,9 @@ pub fn check(
             detail: "unreadable key row".into(),
         };
     };
-    let key = KeyInfo {
-        id: record.id,
-        platform: p,
-        sealed,
-        masked: record.masked.clone(),
-        unlimited: record.unlimited,
-        state: Default::default(),
-    };
     let answer = upstream.probe(
         platform,
-        Some(&key),
+        Some(&sealed),
         master,
         &platform.probe.method,
         &probe_url(platform),
@@ -231,7 +301,7 @@ pub fn check(
 
 /// Probes `records`, at most four at a time, each on its own coroutine. Returns the outcomes
 /// in the order given.
-pub fn check_all(
+fn check_all(
     upstream: &Upstream,
     catalog: &Catalog,
     master: &MasterKey,

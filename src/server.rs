@@ -210,7 +210,7 @@ fn spawn_background(app: Arc<App>, health_interval: Duration) {
     may::go!(move || {
         may::coroutine::sleep(health_interval.min(crate::health::FIRST_PASS_AFTER));
         loop {
-            if let Err(e) = health.health_pass() {
+            if let Err(e) = health.health_pass(crate::health::Selection::Due) {
                 log::error!("health check failed: {e}");
             }
             // Jitter spreads the probes of many boxes that started together.

@@ -9,7 +9,7 @@ use super::{Fields, bad, key_id, off_worker, reply, settings, storage};
 use crate::api::ApiError;
 use crate::app::App;
 use crate::catalog::{Auth, Catalog, KeyFormat};
-use crate::health;
+use crate::health::Selection;
 use crate::http::{Request, Responder};
 use crate::store::{KeyRecord, KeyStatus};
 use crate::time::{now_ms, rfc3339_ms};
@@ -59,10 +59,8 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
 
 fn find(app: &App, id: u64) -> Result<KeyRecord, ApiError> {
     app.store
-        .list_keys()
+        .get_key(id)
         .map_err(storage)?
-        .into_iter()
-        .find(|k| k.id == id)
         .ok_or_else(|| ApiError::Missing(format!("no key with id {id}")))
 }
 
@@ -137,7 +135,7 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
         }
         None => key.to_string(),
     };
-    crate::cli::validate_key(&catalog, platform, &key).map_err(|m| {
+    catalog.check_key(platform, &key).map_err(|m| {
         let field = if p.key_format == KeyFormat::AccountToken && account.is_some() {
             "accountId"
         } else {
@@ -235,23 +233,12 @@ pub fn remove(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiErr
 /// `POST /api/keys/{id}/check`: probes the key now (even a disabled one) and saves the result.
 pub fn check(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
     let id = key_id(id)?;
-    let record = find(app, id)?;
-    let catalog = app.catalog();
-    // The probe's socket I/O parks this coroutine only (the upstream client runs on `may`).
-    let outcome = health::check(&app.upstream, &catalog, &app.master, &record);
-    let (store, now) = (app.store.clone(), now_ms());
-    let line = off_worker(move || {
-        let mut line = None;
-        store
-            .update_key(id, |r| line = health::apply(r, &outcome, now))
-            .map(|_| line)
-    })?
-    .map_err(storage)?;
-    if let Some(line) = line {
-        log::warn!("{line}");
-    }
+    let checked = app.health_pass(Selection::One(id)).map_err(storage)?;
+    let Some(checked) = checked.into_iter().next() else {
+        return Err(ApiError::Missing(format!("no key with id {id}")));
+    };
     app.reload().map_err(storage)?;
-    reply(res, 200, &view(&find(app, id)?, &catalog, now_ms()))
+    reply(res, 200, &view(&checked.record, &app.catalog(), now_ms()))
 }
 
 #[derive(Serialize)]
@@ -269,35 +256,14 @@ pub fn check_all(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
     let started = !app.admin.checking.swap(true, Ordering::AcqRel);
     if started {
         may::go!(move || {
-            let keys: Vec<KeyRecord> = me
-                .store
-                .list_keys()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|k| k.enabled || k.auto_disabled)
-                .collect();
-            let catalog = me.catalog();
-            let outcomes = health::check_all(&me.upstream, &catalog, &me.master, &keys);
-            let (store, now, n) = (me.store.clone(), now_ms(), keys.len());
-            let saved = off_worker(move || {
-                for (k, outcome) in keys.iter().zip(outcomes) {
-                    let mut line = None;
-                    if let Err(e) =
-                        store.update_key(k.id, |r| line = health::apply(r, &outcome, now))
-                    {
-                        log::error!("saving the health of key {} failed: {e}", k.id);
-                    }
-                    if let Some(line) = line {
-                        log::warn!("{line}");
+            match me.health_pass(Selection::Checkable) {
+                Ok(_) => {
+                    if let Err(e) = me.reload() {
+                        log::error!("reloading after the health check failed: {e}");
                     }
                 }
-            });
-            if saved.is_ok()
-                && let Err(e) = me.reload()
-            {
-                log::error!("reloading after the health check failed: {e}");
+                Err(e) => log::error!("dashboard health check failed: {e}"),
             }
-            log::info!("dashboard health check of {n} keys done");
             me.admin.checking.store(false, Ordering::Release);
         });
     }

@@ -13,7 +13,8 @@ use super::{ApiError, header_safe};
 use crate::app::App;
 use crate::chat::ChatRequest;
 use crate::http::{Request, Responder};
-use crate::router::{Candidate, Demand, Exhaustion, Plan, Progress, Snapshot, Verdict};
+use crate::outcome::Verdict;
+use crate::router::{Candidate, Demand, Exhaustion, Plan, Progress, Snapshot};
 use crate::store::{AttemptRecord, RequestOutcome, RequestRecord};
 use crate::time::now_ms;
 use crate::upstream::{classify, watch};
@@ -355,7 +356,7 @@ fn attempt(
     };
     app.router.record_sent(snap, cand, now_ms());
     let sent_at = Instant::now();
-    let mut reply = match app.upstream.send(platform, key, &app.master, &out) {
+    let mut reply = match app.upstream.send(platform, &key.sealed, &app.master, &out) {
         Ok(r) => r,
         Err(e) => {
             return match classify::transport(e) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::chat::ChatRequest;
 use crate::http::{Responder, StreamWriter};
-use crate::router::Verdict;
+use crate::outcome::Verdict;
 use crate::upstream::sse::SseReader;
 use crate::upstream::{Reply, watch};
 use crate::wire::openai::inspect_chunk;

@@ -174,6 +174,43 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Checks a key's shape for its platform; the message says what is wrong.
+    pub fn check_key(&self, platform: &str, key: &str) -> Result<(), String> {
+        let p = self
+            .platforms
+            .iter()
+            .find(|p| p.id == platform)
+            .ok_or_else(|| {
+                format!(
+                    "unknown platform {platform:?}; known: {}",
+                    self.platform_ids().join(", ")
+                )
+            })?;
+        if key.is_empty() {
+            return Err("the key is empty".into());
+        }
+        if key.len() > 4096 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(
+                "the key contains whitespace or is implausibly long; paste just the key".into(),
+            );
+        }
+        if p.key_format == KeyFormat::AccountToken {
+            match key.split_once(':') {
+                Some((account, token))
+                    if !account.is_empty()
+                        && !token.is_empty()
+                        && account.chars().all(|c| c.is_ascii_alphanumeric()) => {}
+                _ => {
+                    return Err(format!(
+                        "{} keys are `account_id:api_token` (the account id is the 32-hex id in your dashboard URL)",
+                        p.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The catalog compiled into the binary.
     pub fn builtin() -> Catalog {
         Catalog::parse(BUILTIN)
@@ -305,6 +342,27 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_validation() {
+        let c = Catalog::builtin();
+        assert!(c.check_key("groq", "gsk_abc").is_ok());
+        assert!(c.check_key("groq", "gsk abc").is_err());
+        assert!(
+            c.check_key("nope", "k")
+                .unwrap_err()
+                .contains("unknown platform")
+        );
+        assert!(c.check_key("cloudflare", "abc123:tok").is_ok());
+        for bad in ["tok", ":tok", "abc:", "a-b:tok"] {
+            assert!(
+                c.check_key("cloudflare", bad)
+                    .unwrap_err()
+                    .contains("account_id:api_token"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn builtin_catalog_has_every_platform_and_model() {

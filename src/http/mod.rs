@@ -8,7 +8,7 @@
 
 mod request;
 mod response;
-pub mod sockio;
+
 mod stack;
 
 use std::net::{Shutdown, SocketAddr};
@@ -322,7 +322,7 @@ fn linger(stream: &mut TcpStream) {
     let mut scratch = vec![0u8; 16 * 1024];
     let mut total = 0usize;
     while Instant::now() < deadline && total < 64 * 1024 * 1024 {
-        match sockio::read(stream, &mut scratch) {
+        match crate::net::read(stream, &mut scratch) {
             Ok(0) | Err(_) => break,
             Ok(n) => total += n,
         }

@@ -139,7 +139,7 @@ impl Input {
             // idle wait is served in `per_read` slices; only its last slice sets a shorter one.
             let wait = if waiting_for_first_byte {
                 let left = idle_until.saturating_duration_since(Instant::now());
-                if left < super::sockio::MIN_WAIT {
+                if left < crate::net::MIN_WAIT {
                     return Ok(None);
                 }
                 per_read.min(left)
@@ -275,7 +275,7 @@ impl Input {
                     let want = (n - self.body.len()).min(64 * 1024);
                     let start = self.body.len();
                     self.body.resize(start + want, 0);
-                    match super::sockio::read(stream, &mut self.body[start..]) {
+                    match crate::net::read(stream, &mut self.body[start..]) {
                         Ok(0) => return Err(HttpError::Closed),
                         Ok(got) => self.body.truncate(start + got),
                         Err(e) if is_timeout(&e) => return Err(HttpError::Timeout),
@@ -493,15 +493,14 @@ fn parse_hex(v: &[u8]) -> Option<u64> {
 }
 
 fn write_continue(stream: &mut TcpStream) -> Result<(), HttpError> {
-    super::sockio::write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n")
-        .map_err(|_| HttpError::Closed)
+    crate::net::write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| HttpError::Closed)
 }
 
 /// Appends what one read returns to `buf`.
 fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
     let start = buf.len();
     buf.resize(start + READ_CHUNK, 0);
-    let got = super::sockio::read(stream, &mut buf[start..]);
+    let got = crate::net::read(stream, &mut buf[start..]);
     buf.truncate(start + *got.as_ref().unwrap_or(&0));
     got
 }

@@ -214,9 +214,9 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
         let body = if self.r.head_only { &[][..] } else { body };
         let result = if body.len() <= 16 * 1024 {
             self.r.out.extend_from_slice(body);
-            super::sockio::write_all(self.r.stream, self.r.out)
+            crate::net::write_all(self.r.stream, self.r.out)
         } else {
-            super::sockio::write_all_vectored(
+            crate::net::write_all_vectored(
                 self.r.stream,
                 &mut [IoSlice::new(self.r.out), IoSlice::new(body)],
             )
@@ -232,7 +232,7 @@ impl<'r, 'a> HeadBuilder<'r, 'a> {
     /// Sends a response that has no body by definition of its status (304 Not Modified).
     pub fn no_body(mut self) -> io::Result<()> {
         self.finish_head();
-        let result = super::sockio::write_all(self.r.stream, self.r.out);
+        let result = crate::net::write_all(self.r.stream, self.r.out);
         self.r.state = if result.is_ok() {
             State::Done
         } else {
@@ -302,7 +302,7 @@ impl StreamWriter<'_, '_> {
             slices[n] = IoSlice::new(b"\r\n");
             n += 1;
         }
-        let result = super::sockio::write_all_vectored(self.r.stream, &mut slices[..n]);
+        let result = crate::net::write_all_vectored(self.r.stream, &mut slices[..n]);
         if result.is_err() {
             self.r.state = State::Broken;
         }
@@ -336,7 +336,7 @@ impl StreamWriter<'_, '_> {
             self.r.keep_alive = false;
         }
         let mut slices = [IoSlice::new(head), IoSlice::new(end)];
-        match super::sockio::write_all_vectored(self.r.stream, &mut slices) {
+        match crate::net::write_all_vectored(self.r.stream, &mut slices) {
             Ok(()) => {
                 self.r.state = State::Done;
                 Ok(())

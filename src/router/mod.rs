@@ -22,6 +22,7 @@ use ledger::Blocked;
 pub use sticky::Sticky;
 
 use crate::catalog::{Catalog, Limits};
+use crate::outcome::{RateHints, Verdict};
 use crate::time::next_utc_midnight;
 
 /// How long a key that answered 401/403 is left alone before it is tried again.
@@ -105,40 +106,6 @@ impl Exhaustion {
     fn note_wait(&mut self, ms: u64) {
         self.soonest_ms = Some(self.soonest_ms.map_or(ms, |s| s.min(ms)));
     }
-}
-
-/// A classified upstream outcome (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Success,
-    /// 429, or 503 with Retry-After. `daily` means the provider's daily quota is spent.
-    RateLimited {
-        retry_after_ms: Option<u64>,
-        daily: bool,
-    },
-    /// 5xx, connect/TLS/timeout errors, truncated or malformed bodies.
-    Unavailable,
-    /// 401/403.
-    Auth,
-    /// 404/410: the model is gone from this provider.
-    ModelGone,
-    /// 413 or a context-length error: needs a model with a larger window.
-    ContextTooLong,
-    /// Another 400/422: probably the request itself.
-    BadRequest,
-    /// 2xx with no content and no tool calls.
-    Empty,
-    /// The client went away; nobody's fault.
-    Cancelled,
-}
-
-/// Provider rate-limit headers, already parsed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateHints {
-    pub remaining_requests: Option<u64>,
-    pub reset_requests_ms: Option<u64>,
-    pub remaining_tokens: Option<u64>,
-    pub reset_tokens_ms: Option<u64>,
 }
 
 pub struct Router {

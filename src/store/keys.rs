@@ -52,6 +52,19 @@ pub struct KeyRecord {
     pub rate_limited_until: Option<u64>,
 }
 
+impl KeyStatus {
+    /// The name operators see, in the CLI, the dashboard and the logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Unknown => "unknown",
+            KeyStatus::Healthy => "healthy",
+            KeyStatus::RateLimited => "rate_limited",
+            KeyStatus::Invalid => "invalid",
+            KeyStatus::Error => "error",
+        }
+    }
+}
+
 impl KeyRecord {
     /// The status to show: `rate_limited` while a 429's cooldown lasts, else the last probe's.
     pub fn effective_status(&self, now_ms: u64) -> KeyStatus {
@@ -121,6 +134,23 @@ impl Store {
         Ok(record)
     }
 
+    /// One key row, decoded; `None` when there is no row with that id.
+    fn key_row(&self, txn: &heed::RoTxn, id: u64) -> Result<Option<KeyRecord>> {
+        let Some(bytes) = self.keys.get(txn, &id.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let mut bytes = bytes.to_vec();
+        simd_json::serde::from_slice(&mut bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("key {id}")))
+    }
+
+    /// One key by id.
+    pub fn get_key(&self, id: u64) -> Result<Option<KeyRecord>> {
+        let rtxn = self.read_txn()?;
+        self.key_row(&rtxn, id)
+    }
+
     fn put_key_row(&self, wtxn: &mut heed::RwTxn, record: &KeyRecord) -> Result<()> {
         let bytes = simd_json::serde::to_vec(record)
             .map_err(|_| StoreError::Corrupt(format!("key {}", record.id)))?;
@@ -157,12 +187,9 @@ impl Store {
     /// Applies `change` to one key row; false when there was none with that id.
     pub fn update_key(&self, id: u64, change: impl FnOnce(&mut KeyRecord)) -> Result<bool> {
         let mut wtxn = self.write_txn()?;
-        let Some(bytes) = self.keys.get(&wtxn, &id.to_be_bytes())? else {
+        let Some(mut record) = self.key_row(&wtxn, id)? else {
             return Ok(false);
         };
-        let mut bytes = bytes.to_vec();
-        let mut record: KeyRecord = simd_json::serde::from_slice(&mut bytes)
-            .map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
         change(&mut record);
         self.put_key_row(&mut wtxn, &record)?;
         self.bump_generation(&mut wtxn)?;
@@ -174,12 +201,9 @@ impl Store {
     /// knows, this is for what operators see.
     pub fn set_rate_limited_until(&self, id: u64, until_ms: u64) -> Result<bool> {
         let mut wtxn = self.write_txn()?;
-        let Some(bytes) = self.keys.get(&wtxn, &id.to_be_bytes())? else {
+        let Some(mut record) = self.key_row(&wtxn, id)? else {
             return Ok(false);
         };
-        let mut bytes = bytes.to_vec();
-        let mut record: KeyRecord = simd_json::serde::from_slice(&mut bytes)
-            .map_err(|_| StoreError::Corrupt(format!("key {id}")))?;
         if record.rate_limited_until.is_some_and(|t| t >= until_ms) {
             return Ok(true);
         }

@@ -62,6 +62,8 @@ pub enum StoreError {
     Corrupt(String),
     /// The master key does not open the canary sealed with the key that wrote this data dir.
     WrongMasterKey,
+    /// The writer thread's queue is full or the writer has stopped.
+    WriterUnavailable,
 }
 
 impl fmt::Display for StoreError {
@@ -73,6 +75,9 @@ impl fmt::Display for StoreError {
                 "the master key does not match this data dir (the canary did not decrypt); \
                  use the FREELLMAPI_ENCRYPTION_KEY or master.key that created it, or start with a new --data-dir",
             ),
+            StoreError::WriterUnavailable => {
+                f.write_str("storage error: the store writer is busy or stopped; try again")
+            }
         }
     }
 }

@@ -130,6 +130,20 @@ impl LogSink {
         }
     }
 
+    /// Runs `job` on the writer thread and waits for what it returns (parking a coroutine, or
+    /// blocking a plain thread). `None` when the writer's queue is full or the writer stopped.
+    pub fn call<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = may::sync::mpsc::channel();
+        let job = move |store: &Store| {
+            let _ = tx.send(job(store));
+        };
+        self.tx.try_send(Msg::Job(Box::new(job))).ok()?;
+        rx.recv().ok()
+    }
+
     /// Waits until everything queued before this call is committed, up to `timeout`.
     pub fn flush(&self, timeout: Duration) -> bool {
         let (tx, rx) = mpsc::channel();

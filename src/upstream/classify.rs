@@ -6,7 +6,7 @@ use simd_json::prelude::*;
 use ureq::http::HeaderMap;
 
 use super::UpstreamError;
-use crate::router::{RateHints, Verdict};
+use crate::outcome::{RateHints, Verdict};
 
 /// Classifies a transport-level failure.
 pub fn transport(e: UpstreamError) -> Verdict {

@@ -21,7 +21,6 @@ use ureq::unversioned::transport::{Connector, RustlsConnector};
 
 use crate::catalog::{Auth, KeyFormat, Platform};
 use crate::crypto::{MasterKey, Secret};
-use crate::router::KeyInfo;
 
 pub use transport::watch;
 
@@ -175,15 +174,15 @@ impl Upstream {
         Upstream { agent }
     }
 
-    /// Sends a chat request with `key` for `platform`.
+    /// Sends a chat request for `platform` with the key sealed in `sealed_key`.
     pub fn send(
         &self,
         platform: &Platform,
-        key: &KeyInfo,
+        sealed_key: &[u8],
         master: &MasterKey,
         out: &Outbound,
     ) -> Result<Reply, UpstreamError> {
-        let creds = credentials(platform, Some(key), master, &out.url)?;
+        let creds = credentials(platform, Some(sealed_key), master, &out.url)?;
         let mut req = self.agent.post(creds.url.as_str());
         // A request-level config is a copy of the agent's: only made when the platform needs it.
         if let Some(first_byte) = out.first_byte {
@@ -201,13 +200,13 @@ impl Upstream {
     pub fn probe(
         &self,
         platform: &Platform,
-        key: Option<&KeyInfo>,
+        sealed_key: Option<&[u8]>,
         master: &MasterKey,
         method: &str,
         url: &str,
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
-        let creds = credentials(platform, key, master, url)?;
+        let creds = credentials(platform, sealed_key, master, url)?;
         let response = if method.eq_ignore_ascii_case("POST") {
             let req = self
                 .agent
@@ -253,21 +252,21 @@ struct Credentials {
 /// may be substituted into it.
 fn credentials(
     platform: &Platform,
-    key: Option<&KeyInfo>,
+    sealed_key: Option<&[u8]>,
     master: &MasterKey,
     url: &str,
 ) -> Result<Credentials, UpstreamError> {
-    let key = match (platform.auth, key) {
+    let sealed = match (platform.auth, sealed_key) {
         (Auth::None, _) | (_, None) => {
             return Ok(Credentials {
                 url: url.to_string(),
                 header: None,
             });
         }
-        (_, Some(k)) => k,
+        (_, Some(sealed)) => sealed,
     };
     let secret = master
-        .open(&key.sealed, &platform.id)
+        .open(sealed, &platform.id)
         .map_err(|_| UpstreamError::KeyUnreadable)?;
     let text = secret.as_str().ok_or(UpstreamError::KeyUnreadable)?;
     let (url, token) = match platform.key_format {

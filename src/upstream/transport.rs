@@ -15,7 +15,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
 };
 
-use crate::http::sockio::MIN_WAIT;
+use crate::net::MIN_WAIT;
 
 /// Upstream reads wake this often to check the client and send keep-alives.
 const WATCH_TICK: Duration = Duration::from_millis(500);
@@ -189,7 +189,7 @@ impl Transport for MayTransport {
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
             let input = self.buffers.input_append_buf();
-            match crate::http::sockio::read(&mut self.stream, input) {
+            match crate::net::read(&mut self.stream, input) {
                 Ok(n) => {
                     self.buffers.input_appended(n);
                     return Ok(n > 0);
@@ -249,7 +249,7 @@ impl MayTransport {
         set_timeout(&mut self.write_timeout, wait, |d| {
             stream.set_write_timeout(d)
         })?;
-        match crate::http::sockio::write_all(&mut self.stream, out) {
+        match crate::net::write_all(&mut self.stream, out) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 Err(ureq::Error::Timeout(timeout.reason))
@@ -383,7 +383,7 @@ pub mod watch {
             if let Some(hb) = w.heartbeat.as_mut()
                 && hb.last.elapsed() >= hb.every
             {
-                if crate::http::sockio::write_all(&mut hb.stream, &hb.frame).is_err() {
+                if crate::net::write_all(&mut hb.stream, &hb.frame).is_err() {
                     w.gone = true;
                     return Err(());
                 }

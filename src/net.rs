@@ -1,4 +1,5 @@
-//! Socket reads and writes that survive `may`'s stray results.
+//! Socket I/O shared by the HTTP layer and the upstream transport: reads and writes that
+//! survive `may`'s stray results, and the shortest wait `may` can honour.
 //!
 //! may 0.3.51 sometimes hands a coroutine's socket operation an error that does not belong to
 //! it: seen as `EINPROGRESS` from a read on an established keep-alive connection, about one
