@@ -6,8 +6,8 @@
 //! built-in catalog, rebuilds the router snapshot and swaps the token. Keys that cannot be
 //! decrypted are skipped with a warning, never fatal. Also runs health passes.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -34,11 +34,8 @@ pub struct App {
     pub request_budget: Duration,
     pub sse_keepalive: Duration,
     pub trust_proxy: Vec<Cidr>,
-    pub admin: crate::admin::AdminState,
     token: ArcSwap<Secret>,
     generation: AtomicU64,
-    /// This app's own `Arc`, for work that outlives a request (a background check-all).
-    me: OnceLock<Weak<App>>,
 }
 
 /// Upstream timeouts from the configuration.
@@ -76,23 +73,11 @@ impl App {
             request_budget: config.request_budget,
             sse_keepalive: config.sse_keepalive,
             trust_proxy: config.trust_proxy.clone(),
-            admin: Default::default(),
             token: ArcSwap::from_pointee(token),
             generation: AtomicU64::new(u64::MAX),
-            me: OnceLock::new(),
         };
         app.reload()?;
         Ok(app)
-    }
-
-    /// Lets the app hand out owning references to itself; called once after `Arc::new`.
-    pub fn bind(self: &Arc<App>) {
-        let _ = self.me.set(Arc::downgrade(self));
-    }
-
-    /// An owning reference to this app, when it was bound.
-    pub fn arc(&self) -> Option<Arc<App>> {
-        self.me.get().and_then(Weak::upgrade)
     }
 
     /// The unified client key.

@@ -17,6 +17,7 @@ pub mod net;
 pub mod netguard;
 pub mod outcome;
 pub mod router;
+pub mod routes;
 pub mod server;
 pub mod store;
 pub mod time;

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError};
 use crate::crypto::MasterKey;
+use crate::routes::Routes;
 use crate::store::{Retention, Store, StoreError};
 
 /// Coroutine stack size. Chosen by `tests/stack_depth.rs`, which runs the deepest accepted JSON
@@ -125,10 +126,10 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
     let app = App::new(catalog, store, master, log_sink, config)
         .map_err(|e| ConfigError(e.to_string()))?;
     let app = Arc::new(app);
-    app.bind();
+    let routes = Arc::new(Routes::new(app.clone()));
     match app.store.admin_password() {
         Ok(None) => {
-            let code = app.admin.setup.issue();
+            let code = routes.admin().setup.issue();
             // Printed once, to stdout (journald under systemd), like the unified key.
             println!(
                 "No dashboard password yet. Open http://{}/ and enter the one-time setup code:\n  {code}\n(or set one with `freellmapi admin-password`)",
@@ -144,7 +145,7 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    let server = crate::http::serve(config.listen, app.clone(), settings).map_err(|e| {
+    let server = crate::http::serve(config.listen, routes, settings).map_err(|e| {
         ConfigError(format!(
             "cannot listen on {}: {e}; pick another --listen address",
             config.listen

@@ -9,8 +9,8 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
+use super::AdminError;
 use super::{bad, off_worker, storage};
-use crate::api::ApiError;
 use crate::app::App;
 use crate::http::{Request, Responder};
 use crate::store::{RequestOutcome, RequestRecord};
@@ -29,7 +29,7 @@ pub enum Range {
 }
 
 impl Range {
-    pub fn parse(s: Option<&str>) -> Result<Range, ApiError> {
+    pub fn parse(s: Option<&str>) -> Result<Range, AdminError> {
         match s {
             None | Some("7d") => Ok(Range::Week),
             Some("24h") => Ok(Range::Day),
@@ -386,7 +386,7 @@ pub fn route(
     which: &str,
     req: &Request<'_>,
     res: &mut Responder<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdminError> {
     let report = match which {
         "summary" => Report::Summary,
         "by-model" => Report::ByModel,
@@ -394,7 +394,7 @@ pub fn route(
         "timeline" => Report::Timeline,
         "errors" => Report::Errors,
         _ => {
-            return Err(ApiError::Missing(format!(
+            return Err(AdminError::NotFound(format!(
                 "no report {which:?}; use summary, by-model, by-platform, timeline or errors"
             )));
         }

@@ -12,7 +12,7 @@ use std::num::NonZeroU32;
 use parking_lot::Mutex;
 use ring::{digest, pbkdf2};
 
-use crate::api::ApiError;
+use super::AdminError;
 use crate::config::Cidr;
 use crate::crypto::{ct_eq, fill_random, to_hex};
 use crate::http::Request;
@@ -179,11 +179,11 @@ pub fn is_tls(req: &Request<'_>, trust: &[Cidr]) -> bool {
 /// CSRF defence for mutating routes, beside `SameSite=Strict`: a browser request must come
 /// from our own origin. Browsers send `Sec-Fetch-Site` (and `Origin` on every non-GET fetch);
 /// a script with neither header (curl with the cookie) is not a browser being tricked.
-pub fn same_origin(req: &Request<'_>) -> Result<(), ApiError> {
+pub fn same_origin(req: &Request<'_>) -> Result<(), AdminError> {
     if let Some(site) = req.header("sec-fetch-site") {
         return match site.trim() {
             "same-origin" | "none" => Ok(()),
-            _ => Err(ApiError::CrossOrigin),
+            _ => Err(AdminError::CrossOrigin),
         };
     }
     let Some(origin) = req.header("origin") else {
@@ -195,7 +195,7 @@ pub fn same_origin(req: &Request<'_>) -> Result<(), ApiError> {
         .or_else(|| origin.strip_prefix("https://"));
     match origin_host {
         Some(h) if !host.is_empty() && h.eq_ignore_ascii_case(host) => Ok(()),
-        _ => Err(ApiError::CrossOrigin),
+        _ => Err(AdminError::CrossOrigin),
     }
 }
 

@@ -5,35 +5,34 @@
 use simd_json::OwnedValue;
 use simd_json::prelude::*;
 
-use crate::api::ApiError;
-use crate::chat::Invalid;
+use super::AdminError;
 use crate::json::{self, JsonError, type_name};
 
 /// A field error in the API's error shape.
-pub fn bad(path: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::Invalid(Invalid {
+pub fn bad(path: &str, message: impl std::fmt::Display) -> AdminError {
+    AdminError::Invalid {
         code: "invalid_field",
         message: if path.is_empty() {
             message.to_string()
         } else {
             format!("{path}: {message}")
         },
-    })
+    }
 }
 
 /// Parses a request body as JSON (depth-bounded) and returns the value.
-pub fn parse(bytes: &mut [u8]) -> Result<OwnedValue, ApiError> {
+pub fn parse(bytes: &mut [u8]) -> Result<OwnedValue, AdminError> {
     if json::exceeds_depth(bytes, json::MAX_DEPTH) {
         return Err(json_error(JsonError::TooDeep));
     }
     json::parse_value(bytes).map_err(json_error)
 }
 
-fn json_error(e: JsonError) -> ApiError {
-    ApiError::Invalid(Invalid {
+fn json_error(e: JsonError) -> AdminError {
+    AdminError::Invalid {
         code: "invalid_json",
         message: e.to_string(),
-    })
+    }
 }
 
 /// One JSON object with a path prefix for messages (`""` at the top, `[2]` in an array).
@@ -44,7 +43,7 @@ pub struct Fields<'v> {
 
 impl<'v> Fields<'v> {
     /// `value` must be an object whose keys are all in `allowed`.
-    pub fn new(value: &'v OwnedValue, path: &str, allowed: &[&str]) -> Result<Self, ApiError> {
+    pub fn new(value: &'v OwnedValue, path: &str, allowed: &[&str]) -> Result<Self, AdminError> {
         let Some(obj) = value.as_object() else {
             let at = if path.is_empty() { "body" } else { path };
             return Err(bad(
@@ -68,18 +67,18 @@ impl<'v> Fields<'v> {
         self.obj.get(key)
     }
 
-    fn wrong(&self, key: &str, want: &str, got: &OwnedValue) -> ApiError {
+    fn wrong(&self, key: &str, want: &str, got: &OwnedValue) -> AdminError {
         bad(
             &join(&self.path, key),
             format!("expected {want}, got {}", type_name(got)),
         )
     }
 
-    pub fn missing(&self, key: &str) -> ApiError {
+    pub fn missing(&self, key: &str) -> AdminError {
         bad(&join(&self.path, key), "required")
     }
 
-    pub fn str(&self, key: &str) -> Result<Option<&'v str>, ApiError> {
+    pub fn str(&self, key: &str) -> Result<Option<&'v str>, AdminError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -89,11 +88,11 @@ impl<'v> Fields<'v> {
         }
     }
 
-    pub fn req_str(&self, key: &str) -> Result<&'v str, ApiError> {
+    pub fn req_str(&self, key: &str) -> Result<&'v str, AdminError> {
         self.str(key)?.ok_or_else(|| self.missing(key))
     }
 
-    pub fn bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, AdminError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -104,7 +103,7 @@ impl<'v> Fields<'v> {
     }
 
     /// A non-negative integer up to `max`.
-    pub fn uint(&self, key: &str, max: u64) -> Result<Option<u64>, ApiError> {
+    pub fn uint(&self, key: &str, max: u64) -> Result<Option<u64>, AdminError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => match v.as_u64() {
@@ -120,7 +119,7 @@ impl<'v> Fields<'v> {
 
     /// An edit of an optional integer: absent → `None` (unchanged), `null` → `Some(None)`
     /// (no limit), a number → `Some(Some(n))`.
-    pub fn uint_or_null(&self, key: &str, max: u64) -> Result<Option<Option<u64>>, ApiError> {
+    pub fn uint_or_null(&self, key: &str, max: u64) -> Result<Option<Option<u64>>, AdminError> {
         match self.get(key) {
             Some(v) if v.is_null() => Ok(Some(None)),
             _ => Ok(self.uint(key, max)?.map(Some)),
@@ -148,9 +147,9 @@ fn join(path: &str, key: &str) -> String {
 mod tests {
     use super::*;
 
-    fn msg(e: ApiError) -> String {
+    fn msg(e: AdminError) -> String {
         match e {
-            ApiError::Invalid(i) => i.message,
+            AdminError::Invalid { message, .. } => message,
             other => panic!("{other:?}"),
         }
     }

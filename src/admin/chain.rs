@@ -4,8 +4,8 @@
 use serde::Serialize;
 use simd_json::prelude::*;
 
+use super::AdminError;
 use super::{Fields, bad, off_worker, reply, storage};
-use crate::api::ApiError;
 use crate::app::App;
 use crate::catalog::{Catalog, Model};
 use crate::http::{Request, Responder};
@@ -142,7 +142,7 @@ fn entry_view<'a>(snap: &'a Snapshot, i: usize, now: u64) -> EntryView<'a> {
 }
 
 /// `GET /api/fallback`: the whole chain in order, disabled entries included.
-pub fn get(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn get(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let snap = app.router.snapshot();
     let now = now_ms();
     let entries: Vec<EntryView> = (0..snap.entries.len())
@@ -192,7 +192,7 @@ fn resolve(catalog: &Catalog, id: &str) -> Option<(String, String)> {
         .then(|| (platform.to_string(), model.to_string()))
 }
 
-fn save(app: &App, order: Vec<ChainEntry>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+fn save(app: &App, order: Vec<ChainEntry>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let store = app.store.clone();
     off_worker(move || store.put_chain_order(&order))?.map_err(storage)?;
     app.reload().map_err(storage)?;
@@ -201,7 +201,7 @@ fn save(app: &App, order: Vec<ChainEntry>, res: &mut Responder<'_>) -> Result<()
 
 /// `PUT /api/fallback [{id, enabled}, ...]`: the listed entries first, in the order given; entries
 /// not listed keep their relative order after them.
-pub fn put(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn put(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let value = super::body::parse(req.body)?;
     let Some(items) = value.as_array() else {
         return Err(bad(
@@ -248,7 +248,7 @@ pub fn put(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
 }
 
 /// `POST /api/fallback/sort/{intelligence|speed|budget}`: reorders every entry; switches stay.
-pub fn sort(app: &App, preset: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn sort(app: &App, preset: &str, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let snap = app.router.snapshot();
     let models = &snap.catalog.models;
     let mut idx: Vec<usize> = (0..snap.entries.len()).collect();

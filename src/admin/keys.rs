@@ -1,12 +1,13 @@
 //! Provider keys: list (masked), add, label / enable / disable, remove, check one, check all
 //! in the background, reveal after the password is entered again, and the health summary.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use super::{Fields, bad, key_id, off_worker, reply, settings, storage};
-use crate::api::ApiError;
+use super::AdminError;
+use super::{AdminState, Fields, bad, key_id, off_worker, reply, settings, storage};
 use crate::app::App;
 use crate::catalog::{Auth, Catalog, KeyFormat};
 use crate::health::Selection;
@@ -57,15 +58,15 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
     }
 }
 
-fn find(app: &App, id: u64) -> Result<KeyRecord, ApiError> {
+fn find(app: &App, id: u64) -> Result<KeyRecord, AdminError> {
     app.store
         .get_key(id)
         .map_err(storage)?
-        .ok_or_else(|| ApiError::Missing(format!("no key with id {id}")))
+        .ok_or_else(|| AdminError::NotFound(format!("no key with id {id}")))
 }
 
 /// `GET /api/keys`: every key, newest first, masked.
-pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let (catalog, now) = (app.catalog(), now_ms());
     let mut keys = app.store.list_keys().map_err(storage)?;
     keys.reverse();
@@ -73,7 +74,7 @@ pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
     reply(res, 200, &views)
 }
 
-fn check_label(label: &str) -> Result<(), ApiError> {
+fn check_label(label: &str) -> Result<(), AdminError> {
     if label.chars().count() > MAX_LABEL || label.chars().any(char::is_control) {
         return Err(bad(
             "label",
@@ -84,7 +85,7 @@ fn check_label(label: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/keys {platform, key, label?, unlimited?, accountId?}` → 201 with the new key.
-pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let value = super::body::parse(req.body)?;
     let f = Fields::new(
         &value,
@@ -161,7 +162,7 @@ pub fn edit(
     id: &str,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdminError> {
     let id = key_id(id)?;
     let value = super::body::parse(req.body)?;
     let f = Fields::new(&value, "", &["label", "enabled", "unlimited"])?;
@@ -207,7 +208,7 @@ pub fn edit(
     })?
     .map_err(storage)?;
     if !found {
-        return Err(ApiError::Missing(format!("no key with id {id}")));
+        return Err(AdminError::NotFound(format!("no key with id {id}")));
     }
     app.reload().map_err(storage)?;
     reply(res, 200, &view(&find(app, id)?, &app.catalog(), now_ms()))
@@ -219,11 +220,11 @@ struct Deleted {
 }
 
 /// `DELETE /api/keys/{id}`.
-pub fn remove(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn remove(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let id = key_id(id)?;
     let store = app.store.clone();
     if !off_worker(move || store.remove_key(id))?.map_err(storage)? {
-        return Err(ApiError::Missing(format!("no key with id {id}")));
+        return Err(AdminError::NotFound(format!("no key with id {id}")));
     }
     app.reload().map_err(storage)?;
     log::info!("key {id} removed from the dashboard");
@@ -231,11 +232,11 @@ pub fn remove(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiErr
 }
 
 /// `POST /api/keys/{id}/check`: probes the key now (even a disabled one) and saves the result.
-pub fn check(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn check(app: &App, id: &str, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let id = key_id(id)?;
     let checked = app.health_pass(Selection::One(id)).map_err(storage)?;
     let Some(checked) = checked.into_iter().next() else {
-        return Err(ApiError::Missing(format!("no key with id {id}")));
+        return Err(AdminError::NotFound(format!("no key with id {id}")));
     };
     app.reload().map_err(storage)?;
     reply(res, 200, &view(&checked.record, &app.catalog(), now_ms()))
@@ -249,12 +250,14 @@ struct CheckAll {
 
 /// `POST /api/keys/check-all`: starts one health pass in the background (202); a second call
 /// while it runs starts nothing.
-pub fn check_all(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
-    let Some(me) = app.arc() else {
-        return Err(ApiError::Storage);
-    };
-    let started = !app.admin.checking.swap(true, Ordering::AcqRel);
+pub fn check_all(
+    app: &Arc<App>,
+    state: &AdminState,
+    res: &mut Responder<'_>,
+) -> Result<(), AdminError> {
+    let started = !state.checking.swap(true, Ordering::AcqRel);
     if started {
+        let (me, checking) = (app.clone(), state.checking.clone());
         may::go!(move || {
             match me.health_pass(Selection::Checkable) {
                 Ok(_) => {
@@ -264,7 +267,7 @@ pub fn check_all(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
                 }
                 Err(e) => log::error!("dashboard health check failed: {e}"),
             }
-            me.admin.checking.store(false, Ordering::Release);
+            checking.store(false, Ordering::Release);
         });
     }
     reply(
@@ -286,22 +289,23 @@ struct Revealed {
 /// `POST /api/keys/{id}/reveal {password}`: the full key, after the password is entered again.
 pub fn reveal(
     app: &App,
+    state: &AdminState,
     id: &str,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdminError> {
     let id = key_id(id)?;
     let value = super::body::parse(req.body)?;
     let password = Fields::new(&value, "", &["password"])?
         .req_str("password")?
         .to_string();
-    settings::reauthenticate(app, req, password)?;
+    settings::reauthenticate(app, state, req, password)?;
     let record = find(app, id)?;
     let plain = record
         .sealed_bytes()
         .and_then(|s| app.master.open(&s, &record.platform).ok())
         .and_then(|s| s.as_str().map(str::to_string))
-        .ok_or_else(|| ApiError::Conflict {
+        .ok_or_else(|| AdminError::Conflict {
             code: "undecryptable",
             message: format!("key {id} cannot be decrypted with this master key"),
         })?;
@@ -335,7 +339,7 @@ struct Health {
 }
 
 /// `GET /api/health`: key status per platform and per key.
-pub fn health(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn health(app: &App, state: &AdminState, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let (catalog, now) = (app.catalog(), now_ms());
     let keys = app.store.list_keys().map_err(storage)?;
     let mut platforms: Vec<PlatformHealth> = Vec::new();
@@ -366,7 +370,7 @@ pub fn health(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
     let body = Health {
         ready: usable_keys > 0,
         usable_keys,
-        checking: app.admin.checking.load(Ordering::Acquire),
+        checking: state.checking.load(Ordering::Acquire),
         platforms,
         keys: keys.iter().rev().map(|k| view(k, &catalog, now)).collect(),
     };

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use super::AdminError;
 use super::{Fields, bad, off_worker, reply, storage};
-use crate::api::ApiError;
 use crate::app::App;
 use crate::catalog::{
     Auth, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride, Overrides,
@@ -71,7 +71,7 @@ struct Listing<'a> {
 }
 
 /// `GET /api/models`.
-pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let snap = app.router.snapshot();
     let overrides = app.store.overrides().map_err(storage)?;
     let c = &snap.catalog;
@@ -132,19 +132,19 @@ fn find<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c crate::catalog::Model>
         .find(|m| m.platform == p && m.model_id == model)
 }
 
-fn save(app: &App, o: Overrides) -> Result<(), ApiError> {
+fn save(app: &App, o: Overrides) -> Result<(), AdminError> {
     o.validate(&app.builtin).map_err(|m| bad("", m))?;
     let store = app.store.clone();
     off_worker(move || store.put_overrides(&o))?.map_err(storage)?;
     app.reload().map_err(storage)
 }
 
-fn u32_field(f: &Fields<'_>, key: &str, max: u64) -> Result<Option<u32>, ApiError> {
+fn u32_field(f: &Fields<'_>, key: &str, max: u64) -> Result<Option<u32>, AdminError> {
     Ok(f.uint(key, max)?.map(|v| v as u32))
 }
 
 /// `POST /api/models`: a model the user adds, to a known platform or to a new custom one.
-pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let value = super::body::parse(req.body)?;
     let allowed: Vec<&str> = ["platform", "modelId", "baseUrl", "platformName", "keyless"]
         .into_iter()
@@ -218,7 +218,7 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
     }
     let id = format!("{platform}/{model_id}");
     if find(&catalog, &id).is_some() {
-        return Err(ApiError::Conflict {
+        return Err(AdminError::Conflict {
             code: "model_exists",
             message: format!("{id} is already in the catalog; edit it with PATCH /api/models"),
         });
@@ -244,18 +244,18 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
 }
 
 /// Replies with the listing entry of one model.
-fn list_one(app: &App, id: &str, status: u16, res: &mut Responder<'_>) -> Result<(), ApiError> {
+fn list_one(app: &App, id: &str, status: u16, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let snap = app.router.snapshot();
     let overrides = app.store.overrides().map_err(storage)?;
     let i = find(&snap.catalog, id)
         .and_then(|m| snap.catalog.models.iter().position(|x| std::ptr::eq(x, m)))
-        .ok_or_else(|| ApiError::Missing(format!("no model {id}")))?;
+        .ok_or_else(|| AdminError::NotFound(format!("no model {id}")))?;
     reply(res, status, &view(&snap, &overrides, i))
 }
 
 /// `PATCH /api/models {id, enabled?, displayName?, contextWindow?, rpm?, rpd?, tpm?, tpd?,
 /// intelligenceRank?, speedRank?}`; `null` removes a limit.
-pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let value = super::body::parse(req.body)?;
     let allowed: Vec<&str> = ["id"].into_iter().chain(EDITABLE).collect();
     let f = Fields::new(&value, "", &allowed)?;
@@ -328,10 +328,10 @@ struct Removed {
 }
 
 /// `DELETE /api/models?id=platform%2Fmodel`: removes a model the user added.
-pub fn remove(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn remove(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let id = req
         .query_param("id")
-        .and_then(crate::api::percent_decode)
+        .and_then(crate::http::percent_decode)
         .ok_or_else(|| {
             bad(
                 "id",
@@ -349,7 +349,7 @@ pub fn remove(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(
                 format!("{id} is built in; disable it instead of removing it"),
             )
         } else {
-            ApiError::Missing(format!("no model {id}"))
+            AdminError::NotFound(format!("no model {id}"))
         });
     }
     save(app, o)?;

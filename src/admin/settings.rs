@@ -2,17 +2,17 @@
 
 use serde::Serialize;
 
+use super::AdminError;
 use super::auth::{self, client_ip, is_tls};
-use super::{Fields, bad, off_worker, reply, reply_with, storage};
-use crate::api::ApiError;
+use super::{AdminState, Fields, bad, off_worker, reply, reply_with, storage};
 use crate::app::App;
 use crate::http::{Request, Responder};
 use crate::time::now_ms;
 
 /// Passes when the request carries a live session cookie.
-pub fn require_session(app: &App, req: &Request<'_>) -> Result<(), ApiError> {
+pub fn require_session(app: &App, req: &Request<'_>) -> Result<(), AdminError> {
     let Some(token) = auth::session_cookie(req) else {
-        return Err(ApiError::LoginRequired);
+        return Err(AdminError::LoginRequired);
     };
     match app
         .store
@@ -20,7 +20,7 @@ pub fn require_session(app: &App, req: &Request<'_>) -> Result<(), ApiError> {
         .map_err(storage)?
     {
         true => Ok(()),
-        false => Err(ApiError::LoginRequired),
+        false => Err(AdminError::LoginRequired),
     }
 }
 
@@ -37,7 +37,7 @@ pub fn session_state(
     app: &App,
     req: &Request<'_>,
     res: &mut Responder<'_>,
-) -> Result<(), ApiError> {
+) -> Result<(), AdminError> {
     let state = SessionState {
         authenticated: require_session(app, req).is_ok(),
         setup_required: app.store.admin_password().map_err(storage)?.is_none(),
@@ -47,65 +47,79 @@ pub fn session_state(
 }
 
 /// Refuses the request while this address is locked out.
-fn not_locked(app: &App, req: &Request<'_>) -> Result<std::net::IpAddr, ApiError> {
+fn not_locked(
+    app: &App,
+    state: &AdminState,
+    req: &Request<'_>,
+) -> Result<std::net::IpAddr, AdminError> {
     let ip = client_ip(req, &app.trust_proxy);
-    app.admin
+    state
         .lockout
         .check(ip, now_ms())
-        .map_err(|retry_after_s| ApiError::TooManyAttempts { retry_after_s })?;
+        .map_err(|retry_after_s| AdminError::TooManyAttempts { retry_after_s })?;
     Ok(ip)
 }
 
 /// `POST /api/setup {code, password}`: the first password, with the code from the log.
-pub fn setup(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn setup(
+    app: &App,
+    state: &AdminState,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), AdminError> {
     auth::same_origin(req)?;
-    let ip = not_locked(app, req)?;
+    let ip = not_locked(app, state, req)?;
     let value = super::body::parse(req.body)?;
     let f = Fields::new(&value, "", &["code", "password"])?;
     let code = f.req_str("code")?;
     let password = f.req_str("password")?.to_string();
     if app.store.admin_password().map_err(storage)?.is_some() {
-        return Err(ApiError::Conflict {
+        return Err(AdminError::Conflict {
             code: "already_set",
             message: "a password is already set: log in, or reset it on the server with `freellmapi admin-password`".into(),
         });
     }
     auth::check_new_password(&password).map_err(|m| bad("password", m))?;
-    if !app.admin.setup.matches(code) {
-        app.admin.lockout.fail(ip, now_ms());
-        return Err(ApiError::WrongCredentials(
+    if !state.setup.matches(code) {
+        state.lockout.fail(ip, now_ms());
+        return Err(AdminError::WrongCredentials(
             "wrong setup code: use the one the server printed to its log at start",
         ));
     }
-    app.admin.setup.clear();
+    state.setup.clear();
     let store = app.store.clone();
     off_worker(move || store.set_admin_password(&auth::hash_password(&password)))?
         .map_err(storage)?;
     log::info!("dashboard password set through the setup code");
-    app.admin.lockout.succeed(ip);
+    state.lockout.succeed(ip);
     start_session(app, req, res)
 }
 
 /// `POST /api/login {password}`.
-pub fn login(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn login(
+    app: &App,
+    state: &AdminState,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), AdminError> {
     auth::same_origin(req)?;
-    let ip = not_locked(app, req)?;
+    let ip = not_locked(app, state, req)?;
     let value = super::body::parse(req.body)?;
     let password = Fields::new(&value, "", &["password"])?
         .req_str("password")?
         .to_string();
     if !verify(app, password)? {
-        app.admin.lockout.fail(ip, now_ms());
-        return Err(ApiError::WrongCredentials("wrong password"));
+        state.lockout.fail(ip, now_ms());
+        return Err(AdminError::WrongCredentials("wrong password"));
     }
-    app.admin.lockout.succeed(ip);
+    state.lockout.succeed(ip);
     start_session(app, req, res)
 }
 
 /// Checks the admin password (for login and for revealing a key). `Conflict` when none is set.
-pub fn verify(app: &App, password: String) -> Result<bool, ApiError> {
+pub fn verify(app: &App, password: String) -> Result<bool, AdminError> {
     let Some(stored) = app.store.admin_password().map_err(storage)? else {
-        return Err(ApiError::Conflict {
+        return Err(AdminError::Conflict {
             code: "setup_required",
             message: "no dashboard password is set yet: use the setup code from the server log, or run `freellmapi admin-password` on the server".into(),
         });
@@ -114,18 +128,23 @@ pub fn verify(app: &App, password: String) -> Result<bool, ApiError> {
 }
 
 /// Checks a password re-entered for a sensitive action, with the login lockout.
-pub fn reauthenticate(app: &App, req: &Request<'_>, password: String) -> Result<(), ApiError> {
-    let ip = not_locked(app, req)?;
+pub fn reauthenticate(
+    app: &App,
+    state: &AdminState,
+    req: &Request<'_>,
+    password: String,
+) -> Result<(), AdminError> {
+    let ip = not_locked(app, state, req)?;
     if verify(app, password)? {
-        app.admin.lockout.succeed(ip);
+        state.lockout.succeed(ip);
         Ok(())
     } else {
-        app.admin.lockout.fail(ip, now_ms());
-        Err(ApiError::WrongCredentials("wrong password"))
+        state.lockout.fail(ip, now_ms());
+        Err(AdminError::WrongCredentials("wrong password"))
     }
 }
 
-fn start_session(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+fn start_session(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let (token, hash) = auth::new_session();
     let store = app.store.clone();
     let now = now_ms();
@@ -146,7 +165,7 @@ struct Done {
 }
 
 /// `POST /api/logout`: ends this session.
-pub fn logout(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn logout(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     if let Some(token) = auth::session_cookie(req) {
         let store = app.store.clone();
         off_worker(move || store.delete_session(&auth::token_hash(&token)))?.map_err(storage)?;
@@ -161,7 +180,7 @@ struct Token<'a> {
 }
 
 /// `GET /api/settings/token`: the unified client key (session only).
-pub fn token(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn token(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let token = app.token();
     reply(
         res,
@@ -173,7 +192,7 @@ pub fn token(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
 }
 
 /// `POST /api/settings/token/rotate`: a new unified key; the old one stops working at once.
-pub fn rotate_token(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn rotate_token(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let key = crate::crypto::new_unified_key();
     let (store, master) = (app.store.clone(), app.master.clone());
     off_worker(move || store.set_unified_key(&master, &key))?.map_err(storage)?;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use ring::digest;
 
-use crate::api::ApiError;
+use super::AdminError;
 use crate::http::{Request, Responder};
 
 struct Asset {
@@ -76,7 +76,7 @@ fn not_modified(req: &Request<'_>, etag: &str) -> bool {
 }
 
 /// `GET /` (and `/index.html`): the page shell; always revalidated.
-pub fn index(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn index(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let b = built();
     let etag = format!("\"{}\"", b.version);
     send(
@@ -90,10 +90,10 @@ pub fn index(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError>
 }
 
 /// `GET /assets/<name>`.
-pub fn asset(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn asset(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let name = req.path.strip_prefix("/assets/").unwrap_or("");
     let Some(a) = ASSETS.iter().find(|a| a.name == name) else {
-        return Err(ApiError::NotFound);
+        return Err(AdminError::NoRoute);
     };
     let b = built();
     let etag = format!("\"{}\"", b.version);
@@ -112,7 +112,7 @@ fn send(
     cache: &str,
     mime: &str,
     body: &[u8],
-) -> Result<(), ApiError> {
+) -> Result<(), AdminError> {
     let fresh = not_modified(req, etag);
     let head = res
         .head(if fresh { 304 } else { 200 })

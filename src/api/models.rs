@@ -1,8 +1,8 @@
 //! `GET /v1/models`, `GET /v1/models/{id}` and `GET /readyz`.
 
-use super::{ApiError, percent_decode, respond_json};
+use super::{ClientError, Missing, respond_json};
 use crate::app::App;
-use crate::http::{Request, Responder};
+use crate::http::{Request, Responder, percent_decode};
 use crate::json::write_str;
 use crate::router::Snapshot;
 use crate::time::now_ms;
@@ -30,7 +30,7 @@ fn listed(app: &App, snap: &Snapshot, available_only: bool) -> Vec<usize> {
         .collect()
 }
 
-pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), ClientError> {
     let snap = app.router.snapshot();
     let available_only = matches!(req.query_param("available"), Some("true" | "1"));
     let entries = listed(app, &snap, available_only);
@@ -55,7 +55,7 @@ pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(),
     respond_json(res, 200, &out)
 }
 
-pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), ClientError> {
     let snap = app.router.snapshot();
     let id = percent_decode(raw_id).unwrap_or_default();
     let mut out = Vec::with_capacity(160);
@@ -82,12 +82,15 @@ pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), ApiEr
             );
             respond_json(res, 200, &out)
         }
-        _ => Err(ApiError::NoSuchModel { model: id }),
+        _ => Err(ClientError::ModelNotFound {
+            model: id,
+            why: Missing::Unlisted,
+        }),
     }
 }
 
 /// 200 when some key can serve a request now; 503 with the reason otherwise.
-pub fn readyz(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
+pub fn readyz(app: &App, res: &mut Responder<'_>) -> Result<(), ClientError> {
     let snap = app.router.snapshot();
     if app.router.usable_now(&snap, now_ms()) {
         return respond_json(res, 200, br#"{"status":"ready"}"#);
@@ -100,5 +103,5 @@ pub fn readyz(app: &App, res: &mut Responder<'_>) -> Result<(), ApiError> {
             snap.keys.len()
         )
     };
-    Err(ApiError::NotReady { message })
+    Err(ClientError::NotReady { message })
 }

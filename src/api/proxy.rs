@@ -9,10 +9,10 @@
 use std::time::Instant;
 
 use super::relay::{self, RelayEnd};
-use super::{ApiError, header_safe};
+use super::{ClientError, Missing};
 use crate::app::App;
 use crate::chat::ChatRequest;
-use crate::http::{Request, Responder};
+use crate::http::{Request, Responder, header_safe};
 use crate::outcome::Verdict;
 use crate::router::{Candidate, Demand, Exhaustion, Plan, Progress, Snapshot};
 use crate::store::{AttemptRecord, RequestOutcome, RequestRecord};
@@ -33,7 +33,7 @@ pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_
             req.id(),
             req.peer.ip()
         );
-        e.respond(res);
+        e.problem().write_openai(res);
         return;
     }
     let started = Instant::now();
@@ -56,12 +56,13 @@ pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_
         attempts: Vec::new(),
     };
     if let Err(e) = serve(app, req, res, &mut rec, started) {
-        rec.status = e.status();
-        rec.error = Some(e.class().to_string());
-        if matches!(e, ApiError::Invalid(_) | ApiError::ModelNotFound { .. }) {
+        let problem = e.problem();
+        rec.status = problem.status;
+        rec.error = Some(problem.code.to_string());
+        if e.is_rejection() {
             rec.outcome = RequestOutcome::Rejected;
         }
-        e.respond(res);
+        problem.write_openai(res);
     }
     rec.latency_ms = started.elapsed().as_millis() as u64;
     app.log.record(rec);
@@ -123,9 +124,9 @@ fn serve(
     res: &mut Responder<'_>,
     rec: &mut RequestRecord,
     started: Instant,
-) -> Result<(), ApiError> {
+) -> Result<(), ClientError> {
     let chat =
-        ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ApiError::Invalid)?;
+        ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ClientError::Invalid)?;
     // The parsed request owns its text; the raw body (a long conversation can be megabytes)
     // need not live as long as a stream does.
     *req.body = Vec::new();
@@ -257,7 +258,7 @@ fn serve(
         }
     };
     if let Some((platform, message)) = rejected {
-        return Err(ApiError::UpstreamRejected { platform, message });
+        return Err(ClientError::UpstreamRejected { platform, message });
     }
     Err(exhausted(
         &snap, &plan, exhaustion, &tally, attempts, app, started,
@@ -285,7 +286,7 @@ fn plan(
     snap: &Snapshot,
     chat: &ChatRequest,
     req: &Request<'_>,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ClientError> {
     let demand = Demand {
         input_tokens: chat.input_tokens,
         output_reserve: chat.output_reserve,
@@ -294,17 +295,17 @@ fn plan(
         let m = snap
             .catalog
             .find_model(name)
-            .ok_or_else(|| ApiError::ModelNotFound {
+            .ok_or_else(|| ClientError::ModelNotFound {
                 model: name.clone(),
-                disabled: false,
+                why: Missing::Unknown,
             })?;
         let entry = snap
             .entry_for_model(m)
             .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
         let Some(entry) = entry else {
-            return Err(ApiError::ModelNotFound {
+            return Err(ClientError::ModelNotFound {
                 model: name.clone(),
-                disabled: true,
+                why: Missing::Disabled,
             });
         };
         let strict = req
@@ -476,7 +477,7 @@ fn exhausted(
     attempts: u32,
     app: &App,
     started: Instant,
-) -> ApiError {
+) -> ClientError {
     let why = why.unwrap_or_default();
     if attempts == 0 && why.no_keys {
         let message = if plan.strict {
@@ -484,13 +485,13 @@ fn exhausted(
         } else {
             "no provider key is configured for any enabled model; add one with `freellmapi keys add <platform>`"
         };
-        return ApiError::Exhausted {
+        return ClientError::Exhausted {
             message: message.into(),
             retry_after_s: 60,
         };
     }
     if attempts == 0 && why.too_small > 0 && why.cooling == 0 && why.limited == 0 {
-        return ApiError::ContextTooLarge {
+        return ClientError::ContextTooLarge {
             tokens: plan.demand.total(),
         };
     }
@@ -537,7 +538,7 @@ fn exhausted(
     if parts.is_empty() {
         parts.push("every candidate was tried".into());
     }
-    ApiError::Exhausted {
+    ClientError::Exhausted {
         message: format!("no model can serve this request now: {}", parts.join("; ")),
         retry_after_s,
     }

@@ -6,10 +6,11 @@
 //! request and a [`Responder`]. Errors the layer detects itself (malformed heads, oversized
 //! bodies) are answered here with the shared JSON error shape; a handler panic becomes a 500.
 
+mod problem;
 mod request;
 mod response;
-
 mod stack;
+mod text;
 
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -20,15 +21,18 @@ use std::time::{Duration, Instant};
 
 use may::net::{TcpListener, TcpStream};
 
+pub use problem::Problem;
 pub use request::{HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Request};
-pub use response::{HeadBuilder, Responder, StreamWriter, error_body, reason};
+pub use response::{HeadBuilder, Responder, StreamWriter, reason};
+pub use text::{header_safe, percent_decode};
 
 use request::Input;
-use response::State;
+use response::{ResponseMode, State};
 
-/// Serves one request. Must send exactly one response through `res`.
+/// The accept queue asked of the kernel (which caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: libc::c_int = 1024;
 
+/// Serves one request. Must send exactly one response through `res`.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>);
 }
@@ -204,13 +208,14 @@ impl Drop for InFlight<'_> {
 fn refuse_over_capacity(mut stream: TcpStream) {
     let mut out = Vec::new();
     let id = RequestId::generate();
-    let mut res = Responder::new(&mut stream, &mut out, true, false, false, id.as_str());
-    let _ = res.error(
+    let mut res = Responder::new(&mut stream, &mut out, ResponseMode::CLOSING, id.as_str());
+    Problem::new(
         503,
         "server_error",
-        Some("too_many_connections"),
+        "too_many_connections",
         "the server is at its connection limit; retry shortly",
-    );
+    )
+    .write_openai(&mut res);
 }
 
 fn serve_connection<H: Handler>(
@@ -251,28 +256,26 @@ fn serve_connection<H: Handler>(
         input.release_idle();
         let fd = stream.as_raw_fd();
         let keep_alive = head.keep_alive && !shared.is_shutting_down();
-        let mut res = Responder::new(
-            &mut stream,
-            &mut out,
-            head.http11,
+        let mode = ResponseMode {
+            http11: head.http11,
             keep_alive,
-            head.method == Method::Head,
-            id.as_str(),
-        )
-        .with_stack_mark(stack_mark);
+            head_only: head.method == Method::Head,
+        };
+        let mut res =
+            Responder::new(&mut stream, &mut out, mode, id.as_str()).with_stack_mark(stack_mark);
         let mut req = input.request(&head, peer, fd, id.as_str());
         let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &mut res)));
         if outcome.is_err() {
             // The panic itself was logged by the panic hook; answer if nothing was sent yet.
             res.close_after();
             if !res.is_sent() {
-                let _ = res.error(500, "server_error", None, "internal error");
+                Problem::internal("internal error").write_openai(&mut res);
             } else {
                 res.state = State::Broken;
             }
         } else if !res.is_sent() {
             log::error!("handler for {} sent no response", req.path);
-            let _ = res.error(500, "server_error", None, "internal error");
+            Problem::internal("internal error").write_openai(&mut res);
         }
         let reuse = res.state == State::Done && res.keep_alive();
         input.shrink();
@@ -284,29 +287,12 @@ fn serve_connection<H: Handler>(
 
 /// Answers an error the layer found before a handler ran, then closes the connection.
 fn answer_layer_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError, id: &str) {
-    let (status, code, message) = match e {
-        HttpError::BadRequest(why) => (400, "bad_request", (*why).to_string()),
-        HttpError::HeadTooLarge(why) => (431, "headers_too_large", (*why).to_string()),
-        HttpError::BodyTooLarge { limit } => (
-            413,
-            "request_too_large",
-            format!(
-                "request body exceeds the limit of {} MiB",
-                limit / (1024 * 1024)
-            ),
-        ),
-        HttpError::Timeout => (
-            408,
-            "request_timeout",
-            "the request did not arrive in time".to_string(),
-        ),
-        HttpError::Closed => return,
+    let Some(problem) = e.problem() else {
+        return;
     };
-    let mut res = Responder::new(stream, out, true, false, false, id);
-    if res
-        .error(status, "invalid_request_error", Some(code), &message)
-        .is_err()
-    {
+    let mut res = Responder::new(stream, out, ResponseMode::CLOSING, id);
+    problem.write_openai(&mut res);
+    if res.state == State::Broken {
         return;
     }
     linger(stream);

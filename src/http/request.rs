@@ -59,6 +59,37 @@ pub enum HttpError {
     Closed,
 }
 
+impl HttpError {
+    /// The answer to send, or `None` when the client cannot be answered.
+    pub fn problem(&self) -> Option<super::Problem> {
+        let (status, code, message): (u16, &str, std::borrow::Cow<'static, str>) = match self {
+            HttpError::BadRequest(why) => (400, "bad_request", (*why).into()),
+            HttpError::HeadTooLarge(why) => (431, "headers_too_large", (*why).into()),
+            HttpError::BodyTooLarge { limit } => (
+                413,
+                "request_too_large",
+                format!(
+                    "request body exceeds the limit of {} MiB",
+                    limit / (1024 * 1024)
+                )
+                .into(),
+            ),
+            HttpError::Timeout => (
+                408,
+                "request_timeout",
+                "the request did not arrive in time".into(),
+            ),
+            HttpError::Closed => return None,
+        };
+        Some(super::Problem::new(
+            status,
+            "invalid_request_error",
+            code,
+            message,
+        ))
+    }
+}
+
 /// Where the body's length comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {

@@ -2,8 +2,7 @@
 //! streamed bodies (chunked on HTTP/1.1, close-delimited on HTTP/1.0) for SSE.
 //!
 //! Owns the per-connection output buffer and the response state of the current request. Every
-//! response carries `X-Request-Id`. [`Responder::error`] is the one writer of the JSON error
-//! shape `{"error":{"message","type","code"}}` used by every layer.
+//! response carries `X-Request-Id`. Error bodies are written by `problem`.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
@@ -22,6 +21,26 @@ pub(crate) enum State {
     Broken,
 }
 
+/// How a response is framed, from what the request head said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResponseMode {
+    /// HTTP/1.1 (chunked streams, keep-alive by default) rather than 1.0.
+    pub http11: bool,
+    /// The connection may carry another request after this response.
+    pub keep_alive: bool,
+    /// A `HEAD` request: headers only.
+    pub head_only: bool,
+}
+
+impl ResponseMode {
+    /// For answers the layer sends before or instead of a handler: HTTP/1.1, then close.
+    pub const CLOSING: ResponseMode = ResponseMode {
+        http11: true,
+        keep_alive: false,
+        head_only: false,
+    };
+}
+
 pub struct Responder<'a> {
     stream: &'a mut TcpStream,
     out: &'a mut Vec<u8>,
@@ -37,24 +56,22 @@ impl<'a> Responder<'a> {
     pub(crate) fn new(
         stream: &'a mut TcpStream,
         out: &'a mut Vec<u8>,
-        http11: bool,
-        keep_alive: bool,
-        head_only: bool,
+        mode: ResponseMode,
         request_id: &'a str,
     ) -> Responder<'a> {
         Responder {
             stream,
             out,
-            http11,
-            keep_alive,
-            head_only,
+            http11: mode.http11,
+            keep_alive: mode.keep_alive,
+            head_only: mode.head_only,
             request_id,
             stack_mark: None,
             state: State::Pending,
         }
     }
 
-    /// Whether anything has been sent for this request.
+    /// Lets a stream give back the stack pages of its deep start (see `release_idle_stack`).
     pub(crate) fn with_stack_mark(mut self, mark: super::stack::StackMark) -> Self {
         self.stack_mark = Some(mark);
         self
@@ -68,6 +85,7 @@ impl<'a> Responder<'a> {
         }
     }
 
+    /// Whether anything has been sent for this request.
     pub fn is_sent(&self) -> bool {
         self.state != State::Pending
     }
@@ -108,34 +126,6 @@ impl<'a> Responder<'a> {
         HeadBuilder { r: self }
     }
 
-    /// Writes `{"error":{"message","type","code"}}` with the given status.
-    pub fn error(
-        &mut self,
-        status: u16,
-        kind: &str,
-        code: Option<&str>,
-        message: &str,
-    ) -> io::Result<()> {
-        self.error_with(status, kind, code, message, &[])
-    }
-
-    /// As [`Responder::error`], with extra headers (`Allow`, `Retry-After`, ...).
-    pub fn error_with(
-        &mut self,
-        status: u16,
-        kind: &str,
-        code: Option<&str>,
-        message: &str,
-        headers: &[(&str, &str)],
-    ) -> io::Result<()> {
-        let body = error_body(kind, code, message);
-        let mut head = self.head(status);
-        for (n, v) in headers {
-            head = head.header(n, v);
-        }
-        head.body("application/json", &body)
-    }
-
     /// The client socket, for peeking at liveness while waiting on an upstream.
     pub fn client_fd(&self) -> RawFd {
         self.stream.as_raw_fd()
@@ -146,22 +136,6 @@ impl<'a> Responder<'a> {
     pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
         self.stream.try_clone()
     }
-}
-
-/// The JSON error shape shared by every route.
-pub fn error_body(kind: &str, code: Option<&str>, message: &str) -> Vec<u8> {
-    let mut body = Vec::with_capacity(64 + message.len());
-    body.extend_from_slice(b"{\"error\":{\"message\":");
-    crate::json::write_str(&mut body, message);
-    body.extend_from_slice(b",\"type\":");
-    crate::json::write_str(&mut body, kind);
-    body.extend_from_slice(b",\"code\":");
-    match code {
-        Some(c) => crate::json::write_str(&mut body, c),
-        None => body.extend_from_slice(b"null"),
-    }
-    body.extend_from_slice(b"}}");
-    body
 }
 
 pub struct HeadBuilder<'r, 'a> {
@@ -412,24 +386,6 @@ pub fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_body_shape() {
-        let b = error_body(
-            "authentication_error",
-            Some("invalid_api_key"),
-            "Invalid API key",
-        );
-        assert_eq!(
-            String::from_utf8(b).unwrap(),
-            r#"{"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}}"#
-        );
-        let b = error_body("x", None, "say \"hi\"\n");
-        assert_eq!(
-            String::from_utf8(b).unwrap(),
-            r#"{"error":{"message":"say \"hi\"\n","type":"x","code":null}}"#
-        );
-    }
 
     #[test]
     fn numbers_and_chunk_sizes() {

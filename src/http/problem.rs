@@ -1,0 +1,136 @@
+//! What went wrong with a request, said once in neutral terms, and the writers that put it on
+//! the wire in a client's error dialect.
+//!
+//! Each face of the server (the client API, the dashboard API, this layer's own framing errors)
+//! has its own error enum and turns each variant into a [`Problem`] in one place: status,
+//! family, code and message together. A renderer only formats; adding a client dialect (the
+//! Anthropic error shape, say) is one more `write_*` here, not a change to any enum.
+
+use std::borrow::Cow;
+
+use super::Responder;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    /// The error family: `invalid_request_error`, `authentication_error`, `rate_limit_error`...
+    pub kind: &'static str,
+    /// The machine-readable code; also the class recorded in the request log.
+    pub code: &'static str,
+    /// For people. Must never carry a secret.
+    pub message: Cow<'static, str>,
+    /// Sent as `Retry-After` (seconds).
+    pub retry_after_s: Option<u64>,
+    /// Sent as `Allow` with a 405.
+    pub allow: Option<&'static str>,
+}
+
+impl Problem {
+    pub fn new(
+        status: u16,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Problem {
+        Problem {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            retry_after_s: None,
+            allow: None,
+        }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after_s = Some(seconds);
+        self
+    }
+
+    /// No route has this path.
+    pub fn no_route() -> Problem {
+        Problem::new(404, "invalid_request_error", "not_found", "no such route")
+    }
+
+    /// The path exists, the method does not.
+    pub fn method_not_allowed(allow: &'static str) -> Problem {
+        let mut p = Problem::new(
+            405,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("method not allowed; use {allow}"),
+        );
+        p.allow = Some(allow);
+        p
+    }
+
+    /// Something failed inside the server; the detail went to the log.
+    pub fn internal(message: &'static str) -> Problem {
+        Problem::new(500, "server_error", "internal_error", message)
+    }
+
+    /// `{"error":{"message","type","code"}}`, the OpenAI error shape.
+    pub fn openai_body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(64 + self.message.len());
+        body.extend_from_slice(b"{\"error\":{\"message\":");
+        crate::json::write_str(&mut body, &self.message);
+        body.extend_from_slice(b",\"type\":");
+        crate::json::write_str(&mut body, self.kind);
+        body.extend_from_slice(b",\"code\":");
+        crate::json::write_str(&mut body, self.code);
+        body.extend_from_slice(b"}}");
+        body
+    }
+
+    /// Writes the response: status, `Allow` / `Retry-After`, and the OpenAI error shape.
+    pub fn write_openai(&self, res: &mut Responder<'_>) {
+        let body = self.openai_body();
+        let mut head = res.head(self.status);
+        if let Some(allow) = self.allow {
+            head = head.header("Allow", allow);
+        }
+        if let Some(seconds) = self.retry_after_s {
+            head = head.header_u64("Retry-After", seconds);
+        }
+        // A failed write means the client is gone; the responder closes the connection.
+        let _ = head.body("application/json", &body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_carry_their_headers() {
+        let p = Problem::method_not_allowed("GET, HEAD");
+        assert_eq!(
+            (p.status, p.code, p.allow),
+            (405, "method_not_allowed", Some("GET, HEAD"))
+        );
+        assert_eq!(p.message, "method not allowed; use GET, HEAD");
+        let p = Problem::new(429, "rate_limit_error", "x", "wait").retry_after(7);
+        assert_eq!(p.retry_after_s, Some(7));
+        assert_eq!(Problem::no_route().status, 404);
+        assert_eq!(Problem::internal("boom").status, 500);
+    }
+
+    #[test]
+    fn the_openai_shape_escapes_its_strings() {
+        let p = Problem::new(
+            401,
+            "authentication_error",
+            "invalid_api_key",
+            "Invalid API key",
+        );
+        assert_eq!(
+            String::from_utf8(p.openai_body()).unwrap(),
+            r#"{"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}}"#
+        );
+        let p = Problem::new(400, "x", "y", "say \"hi\"\n");
+        assert_eq!(
+            String::from_utf8(p.openai_body()).unwrap(),
+            r#"{"error":{"message":"say \"hi\"\n","type":"x","code":"y"}}"#
+        );
+    }
+}
