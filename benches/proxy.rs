@@ -39,6 +39,7 @@ fn start_mock(shape: Arc<std::sync::Mutex<StreamShape>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     // Room for 1 000 streams connecting at once (std binds with a backlog of 128).
+    // SAFETY: listen(2) on the listener's own descriptor, which it keeps open.
     unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 4096) };
     thread::spawn(move || {
         for conn in listener.incoming().flatten() {
@@ -274,6 +275,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child, which has not been reaped yet.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
@@ -481,6 +483,7 @@ fn main() {
     let out_dir = PathBuf::from(arg("--out").unwrap_or_else(|| "target/bench".into()));
     let scale = if quick { 10 } else { 1 };
     nanos();
+    // SAFETY: getrlimit/setrlimit on a local, zero-initialised struct.
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);

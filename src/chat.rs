@@ -2,7 +2,7 @@
 //! and reach OpenAI-compatible upstreams), plus the facts routing needs (model, stream, token
 //! estimate, session key).
 //!
-//! Validation accepts everything current OpenAI clients send (SPEC §3.2) and answers anything
+//! Validation accepts everything current OpenAI clients send and answers anything
 //! else with the field path, e.g. `messages[2].role: unknown role "bot"`. Iterative checks
 //! only: the body's depth was bounded before parsing.
 
@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 
 use crate::json::{self, JsonError, type_name};
 
-/// Output tokens reserved when the client names no `max_tokens` (SPEC §3.4).
+/// Output tokens reserved when the client names no `max_tokens`.
 pub const DEFAULT_OUTPUT_RESERVE: u64 = 1000;
 pub const MAX_OUTPUT_RESERVE: u64 = 4096;
 

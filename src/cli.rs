@@ -1,4 +1,4 @@
-//! The command line (SPEC §1): `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
+//! The command line: `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
 //! `check`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
 //! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
@@ -8,7 +8,8 @@ use std::io::{BufRead, IsTerminal, Read};
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, Flags};
 use crate::health::{self, Checked, Selection};
-use crate::server::{self, Opened};
+use crate::server::{self, Opened, StartError};
+use crate::store::StoreError;
 
 const HELP: &str = "\
 freellmapi — one OpenAI-compatible endpoint in front of many free LLM tiers
@@ -59,6 +60,45 @@ pub fn run(args: Vec<OsString>) -> i32 {
     }
 }
 
+/// Why a command failed; printed as one line, exit code 2.
+#[derive(Debug)]
+enum CliError {
+    /// The command line or its input (stdin, a file) is not acceptable; says what to do.
+    Usage(String),
+    Config(ConfigError),
+    Start(StartError),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Usage(m) => f.write_str(m),
+            CliError::Config(e) => write!(f, "{e}"),
+            CliError::Start(e) => write!(f, "{e}"),
+            CliError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        CliError::Config(e)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Store(e)
+    }
+}
+
+impl From<StartError> for CliError {
+    fn from(e: StartError) -> Self {
+        CliError::Start(e)
+    }
+}
+
 struct Parsed {
     flags: Flags,
     label: Option<String>,
@@ -67,7 +107,7 @@ struct Parsed {
     words: Vec<String>,
 }
 
-fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
+fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
     let mut p = pico_args::Arguments::from_vec(args);
     if p.contains(["-h", "--help"]) {
         print!("{HELP}");
@@ -78,9 +118,9 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
         return Ok(None);
     }
     let opt =
-        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, ConfigError> {
+        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>, CliError> {
             p.opt_value_from_str(name)
-                .map_err(|e| ConfigError(format!("{name}: {e}")))
+                .map_err(|e| CliError::Usage(format!("{name}: {e}")))
         };
     let flags = Flags {
         listen: opt(&mut p, "--listen")?,
@@ -95,9 +135,9 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
     for arg in p.finish() {
         let arg = arg
             .into_string()
-            .map_err(|_| ConfigError("arguments must be UTF-8".into()))?;
+            .map_err(|_| CliError::Usage("arguments must be UTF-8".into()))?;
         if arg.starts_with('-') {
-            return Err(ConfigError(format!(
+            return Err(CliError::Usage(format!(
                 "unknown option {arg}; see `freellmapi --help`"
             )));
         }
@@ -112,7 +152,7 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, ConfigError> {
     }))
 }
 
-fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
+fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
     let Some(p) = parse(args)? else { return Ok(0) };
     let catalog = Catalog::builtin();
     let env_names: Vec<String> = std::env::vars_os()
@@ -130,7 +170,7 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
         if allowed {
             Ok(())
         } else {
-            Err(ConfigError(format!(
+            Err(CliError::Usage(format!(
                 "{what} does not apply to this command; see `freellmapi --help`"
             )))
         }
@@ -163,40 +203,34 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, ConfigError> {
         ["keys", "import", file] => keys_import(&config, &catalog, file),
         ["check"] => check(&config),
         ["admin-password"] => admin_password(&config),
-        ["keys", ..] => Err(ConfigError(
+        ["keys", ..] => Err(CliError::Usage(
             "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
         )),
-        other => Err(ConfigError(format!(
+        other => Err(CliError::Usage(format!(
             "unknown command {:?}; see `freellmapi --help`",
             other.join(" ")
         ))),
     }
 }
 
-fn open(config: &Config) -> Result<Opened, ConfigError> {
-    server::open_data_dir(config)
+fn open(config: &Config) -> Result<Opened, CliError> {
+    Ok(server::open_data_dir(config)?)
 }
 
-fn store_err(e: crate::store::StoreError) -> ConfigError {
-    ConfigError(e.to_string())
-}
-
-fn token(config: &Config, rotate: bool) -> Result<i32, ConfigError> {
+fn token(config: &Config, rotate: bool) -> Result<i32, CliError> {
     let Opened { store, master } = open(config)?;
     let key = if rotate {
-        let key = store
-            .set_unified_key(&master, &crate::crypto::new_unified_key())
-            .map_err(store_err)?;
+        let key = store.set_unified_key(&master, &crate::crypto::new_unified_key())?;
         eprintln!("rotated; the old key stops working within a few seconds on a running server");
         key
     } else {
-        store.unified_key(&master).map_err(store_err)?.0
+        store.unified_key(&master)?.0
     };
     println!("{}", key.as_str().unwrap_or_default());
     Ok(0)
 }
 
-fn read_secret_from_stdin(what: &str) -> Result<String, ConfigError> {
+fn read_secret_from_stdin(what: &str) -> Result<String, CliError> {
     let stdin = std::io::stdin();
     let mut text = String::new();
     if stdin.is_terminal() {
@@ -204,13 +238,13 @@ fn read_secret_from_stdin(what: &str) -> Result<String, ConfigError> {
         stdin
             .lock()
             .read_line(&mut text)
-            .map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("reading stdin: {e}")))?;
     } else {
         stdin
             .lock()
             .take(64 * 1024)
             .read_to_string(&mut text)
-            .map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("reading stdin: {e}")))?;
     }
     Ok(text.trim().to_string())
 }
@@ -221,48 +255,44 @@ fn keys_add(
     platform: &str,
     label: &str,
     unlimited: bool,
-) -> Result<i32, ConfigError> {
+) -> Result<i32, CliError> {
     let Opened { store, master } = open(config)?;
     // Custom platforms count too: they live in the store's catalog edits.
-    let catalog = builtin.merged(&store.overrides().map_err(store_err)?);
+    let catalog = builtin.merged(&store.overrides()?);
     let Some(p) = catalog.platform_index(platform) else {
-        return Err(ConfigError(format!(
+        return Err(CliError::Usage(format!(
             "unknown platform {platform:?}; known: {}",
             catalog.platform_ids().join(", ")
         )));
     };
     if catalog.platforms[p].auth == crate::catalog::Auth::None {
-        return Err(ConfigError(format!(
+        return Err(CliError::Usage(format!(
             "{platform} is a keyless platform; it needs no key"
         )));
     }
     let key = read_secret_from_stdin("provider key")?;
-    catalog.check_key(platform, &key).map_err(ConfigError)?;
-    let record = store
-        .add_key(&master, platform, label, &key, unlimited)
-        .map_err(store_err)?;
+    catalog.check_key(platform, &key).map_err(CliError::Usage)?;
+    let record = store.add_key(&master, platform, label, &key, unlimited)?;
     println!("added key {} for {platform} ({})", record.id, record.masked);
     Ok(0)
 }
 
 /// Sets or resets the dashboard password (the recovery path). A terminal is asked twice.
-fn admin_password(config: &Config) -> Result<i32, ConfigError> {
+fn admin_password(config: &Config) -> Result<i32, CliError> {
     let Opened { store, .. } = open(config)?;
     let password = read_password()?;
     crate::admin::auth::check_new_password(&password)
-        .map_err(|m| ConfigError(format!("the password {m}")))?;
-    store
-        .set_admin_password(&crate::admin::auth::hash_password(&password))
-        .map_err(store_err)?;
+        .map_err(|m| CliError::Usage(format!("the password {m}")))?;
+    store.set_admin_password(&crate::admin::auth::hash_password(&password))?;
     println!("dashboard password set; existing dashboard sessions were logged out");
     Ok(0)
 }
 
 /// The password from stdin: one line. On a terminal it is asked twice and must match. Only a
 /// trailing newline is removed (the rules reject surrounding whitespace rather than trim it).
-fn read_password() -> Result<String, ConfigError> {
+fn read_password() -> Result<String, CliError> {
     let stdin = std::io::stdin();
-    let read_line = |prompt: &str| -> Result<String, ConfigError> {
+    let read_line = |prompt: &str| -> Result<String, CliError> {
         let _quiet = stdin.is_terminal().then(|| {
             eprintln!("{prompt}");
             NoEcho::new()
@@ -272,12 +302,12 @@ fn read_password() -> Result<String, ConfigError> {
             .lock()
             .take(64 * 1024)
             .read_line(&mut line)
-            .map_err(|e| ConfigError(format!("reading stdin: {e}")))?;
+            .map_err(|e| CliError::Usage(format!("reading stdin: {e}")))?;
         Ok(line.trim_end_matches(['\n', '\r']).to_string())
     };
     let first = read_line("New dashboard password (at least 8 characters):")?;
     if stdin.is_terminal() && read_line("Again:")? != first {
-        return Err(ConfigError(
+        return Err(CliError::Usage(
             "the two passwords differ; nothing was changed".into(),
         ));
     }
@@ -315,22 +345,21 @@ impl Drop for NoEcho {
 
 /// One health pass over every key, printed as a table and saved (a running server sees it).
 /// Exit code 1 when some key is confirmed invalid.
-fn check(config: &Config) -> Result<i32, ConfigError> {
+fn check(config: &Config) -> Result<i32, CliError> {
     let Opened { store, master } = open(config)?;
-    let overrides = store.overrides().map_err(store_err)?;
+    let overrides = store.overrides()?;
     let catalog = Catalog::builtin()
         .with_base_urls(&config.upstream_overrides)
         .merged(&overrides);
-    if store.list_keys().map_err(store_err)?.is_empty() {
+    if store.list_keys()?.is_empty() {
         println!("no keys to check; add one with `freellmapi keys add <platform>`");
         return Ok(0);
     }
     server::configure_runtime(config.workers);
     let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
     let now = crate::time::now_ms();
-    let probed = health::probe(&upstream, &catalog, &master, &store, Selection::Every, now)
-        .map_err(store_err)?;
-    let checked = health::save(&store, probed, now).map_err(store_err)?;
+    let probed = health::probe(&upstream, &catalog, &master, &store, Selection::Every, now)?;
+    let checked = health::save(&store, probed, now)?;
     println!(
         "{:<4} {:<12} {:<16} {:<20} {:<13} {:<13} DETAIL",
         "ID", "PLATFORM", "LABEL", "KEY", "RESULT", "STATUS"
@@ -370,9 +399,9 @@ fn check(config: &Config) -> Result<i32, ConfigError> {
     Ok(if invalid { 1 } else { 0 })
 }
 
-fn keys_list(config: &Config) -> Result<i32, ConfigError> {
+fn keys_list(config: &Config) -> Result<i32, CliError> {
     let Opened { store, .. } = open(config)?;
-    let keys = store.list_keys().map_err(store_err)?;
+    let keys = store.list_keys()?;
     if keys.is_empty() {
         println!("no keys; add one with `freellmapi keys add <platform>` (the key on stdin)");
         return Ok(0);
@@ -402,14 +431,14 @@ fn keys_list(config: &Config) -> Result<i32, ConfigError> {
     Ok(0)
 }
 
-fn keys_rm(config: &Config, id: &str) -> Result<i32, ConfigError> {
+fn keys_rm(config: &Config, id: &str) -> Result<i32, CliError> {
     let id: u64 = id.parse().map_err(|_| {
-        ConfigError(format!(
+        CliError::Usage(format!(
             "{id:?} is not a key id; see `freellmapi keys list`"
         ))
     })?;
     let Opened { store, .. } = open(config)?;
-    if store.remove_key(id).map_err(store_err)? {
+    if store.remove_key(id)? {
         println!("removed key {id}");
         Ok(0)
     } else {
@@ -435,9 +464,9 @@ fn env_line(line: &str) -> Option<(&str, &str)> {
     Some((name.trim(), value))
 }
 
-fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, ConfigError> {
+fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, CliError> {
     let text = std::fs::read_to_string(file)
-        .map_err(|e| ConfigError(format!("cannot read {file}: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?;
     let mut found: Vec<(String, String)> = Vec::new();
     let mut cf_account = None;
     let mut cf_token = None;
@@ -471,8 +500,7 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Co
     }
     let Opened { store, master } = open(config)?;
     let existing: Vec<(String, Vec<u8>)> = store
-        .list_keys()
-        .map_err(store_err)?
+        .list_keys()?
         .into_iter()
         .filter_map(|k| {
             let plain = master.open(&k.sealed_bytes()?, &k.platform).ok()?;
@@ -494,9 +522,7 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Co
             skipped += 1;
             continue;
         }
-        let r = store
-            .add_key(&master, &platform, "imported", &key, false)
-            .map_err(store_err)?;
+        let r = store.add_key(&master, &platform, "imported", &key, false)?;
         println!("added key {} for {platform} ({})", r.id, r.masked);
         added += 1;
     }

@@ -1,6 +1,6 @@
 //! Flags and environment turned into one immutable [`Config`], validated once at start.
 //!
-//! Precedence: command-line flag > environment variable > built-in default (SPEC §1). Every
+//! Precedence: command-line flag > environment variable > built-in default. Every
 //! error is one line that says what is wrong and how to fix it; `main` prints it and exits 2.
 
 use std::collections::HashMap;

@@ -47,6 +47,7 @@ impl Drop for Secret {
 pub fn wipe(buf: &mut [u8]) {
     for b in buf.iter_mut() {
         // Volatile so the wipe is not optimised away as a dead store.
+        // SAFETY: `b` is a valid, aligned, exclusive reference to one byte.
         unsafe { std::ptr::write_volatile(b, 0) };
     }
 }

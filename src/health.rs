@@ -1,5 +1,5 @@
 //! Key health: probes (catalog data per platform), what a probe outcome means for a key, and
-//! the checker that runs them (SPEC §5, §7).
+//! the checker that runs them.
 //!
 //! A probe is one cheap authenticated request, never a completion. Its outcome is classified by
 //! status and structured error fields: valid, invalid (confirmed bad credentials), rate-limited

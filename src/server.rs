@@ -6,13 +6,14 @@
 //! Threads: the calling thread waits for signals; `may` runs the coroutine workers; the store
 //! writer and the DNS resolver each have one thread. Nothing else.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::App;
 use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError};
-use crate::crypto::MasterKey;
+use crate::crypto::{MasterKey, MasterKeyError};
 use crate::routes::Routes;
 use crate::store::{Retention, Store, StoreError};
 
@@ -52,6 +53,50 @@ fn raise_fd_limit() {
     }
 }
 
+/// Why the server (or a CLI command) could not start: each names what failed and where.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data dir is missing, unusable or has the wrong owner/mode.
+    Config(ConfigError),
+    /// The master key could not be read or created.
+    MasterKey(MasterKeyError),
+    /// The LMDB store could not be opened or read, or does not match the master key.
+    Store { dir: PathBuf, error: StoreError },
+    /// The listen address could not be bound.
+    Listen {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::MasterKey(e) => write!(f, "{e}"),
+            StartError::Store {
+                dir,
+                error: error @ StoreError::WrongMasterKey,
+            } => write!(f, "{error} (data dir {})", dir.display()),
+            StartError::Store { dir, error } => {
+                write!(f, "the LMDB store in {}: {error}", dir.display())
+            }
+            StartError::Listen { addr, error } => {
+                write!(
+                    f,
+                    "cannot listen on {addr}: {error}; pick another --listen address"
+                )
+            }
+        }
+    }
+}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e)
+    }
+}
+
 /// Everything `serve` and the CLI need from the data dir.
 pub struct Opened {
     pub store: Arc<Store>,
@@ -59,26 +104,25 @@ pub struct Opened {
 }
 
 /// Opens the data dir, the master key and the store, and proves the key matches the store.
-pub fn open_data_dir(config: &Config) -> Result<Opened, ConfigError> {
+pub fn open_data_dir(config: &Config) -> Result<Opened, StartError> {
     config.prepare_data_dir()?;
     let master = MasterKey::load_or_create(config.encryption_key.as_deref(), &config.data_dir)
-        .map_err(|e| ConfigError(e.to_string()))?;
-    let store = Store::open(&config.data_dir).map_err(|e| {
-        ConfigError(format!(
-            "cannot open the LMDB store in {}: {e}",
-            config.data_dir.display()
-        ))
-    })?;
-    store.verify_master_key(&master).map_err(|e| match e {
-        StoreError::WrongMasterKey => {
-            ConfigError(format!("{e} (data dir {})", config.data_dir.display()))
-        }
-        other => ConfigError(other.to_string()),
-    })?;
+        .map_err(StartError::MasterKey)?;
+    let store = Store::open(&config.data_dir).map_err(|e| store_failed(config, e))?;
+    store
+        .verify_master_key(&master)
+        .map_err(|e| store_failed(config, e))?;
     Ok(Opened {
         store: Arc::new(store),
         master,
     })
+}
+
+fn store_failed(config: &Config, error: StoreError) -> StartError {
+    StartError::Store {
+        dir: config.data_dir.clone(),
+        error,
+    }
 }
 
 /// Blocks SIGTERM and SIGINT in this thread and every thread spawned after it, so they can be
@@ -103,7 +147,7 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
 }
 
 /// Runs the server until SIGTERM/SIGINT. Errors are start-up errors (exit 2).
-pub fn serve(config: &Config) -> Result<(), ConfigError> {
+pub fn serve(config: &Config) -> Result<(), StartError> {
     let signals = block_signals();
     configure_runtime(config.workers);
     raise_fd_limit();
@@ -111,7 +155,7 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
     let Opened { store, master } = open_data_dir(config)?;
     let (token, created) = store
         .unified_key(&master)
-        .map_err(|e| ConfigError(e.to_string()))?;
+        .map_err(|e| store_failed(config, e))?;
     if created {
         // Printed once, to stdout (journald under systemd); never through the redacting logger.
         println!(
@@ -123,8 +167,8 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
 
     let catalog = Catalog::builtin().with_base_urls(&config.upstream_overrides);
     let log_sink = crate::store::spawn_writer(store.clone(), Retention::default());
-    let app = App::new(catalog, store, master, log_sink, config)
-        .map_err(|e| ConfigError(e.to_string()))?;
+    let app =
+        App::new(catalog, store, master, log_sink, config).map_err(|e| store_failed(config, e))?;
     let app = Arc::new(app);
     let routes = Arc::new(Routes::new(app.clone()));
     match app.store.admin_password() {
@@ -137,7 +181,7 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
             );
         }
         Ok(Some(_)) => {}
-        Err(e) => return Err(ConfigError(e.to_string())),
+        Err(e) => return Err(store_failed(config, e)),
     }
 
     let settings = crate::http::Settings {
@@ -145,11 +189,11 @@ pub fn serve(config: &Config) -> Result<(), ConfigError> {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    let server = crate::http::serve(config.listen, routes, settings).map_err(|e| {
-        ConfigError(format!(
-            "cannot listen on {}: {e}; pick another --listen address",
-            config.listen
-        ))
+    let server = crate::http::serve(config.listen, routes, settings).map_err(|error| {
+        StartError::Listen {
+            addr: config.listen,
+            error,
+        }
     })?;
     let keys = app.router.snapshot().keys.len();
     log::info!(

@@ -1,4 +1,4 @@
-//! The admin API (SPEC §10, §12) over real sockets against the real binary: setup with the
+//! The admin API over real sockets against the real binary: setup with the
 //! one-time code, login, sessions, lockout, CSRF, and every resource route with good and bad
 //! input. Upstreams are mocks; nothing here needs a network.
 

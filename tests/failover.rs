@@ -1,4 +1,4 @@
-//! Failover over real sockets (SPEC §5): 429, 5xx, refused connections, stalls, 401, 404,
+//! Failover over real sockets: 429, 5xx, refused connections, stalls, 401, 404,
 //! upstream 400s, empty completions and full exhaustion, each against mock providers.
 
 mod support;

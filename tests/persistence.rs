@@ -153,6 +153,7 @@ fn sigterm_lets_an_in_flight_stream_finish() {
     let first = support::read_chunk(&mut s).unwrap();
     assert!(String::from_utf8_lossy(&first).contains("data:"));
     let pid = p.pid() as i32;
+    // SAFETY: kill(2) on the server this test started and still owns.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let mut rest = Vec::new();
     while let Some(c) = support::read_chunk(&mut s) {

@@ -1,5 +1,5 @@
 //! Client authentication from every peer, hostile or malformed input, and secrets never
-//! reaching a log line or an error body (SPEC §2, §12).
+//! reaching a log line or an error body.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The dashboard's static files, embedded in the binary (SPEC §11).
+//! The dashboard's static files, embedded in the binary.
 //!
 //! `index.html` names its assets as `/assets/<file>?v=<version>`, where the version is a hash
 //! of every embedded file: an asset requested with the current version is cached for a year

@@ -1,5 +1,5 @@
 //! `POST /v1/chat/completions`: authenticate → parse → plan → fail over across candidates →
-//! answer or relay → account (SPEC §3–§5).
+//! answer or relay → account.
 //!
 //! Owns the per-request failover loop and its bookkeeping: up to 20 attempts within the
 //! request budget, each outcome reported to the router, one request record (with its attempts)

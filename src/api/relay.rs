@@ -1,4 +1,4 @@
-//! The SSE relay (SPEC §6). Upstream events are re-emitted as `data: <json>\n\n` the moment
+//! The SSE relay. Upstream events are re-emitted as `data: <json>\n\n` the moment
 //! they arrive. The response head is sent only with the first event that carries output, so a
 //! failure or an empty stream before that fails over invisibly; after it, a failure ends the
 //! stream with an error frame and `[DONE]`. Quiet streams get `: keep-alive` comments, and a

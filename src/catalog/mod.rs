@@ -42,7 +42,7 @@ pub enum Auth {
     None,
 }
 
-/// How a key's validity is checked without spending quota (SPEC §7): a cheap authenticated
+/// How a key's validity is checked without spending quota: a cheap authenticated
 /// request. `url` may use `{base}`, `{origin}` (scheme://host of the base) and `{account_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {

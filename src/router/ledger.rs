@@ -145,7 +145,7 @@ pub struct Slot {
     last_strike_ms: AtomicU64,
 }
 
-/// Cooldown ladder for repeated rate limits: 60 s doubling, capped at 15 min (SPEC §5).
+/// Cooldown ladder for repeated rate limits: 60 s doubling, capped at 15 min.
 pub const BASE_COOLDOWN_MS: u64 = 60_000;
 pub const MAX_COOLDOWN_MS: u64 = 15 * 60_000;
 

@@ -1,5 +1,5 @@
 //! Sticky sessions: a conversation keeps the model that served its previous turn for 30 minutes,
-//! refreshed on use (SPEC §3.5). A bounded LRU (slab + intrusive list + index map), so memory
+//! refreshed on use. A bounded LRU (slab + intrusive list + index map), so memory
 //! is capped whatever clients send.
 
 use std::collections::HashMap;

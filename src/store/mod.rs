@@ -1,4 +1,4 @@
-//! Persistent state in one LMDB environment in the data dir (SPEC §9): settings, sealed
+//! Persistent state in one LMDB environment in the data dir: settings, sealed
 //! provider keys, the ledger snapshot, the request log and dashboard sessions.
 //!
 //! Owns the heed environment and its databases. Every write is one transaction, so a crash

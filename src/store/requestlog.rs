@@ -74,7 +74,7 @@ pub struct RequestRecord {
     pub attempts: Vec<AttemptRecord>,
 }
 
-/// How much of the log is kept (SPEC §9: 30 days or 100 000 requests).
+/// How much of the log is kept (30 days or 100 000 requests).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub max_age_ms: u64,

@@ -1,4 +1,4 @@
-//! Turns what an upstream answered into a [`Verdict`] (SPEC §5) and reads provider rate-limit
+//! Turns what an upstream answered into a [`Verdict`] and reads provider rate-limit
 //! headers into [`RateHints`]. Classification looks at the status, headers and structured
 //! error fields (`error.code`, Google's `quotaId`), never at message text.
 

@@ -1,6 +1,6 @@
 //! Calls to provider APIs: one ureq agent (rustls with ring and webpki roots) over a `may`
 //! transport, with connection reuse, `TCP_NODELAY` and connect / first-byte / idle / total
-//! timeouts (SPEC §6).
+//! timeouts.
 //!
 //! Owns the agent and the moment a provider key is plaintext: [`Upstream::send`] opens the
 //! sealed key, places it where the platform's auth style says, sends, and wipes it. Returns

@@ -1,5 +1,5 @@
 //! Google's Gemini API (`generateContent` / `streamGenerateContent?alt=sse`), translated both
-//! ways (SPEC §7).
+//! ways.
 //!
 //! Requests: system and developer messages → `systemInstruction`; assistant → `model`; text
 //! and data-URL images → parts; tool calls ↔ `functionCall` (the part's `thoughtSignature`

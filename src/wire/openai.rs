@@ -3,7 +3,7 @@
 //! Cloudflare with two data-driven tweaks).
 //!
 //! Requests go out as the client sent them with `model` replaced; responses come back
-//! normalised (SPEC §6): content arrays flattened, `reasoning_content` used as content only when
+//! normalised: content arrays flattened, `reasoning_content` used as content only when
 //! content is empty and there are no tool calls, `finish_reason` and `usage` always present.
 
 use simd_json::OwnedValue;
