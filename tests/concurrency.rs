@@ -48,6 +48,7 @@ fn two_hundred_slow_requests_complete_together() {
     let took = started.elapsed();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     assert_eq!(m.count(), 200);
-    // Serialised per worker thread this would take 200 × 200 ms / 2 workers = 20 s.
-    assert!(took < Duration::from_secs(5), "200 requests took {took:?}");
+    // Serialised per worker thread this would take 200 × 200 ms / 2 workers = 20 s; together
+    // they take well under a second on an idle machine, a few seconds on a loaded one.
+    assert!(took < Duration::from_secs(10), "200 requests took {took:?}");
 }

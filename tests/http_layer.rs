@@ -161,13 +161,14 @@ fn keep_alive_and_pipelining_answer_in_order() {
 }
 
 /// Tries: a keep-alive connection left idle, a client that never sends a byte, and one that
-/// sends half a head and stalls. The idle wait (1.2 s) is longer than the per-read timeout
+/// sends half a head and stalls. The idle wait (2 s) is longer than the per-read timeout
 /// (0.3 s), so it is served in slices; it must still last the whole idle time and then close
-/// quietly, while the stalled head gets a 408 after the per-read timeout.
+/// quietly, while the stalled head gets a 408 after the per-read timeout, well before the idle
+/// time (the margins hold on a loaded machine: load only delays).
 #[test]
 fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
     let addr = start_with(http::Settings {
-        idle_timeout: Duration::from_millis(1200),
+        idle_timeout: Duration::from_millis(2000),
         read_timeout: Duration::from_millis(300),
         ..Default::default()
     });
@@ -177,7 +178,7 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
         assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
         let waited = from.elapsed();
         assert!(
-            waited >= Duration::from_millis(1100),
+            waited >= Duration::from_millis(1900),
             "closed after {waited:?}"
         );
         assert!(waited < Duration::from_secs(8), "closed after {waited:?}");
@@ -203,7 +204,7 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
     );
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(250), "408 after {waited:?}");
-    assert!(waited < Duration::from_millis(1100), "408 after {waited:?}");
+    assert!(waited < Duration::from_millis(1800), "408 after {waited:?}");
 }
 
 #[test]

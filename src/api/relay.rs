@@ -18,8 +18,11 @@ use crate::wire::{Decoder, Usage};
 /// Events held back while waiting for the first one with output (role-only preambles).
 const MAX_PENDING_EVENTS: usize = 32;
 const MAX_PENDING_BYTES: usize = 64 * 1024;
-/// How long, and how much, the relay reads past `[DONE]` to reach the end of the body.
-const DRAIN_WAIT: Duration = Duration::from_millis(20);
+/// How long, and how much, the relay reads past `[DONE]` to reach a body end the framing
+/// promises. The terminator normally arrives with `[DONE]` or right after it; the wait is long
+/// enough for a loaded machine (where a 20 ms window was seen to lose the race) and short
+/// enough that a provider holding the body open costs only this one pooled connection.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 16 * 1024;
 const INTERRUPTED: &[u8] =
     br#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#;
@@ -79,6 +82,7 @@ pub fn relay(
     // The connect-and-send path was the deepest part of this request; the stream now waits in
     // a shallow loop, possibly for minutes.
     res.release_idle_stack();
+    let end_is_marked = reply.end_is_marked();
     let mut reader = reply.into_reader();
     let mut sse = SseReader::new();
     let mut r = Relay {
@@ -132,17 +136,22 @@ pub fn relay(
     };
     let clean = done && stop.is_none();
     let complete = done || r.finished || decoder.finished();
-    let end = r.end(stop, complete, chat);
-    if clean {
-        drain(&mut reader);
-    }
-    end
+    // Only a body read to its end lets ureq pool the connection: without this, every stream
+    // would cost the next one a new TCP and TLS handshake. It happens after the client has
+    // `[DONE]` but before its response ends, so a client that waits for the end cannot start
+    // its next request before the connection is back in the pool (on a loaded machine too).
+    // A close-delimited body cannot be pooled, so it is not waited for.
+    let release_upstream = move || {
+        if clean && end_is_marked {
+            drain(&mut reader);
+        }
+    };
+    r.end(stop, complete, chat, release_upstream)
 }
 
 /// Reads what follows `[DONE]` to the end of the body, within [`DRAIN_WAIT`] and
-/// [`DRAIN_BYTES`]. Only a body read to its end lets ureq pool the connection: without this,
-/// every stream would cost the next one a new TCP and TLS handshake. The terminating chunk
-/// normally follows `[DONE]` at once; an upstream that keeps the body open is given up on.
+/// [`DRAIN_BYTES`]; an upstream that keeps the body open past them is given up on (its
+/// connection is closed).
 fn drain(reader: &mut impl std::io::Read) {
     watch::drain_for(DRAIN_WAIT);
     let mut sink = [0u8; 256];
@@ -260,7 +269,15 @@ impl Relay<'_, '_> {
         }
     }
 
-    fn end(mut self, stop: Option<Stop>, complete: bool, chat: &ChatRequest) -> RelayEnd {
+    /// Ends the client's response; `release_upstream` runs (and drops the upstream body) after
+    /// a complete stream's `[DONE]` is written and before the response's end.
+    fn end(
+        mut self,
+        stop: Option<Stop>,
+        complete: bool,
+        chat: &ChatRequest,
+        release_upstream: impl FnOnce(),
+    ) -> RelayEnd {
         let (usage, estimated) = self.usage(chat);
         match stop {
             Some(Stop::ClientGone) => return RelayEnd::ClientGone,
@@ -276,7 +293,11 @@ impl Relay<'_, '_> {
                 let Some(mut writer) = self.writer.take() else {
                     return RelayEnd::ClientGone;
                 };
-                if writer.write(b"data: [DONE]\n\n").is_err() || writer.finish().is_err() {
+                if writer.write(b"data: [DONE]\n\n").is_err() {
+                    return RelayEnd::ClientGone;
+                }
+                release_upstream();
+                if writer.finish().is_err() {
                     return RelayEnd::ClientGone;
                 }
                 return RelayEnd::Completed {

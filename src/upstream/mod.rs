@@ -127,6 +127,17 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Whether the body's end is marked (chunked, or a `Content-Length`), so reading to it
+    /// leaves the connection reusable. A body that ends only when the connection closes
+    /// (HTTP/1.0 style) can never be pooled.
+    pub fn end_is_marked(&self) -> bool {
+        let chunked = self.headers.get_all("transfer-encoding").iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        });
+        chunked || self.headers.contains_key("content-length")
+    }
+
     /// Takes the headers out (for classification after the body is read).
     pub fn take_headers(&mut self) -> HeaderMap {
         std::mem::take(&mut self.headers)
