@@ -33,6 +33,8 @@ pub struct App {
     pub log: LogSink,
     pub request_budget: Duration,
     pub sse_keepalive: Duration,
+    /// The longest an upstream stream may go without a complete event.
+    pub event_idle: Duration,
     pub trust_proxy: Vec<Cidr>,
     token: ArcSwap<Secret>,
     generation: AtomicU64,
@@ -72,6 +74,7 @@ impl App {
             log,
             request_budget: config.request_budget,
             sse_keepalive: config.sse_keepalive,
+            event_idle: config.idle_timeout,
             trust_proxy: config.trust_proxy.clone(),
             token: ArcSwap::from_pointee(token),
             generation: AtomicU64::new(u64::MAX),

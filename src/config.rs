@@ -15,7 +15,12 @@ use crate::logging::Filter;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3001";
 pub const DEFAULT_DATA_DIR: &str = "./data";
-pub const DEFAULT_BODY_LIMIT: usize = 25 * 1024 * 1024;
+/// The largest request body. With the budget below and the per-request cost README states,
+/// this keeps the server inside the 64 MiB the shipped unit allows.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// The memory all request bodies in flight may hold together, as a multiple of the body limit.
+pub const BODY_BUDGET_BODIES: usize = 2;
+pub const DEFAULT_BODY_BUDGET: usize = BODY_BUDGET_BODIES * DEFAULT_BODY_LIMIT;
 pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 /// Coroutine workers when `FREELLMAPI_WORKERS` is unset: one per core. A single worker was
@@ -316,7 +321,7 @@ mod tests {
         let c = build(Flags::default(), &[]).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:3001");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
-        assert_eq!(c.body_limit, 25 * 1024 * 1024);
+        assert_eq!(c.body_limit, 8 * 1024 * 1024);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //!
 //! The client face (`api`: `/v1/*`, `/healthz`, `/readyz`) and the dashboard face (`admin`:
 //! `/api/*`, `/`, `/assets/*`) are siblings that never import each other; this module is the
-//! only place that knows both. It also places the dashboard's gates: every `/api` route but
-//! `session`, `setup` and `login` needs a session, and every `/api` change must come from the
-//! dashboard's own origin. Unknown paths get a JSON 404, known paths with the wrong method a
-//! 405 with `Allow`. Failures are written once, here, in the OpenAI error shape.
+//! only place that knows both. A request is judged on its head, before its body is read: an
+//! unknown path gets a JSON 404, a known one with the wrong method a 405 with `Allow`, a client
+//! route without the client key a 401, a dashboard route without a session a 401 and a
+//! dashboard change from another site a 403; each route also says how large a body it takes.
+//! Failures are written once, here, in the OpenAI error shape.
 
 use std::sync::Arc;
 
@@ -16,6 +17,10 @@ use crate::http::{Handler, Method, Problem, Request, Responder};
 
 const GET: &str = "GET, HEAD";
 const POST: &str = "POST";
+/// Bodies of the dashboard's API: JSON forms and lists, never bulk data.
+const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
+/// Bodies of routes that take none (a stray body is read and ignored, up to this).
+const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 /// The server's request handler: the shared app and the dashboard's own state, side by side.
 pub struct Routes {
@@ -37,24 +42,54 @@ impl Routes {
     }
 }
 
-impl Handler for Routes {
-    fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>) {
-        let outcome = match req.path.strip_prefix("/api/") {
-            Some(rest) => dashboard_api(&self.app, &self.admin, rest, req, res).map_err(problem),
-            None => self.other(req, res),
-        };
-        if let Err(p) = outcome {
-            p.write_openai(res);
-        }
+/// Where a request goes, decided from its method and path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target<'p> {
+    Healthz,
+    Readyz,
+    ListModels,
+    OneModel(&'p str),
+    Chat,
+    Index,
+    Asset,
+    Admin(AdminRoute<'p>),
+}
+
+/// A dashboard API route (what follows `/api/`), with its method already matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AdminRoute<'p> {
+    Session,
+    Setup,
+    Login,
+    Logout,
+    ListKeys,
+    AddKey,
+    CheckAll,
+    EditKey(&'p str),
+    RemoveKey(&'p str),
+    CheckKey(&'p str),
+    RevealKey(&'p str),
+    GetChain,
+    PutChain,
+    SortChain(&'p str),
+    ListModels,
+    AddModel,
+    EditModel,
+    RemoveModel,
+    Analytics(&'p str),
+    Health,
+    Token,
+    RotateToken,
+}
+
+impl AdminRoute<'_> {
+    /// The routes that open a session, and so cannot require one.
+    fn is_open(self) -> bool {
+        matches!(
+            self,
+            AdminRoute::Session | AdminRoute::Setup | AdminRoute::Login
+        )
     }
-}
-
-fn problem(e: AdminError) -> Problem {
-    e.problem()
-}
-
-fn client(e: ClientError) -> Problem {
-    e.problem()
 }
 
 /// Passes when `method` is one of `allow`'s (`HEAD` goes with `GET`).
@@ -70,108 +105,213 @@ fn only(method: Method, allow: &'static str) -> Result<(), Problem> {
     }
 }
 
-impl Routes {
-    /// Everything outside `/api/`: the client API, the probes and the dashboard's files.
-    fn other(&self, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Problem> {
+fn resolve(method: Method, path: &str) -> Result<Target<'_>, Problem> {
+    if let Some(rest) = path.strip_prefix("/api/") {
+        return resolve_admin(method, rest)
+            .map(Target::Admin)
+            .map_err(|e| e.problem());
+    }
+    let (target, allow) = match path {
+        "/healthz" => (Target::Healthz, GET),
+        "/readyz" => (Target::Readyz, GET),
+        "/v1/models" => (Target::ListModels, GET),
+        "/v1/chat/completions" => (Target::Chat, POST),
+        "/" | "/index.html" => (Target::Index, GET),
+        p if p.starts_with("/v1/models/") => (Target::OneModel(&p["/v1/models/".len()..]), GET),
+        p if p.starts_with("/assets/") => (Target::Asset, GET),
+        _ => return Err(Problem::no_route()),
+    };
+    only(method, allow)?;
+    Ok(target)
+}
+
+fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminError> {
+    use AdminRoute as R;
+    use Method::*;
+    let segments: Vec<&str> = path.split('/').collect();
+    let get = matches!(method, Get | Head);
+    let route = match (&segments[..], method) {
+        (["session"], _) if get => R::Session,
+        (["setup"], Post) => R::Setup,
+        (["login"], Post) => R::Login,
+        (["logout"], Post) => R::Logout,
+        (["keys"], _) if get => R::ListKeys,
+        (["keys"], Post) => R::AddKey,
+        (["keys", "check-all"], Post) => R::CheckAll,
+        (["keys", "check-all"], _) => return Err(not_allowed(POST)),
+        (["keys", id], Patch) => R::EditKey(id),
+        (["keys", id], Delete) => R::RemoveKey(id),
+        (["keys", id, "check"], Post) => R::CheckKey(id),
+        (["keys", id, "reveal"], Post) => R::RevealKey(id),
+        (["fallback"], _) if get => R::GetChain,
+        (["fallback"], Put) => R::PutChain,
+        (["fallback", "sort", preset], Post) => R::SortChain(preset),
+        (["models"], _) if get => R::ListModels,
+        (["models"], Post) => R::AddModel,
+        (["models"], Patch) => R::EditModel,
+        (["models"], Delete) => R::RemoveModel,
+        (["analytics", which], _) if get => R::Analytics(which),
+        (["health"], _) if get => R::Health,
+        (["settings", "token"], _) if get => R::Token,
+        (["settings", "token", "rotate"], Post) => R::RotateToken,
+        (["session" | "health"] | ["analytics", _] | ["settings", "token"], _) => {
+            return Err(not_allowed(GET));
+        }
+        (["setup" | "login" | "logout"] | ["keys", _, "check" | "reveal"], _)
+        | (["fallback", "sort", _] | ["settings", "token", "rotate"], _) => {
+            return Err(not_allowed(POST));
+        }
+        (["keys"], _) => return Err(not_allowed("GET, HEAD, POST")),
+        (["keys", _], _) => return Err(not_allowed("PATCH, DELETE")),
+        (["fallback"], _) => return Err(not_allowed("GET, HEAD, PUT")),
+        (["models"], _) => return Err(not_allowed("GET, HEAD, POST, PATCH, DELETE")),
+        _ => return Err(AdminError::NoRoute),
+    };
+    Ok(route)
+}
+
+fn not_allowed(allow: &'static str) -> AdminError {
+    AdminError::MethodNotAllowed { allow }
+}
+
+impl Handler for Routes {
+    fn admit(&self, req: &Request<'_>) -> Result<usize, Problem> {
         let app = &*self.app;
-        match req.path {
-            "/healthz" => {
-                only(req.method, GET)?;
-                api::healthz(res).map_err(client)
+        let target = resolve(req.method, req.path)?;
+        match target {
+            Target::Chat | Target::ListModels | Target::OneModel(_) => {
+                if let Err(e) = api::authorized(app, req) {
+                    log::debug!(
+                        "request {}: rejected client key from {}",
+                        req.id(),
+                        req.peer.ip()
+                    );
+                    return Err(e.problem());
+                }
+                // The chat body is bounded by the server's own limit.
+                Ok(match target {
+                    Target::Chat => usize::MAX,
+                    _ => SMALL_BODY_LIMIT,
+                })
             }
-            "/readyz" => {
-                only(req.method, GET)?;
-                api::readyz(app, res).map_err(client)
+            Target::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
+            Target::Admin(_) => {
+                let gate = admin::settings::require_session(app, req).and_then(|()| {
+                    match req.method {
+                        Method::Get | Method::Head => Ok(()),
+                        _ => admin::auth::same_origin(req),
+                    }
+                });
+                gate.map_err(|e| e.problem())?;
+                Ok(ADMIN_BODY_LIMIT)
             }
-            "/v1/models" => {
-                only(req.method, GET)?;
-                api::authorized(app, req).map_err(client)?;
-                api::list_models(app, req, res).map_err(client)
+            Target::Healthz | Target::Readyz | Target::Index | Target::Asset => {
+                Ok(SMALL_BODY_LIMIT)
             }
-            "/v1/chat/completions" => {
-                only(req.method, POST)?;
-                // Answers (and records) its own failures.
-                api::chat_completions(app, req, res);
-                Ok(())
+        }
+    }
+
+    fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>) {
+        // `admit` passed this request (route, method, key or session, origin); only where it
+        // goes is decided again.
+        let outcome = match resolve(req.method, req.path) {
+            Ok(Target::Admin(route)) => {
+                dashboard(&self.app, &self.admin, route, req, res).map_err(|e| e.problem())
             }
-            "/" | "/index.html" => {
-                only(req.method, GET)?;
-                admin::web::index(req, res).map_err(problem)
-            }
-            p if p.starts_with("/v1/models/") => {
-                only(req.method, GET)?;
-                api::authorized(app, req).map_err(client)?;
-                api::one_model(app, &p["/v1/models/".len()..], res).map_err(client)
-            }
-            p if p.starts_with("/assets/") => {
-                only(req.method, GET)?;
-                admin::web::asset(req, res).map_err(problem)
-            }
-            _ => Err(Problem::no_route()),
+            Ok(target) => client(&self.app, target, req, res),
+            Err(p) => Err(p),
+        };
+        if let Err(p) = outcome {
+            p.write_openai(res);
         }
     }
 }
 
-/// One `/api/...` request; `path` is what follows `/api/`.
-fn dashboard_api(
+/// Everything outside `/api/`: the client API, the probes and the dashboard's files.
+fn client(
+    app: &App,
+    target: Target<'_>,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), Problem> {
+    let client = |e: ClientError| e.problem();
+    match target {
+        Target::Healthz => api::healthz(res).map_err(client),
+        Target::Readyz => api::readyz(app, res).map_err(client),
+        Target::ListModels => api::list_models(app, req, res).map_err(client),
+        Target::OneModel(id) => api::one_model(app, id, res).map_err(client),
+        Target::Chat => {
+            // Answers (and records) its own failures.
+            api::chat_completions(app, req, res);
+            Ok(())
+        }
+        Target::Index => admin::web::index(req, res).map_err(|e| e.problem()),
+        Target::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
+        Target::Admin(_) => Err(Problem::no_route()),
+    }
+}
+
+/// One `/api/...` request that passed its gates.
+fn dashboard(
     app: &Arc<App>,
     state: &AdminState,
-    path: &str,
+    route: AdminRoute<'_>,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
-    use Method::*;
+    use AdminRoute as R;
     use admin::{analytics, chain, keys, models, settings};
-    let m = req.method;
-    let get = matches!(m, Get | Head);
-    // The routes that open a session are the only ones without the session gate.
-    match (path, m) {
-        ("session", Get | Head) => return settings::session_state(app, req, res),
-        ("setup", Post) => return settings::setup(app, state, req, res),
-        ("login", Post) => return settings::login(app, state, req, res),
-        ("session", _) => return Err(AdminError::MethodNotAllowed { allow: GET }),
-        ("setup" | "login", _) => return Err(AdminError::MethodNotAllowed { allow: POST }),
-        _ => {}
+    match route {
+        R::Session => settings::session_state(app, req, res),
+        R::Setup => settings::setup(app, state, req, res),
+        R::Login => settings::login(app, state, req, res),
+        R::Logout => settings::logout(app, req, res),
+        R::ListKeys => keys::list(app, res),
+        R::AddKey => keys::add(app, req, res),
+        R::CheckAll => keys::check_all(app, state, res),
+        R::EditKey(id) => keys::edit(app, id, req, res),
+        R::RemoveKey(id) => keys::remove(app, id, res),
+        R::CheckKey(id) => keys::check(app, id, res),
+        R::RevealKey(id) => keys::reveal(app, state, id, req, res),
+        R::GetChain => chain::get(app, res),
+        R::PutChain => chain::put(app, req, res),
+        R::SortChain(preset) => chain::sort(app, preset, res),
+        R::ListModels => models::list(app, res),
+        R::AddModel => models::add(app, req, res),
+        R::EditModel => models::edit(app, req, res),
+        R::RemoveModel => models::remove(app, req, res),
+        R::Analytics(which) => analytics::route(app, which, req, res),
+        R::Health => keys::health(app, state, res),
+        R::Token => settings::token(app, res),
+        R::RotateToken => settings::rotate_token(app, res),
     }
-    settings::require_session(app, req)?;
-    let segments: Vec<&str> = path.split('/').collect();
-    let allow = match segments[..] {
-        ["logout"] => POST,
-        ["keys"] => "GET, HEAD, POST",
-        ["keys", "check-all"] => POST,
-        ["keys", _] => "PATCH, DELETE",
-        ["keys", _, "check" | "reveal"] => POST,
-        ["fallback"] => "GET, HEAD, PUT",
-        ["fallback", "sort", _] => POST,
-        ["models"] => "GET, HEAD, POST, PATCH, DELETE",
-        ["analytics", _] | ["health"] | ["settings", "token"] => GET,
-        ["settings", "token", "rotate"] => POST,
-        _ => return Err(AdminError::NoRoute),
-    };
-    if !get {
-        admin::auth::same_origin(req)?;
-    }
-    match (&segments[..], m) {
-        (["logout"], Post) => settings::logout(app, req, res),
-        (["keys"], Get | Head) => keys::list(app, res),
-        (["keys"], Post) => keys::add(app, req, res),
-        (["keys", "check-all"], Post) => keys::check_all(app, state, res),
-        (["keys", "check-all"], _) => Err(AdminError::MethodNotAllowed { allow }),
-        (["keys", id], Patch) => keys::edit(app, id, req, res),
-        (["keys", id], Delete) => keys::remove(app, id, res),
-        (["keys", id, "check"], Post) => keys::check(app, id, res),
-        (["keys", id, "reveal"], Post) => keys::reveal(app, state, id, req, res),
-        (["fallback"], Get | Head) => chain::get(app, res),
-        (["fallback"], Put) => chain::put(app, req, res),
-        (["fallback", "sort", preset], Post) => chain::sort(app, preset, res),
-        (["models"], Get | Head) => models::list(app, res),
-        (["models"], Post) => models::add(app, req, res),
-        (["models"], Patch) => models::edit(app, req, res),
-        (["models"], Delete) => models::remove(app, req, res),
-        (["analytics", which], Get | Head) => analytics::route(app, which, req, res),
-        (["health"], Get | Head) => keys::health(app, state, res),
-        (["settings", "token"], Get | Head) => settings::token(app, res),
-        (["settings", "token", "rotate"], Post) => settings::rotate_token(app, res),
-        _ => Err(AdminError::MethodNotAllowed { allow }),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_methods_resolve_before_any_body() {
+        use Method::*;
+        assert_eq!(resolve(Post, "/v1/chat/completions"), Ok(Target::Chat));
+        assert_eq!(resolve(Head, "/v1/models/a%2Fb"), Ok(Target::OneModel("a%2Fb")));
+        assert_eq!(resolve(Get, "/nope").unwrap_err().status, 404);
+        let p = resolve(Get, "/v1/chat/completions").unwrap_err();
+        assert_eq!((p.status, p.allow), (405, Some(POST)));
+        assert_eq!(
+            resolve(Patch, "/api/keys/7"),
+            Ok(Target::Admin(AdminRoute::EditKey("7")))
+        );
+        let p = resolve(Patch, "/api/keys/check-all").unwrap_err();
+        assert_eq!((p.status, p.allow), (405, Some(POST)));
+        let p = resolve(Post, "/api/models/x").unwrap_err();
+        assert_eq!(p.status, 404);
+        let p = resolve(Put, "/api/keys").unwrap_err();
+        assert_eq!(p.allow, Some("GET, HEAD, POST"));
+        assert!(matches!(
+            resolve(Get, "/api/session"),
+            Ok(Target::Admin(r)) if r.is_open()
+        ));
     }
 }

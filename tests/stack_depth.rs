@@ -52,8 +52,8 @@ fn the_largest_accepted_request_is_relayed() {
         .upstream("groq", &m.base())
         .key("groq", "gsk_big")
         .start();
-    // An image data URL just under the 25 MiB limit (images do not count as prompt text).
-    let limit = 25 * 1024 * 1024;
+    // An image data URL that fills the body limit (images do not count as prompt text).
+    let limit = freellmapi::config::DEFAULT_BODY_LIMIT;
     let overhead = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,"}}]}]}"#.len();
     let payload = "A".repeat(limit - overhead);
     let body = format!(

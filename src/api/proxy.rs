@@ -6,7 +6,7 @@
 //! sent to the log at the end. Never writes upstream text to the client except the message of
 //! an upstream 400, redacted.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::relay::{self, RelayEnd};
 use super::{ClientError, Missing};
@@ -21,21 +21,17 @@ use crate::upstream::{classify, watch};
 use crate::wire::{self, Usage, WireError};
 
 pub const MAX_ATTEMPTS: u32 = 20;
-const MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+/// The largest completion body accepted from a provider (a 128 000-token answer is about
+/// 0.5 MiB; images in answers stay well below this). Part of the per-request memory budget.
+const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// How many untried candidates a request that ran out of time names.
+const MAX_NAMED_UNTRIED: usize = 5;
 /// Upstream 400s from this many platforms end the request with the first one's message.
 const BAD_REQUESTS_TO_GIVE_UP: u32 = 3;
 
+/// Serves one chat completion. The client key was checked on the request's head (`routes`).
 pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
-    if let Err(e) = super::authorized(app, req) {
-        log::debug!(
-            "request {}: rejected client key from {}",
-            req.id(),
-            req.peer.ip()
-        );
-        e.problem().write_openai(res);
-        return;
-    }
     let started = Instant::now();
     let mut rec = RequestRecord {
         ts_ms: now_ms(),
@@ -135,9 +131,10 @@ fn serve(
     rec.input_tokens = chat.input_tokens;
     let snap = app.router.snapshot();
     let plan = plan(app, &snap, &chat, req)?;
-    let _watch = watch::client(req.client_fd());
-
     let deadline = started + app.request_budget;
+    // Every upstream wait of every attempt ends by the request's deadline.
+    let _watch = watch::client(req.client_fd(), deadline);
+
     let mut progress = Progress::default();
     let mut tally = Tally::default();
     let mut rejected: Option<(String, String)> = None;
@@ -260,8 +257,28 @@ fn serve(
     if let Some((platform, message)) = rejected {
         return Err(ClientError::UpstreamRejected { platform, message });
     }
+    // Out of time with candidates left: say which, so the client knows a retry can succeed.
+    let untried: Vec<String> = if attempts < MAX_ATTEMPTS && Instant::now() >= deadline {
+        app.router
+            .remaining(&snap, &plan, &progress, now_ms(), MAX_NAMED_UNTRIED)
+            .into_iter()
+            .map(|c| {
+                let m = snap.model(c.entry);
+                format!("{}/{}", snap.catalog.platforms[m.platform].id, m.model_id)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let budget_spent = (started.elapsed() >= app.request_budget).then_some(app.request_budget);
     Err(exhausted(
-        &snap, &plan, exhaustion, &tally, attempts, app, started,
+        &snap,
+        &plan,
+        exhaustion,
+        &tally,
+        attempts,
+        budget_spent,
+        &untried,
     ))
 }
 
@@ -393,6 +410,7 @@ fn attempt(
             routed: &routed,
             fallback_attempts: failures_before,
             keepalive: app.sse_keepalive,
+            event_idle: app.event_idle,
         };
         let decoder = wire::Decoder::new(platform, model);
         return match relay::relay(res, reply, &head, chat, decoder, sent_at) {
@@ -475,8 +493,8 @@ fn exhausted(
     why: Option<Exhaustion>,
     tally: &Tally,
     attempts: u32,
-    app: &App,
-    started: Instant,
+    budget_spent: Option<Duration>,
+    untried: &[String],
 ) -> ClientError {
     let why = why.unwrap_or_default();
     if attempts == 0 && why.no_keys {
@@ -508,11 +526,17 @@ fn exhausted(
     }
     if attempts >= MAX_ATTEMPTS {
         parts.push(format!("gave up after {MAX_ATTEMPTS} attempts"));
-    } else if started.elapsed() >= app.request_budget {
+    } else if let Some(budget) = budget_spent {
         parts.push(format!(
             "gave up after the {} s request budget",
-            app.request_budget.as_secs()
+            budget.as_secs()
         ));
+        if !untried.is_empty() {
+            parts.push(format!(
+                "not tried in time: {} (healthy; retry now)",
+                untried.join(", ")
+            ));
+        }
     }
     let waiting = why.cooling + why.limited;
     if waiting > 0 {
@@ -528,10 +552,13 @@ fn exhausted(
             plan.demand.total()
         ));
     }
-    let retry_after_s = why
-        .soonest_ms
-        .map(|ms| ms.div_ceil(1000).clamp(1, 86_400))
-        .unwrap_or(if attempts > 0 { 30 } else { 60 });
+    let retry_after_s = if untried.is_empty() {
+        why.soonest_ms
+            .map(|ms| ms.div_ceil(1000).clamp(1, 86_400))
+            .unwrap_or(if attempts > 0 { 30 } else { 60 })
+    } else {
+        1
+    };
     if let Some(ms) = why.soonest_ms {
         parts.push(format!("the soonest is free in {} s", ms.div_ceil(1000)));
     }

@@ -31,6 +31,9 @@ pub struct Head<'a> {
     pub routed: &'a str,
     pub fallback_attempts: u32,
     pub keepalive: Duration,
+    /// The longest the upstream may go without a complete event. Comments and bytes that
+    /// never form an event are not progress: a provider trickling them fails like a silent one.
+    pub event_idle: Duration,
 }
 
 pub enum RelayEnd {
@@ -102,6 +105,7 @@ pub fn relay(
         ttfb_ms: None,
     };
     let mut done = false;
+    let mut last_event = Instant::now();
     let stop: Option<Stop> = 'read: loop {
         loop {
             let data = match sse.next_event() {
@@ -109,6 +113,7 @@ pub fn relay(
                 Ok(None) => break,
                 Err(_) => break 'read Some(Stop::Upstream),
             };
+            last_event = Instant::now();
             if data == b"[DONE]" {
                 done = true;
                 break 'read None;
@@ -116,6 +121,9 @@ pub fn relay(
             if let Err(stop) = r.upstream_event(&mut decoder, data) {
                 break 'read Some(stop);
             }
+        }
+        if last_event.elapsed() > head.event_idle {
+            break Some(Stop::Upstream);
         }
         match sse.fill_from(&mut reader) {
             Ok(0) if watch::client_gone() => break Some(Stop::ClientGone),
@@ -232,6 +240,7 @@ impl Relay<'_, '_> {
             .map_err(|_| Stop::ClientGone)?;
         let keepalive = writer.framed(b": keep-alive\n\n");
         self.writer = Some(writer);
+        watch::committed();
         self.ttfb_ms = Some(self.sent_at.elapsed().as_millis() as u64);
         // The head leaves with the first frame; keep-alive comments may only follow it.
         for frame in std::mem::take(&mut self.pending) {

@@ -22,18 +22,27 @@ use std::time::{Duration, Instant};
 use may::net::{TcpListener, TcpStream};
 
 pub use problem::Problem;
-pub use request::{HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Request};
+pub use request::{BodyBudget, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Request};
 pub use response::{HeadBuilder, Responder, StreamWriter, reason};
 pub use text::{header_safe, percent_decode};
 
-use request::Input;
+use request::{BodyClock, BodyShare, Input};
 use response::{ResponseMode, State};
 
 /// The accept queue asked of the kernel (which caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: libc::c_int = 1024;
 
-/// Serves one request. Must send exactly one response through `res`.
+/// What the server asks of the application, once per request.
 pub trait Handler: Send + Sync + 'static {
+    /// Judges a request by its head, before any of its body is read (its `body` is empty):
+    /// `Err` is answered at once and the body is never read; `Ok` is the largest body this
+    /// request may carry (the server's own limit still applies).
+    fn admit(&self, req: &Request<'_>) -> Result<usize, Problem> {
+        let _ = req;
+        Ok(usize::MAX)
+    }
+
+    /// Serves one admitted request. Must send exactly one response through `res`.
     fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>);
 }
 
@@ -45,6 +54,10 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// The longest wait for one read while a request is arriving, and for a whole head.
     pub read_timeout: Duration,
+    /// The longest a whole body may take to arrive.
+    pub body_timeout: Duration,
+    /// The memory all request bodies in flight may hold together; over it, 503.
+    pub body_budget: usize,
 }
 
 impl Default for Settings {
@@ -54,16 +67,18 @@ impl Default for Settings {
             max_connections: crate::config::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: Duration::from_secs(75),
             read_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(120),
+            body_budget: crate::config::DEFAULT_BODY_BUDGET,
         }
     }
 }
 
 /// Counters shared between the accept loop, connections and the shutdown path.
-#[derive(Default)]
 pub struct Shared {
     shutting_down: AtomicBool,
     in_flight: AtomicUsize,
     connections: AtomicUsize,
+    bodies: BodyBudget,
 }
 
 impl Shared {
@@ -77,6 +92,11 @@ impl Shared {
 
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Bytes held by request bodies in flight.
+    pub fn body_bytes(&self) -> usize {
+        self.bodies.held()
     }
 }
 
@@ -132,7 +152,12 @@ pub fn serve<H: Handler>(
     // same socket only raises the queue (the kernel caps it at net.core.somaxconn).
     // SAFETY: listen(2) on the listener's own descriptor.
     unsafe { libc::listen(listener_fd, LISTEN_BACKLOG) };
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        shutting_down: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+        connections: AtomicUsize::new(0),
+        bodies: BodyBudget::new(settings.body_budget),
+    });
     let accept_shared = shared.clone();
     let settings = Arc::new(settings);
     may::go!(move || accept_loop(listener, handler, accept_shared, settings));
@@ -244,17 +269,42 @@ fn serve_connection<H: Handler>(
         };
         let _flight = InFlight::enter(shared);
         let id = RequestId::from_header(input.header_of_head("x-request-id"));
-        if let Err(e) = input.read_body(
-            &mut stream,
-            &head,
-            settings.body_limit,
-            settings.read_timeout,
-        ) {
+        let fd = stream.as_raw_fd();
+        let admitted = handler.admit(&input.request(&head, peer, fd, id.as_str()));
+        let limit = match admitted {
+            Ok(limit) => limit.min(settings.body_limit),
+            Err(problem) => {
+                // Refused on its head: the body is never read. The connection carries on only
+                // when that body has already arrived whole and can be skipped.
+                let reuse = head.keep_alive
+                    && !shared.is_shutting_down()
+                    && input.skip_buffered_body(&head);
+                let mode = ResponseMode {
+                    http11: head.http11,
+                    keep_alive: reuse,
+                    head_only: head.method == Method::Head,
+                };
+                let mut res = Responder::new(&mut stream, &mut out, mode, id.as_str());
+                problem.write_openai(&mut res);
+                if res.state == State::Done && reuse {
+                    continue;
+                }
+                if res.state == State::Done && head.announces_body() {
+                    linger(&mut stream);
+                }
+                return;
+            }
+        };
+        let mut share = BodyShare::new(&shared.bodies);
+        let clock = BodyClock {
+            per_read: settings.read_timeout,
+            deadline: Instant::now() + settings.body_timeout,
+        };
+        if let Err(e) = input.read_body(&mut stream, &head, limit, &mut share, clock) {
             answer_layer_error(&mut stream, &mut out, &e, id.as_str());
             return;
         }
         input.release_idle();
-        let fd = stream.as_raw_fd();
         let keep_alive = head.keep_alive && !shared.is_shutting_down();
         let mode = ResponseMode {
             http11: head.http11,

@@ -16,6 +16,91 @@ use may::net::TcpStream;
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 4 * 1024;
+/// What a 503 for too much body data in flight asks the client to wait.
+const BUSY_RETRY_AFTER_S: u64 = 2;
+/// Hex digits a chunk size may have: 15 of them already exceed any body limit.
+const MAX_CHUNK_SIZE_DIGITS: usize = 15;
+
+/// The memory all request bodies in flight may hold together. A body's declared length (or,
+/// chunked, each chunk as it comes) is taken from it before the bytes are buffered, and given
+/// back when its request is over.
+pub struct BodyBudget {
+    held: std::sync::atomic::AtomicUsize,
+    cap: usize,
+}
+
+impl BodyBudget {
+    pub fn new(cap: usize) -> BodyBudget {
+        BodyBudget {
+            held: std::sync::atomic::AtomicUsize::new(0),
+            cap,
+        }
+    }
+
+    /// Bytes held by bodies in flight now.
+    pub fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let before = self.held.fetch_add(n, Ordering::AcqRel);
+        if before.saturating_add(n) > self.cap {
+            self.held.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    fn give(&self, n: usize) {
+        self.held
+            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// One request's share of the [`BodyBudget`], given back when dropped.
+pub(crate) struct BodyShare<'b> {
+    budget: &'b BodyBudget,
+    held: usize,
+}
+
+impl<'b> BodyShare<'b> {
+    pub(crate) fn new(budget: &'b BodyBudget) -> BodyShare<'b> {
+        BodyShare { budget, held: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<(), HttpError> {
+        if !self.budget.take(n) {
+            return Err(HttpError::Busy);
+        }
+        self.held += n;
+        Ok(())
+    }
+}
+
+impl Drop for BodyShare<'_> {
+    fn drop(&mut self) {
+        self.budget.give(self.held);
+    }
+}
+
+/// How long a body may take to arrive: each read waits at most `per_read`, the whole body no
+/// longer than until `deadline` (a client sending a byte every few seconds is cut off).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyClock {
+    pub per_read: Duration,
+    pub deadline: Instant,
+}
+
+impl BodyClock {
+    fn wait(&self) -> Result<Duration, HttpError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left < crate::net::MIN_WAIT {
+            return Err(HttpError::Timeout);
+        }
+        Ok(self.per_read.min(left))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -55,6 +140,8 @@ pub enum HttpError {
     BodyTooLarge { limit: usize },
     /// The client was too slow to send a complete request.
     Timeout,
+    /// Request bodies in flight already hold the memory the server allows them: 503.
+    Busy,
     /// The connection failed or closed mid-request; nothing can be answered.
     Closed,
 }
@@ -79,6 +166,17 @@ impl HttpError {
                 "request_timeout",
                 "the request did not arrive in time".into(),
             ),
+            HttpError::Busy => {
+                return Some(
+                    super::Problem::new(
+                        503,
+                        "server_error",
+                        "server_busy",
+                        "the server is holding as much request data as it allows; retry shortly",
+                    )
+                    .retry_after(BUSY_RETRY_AFTER_S),
+                );
+            }
             HttpError::Closed => return None,
         };
         Some(super::Problem::new(
@@ -107,6 +205,13 @@ pub(crate) struct Input {
     headers: Vec<(Range<usize>, Range<usize>)>,
     pub(crate) body: Vec<u8>,
     read_timeout: Option<Duration>,
+}
+
+impl Head {
+    /// Whether a body follows the head.
+    pub(crate) fn announces_body(&self) -> bool {
+        !matches!(self.framing, Framing::None | Framing::Length(0))
+    }
 }
 
 /// The parsed head of the current request.
@@ -278,13 +383,15 @@ impl Input {
         }))
     }
 
-    /// Reads the body into `self.body`, refusing anything over `limit` before buffering it.
+    /// Reads the body into `self.body`, refusing anything over `limit` before buffering it and
+    /// taking its size from `share` first (`Busy` when the server holds too much already).
     pub(crate) fn read_body(
         &mut self,
         stream: &mut TcpStream,
         head: &Head,
         limit: usize,
-        per_read: Duration,
+        share: &mut BodyShare<'_>,
+        clock: BodyClock,
     ) -> Result<(), HttpError> {
         self.body.clear();
         match head.framing {
@@ -294,6 +401,7 @@ impl Input {
                     return Err(HttpError::BodyTooLarge { limit });
                 }
                 let n = n as usize;
+                share.take(n)?;
                 if head.expect_continue && self.pending.len() < n {
                     write_continue(stream)?;
                 }
@@ -301,8 +409,8 @@ impl Input {
                 self.body.reserve_exact(n);
                 self.body.extend_from_slice(&self.pending[..from_pending]);
                 self.pending.drain(..from_pending);
-                self.set_timeout(stream, per_read)?;
                 while self.body.len() < n {
+                    self.set_timeout(stream, clock.wait()?)?;
                     let want = (n - self.body.len()).min(64 * 1024);
                     let start = self.body.len();
                     self.body.resize(start + want, 0);
@@ -319,21 +427,26 @@ impl Input {
                 if head.expect_continue && self.pending.is_empty() {
                     write_continue(stream)?;
                 }
-                self.set_timeout(stream, per_read)?;
-                self.read_chunked(stream, limit)
+                self.read_chunked(stream, limit, share, clock)
             }
         }
     }
 
-    fn read_chunked(&mut self, stream: &mut TcpStream, limit: usize) -> Result<(), HttpError> {
+    fn read_chunked(
+        &mut self,
+        stream: &mut TcpStream,
+        limit: usize,
+        share: &mut BodyShare<'_>,
+        clock: BodyClock,
+    ) -> Result<(), HttpError> {
         loop {
-            let line = self.read_line(stream)?;
+            let line = self.read_line(stream, clock)?;
             let size_text = line.split(|&b| b == b';').next().map(trim).unwrap_or(b"");
             let size = parse_hex(size_text).ok_or(HttpError::BadRequest("invalid chunk size"))?;
             if size == 0 {
                 // Trailer fields until an empty line; their content is ignored.
                 loop {
-                    if self.read_line(stream)?.is_empty() {
+                    if self.read_line(stream, clock)?.is_empty() {
                         return Ok(());
                     }
                 }
@@ -341,9 +454,11 @@ impl Input {
             if self.body.len() as u64 + size > limit as u64 {
                 return Err(HttpError::BodyTooLarge { limit });
             }
+            share.take(size as usize)?;
             let mut left = size as usize;
             while left > 0 {
                 if self.pending.is_empty() {
+                    self.set_timeout(stream, clock.wait()?)?;
                     fill_or_fail(stream, &mut self.pending)?;
                 }
                 let take = left.min(self.pending.len());
@@ -351,14 +466,14 @@ impl Input {
                 self.pending.drain(..take);
                 left -= take;
             }
-            if !self.read_line(stream)?.is_empty() {
+            if !self.read_line(stream, clock)?.is_empty() {
                 return Err(HttpError::BadRequest("chunk data longer than its size"));
             }
         }
     }
 
     /// Removes one CRLF-terminated line from `pending` (reading as needed), without the CRLF.
-    fn read_line(&mut self, stream: &mut TcpStream) -> Result<Vec<u8>, HttpError> {
+    fn read_line(&mut self, stream: &mut TcpStream, clock: BodyClock) -> Result<Vec<u8>, HttpError> {
         loop {
             if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
                 let mut line: Vec<u8> = self.pending.drain(..=pos).collect();
@@ -371,7 +486,21 @@ impl Input {
             if self.pending.len() > 4096 {
                 return Err(HttpError::BadRequest("chunk header line too long"));
             }
+            self.set_timeout(stream, clock.wait()?)?;
             fill_or_fail(stream, &mut self.pending)?;
+        }
+    }
+
+    /// Consumes a refused request's body when it has fully arrived with its head, so the
+    /// connection can carry the next request. False when it has not (the caller closes).
+    pub(crate) fn skip_buffered_body(&mut self, head: &Head) -> bool {
+        match head.framing {
+            Framing::None => true,
+            Framing::Length(n) if n as usize <= self.pending.len() => {
+                self.pending.drain(..n as usize);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -516,8 +645,9 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
 }
 
+/// A chunk size: hex digits only (`from_str_radix` alone would take a leading `+`).
 fn parse_hex(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 15 {
+    if v.is_empty() || v.len() > MAX_CHUNK_SIZE_DIGITS || !v.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     u64::from_str_radix(std::str::from_utf8(v).ok()?, 16).ok()
@@ -560,6 +690,38 @@ mod tests {
         let mut input = Input::new();
         input.pending.extend_from_slice(bytes);
         input.try_parse()
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_digits_only() {
+        assert_eq!(parse_hex(b"4a"), Some(0x4a));
+        assert_eq!(parse_hex(b"00000000000000A"), Some(10));
+        for bad in [
+            &b"+4a"[..],
+            b"-1",
+            b"",
+            b"0x10",
+            b" 1",
+            b"1_0",
+            b"0000000000000001",
+        ] {
+            assert_eq!(parse_hex(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn the_body_budget_is_shared_and_given_back() {
+        let budget = BodyBudget::new(100);
+        let mut a = BodyShare::new(&budget);
+        a.take(60).unwrap();
+        let mut b = BodyShare::new(&budget);
+        assert_eq!(b.take(50), Err(HttpError::Busy));
+        b.take(40).unwrap();
+        assert_eq!(budget.held(), 100);
+        drop(a);
+        assert_eq!(budget.held(), 40);
+        drop(b);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]

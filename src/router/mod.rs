@@ -60,7 +60,7 @@ pub struct Plan {
 }
 
 /// What one request has tried and learnt so far.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Progress {
     tried: Vec<(usize, usize)>,
     paused_keys: Vec<u64>,
@@ -178,6 +178,28 @@ impl Router {
             }
         }
         Err(why)
+    }
+
+    /// The candidates `select` would still offer this request, in order, at most `max` (what a
+    /// request that ran out of time leaves untried).
+    pub fn remaining(
+        &self,
+        snap: &Snapshot,
+        plan: &Plan,
+        progress: &Progress,
+        now_ms: u64,
+        max: usize,
+    ) -> Vec<Candidate> {
+        let mut progress = progress.clone();
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Ok(c) = self.select(snap, plan, &progress, now_ms) else {
+                break;
+            };
+            progress.tried.push((c.entry, c.slot));
+            out.push(c);
+        }
+        out
     }
 
     fn try_entry(

@@ -143,8 +143,15 @@ impl Reply {
         std::mem::take(&mut self.headers)
     }
 
-    /// Reads the whole body, refusing more than `limit` bytes.
+    /// Reads the whole body, refusing more than `limit` bytes: at once, without reading any
+    /// of it, when the declared `Content-Length` already says more.
     pub fn read_body(mut self, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(UpstreamError::TooLarge);
+        }
         self.body
             .with_config()
             .limit(limit)

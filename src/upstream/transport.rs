@@ -42,6 +42,8 @@ impl Connector<()> for MayConnector {
             .not_zero()
             .map(|d| *d)
             .unwrap_or(Duration::from_secs(10));
+        // The request's deadline, when the watch has one, comes first.
+        let total = watch::time_left().map_or(total, |left| total.min(left));
         let deadline = Instant::now() + total;
         let blocked = |why: &str| {
             log::warn!(
@@ -180,11 +182,11 @@ impl Transport for MayTransport {
             let Some(mut wait) = read_wait(left, watch::active()) else {
                 return Err(ureq::Error::Timeout(timeout.reason));
             };
-            if let Some(drain) = watch::drain_left() {
-                if drain < MIN_WAIT {
+            if let Some(left) = watch::time_left() {
+                if left < MIN_WAIT {
                     return Err(ureq::Error::Timeout(timeout.reason));
                 }
-                wait = wait.min(drain);
+                wait = wait.min(left);
             }
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
@@ -240,11 +242,16 @@ impl MayTransport {
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
-        let wait = timeout
+        let mut wait = timeout
             .not_zero()
             .map(|d| *d)
-            .unwrap_or(Duration::from_secs(600))
-            .max(MIN_WAIT);
+            .unwrap_or(Duration::from_secs(600));
+        if let Some(left) = watch::time_left() {
+            wait = wait.min(left);
+        }
+        if wait < MIN_WAIT {
+            return Err(ureq::Error::Timeout(timeout.reason));
+        }
         let stream = &self.stream;
         set_timeout(&mut self.write_timeout, wait, |d| {
             stream.set_write_timeout(d)
@@ -281,9 +288,10 @@ pub mod watch {
         client_fd: RawFd,
         gone: bool,
         heartbeat: Option<Heartbeat>,
-        /// Set once the client's response is complete and only the upstream body's end is
-        /// still read: reads wait no later than this.
-        drain_until: Option<Instant>,
+        /// Connects and reads wait no later than this: the request's deadline until the client
+        /// has its first byte (a stream may then run as long as it flows), and a short drain
+        /// once the client's response is complete and only the upstream body's end is read.
+        until: Option<Instant>,
     }
 
     struct Heartbeat {
@@ -304,14 +312,15 @@ pub mod watch {
         }
     }
 
-    /// Watches `client_fd` for the rest of this coroutine's upstream calls (until the guard drops).
-    pub fn client(client_fd: RawFd) -> Guard {
+    /// Watches `client_fd` for the rest of this coroutine's upstream calls (until the guard
+    /// drops); no connect or read of theirs waits past `deadline`.
+    pub fn client(client_fd: RawFd, deadline: Instant) -> Guard {
         WATCH.with(|w| {
             *w.borrow_mut() = Some(Watch {
                 client_fd,
                 gone: false,
                 heartbeat: None,
-                drain_until: None,
+                until: Some(deadline),
             })
         });
         Guard(())
@@ -347,17 +356,28 @@ pub mod watch {
         WATCH.with(|w| {
             if let Some(w) = w.borrow_mut().as_mut() {
                 w.heartbeat = None;
-                w.drain_until = Some(Instant::now() + d);
+                let drained_by = Instant::now() + d;
+                w.until = Some(w.until.map_or(drained_by, |u| u.min(drained_by)));
             }
         });
     }
 
-    /// How much longer a read may wait while draining; `None` when not draining.
-    pub(super) fn drain_left() -> Option<Duration> {
+    /// The client has the response's first byte: the request's deadline no longer applies
+    /// (a stream runs as long as it flows; its idle limits still do).
+    pub fn committed() {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow_mut().as_mut() {
+                w.until = None;
+            }
+        });
+    }
+
+    /// How much longer a connect or read may wait; `None` when nothing limits it.
+    pub(super) fn time_left() -> Option<Duration> {
         WATCH.with(|w| {
             w.borrow()
                 .as_ref()
-                .and_then(|w| w.drain_until)
+                .and_then(|w| w.until)
                 .map(|until| until.saturating_duration_since(Instant::now()))
         })
     }
