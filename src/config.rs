@@ -121,6 +121,8 @@ pub struct Config {
     pub trust_proxy: Vec<Cidr>,
     pub log_filter: Filter,
     pub body_limit: usize,
+    /// The longest a whole request body may take to arrive.
+    pub body_timeout: Duration,
     pub request_budget: Duration,
     pub max_connections: usize,
     /// Upstream time to first response byte (default 60 s).
@@ -228,6 +230,7 @@ impl Config {
         let first_byte_timeout = secs("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", 60, 3600)?;
         let idle_timeout = secs("FREELLMAPI_IDLE_TIMEOUT_SECS", 90, 3600)?;
         let sse_keepalive = secs("FREELLMAPI_SSE_KEEPALIVE_SECS", 15, 300)?;
+        let body_timeout = secs("FREELLMAPI_BODY_TIMEOUT_SECS", 120, 3600)?;
         let health_interval = secs("FREELLMAPI_HEALTH_INTERVAL_SECS", 300, 86_400)?;
         let workers = match env("FREELLMAPI_WORKERS") {
             None => default_workers(),
@@ -249,6 +252,7 @@ impl Config {
             trust_proxy,
             log_filter,
             body_limit,
+            body_timeout,
             request_budget,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             first_byte_timeout,

@@ -196,12 +196,11 @@ impl Handler for Routes {
             }
             Target::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
             Target::Admin(_) => {
-                let gate = admin::settings::require_session(app, req).and_then(|()| {
-                    match req.method {
+                let gate =
+                    admin::settings::require_session(app, req).and_then(|()| match req.method {
                         Method::Get | Method::Head => Ok(()),
                         _ => admin::auth::same_origin(req),
-                    }
-                });
+                    });
                 gate.map_err(|e| e.problem())?;
                 Ok(ADMIN_BODY_LIMIT)
             }
@@ -295,7 +294,10 @@ mod tests {
     fn paths_and_methods_resolve_before_any_body() {
         use Method::*;
         assert_eq!(resolve(Post, "/v1/chat/completions"), Ok(Target::Chat));
-        assert_eq!(resolve(Head, "/v1/models/a%2Fb"), Ok(Target::OneModel("a%2Fb")));
+        assert_eq!(
+            resolve(Head, "/v1/models/a%2Fb"),
+            Ok(Target::OneModel("a%2Fb"))
+        );
         assert_eq!(resolve(Get, "/nope").unwrap_err().status, 404);
         let p = resolve(Get, "/v1/chat/completions").unwrap_err();
         assert_eq!((p.status, p.allow), (405, Some(POST)));

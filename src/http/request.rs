@@ -53,8 +53,7 @@ impl BodyBudget {
     }
 
     fn give(&self, n: usize) {
-        self.held
-            .fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+        self.held.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -473,7 +472,11 @@ impl Input {
     }
 
     /// Removes one CRLF-terminated line from `pending` (reading as needed), without the CRLF.
-    fn read_line(&mut self, stream: &mut TcpStream, clock: BodyClock) -> Result<Vec<u8>, HttpError> {
+    fn read_line(
+        &mut self,
+        stream: &mut TcpStream,
+        clock: BodyClock,
+    ) -> Result<Vec<u8>, HttpError> {
         loop {
             if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
                 let mut line: Vec<u8> = self.pending.drain(..=pos).collect();

@@ -52,6 +52,14 @@ pub enum Reply {
     Close,
     /// Write these bytes and close.
     Raw(Vec<u8>),
+    /// Write `head`, then `piece` every `every`, `times` times, then close: a provider that
+    /// trickles bytes without ever finishing.
+    Drip {
+        head: Vec<u8>,
+        piece: Vec<u8>,
+        every: Duration,
+        times: usize,
+    },
     /// Wait (without holding the mock's lock), then reply.
     After(Duration, Box<Reply>),
 }
@@ -346,6 +354,23 @@ fn serve(
             Reply::Close => return,
             Reply::Raw(bytes) => {
                 let _ = conn.write_all(&bytes);
+                return;
+            }
+            Reply::Drip {
+                head,
+                piece,
+                every,
+                times,
+            } => {
+                if conn.write_all(&head).is_err() {
+                    return;
+                }
+                for _ in 0..times {
+                    thread::sleep(every);
+                    if conn.write_all(&piece).is_err() {
+                        return;
+                    }
+                }
                 return;
             }
         }

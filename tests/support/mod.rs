@@ -199,6 +199,17 @@ impl Proxy {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// A `/proc/<pid>/status` memory figure of the server in KiB (`VmRSS`, `VmHWM` = peak).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     pub fn chat(&self, body: &str) -> Response {
         self.post("/v1/chat/completions", body, &[])
     }
