@@ -18,9 +18,14 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 /// The largest request body. With the budget below and the per-request cost README states,
 /// this keeps the server inside the 64 MiB the shipped unit allows.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
-/// The memory all request bodies in flight may hold together, as a multiple of the body limit.
-pub const BODY_BUDGET_BODIES: usize = 2;
-pub const DEFAULT_BODY_BUDGET: usize = BODY_BUDGET_BODIES * DEFAULT_BODY_LIMIT;
+pub const DEFAULT_BODY_BUDGET: usize = body_budget(DEFAULT_BODY_LIMIT);
+
+/// The memory all request bodies in flight may hold together: one and a half bodies at the
+/// limit. A request costs at most about twice its body at its peak (README, "Memory"), so
+/// this bounds what requests hold at once to about three body limits.
+pub const fn body_budget(body_limit: usize) -> usize {
+    body_limit + body_limit / 2
+}
 pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 /// Coroutine workers when `FREELLMAPI_WORKERS` is unset: one per core. A single worker was

@@ -2,6 +2,7 @@
 //! built as a small static binary for ARM boards. See ARCHITECTURE.md for the map.
 
 pub mod admin;
+pub mod alloc;
 pub mod api;
 pub mod app;
 pub mod catalog;

@@ -1,7 +1,7 @@
 //! Process entry: the allocator, the panic hook, and the command line. Nothing else.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: freellmapi::alloc::EdgeAlloc = freellmapi::alloc::EdgeAlloc;
 
 fn main() {
     // Panics go through the redacting logger, one line, instead of raw stderr.

@@ -186,7 +186,7 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
 
     let settings = crate::http::Settings {
         body_limit: config.body_limit,
-        body_budget: config.body_limit * crate::config::BODY_BUDGET_BODIES,
+        body_budget: crate::config::body_budget(config.body_limit),
         body_timeout: config.body_timeout,
         max_connections: config.max_connections,
         ..Default::default()

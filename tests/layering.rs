@@ -8,7 +8,9 @@ use std::path::Path;
 
 /// Bottom to top. A module may name only modules of earlier rows.
 const LAYERS: &[&[&str]] = &[
-    &["time", "json", "crypto", "net", "netguard", "outcome"],
+    &[
+        "alloc", "time", "json", "crypto", "net", "netguard", "outcome",
+    ],
     &["logging"],
     &["config", "catalog", "chat"],
     &["http", "store", "router", "upstream"],

@@ -57,8 +57,62 @@ fn content_text(content: Option<&OwnedValue>) -> String {
     }
 }
 
+/// Image data kept out of the translated tree: the tree holds a placeholder per image, and the
+/// data is written straight from the client's request into the encoded body. A base64 image
+/// is most of a large request; copying it into the tree as well would cost one more body.
+struct InlineData<'a> {
+    data: Vec<&'a str>,
+}
+
+impl<'a> InlineData<'a> {
+    /// The placeholder for the `i`th image: a per-process random tag no client can predict.
+    fn placeholder(i: usize) -> String {
+        static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let tag = TAG.get_or_init(|| {
+            let mut b = [0u8; 12];
+            crate::crypto::fill_random(&mut b);
+            crate::crypto::to_hex(&b)
+        });
+        format!("\u{1}inline-{tag}-{i}\u{1}")
+    }
+
+    fn defer(&mut self, data: &'a str) -> OwnedValue {
+        self.data.push(data);
+        OwnedValue::from(Self::placeholder(self.data.len() - 1))
+    }
+
+    /// The encoded tree with each placeholder replaced by its data, in order.
+    fn splice(&self, encoded: Vec<u8>) -> Vec<u8> {
+        if self.data.is_empty() {
+            return encoded;
+        }
+        let extra: usize = self.data.iter().map(|d| d.len()).sum();
+        let mut out = Vec::with_capacity(encoded.len() + extra);
+        let mut rest = &encoded[..];
+        for (i, data) in self.data.iter().enumerate() {
+            let mut quoted = Vec::new();
+            crate::json::write_str(&mut quoted, &Self::placeholder(i));
+            let Some(at) = find(rest, &quoted) else {
+                continue;
+            };
+            out.extend_from_slice(&rest[..at]);
+            crate::json::write_str(&mut out, data);
+            rest = &rest[at + quoted.len()..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// User content as Gemini parts. Images must be data URLs: a proxy does not fetch the web.
-fn user_parts(content: Option<&OwnedValue>) -> Result<Vec<OwnedValue>, WireError> {
+fn user_parts<'a>(
+    content: Option<&'a OwnedValue>,
+    inline: &mut InlineData<'a>,
+) -> Result<Vec<OwnedValue>, WireError> {
     let Some(c) = content else {
         return Ok(vec![json!({ "text": "" })]);
     };
@@ -77,6 +131,7 @@ fn user_parts(content: Option<&OwnedValue>) -> Result<Vec<OwnedValue>, WireError
                 let (mime, data) = parse_data_url(url).ok_or(WireError::Unsupported(
                     "Gemini takes images as data: URLs (base64); remote image URLs are not fetched",
                 ))?;
+                let data = inline.defer(data);
                 parts.push(json!({ "inlineData": { "mimeType": mime, "data": data } }));
             }
             // Audio, files and other part types have no mapping; text-only models would refuse them.
@@ -142,6 +197,7 @@ pub fn request_body(chat: &ChatRequest) -> Result<Vec<u8>, WireError> {
     let mut contents: Vec<OwnedValue> = Vec::new();
     // tool_call_id → function name, to name the matching functionResponse.
     let mut call_names: Vec<(String, String)> = Vec::new();
+    let mut inline = InlineData { data: Vec::new() };
     for m in chat.messages() {
         let role = m.get_str("role").unwrap_or("user");
         match role {
@@ -209,7 +265,11 @@ pub fn request_body(chat: &ChatRequest) -> Result<Vec<u8>, WireError> {
                     vec![json!({ "functionResponse": fr })],
                 );
             }
-            _ => push_turn(&mut contents, "user", user_parts(m.get("content"))?),
+            _ => push_turn(
+                &mut contents,
+                "user",
+                user_parts(m.get("content"), &mut inline)?,
+            ),
         }
     }
 
@@ -232,7 +292,9 @@ pub fn request_body(chat: &ChatRequest) -> Result<Vec<u8>, WireError> {
     if let Some(tc) = tool_config(body.get("tool_choice")) {
         o.insert("toolConfig".into(), tc);
     }
-    Ok(json::encode(&out))
+    let encoded = json::encode(&out);
+    drop(out);
+    Ok(inline.splice(encoded))
 }
 
 fn generation_config(body: &OwnedValue) -> OwnedValue {
