@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Read};
 
 use crate::catalog::Catalog;
-use crate::config::{Config, ConfigError, Flags};
+use crate::config::{Config, ConfigError, DataDirUse, Flags};
 use crate::health::{self, Checked, Selection};
 use crate::server::{self, Opened, StartError};
 use crate::store::StoreError;
@@ -213,18 +213,28 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
     }
 }
 
-fn open(config: &Config) -> Result<Opened, CliError> {
-    Ok(server::open_data_dir(config)?)
+fn open(config: &Config, use_: DataDirUse) -> Result<Opened, CliError> {
+    Ok(server::open_data_dir(config, use_)?)
 }
 
 fn token(config: &Config, rotate: bool) -> Result<i32, CliError> {
-    let Opened { store, master } = open(config)?;
     let key = if rotate {
+        let Opened { store, master } = open(config, DataDirUse::Write)?;
         let key = store.set_unified_key(&master, &crate::crypto::new_unified_key())?;
         eprintln!("rotated; the old key stops working within a few seconds on a running server");
         key
     } else {
-        store.unified_key(&master)?.0
+        // Showing the key only reads (it works on a read-only or full disk); the first call
+        // on a new data dir makes one.
+        let Opened { store, master } = open(config, DataDirUse::Read)?;
+        match store.existing_unified_key(&master)? {
+            Some(key) => key,
+            None => {
+                drop(store);
+                let Opened { store, master } = open(config, DataDirUse::Write)?;
+                store.unified_key(&master)?.0
+            }
+        }
     };
     println!("{}", key.as_str().unwrap_or_default());
     Ok(0)
@@ -256,7 +266,7 @@ fn keys_add(
     label: &str,
     unlimited: bool,
 ) -> Result<i32, CliError> {
-    let Opened { store, master } = open(config)?;
+    let Opened { store, master } = open(config, DataDirUse::Write)?;
     // Custom platforms count too: they live in the store's catalog edits.
     let catalog = builtin.merged(&store.overrides()?);
     let Some(p) = catalog.platform_index(platform) else {
@@ -279,7 +289,7 @@ fn keys_add(
 
 /// Sets or resets the dashboard password (the recovery path). A terminal is asked twice.
 fn admin_password(config: &Config) -> Result<i32, CliError> {
-    let Opened { store, .. } = open(config)?;
+    let Opened { store, .. } = open(config, DataDirUse::Write)?;
     let password = read_password()?;
     crate::admin::auth::check_new_password(&password)
         .map_err(|m| CliError::Usage(format!("the password {m}")))?;
@@ -346,7 +356,7 @@ impl Drop for NoEcho {
 /// One health pass over every key, printed as a table and saved (a running server sees it).
 /// Exit code 1 when some key is confirmed invalid.
 fn check(config: &Config) -> Result<i32, CliError> {
-    let Opened { store, master } = open(config)?;
+    let Opened { store, master } = open(config, DataDirUse::Write)?;
     let overrides = store.overrides()?;
     let catalog = Catalog::builtin()
         .with_base_urls(&config.upstream_overrides)
@@ -400,7 +410,7 @@ fn check(config: &Config) -> Result<i32, CliError> {
 }
 
 fn keys_list(config: &Config) -> Result<i32, CliError> {
-    let Opened { store, .. } = open(config)?;
+    let Opened { store, .. } = open(config, DataDirUse::Read)?;
     let keys = store.list_keys()?;
     if keys.is_empty() {
         println!("no keys; add one with `freellmapi keys add <platform>` (the key on stdin)");
@@ -437,7 +447,7 @@ fn keys_rm(config: &Config, id: &str) -> Result<i32, CliError> {
             "{id:?} is not a key id; see `freellmapi keys list`"
         ))
     })?;
-    let Opened { store, .. } = open(config)?;
+    let Opened { store, .. } = open(config, DataDirUse::Write)?;
     if store.remove_key(id)? {
         println!("removed key {id}");
         Ok(0)
@@ -498,7 +508,7 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Cl
             "skipped Cloudflare: both CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are needed"
         ),
     }
-    let Opened { store, master } = open(config)?;
+    let Opened { store, master } = open(config, DataDirUse::Write)?;
     let existing: Vec<(String, Vec<u8>)> = store
         .list_keys()?
         .into_iter()

@@ -269,7 +269,10 @@ impl Config {
     }
 
     /// Creates the data directory (0700) if needed and proves it is writable.
-    pub fn prepare_data_dir(&self) -> Result<(), ConfigError> {
+    /// Makes sure the data dir exists (creating it 0700 if needed) and, for `use_` other than
+    /// [`DataDirUse::Read`], that it can be written. A full disk is named as such; the server
+    /// starts anyway (it can proxy; saving waits for space), a writing command cannot.
+    pub fn prepare_data_dir(&self, use_: DataDirUse) -> Result<(), ConfigError> {
         let dir = &self.data_dir;
         let shown = dir.display();
         if !dir.exists() {
@@ -290,15 +293,42 @@ impl Config {
         {
             let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
         }
+        if use_ == DataDirUse::Read {
+            return Ok(());
+        }
         let probe = dir.join(".write-test");
-        fs::write(&probe, b"ok").map_err(|e| {
-            ConfigError(format!(
+        let written = fs::write(&probe, b"ok");
+        let _ = fs::remove_file(&probe);
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && use_ == DataDirUse::Serve => {
+                log::warn!(
+                    "data dir {shown} is full (no space left on device): proxying works, but keys, settings and the request log cannot be saved until space is freed"
+                );
+                Ok(())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => err(format!(
+                "data dir {shown} is full (no space left on device); free some space and try again"
+            )),
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) => err(format!(
+                "data dir {shown} is on a read-only file system; only `keys list` and `token` work there"
+            )),
+            Err(e) => err(format!(
                 "data dir {shown} is not writable: {e}; fix its owner/mode or pass --data-dir"
-            ))
-        })?;
-        let _ = fs::remove_file(probe);
-        Ok(())
+            )),
+        }
     }
+}
+
+/// What a command needs of the data dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataDirUse {
+    /// Only reads (`keys list`, `token`): works on a full or read-only disk.
+    Read,
+    /// Saves something: the disk must take a write.
+    Write,
+    /// The server: starts on a full disk (it can still proxy), not on a read-only one.
+    Serve,
 }
 
 /// Base URLs must be absolute `http`/`https` URLs with a host that is not link-local or a

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::app::App;
 use crate::catalog::Catalog;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, DataDirUse};
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::routes::Routes;
 use crate::store::{Retention, Store, StoreError};
@@ -104,11 +104,19 @@ pub struct Opened {
 }
 
 /// Opens the data dir, the master key and the store, and proves the key matches the store.
-pub fn open_data_dir(config: &Config) -> Result<Opened, StartError> {
-    config.prepare_data_dir()?;
+pub fn open_data_dir(config: &Config, use_: DataDirUse) -> Result<Opened, StartError> {
+    config.prepare_data_dir(use_)?;
     let master = MasterKey::load_or_create(config.encryption_key.as_deref(), &config.data_dir)
         .map_err(StartError::MasterKey)?;
-    let store = Store::open(&config.data_dir).map_err(|e| store_failed(config, e))?;
+    // A reading command opens the store read-only, so it works on a read-only disk; a store
+    // that does not exist yet is created as usual.
+    let store = match use_ {
+        DataDirUse::Read => {
+            Store::open_read_only(&config.data_dir).or_else(|_| Store::open(&config.data_dir))
+        }
+        _ => Store::open(&config.data_dir),
+    }
+    .map_err(|e| store_failed(config, e))?;
     store
         .verify_master_key(&master)
         .map_err(|e| store_failed(config, e))?;
@@ -152,7 +160,7 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
     configure_runtime(config.workers);
     raise_fd_limit();
 
-    let Opened { store, master } = open_data_dir(config)?;
+    let Opened { store, master } = open_data_dir(config, DataDirUse::Serve)?;
     let (token, created) = store
         .unified_key(&master)
         .map_err(|e| store_failed(config, e))?;

@@ -10,6 +10,8 @@
 mod admin;
 mod keys;
 mod requestlog;
+#[cfg(freellmapi_robust_fallback)]
+mod robust;
 
 use std::fmt;
 use std::path::Path;
@@ -126,6 +128,42 @@ impl Store {
         })
     }
 
+    /// Opens an existing environment for reading only: no lock file is needed on a read-only
+    /// file system, and nothing is written on a full one. Writes through it fail.
+    pub fn open_read_only(dir: &Path) -> Result<Store> {
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options.map_size(MAP_SIZE).max_dbs(8);
+        // SAFETY: READ_ONLY only restricts what this process does with the environment;
+        // it is opened once in this process, as in `open`.
+        let env = unsafe {
+            options.flags(heed::EnvFlags::READ_ONLY);
+            options.open(dir)?
+        };
+        let rtxn = env.read_txn()?;
+        let missing = || StoreError::Corrupt("store (a database is missing)".into());
+        let settings = env
+            .open_database(&rtxn, Some("settings"))?
+            .ok_or_else(missing)?;
+        let keys = env
+            .open_database(&rtxn, Some("keys"))?
+            .ok_or_else(missing)?;
+        let requests = env
+            .open_database(&rtxn, Some("requests"))?
+            .ok_or_else(missing)?;
+        let sessions = env
+            .open_database(&rtxn, Some("sessions"))?
+            .ok_or_else(missing)?;
+        rtxn.commit()?;
+        Ok(Store {
+            map: None,
+            env,
+            settings,
+            keys,
+            requests,
+            sessions,
+        })
+    }
+
     /// Drops this process's page-table entries for the map, so pages the store touched (the
     /// request log grows by appending) stop counting as our RSS. The data stays in the page
     /// cache, and the map is read-only and shared: any later access simply faults it back in.
@@ -169,16 +207,23 @@ impl Store {
 
     /// The unified client key, creating one when there is none. Returns `(key, created)`.
     pub fn unified_key(&self, master: &MasterKey) -> Result<(Secret, bool)> {
-        let rtxn = self.read_txn()?;
-        if let Some(sealed) = self.settings.get(&rtxn, setting::UNIFIED_KEY)? {
-            let key = master
-                .open(sealed, UNIFIED_KEY_AAD)
-                .map_err(|_| StoreError::Corrupt("unified key setting".into()))?;
+        if let Some(key) = self.existing_unified_key(master)? {
             return Ok((key, false));
         }
-        drop(rtxn);
         self.set_unified_key(master, &crate::crypto::new_unified_key())
             .map(|k| (k, true))
+    }
+
+    /// The unified client key, if one was made (reads only).
+    pub fn existing_unified_key(&self, master: &MasterKey) -> Result<Option<Secret>> {
+        let rtxn = self.read_txn()?;
+        let Some(sealed) = self.settings.get(&rtxn, setting::UNIFIED_KEY)? else {
+            return Ok(None);
+        };
+        master
+            .open(sealed, UNIFIED_KEY_AAD)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("unified key setting".into()))
     }
 
     /// Replaces the unified key (rotation) and bumps the generation so a running server notices.
