@@ -6,6 +6,8 @@
 //! request and a [`Responder`]. Errors the layer detects itself (malformed heads, oversized
 //! bodies) are answered here with the shared JSON error shape; a handler panic becomes a 500.
 
+#[cfg(fuzzing)]
+pub mod fuzz;
 mod problem;
 mod request;
 mod response;

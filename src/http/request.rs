@@ -195,6 +195,27 @@ enum Framing {
     Chunked,
 }
 
+/// Where a request's bytes come from: the client socket, or (for the fuzz targets) a slice.
+pub(crate) trait Source {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
+    fn set_wait(&self, wait: Duration) -> io::Result<()>;
+}
+
+impl Source for TcpStream {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::net::read(self, buf)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        crate::net::write_all(self, bytes)
+    }
+
+    fn set_wait(&self, wait: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(wait))
+    }
+}
+
 /// Per-connection buffers, reused across requests.
 pub(crate) struct Input {
     /// Bytes read from the socket and not yet consumed (pipelined requests stay here).
@@ -234,11 +255,9 @@ impl Input {
         }
     }
 
-    fn set_timeout(&mut self, stream: &TcpStream, t: Duration) -> Result<(), HttpError> {
+    fn set_timeout(&mut self, stream: &impl Source, t: Duration) -> Result<(), HttpError> {
         if self.read_timeout != Some(t) {
-            stream
-                .set_read_timeout(Some(t))
-                .map_err(|_| HttpError::Closed)?;
+            stream.set_wait(t).map_err(|_| HttpError::Closed)?;
             self.read_timeout = Some(t);
         }
         Ok(())
@@ -247,7 +266,7 @@ impl Input {
     /// Reads until a complete head is buffered. `Ok(None)` is a clean close between requests.
     pub(crate) fn read_head(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Source,
         idle: Duration,
         per_read: Duration,
     ) -> Result<Option<Head>, HttpError> {
@@ -386,7 +405,7 @@ impl Input {
     /// taking its size from `share` first (`Busy` when the server holds too much already).
     pub(crate) fn read_body(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Source,
         head: &Head,
         limit: usize,
         share: &mut BodyShare<'_>,
@@ -413,7 +432,7 @@ impl Input {
                     let want = (n - self.body.len()).min(64 * 1024);
                     let start = self.body.len();
                     self.body.resize(start + want, 0);
-                    match crate::net::read(stream, &mut self.body[start..]) {
+                    match stream.receive(&mut self.body[start..]) {
                         Ok(0) => return Err(HttpError::Closed),
                         Ok(got) => self.body.truncate(start + got),
                         Err(e) if is_timeout(&e) => return Err(HttpError::Timeout),
@@ -433,7 +452,7 @@ impl Input {
 
     fn read_chunked(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Source,
         limit: usize,
         share: &mut BodyShare<'_>,
         clock: BodyClock,
@@ -474,7 +493,7 @@ impl Input {
     /// Removes one CRLF-terminated line from `pending` (reading as needed), without the CRLF.
     fn read_line(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Source,
         clock: BodyClock,
     ) -> Result<Vec<u8>, HttpError> {
         loop {
@@ -656,20 +675,22 @@ fn parse_hex(v: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(v).ok()?, 16).ok()
 }
 
-fn write_continue(stream: &mut TcpStream) -> Result<(), HttpError> {
-    crate::net::write_all(stream, b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| HttpError::Closed)
+fn write_continue(stream: &mut impl Source) -> Result<(), HttpError> {
+    stream
+        .send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        .map_err(|_| HttpError::Closed)
 }
 
 /// Appends what one read returns to `buf`.
-fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+fn fill(stream: &mut impl Source, buf: &mut Vec<u8>) -> io::Result<usize> {
     let start = buf.len();
     buf.resize(start + READ_CHUNK, 0);
-    let got = crate::net::read(stream, &mut buf[start..]);
+    let got = stream.receive(&mut buf[start..]);
     buf.truncate(start + *got.as_ref().unwrap_or(&0));
     got
 }
 
-fn fill_or_fail(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), HttpError> {
+fn fill_or_fail(stream: &mut impl Source, buf: &mut Vec<u8>) -> Result<(), HttpError> {
     match fill(stream, buf) {
         Ok(0) => Err(HttpError::Closed),
         Ok(_) => Ok(()),
