@@ -214,6 +214,12 @@ impl Handler for Routes {
         // `admit` passed this request (route, method, key or session, origin); only where it
         // goes is decided again.
         let outcome = match resolve(req.method, req.path) {
+            // The hot path, called from here so a stream's coroutine stack stays shallow.
+            Ok(Target::Chat) => {
+                // Answers (and records) its own failures.
+                api::chat_completions(&self.app, req, res);
+                Ok(())
+            }
             Ok(Target::Admin(route)) => {
                 dashboard(&self.app, &self.admin, route, req, res).map_err(|e| e.problem())
             }
@@ -226,7 +232,8 @@ impl Handler for Routes {
     }
 }
 
-/// Everything outside `/api/`: the client API, the probes and the dashboard's files.
+/// Everything outside `/api/` but chat: the client API, the probes and the dashboard's files.
+#[inline(never)]
 fn client(
     app: &App,
     target: Target<'_>,
@@ -239,18 +246,14 @@ fn client(
         Target::Readyz => api::readyz(app, res).map_err(client),
         Target::ListModels => api::list_models(app, req, res).map_err(client),
         Target::OneModel(id) => api::one_model(app, id, res).map_err(client),
-        Target::Chat => {
-            // Answers (and records) its own failures.
-            api::chat_completions(app, req, res);
-            Ok(())
-        }
         Target::Index => admin::web::index(req, res).map_err(|e| e.problem()),
         Target::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
-        Target::Admin(_) => Err(Problem::no_route()),
+        Target::Chat | Target::Admin(_) => Err(Problem::no_route()),
     }
 }
 
 /// One `/api/...` request that passed its gates.
+#[inline(never)]
 fn dashboard(
     app: &Arc<App>,
     state: &AdminState,

@@ -31,6 +31,7 @@ const MAX_NAMED_UNTRIED: usize = 5;
 const BAD_REQUESTS_TO_GIVE_UP: u32 = 3;
 
 /// Serves one chat completion. The client key was checked on the request's head (`routes`).
+#[inline(never)]
 pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
     let started = Instant::now();
     let mut rec = RequestRecord {

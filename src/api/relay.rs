@@ -144,23 +144,20 @@ pub fn relay(
     };
     let clean = done && stop.is_none();
     let complete = done || r.finished || decoder.finished();
-    // Only a body read to its end lets ureq pool the connection: without this, every stream
-    // would cost the next one a new TCP and TLS handshake. It happens after the client has
-    // `[DONE]` but before its response ends, so a client that waits for the end cannot start
-    // its next request before the connection is back in the pool (on a loaded machine too).
-    // A close-delimited body cannot be pooled, so it is not waited for.
-    let release_upstream = move || {
-        if clean && end_is_marked {
-            drain(&mut reader);
-        }
-    };
-    r.end(stop, complete, chat, release_upstream)
+    // Only a body read to its end lets ureq pool the connection (it goes back to the pool as
+    // the end is read): without this, every stream would cost the next one a new TCP and TLS
+    // handshake. It happens after the client has `[DONE]` but before its response ends, so a
+    // client that waits for the end cannot start its next request before the connection is
+    // back in the pool (on a loaded machine too). A close-delimited body cannot be pooled, so
+    // it is not waited for.
+    let to_drain = (clean && end_is_marked).then_some(&mut reader as &mut dyn std::io::Read);
+    r.end(stop, complete, chat, to_drain)
 }
 
 /// Reads what follows `[DONE]` to the end of the body, within [`DRAIN_WAIT`] and
 /// [`DRAIN_BYTES`]; an upstream that keeps the body open past them is given up on (its
 /// connection is closed).
-fn drain(reader: &mut impl std::io::Read) {
+fn drain(reader: &mut dyn std::io::Read) {
     watch::drain_for(DRAIN_WAIT);
     let mut sink = [0u8; 256];
     let mut left = DRAIN_BYTES;
@@ -278,14 +275,14 @@ impl Relay<'_, '_> {
         }
     }
 
-    /// Ends the client's response; `release_upstream` runs (and drops the upstream body) after
-    /// a complete stream's `[DONE]` is written and before the response's end.
+    /// Ends the client's response; `to_drain` is read to its end after a complete stream's
+    /// `[DONE]` is written and before the response's end.
     fn end(
         mut self,
         stop: Option<Stop>,
         complete: bool,
         chat: &ChatRequest,
-        release_upstream: impl FnOnce(),
+        to_drain: Option<&mut dyn std::io::Read>,
     ) -> RelayEnd {
         let (usage, estimated) = self.usage(chat);
         match stop {
@@ -305,7 +302,9 @@ impl Relay<'_, '_> {
                 if writer.write(b"data: [DONE]\n\n").is_err() {
                     return RelayEnd::ClientGone;
                 }
-                release_upstream();
+                if let Some(reader) = to_drain {
+                    drain(reader);
+                }
                 if writer.finish().is_err() {
                     return RelayEnd::ClientGone;
                 }
