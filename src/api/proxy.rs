@@ -1,5 +1,5 @@
-//! `POST /v1/chat/completions`: authenticate → parse → plan → fail over across candidates →
-//! answer or relay → account.
+//! `POST /v1/chat/completions`: parse → plan → fail over across candidates → answer or relay
+//! → account (the client key was checked on the request's head, in `routes`).
 //!
 //! Owns the per-request failover loop and its bookkeeping: up to 20 attempts within the
 //! request budget, each outcome reported to the router, one request record (with its attempts)

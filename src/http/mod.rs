@@ -95,11 +95,6 @@ impl Shared {
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
-
-    /// Bytes held by request bodies in flight.
-    pub fn body_bytes(&self) -> usize {
-        self.bodies.held()
-    }
 }
 
 /// A running server.
@@ -272,6 +267,8 @@ fn serve_connection<H: Handler>(
         let _flight = InFlight::enter(shared);
         let id = RequestId::from_header(input.header_of_head("x-request-id"));
         let fd = stream.as_raw_fd();
+        // The previous request's body must not show through the view `admit` gets.
+        input.body.clear();
         let admitted = handler.admit(&input.request(&head, peer, fd, id.as_str()));
         let limit = match admitted {
             Ok(limit) => limit.min(settings.body_limit),
