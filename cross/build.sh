@@ -60,7 +60,7 @@ specs="/usr/lib/$musl/musl-gcc.specs"
 [ -f "$specs" ] || packages+=("$musl_pkg")
 if [ ${#packages[@]} -gt 0 ]; then
     say "installing ${packages[*]} (apt)"
-    sudo_ apt-get install -y -qq "${packages[@]}" >/dev/null || { sudo_ apt-get update -qq; sudo_ apt-get install -y -qq "${packages[@]}" >/dev/null; }
+    sudo_ apt-get install -y -qq "${packages[@]}" >/dev/null || { sudo_ apt-get update -qq || true; sudo_ apt-get install -y -qq "${packages[@]}" >/dev/null; }
 fi
 
 # --- build -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'qemu-smoke: %s\n' "$*" >&2; }
-command -v qemu-aarch64 >/dev/null || { say "installing qemu-user (apt)"; apt-get install -y -qq qemu-user >/dev/null; }
+command -v qemu-aarch64 >/dev/null || { say "installing qemu-user (apt)"; apt-get install -y -qq qemu-user >/dev/null || { apt-get update -qq || true; apt-get install -y -qq qemu-user >/dev/null; }; }
 
 work="$(mktemp -d)"
 cleanup() { kill "${server:-}" "${mock:-}" 2>/dev/null || true; rm -rf "$work"; }
