@@ -8,10 +8,12 @@ fn events(data: &[u8], piece: usize) -> Result<Vec<Vec<u8>>, ()> {
     let mut sse = SseReader::new();
     let mut out = Vec::new();
     for part in data.chunks(piece.max(1)) {
+        // One fill reads at most the reader's buffer: read the part until it is used up.
         let mut r = part;
-        sse.fill_from(&mut r).map_err(|_| ())?;
-        while let Some(e) = sse.next_event().map_err(|_| ())? {
-            out.push(e.to_vec());
+        while sse.fill_from(&mut r).map_err(|_| ())? > 0 {
+            while let Some(e) = sse.next_event().map_err(|_| ())? {
+                out.push(e.to_vec());
+            }
         }
     }
     if let Some(e) = sse.finish() {
