@@ -30,11 +30,11 @@ sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Some rustup mirrors lack a target's prebuilt std (this one answers 404 for the 32-bit ARM
 # musl std). Then std is built from source (rust-src, -Zbuild-std) against Debian's musl.
 build_std=no
-if ! rustup target list --installed | grep -qx "$triple"; then
+if ! grep -qx "$triple" <<< "$(rustup target list --installed)"; then
     say "installing the Rust target $triple (rustup)"
     if ! rustup target add "$triple" 2>/dev/null; then
         say "no prebuilt std for $triple here; building std from source (rust-src)"
-        rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+        grep -q '^rust-src' <<< "$(rustup component list --installed)" || rustup component add rust-src
         build_std=yes
     fi
 fi
@@ -50,7 +50,7 @@ else
     cc_bin="$gnu-gcc"
     command -v "$cc_bin" >/dev/null || packages+=("gcc-$gnu")
     musl_pkg="musl-dev:$debarch"
-    if ! dpkg --print-foreign-architectures | grep -qx "$debarch"; then
+    if ! grep -qx "$debarch" <<< "$(dpkg --print-foreign-architectures)"; then
         say "enabling Debian multiarch for $debarch"
         sudo_ dpkg --add-architecture "$debarch"
         sudo_ apt-get update -qq || true
@@ -101,7 +101,7 @@ start=$(date +%s)
 cargo build "${cargo_args[@]}"
 out="target/$triple/release/freellmapi"
 say "built $out ($(stat -c %s "$out") bytes) in $(( $(date +%s) - start )) s"
-if ! file "$out" 2>/dev/null | grep -q "statically linked\|static-pie"; then
+if ! grep -q "statically linked\|static-pie" <<< "$(file "$out" 2>/dev/null)"; then
     say "error: $out is not statically linked"
     exit 1
 fi

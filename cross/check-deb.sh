@@ -17,11 +17,11 @@ expect -rw-r--r-- 0/0 etc/default/freellmapi
 expect -rw-r--r-- 0/0 usr/share/freellmapi/nginx-freellmapi.conf
 expect -rw-r--r-- 0/0 usr/share/doc/freellmapi/copyright
 if echo "$listing" | awk '$2!="0/0" {bad=1} END {exit !bad}'; then fail "files not owned by root"; fi
-if echo "$listing" | grep -q '/var/lib/freellmapi'; then fail "/var/lib/freellmapi must be made by postinst (0700, freellmapi)"; fi
+if grep -q "/var/lib/freellmapi" <<< "$listing"; then fail "/var/lib/freellmapi must be made by postinst (0700, freellmapi)"; fi
 
 info="$(dpkg-deb -f "$deb" Package Architecture Depends)"
-echo "$info" | grep -q '^Package: freellmapi$' || fail "package name: $info"
-echo "$info" | grep -q '^Depends:.*adduser' || fail "Depends lacks adduser: $info"
+grep -q '^Package: freellmapi$' <<< "$info" || fail "package name: $info"
+grep -q '^Depends:.*adduser' <<< "$info" || fail "Depends lacks adduser: $info"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 dpkg-deb -e "$deb" "$work"
 grep -qx '/etc/default/freellmapi' "$work/conffiles" || fail "/etc/default/freellmapi is not a conffile"
@@ -35,6 +35,6 @@ grep -q 'deb-systemd-helper enable freellmapi.service' "$work/postinst" || fail 
 unit="$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/freellmapi.service)"
 for want in 'Type=notify' 'Restart=on-failure' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' \
             'PrivateTmp=yes' 'ReadWritePaths=/var/lib/freellmapi' 'MemoryMax=64M' 'CapabilityBoundingSet=$' 'User=freellmapi'; do
-    echo "$unit" | grep -q "^$want" || fail "the unit lacks $want"
+    grep -q "^$want" <<< "$unit" || fail "the unit lacks $want"
 done
 echo "check-deb: $deb ok ($(dpkg-deb -f "$deb" Architecture), $(stat -c %s "$deb") bytes)"

@@ -20,8 +20,8 @@ export FREELLMAPI_UPSTREAM_GROQ="http://127.0.0.1:$(cat "$work/port")/openai/v1"
 smoke() {
     local qemu="$1" bin="$2" kind="$3" data="$work/data-$1"
     [ -x "$bin" ] || { say "missing $bin: run cross/build.sh first"; exit 1; }
-    file "$bin" | grep -q "$kind" || { say "$bin is not $kind"; exit 1; }
-    file "$bin" | grep -q "statically linked" || { say "$bin is not static"; exit 1; }
+    grep -q "$kind" <<< "$(file "$bin")" || { say "$bin is not $kind"; exit 1; }
+    grep -q "statically linked" <<< "$(file "$bin")" || { say "$bin is not static"; exit 1; }
     local version
     version="$("$qemu" "$bin" --version)"
     [ "$version" = "freellmapi $(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)" ] || { say "--version said: $version"; exit 1; }
