@@ -180,8 +180,8 @@ fn a_body_dripped_slowly_is_cut_at_its_deadline() {
 
 /// Tries: with a 1 MiB body limit (so 1.5 MiB for all bodies in flight), three authenticated
 /// clients announce 768 KiB each and hold their bodies back. Two are admitted (and wait for
-/// their bodies), one is answered 503 with `Retry-After` before its body is read. Once the
-/// two leave, a 1 MiB request is served.
+/// their bodies), one is answered 503 with `Retry-After` (after a second's wait for room)
+/// before its body is read. Once the two leave, a 1 MiB request is served.
 #[test]
 fn bodies_in_flight_share_a_budget_and_the_excess_waits() {
     let m = Mock::start(|_| Reply::completion("fits"));
@@ -372,7 +372,8 @@ fn a_stream_of_comments_only_fails_over() {
 }
 
 /// Tries: one allowed request at the body limit (an 8 MiB base64 image for a Gemini model,
-/// translated to `inlineData`), three times in a row. The server's peak stays within the
+/// translated to `inlineData`), three times in a row (each may arrive before the server has
+/// given back the previous one's share of the body budget: it waits, it is not refused). The server's peak stays within the
 /// per-request budget README states (twice the body and 4 MiB over where it started), and after
 /// the requests the memory is given back (mimalloc used to keep the peak: 47 MiB held after
 /// one such request).

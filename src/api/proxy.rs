@@ -25,6 +25,9 @@ pub const MAX_ATTEMPTS: u32 = 20;
 /// 0.5 MiB; images in answers stay well below this). Part of the per-request memory budget.
 const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// An attempt started with less time than this left could not finish: the request is out of
+/// time (and its remaining candidates are untried, not failed).
+const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(100);
 /// How many untried candidates a request that ran out of time names.
 const MAX_NAMED_UNTRIED: usize = 5;
 /// Upstream 400s from this many platforms end the request with the first one's message.
@@ -142,7 +145,7 @@ fn serve(
     let mut bad_requests = 0;
     let mut attempts = 0u32;
     let exhaustion = loop {
-        if attempts >= MAX_ATTEMPTS || Instant::now() >= deadline {
+        if attempts >= MAX_ATTEMPTS || out_of_time(deadline) {
             break None;
         }
         let cand = match app.router.select(&snap, &plan, &progress, now_ms()) {
@@ -259,7 +262,7 @@ fn serve(
         return Err(ClientError::UpstreamRejected { platform, message });
     }
     // Out of time with candidates left: say which, so the client knows a retry can succeed.
-    let untried: Vec<String> = if attempts < MAX_ATTEMPTS && Instant::now() >= deadline {
+    let untried: Vec<String> = if attempts < MAX_ATTEMPTS && out_of_time(deadline) {
         app.router
             .remaining(&snap, &plan, &progress, now_ms(), MAX_NAMED_UNTRIED)
             .into_iter()
@@ -271,7 +274,7 @@ fn serve(
     } else {
         Vec::new()
     };
-    let budget_spent = (started.elapsed() >= app.request_budget).then_some(app.request_budget);
+    let budget_spent = out_of_time(deadline).then_some(app.request_budget);
     Err(exhausted(
         &snap,
         &plan,
@@ -281,6 +284,10 @@ fn serve(
         budget_spent,
         &untried,
     ))
+}
+
+fn out_of_time(deadline: Instant) -> bool {
+    deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT_TIME
 }
 
 fn verdict_class(v: Verdict) -> &'static str {

@@ -18,6 +18,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 const READ_CHUNK: usize = 4 * 1024;
 /// What a 503 for too much body data in flight asks the client to wait.
 const BUSY_RETRY_AFTER_S: u64 = 2;
+/// How long a body waits for room in the budget before its 503: a client's next request can
+/// arrive while the server is still finishing its previous one, whose share is not back yet.
+const BUSY_WAIT: Duration = Duration::from_secs(1);
 /// Hex digits a chunk size may have: 15 of them already exceed any body limit.
 const MAX_CHUNK_SIZE_DIGITS: usize = 15;
 
@@ -69,8 +72,12 @@ impl<'b> BodyShare<'b> {
     }
 
     fn take(&mut self, n: usize) -> Result<(), HttpError> {
-        if !self.budget.take(n) {
-            return Err(HttpError::Busy);
+        let deadline = Instant::now() + BUSY_WAIT;
+        while !self.budget.take(n) {
+            if Instant::now() >= deadline {
+                return Err(HttpError::Busy);
+            }
+            may::coroutine::sleep(Duration::from_millis(5));
         }
         self.held += n;
         Ok(())
