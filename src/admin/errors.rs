@@ -2,7 +2,6 @@
 //! message; the wire shape is `http::Problem`'s business.
 
 use crate::http::Problem;
-use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AdminError {
@@ -32,12 +31,6 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    /// Logs a store failure and turns it into the generic 500.
-    pub fn storage(e: StoreError) -> AdminError {
-        log::error!("admin API: {e}");
-        AdminError::Storage
-    }
-
     pub fn problem(&self) -> Problem {
         const INVALID: &str = "invalid_request_error";
         match self {

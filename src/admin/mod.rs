@@ -60,7 +60,8 @@ pub fn off_worker<T: Send + 'static>(
 
 /// Logs a store failure and turns it into the generic 500.
 pub fn storage(e: StoreError) -> AdminError {
-    AdminError::storage(e)
+    log::error!("admin API: {e}");
+    AdminError::Storage
 }
 
 /// A JSON response with `Cache-Control: no-store` (admin data must not sit in caches).
