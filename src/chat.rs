@@ -13,6 +13,45 @@ use simd_json::prelude::*;
 
 use crate::json::{self, JsonError, type_name};
 
+/// Which client API a request came in through (recorded with every request).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// `/v1/chat/completions`.
+    #[default]
+    Chat,
+    /// Anthropic Messages, `/v1/messages`.
+    Messages,
+    /// OpenAI Responses, `/v1/responses`.
+    Responses,
+    /// Legacy text completions, `/v1/completions`.
+    Completions,
+    /// `/v1/embeddings`.
+    Embeddings,
+}
+
+impl Surface {
+    pub const ALL: [Surface; 5] = [
+        Surface::Chat,
+        Surface::Messages,
+        Surface::Responses,
+        Surface::Completions,
+        Surface::Embeddings,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Chat => "chat",
+            Surface::Messages => "messages",
+            Surface::Responses => "responses",
+            Surface::Completions => "completions",
+            Surface::Embeddings => "embeddings",
+        }
+    }
+}
+
 /// Output tokens reserved when the client names no `max_tokens`.
 pub const DEFAULT_OUTPUT_RESERVE: u64 = 1000;
 pub const MAX_OUTPUT_RESERVE: u64 = 4096;
@@ -33,11 +72,11 @@ pub struct Invalid {
     pub code: &'static str,
 }
 
-fn invalid(code: &'static str, message: String) -> Invalid {
+pub fn invalid(code: &'static str, message: String) -> Invalid {
     Invalid { message, code }
 }
 
-fn wrong_type(path: &str, want: &str, got: &OwnedValue) -> Invalid {
+pub fn wrong_type(path: &str, want: &str, got: &OwnedValue) -> Invalid {
     invalid(
         "invalid_type",
         format!("{path}: expected {want}, got {}", type_name(got)),
@@ -61,19 +100,24 @@ pub struct ChatRequest {
     pub has_thought_signatures: bool,
     /// Some message has `content: null`.
     pub has_null_content: bool,
+    /// `max_tokens` is lowered to what the routed model allows instead of being sent as is
+    /// (clients of other vendors' APIs ask for more than free models give).
+    pub clamp_output: bool,
+    /// Fill-in-the-middle: the body's `prompt` and `suffix` go to a `fim` model.
+    pub fim: bool,
 }
 
 impl ChatRequest {
     /// Parses and validates `bytes` in place. `session_hasher` keys the sticky-session hash.
-    pub fn parse(
-        bytes: &mut [u8],
+    pub fn parse(bytes: &mut [u8], session_hasher: impl Hasher) -> Result<ChatRequest, Invalid> {
+        ChatRequest::from_value(parse_body(bytes)?, session_hasher)
+    }
+
+    /// Validates a chat body already parsed (a front translator's output).
+    pub fn from_value(
+        body: OwnedValue,
         mut session_hasher: impl Hasher,
     ) -> Result<ChatRequest, Invalid> {
-        let body = json::parse_object(bytes).map_err(|e| match e {
-            JsonError::NotObject => invalid("invalid_type", "body: expected a JSON object".into()),
-            other => invalid("invalid_json", other.to_string()),
-        })?;
-
         let model = match body.get("model") {
             None => None,
             Some(v) if v.is_null() => None,
@@ -159,6 +203,8 @@ impl ChatRequest {
             continues: facts.has_assistant,
             has_thought_signatures: facts.thought_signatures,
             has_null_content: facts.null_content,
+            clamp_output: false,
+            fim: false,
         })
     }
 
@@ -176,6 +222,14 @@ impl ChatRequest {
             .map(|a| a.as_slice())
             .unwrap_or(&[])
     }
+}
+
+/// Parses a request body that must be a JSON object, with the error every surface gives.
+pub fn parse_body(bytes: &mut [u8]) -> Result<OwnedValue, Invalid> {
+    json::parse_object(bytes).map_err(|e| match e {
+        JsonError::NotObject => invalid("invalid_type", "body: expected a JSON object".into()),
+        other => invalid("invalid_json", other.to_string()),
+    })
 }
 
 #[derive(Default)]

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};
 use crate::app::App;
-use crate::http::{Handler, Method, Problem, Request, Responder};
+use crate::front::Surface;
+use crate::http::{Dialect, Handler, Method, Problem, Request, Responder};
 
 const GET: &str = "GET, HEAD";
 const POST: &str = "POST";
@@ -49,7 +50,10 @@ enum Target<'p> {
     Readyz,
     ListModels,
     OneModel(&'p str),
-    Chat,
+    /// A generating surface: chat, messages, responses or completions.
+    Generate(Surface),
+    CountTokens,
+    Embeddings,
     Index,
     Asset,
     Admin(AdminRoute<'p>),
@@ -115,7 +119,12 @@ fn resolve(method: Method, path: &str) -> Result<Target<'_>, Problem> {
         "/healthz" => (Target::Healthz, GET),
         "/readyz" => (Target::Readyz, GET),
         "/v1/models" => (Target::ListModels, GET),
-        "/v1/chat/completions" => (Target::Chat, POST),
+        "/v1/chat/completions" => (Target::Generate(Surface::Chat), POST),
+        "/v1/messages" => (Target::Generate(Surface::Messages), POST),
+        "/v1/messages/count_tokens" => (Target::CountTokens, POST),
+        "/v1/responses" => (Target::Generate(Surface::Responses), POST),
+        "/v1/completions" => (Target::Generate(Surface::Completions), POST),
+        "/v1/embeddings" => (Target::Embeddings, POST),
         "/" | "/index.html" => (Target::Index, GET),
         p if p.starts_with("/v1/models/") => (Target::OneModel(&p["/v1/models/".len()..]), GET),
         p if p.starts_with("/assets/") => (Target::Asset, GET),
@@ -179,7 +188,11 @@ impl Handler for Routes {
         let app = &*self.app;
         let target = resolve(req.method, req.path)?;
         match target {
-            Target::Chat | Target::ListModels | Target::OneModel(_) => {
+            Target::Generate(_)
+            | Target::CountTokens
+            | Target::Embeddings
+            | Target::ListModels
+            | Target::OneModel(_) => {
                 if let Err(e) = api::authorized(app, req) {
                     log::debug!(
                         "request {}: rejected client key from {}",
@@ -188,9 +201,9 @@ impl Handler for Routes {
                     );
                     return Err(e.problem());
                 }
-                // The chat body is bounded by the server's own limit.
+                // Conversations are bounded by the server's own limit.
                 Ok(match target {
-                    Target::Chat => usize::MAX,
+                    Target::Generate(_) | Target::CountTokens | Target::Embeddings => usize::MAX,
                     _ => SMALL_BODY_LIMIT,
                 })
             }
@@ -210,14 +223,28 @@ impl Handler for Routes {
         }
     }
 
+    fn dialect(&self, req: &Request<'_>) -> Dialect {
+        match resolve(req.method, req.path) {
+            Ok(Target::Generate(s)) => api::dialect(s),
+            Ok(Target::CountTokens) => Dialect::Anthropic,
+            // Anthropic's SDKs list models with this header and read errors in their shape.
+            Ok(Target::ListModels | Target::OneModel(_))
+                if req.header_bytes("anthropic-version").is_some() =>
+            {
+                Dialect::Anthropic
+            }
+            _ => Dialect::OpenAi,
+        }
+    }
+
     fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>) {
         // `admit` passed this request (route, method, key or session, origin); only where it
         // goes is decided again.
         let outcome = match resolve(req.method, req.path) {
             // The hot path, called from here so a stream's coroutine stack stays shallow.
-            Ok(Target::Chat) => {
+            Ok(Target::Generate(surface)) => {
                 // Answers (and records) its own failures.
-                api::chat_completions(&self.app, req, res);
+                api::generate(&self.app, surface, req, res);
                 Ok(())
             }
             Ok(Target::Admin(route)) => {
@@ -227,7 +254,7 @@ impl Handler for Routes {
             Err(p) => Err(p),
         };
         if let Err(p) = outcome {
-            p.write_openai(res);
+            p.write(res, self.dialect(req));
         }
     }
 }
@@ -245,10 +272,16 @@ fn client(
         Target::Healthz => api::healthz(res).map_err(client),
         Target::Readyz => api::readyz(app, res).map_err(client),
         Target::ListModels => api::list_models(app, req, res).map_err(client),
+        Target::CountTokens => api::count_tokens(app, req, res).map_err(client),
+        Target::Embeddings => {
+            // Answers (and records) its own failures.
+            api::embeddings(app, req, res);
+            Ok(())
+        }
         Target::OneModel(id) => api::one_model(app, id, res).map_err(client),
         Target::Index => admin::web::index(req, res).map_err(|e| e.problem()),
         Target::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
-        Target::Chat | Target::Admin(_) => Err(Problem::no_route()),
+        Target::Generate(_) | Target::Admin(_) => Err(Problem::no_route()),
     }
 }
 
@@ -296,7 +329,18 @@ mod tests {
     #[test]
     fn paths_and_methods_resolve_before_any_body() {
         use Method::*;
-        assert_eq!(resolve(Post, "/v1/chat/completions"), Ok(Target::Chat));
+        assert_eq!(
+            resolve(Post, "/v1/chat/completions"),
+            Ok(Target::Generate(Surface::Chat))
+        );
+        assert_eq!(
+            resolve(Post, "/v1/messages"),
+            Ok(Target::Generate(Surface::Messages))
+        );
+        assert_eq!(
+            resolve(Post, "/v1/messages/count_tokens"),
+            Ok(Target::CountTokens)
+        );
         assert_eq!(
             resolve(Head, "/v1/models/a%2Fb"),
             Ok(Target::OneModel("a%2Fb"))

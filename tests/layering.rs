@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "catalog", "chat"],
     &["http", "store", "router", "upstream"],
     &["wire", "health"],
-    &["app"],
+    &["app", "front"],
     &["api", "admin"],
     &["routes"],
     &["server"],

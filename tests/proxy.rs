@@ -325,9 +325,15 @@ fn model_list_starts_with_auto_and_reflects_keys() {
     let v = r.json();
     let data = v.get_array("data").unwrap();
     assert_eq!(data[0].get_str("id"), Some("auto"));
-    assert_eq!(data.len(), 1 + 58, "auto plus every enabled model");
+    assert_eq!(data.len(), 1 + 66, "auto plus every enabled model");
+    let embeddings = data
+        .iter()
+        .filter(|m| m.get_str("type") == Some("embedding"))
+        .count();
+    assert_eq!(embeddings, 8, "embedding models are listed with their type");
     for m in data.iter() {
         assert_eq!(m.get_str("object"), Some("model"));
+        assert!(matches!(m.get_str("type"), Some("chat" | "embedding")));
         assert!(
             m.get_str("owned_by").is_some()
                 && m.get("created").is_some()

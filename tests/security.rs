@@ -207,7 +207,7 @@ fn malformed_requests_get_the_right_4xx_and_the_server_keeps_serving() {
     assert_eq!(r.error_type(), "invalid_request_error");
 
     // Unknown paths and wrong methods answer JSON, never HTML.
-    let r = request(p.addr, "GET", "/v1/embeddings", &[], b"");
+    let r = request(p.addr, "GET", "/v1/images/generations", &[], b"");
     assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
     let r = request(p.addr, "GET", "/v1/chat/completions", &[], b"");
     assert_eq!(r.status, 405);

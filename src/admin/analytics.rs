@@ -441,6 +441,7 @@ mod tests {
     fn rec(ts_ms: u64, outcome: RequestOutcome, attempts: Vec<AttemptRecord>) -> RequestRecord {
         let served = attempts.iter().find(|a| a.outcome == "ok");
         RequestRecord {
+            surface: Default::default(),
             ts_ms,
             request_id: format!("r{ts_ms}"),
             requested_model: None,

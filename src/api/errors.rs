@@ -31,6 +31,9 @@ pub enum Missing {
     Disabled,
     /// Not among the listed models (`GET /v1/models/{id}`).
     Unlisted,
+    /// In the catalog, but it does not do what the route asks (an embedding model for chat,
+    /// a chat model for embeddings).
+    WrongKind,
 }
 
 impl ClientError {
@@ -63,6 +66,9 @@ impl ClientError {
                     Missing::Unlisted => {
                         format!("The model '{model}' does not exist or is disabled")
                     }
+                    Missing::WrongKind => format!(
+                        "Model '{model}' cannot serve this route: embedding models serve /v1/embeddings only, chat models everything else. Call /v1/models for the available list."
+                    ),
                 };
                 let status = if *why == Missing::Unlisted { 404 } else { 400 };
                 Problem::new(status, INVALID, "model_not_found", message)

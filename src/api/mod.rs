@@ -5,6 +5,7 @@
 //! Which path reaches which handler is `routes`' business. This module must not import the
 //! dashboard face (`admin`).
 
+mod embeddings;
 mod errors;
 mod models;
 mod proxy;
@@ -14,9 +15,22 @@ use crate::app::App;
 use crate::crypto::ct_eq;
 use crate::http::{Request, Responder};
 
+pub use embeddings::embeddings;
 pub use errors::{ClientError, Missing};
 pub use models::{list as list_models, one as one_model, readyz};
-pub use proxy::{MAX_ATTEMPTS, chat_completions};
+pub use proxy::{MAX_ATTEMPTS, dialect, generate};
+
+/// `POST /v1/messages/count_tokens`: the input estimate of a Messages request, without an
+/// upstream call.
+pub fn count_tokens(
+    app: &App,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), ClientError> {
+    let n = crate::front::anthropic::count_tokens(req.body, app.router.session_hasher())
+        .map_err(ClientError::Invalid)?;
+    respond_json(res, 200, format!("{{\"input_tokens\":{n}}}").as_bytes())
+}
 
 /// `GET /healthz`: the process answers.
 pub fn healthz(res: &mut Responder<'_>) -> Result<(), ClientError> {

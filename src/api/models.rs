@@ -2,22 +2,73 @@
 
 use super::{ClientError, Missing, respond_json};
 use crate::app::App;
+use crate::catalog::{Kind, Model};
 use crate::http::{Request, Responder, percent_decode};
 use crate::json::write_str;
 use crate::router::Snapshot;
 use crate::time::now_ms;
 
-fn write_model(out: &mut Vec<u8>, id: &str, owner: &str, context_window: Option<u32>) {
+/// One model in OpenAI's list shape, with its kind (`chat` or `embedding`) and, for
+/// embeddings, the vector length.
+fn write_model(
+    out: &mut Vec<u8>,
+    id: &str,
+    owner: &str,
+    m: Option<&Model>,
+    context_window: Option<u32>,
+) {
     out.extend_from_slice(b"{\"id\":");
     write_str(out, id);
     out.extend_from_slice(b",\"object\":\"model\",\"created\":0,\"owned_by\":");
     write_str(out, owner);
+    out.extend_from_slice(b",\"type\":");
+    write_str(out, m.map_or(Kind::Chat, |m| m.kind).as_str());
     out.extend_from_slice(b",\"context_window\":");
     match context_window {
         Some(c) => out.extend_from_slice(c.to_string().as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
+    if let Some(d) = m.and_then(|m| m.dimensions) {
+        out.extend_from_slice(format!(",\"dimensions\":{d}").as_bytes());
+    }
     out.push(b'}');
+}
+
+/// One model in Anthropic's list shape.
+fn write_anthropic_model(out: &mut Vec<u8>, id: &str, display_name: &str) {
+    out.extend_from_slice(b"{\"type\":\"model\",\"id\":");
+    write_str(out, id);
+    out.extend_from_slice(b",\"display_name\":");
+    write_str(out, display_name);
+    out.extend_from_slice(b",\"created_at\":\"1970-01-01T00:00:00Z\"}");
+}
+
+/// Anthropic's `GET /v1/models`: chat models only (Anthropic clients cannot embed), with the
+/// first and last ids for paging (one page holds everything).
+fn list_anthropic(
+    snap: &Snapshot,
+    entries: &[usize],
+    res: &mut Responder<'_>,
+) -> Result<(), ClientError> {
+    let chat: Vec<&Model> = entries
+        .iter()
+        .map(|&e| snap.model(e))
+        .filter(|m| m.kind == Kind::Chat)
+        .collect();
+    let mut out = Vec::with_capacity(96 * (chat.len() + 1));
+    out.extend_from_slice(b"{\"data\":[");
+    write_anthropic_model(&mut out, "auto", "Auto (the fallback chain)");
+    for m in &chat {
+        out.push(b',');
+        write_anthropic_model(&mut out, &m.model_id, &m.display_name);
+    }
+    out.extend_from_slice(b"],\"has_more\":false,\"first_id\":\"auto\",\"last_id\":");
+    write_str(
+        &mut out,
+        chat.last().map_or("auto", |m| m.model_id.as_str()),
+    );
+    out.push(b'}');
+    respond_json(res, 200, &out)
 }
 
 /// Entries listed: the model and its chain entry are both enabled (and, when asked, a key is
@@ -34,13 +85,16 @@ pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(),
     let snap = app.router.snapshot();
     let available_only = matches!(req.query_param("available"), Some("true" | "1"));
     let entries = listed(app, &snap, available_only);
+    if req.header_bytes("anthropic-version").is_some() {
+        return list_anthropic(&snap, &entries, res);
+    }
     let widest = entries
         .iter()
         .filter_map(|&e| snap.model(e).context_window)
         .max();
     let mut out = Vec::with_capacity(128 * (entries.len() + 1));
     out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
-    write_model(&mut out, "auto", "freellmapi", widest);
+    write_model(&mut out, "auto", "freellmapi", None, widest);
     for e in entries {
         let m = snap.model(e);
         out.push(b',');
@@ -48,6 +102,7 @@ pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(),
             &mut out,
             &m.model_id,
             &snap.catalog.platforms[m.platform].id,
+            Some(m),
             m.context_window,
         );
     }
@@ -64,7 +119,7 @@ pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), Clien
             .iter()
             .filter_map(|&e| snap.model(e).context_window)
             .max();
-        write_model(&mut out, "auto", "freellmapi", widest);
+        write_model(&mut out, "auto", "freellmapi", None, widest);
         return respond_json(res, 200, &out);
     }
     let entry = snap
@@ -78,6 +133,7 @@ pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), Clien
                 &mut out,
                 &m.model_id,
                 &snap.catalog.platforms[m.platform].id,
+                Some(m),
                 m.context_window,
             );
             respond_json(res, 200, &out)

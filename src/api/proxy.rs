@@ -1,5 +1,7 @@
-//! `POST /v1/chat/completions`: parse → plan → fail over across candidates → answer or relay
-//! → account (the client key was checked on the request's head, in `routes`).
+//! The chat pipeline behind every generating surface (`/v1/chat/completions`, `/v1/messages`,
+//! `/v1/responses`, `/v1/completions`): parse (through the surface's front) → plan → fail over
+//! across candidates → answer or relay in the surface's shape → account (the client key was
+//! checked on the request's head, in `routes`).
 //!
 //! Owns the per-request failover loop and its bookkeeping: up to 20 attempts within the
 //! request budget, each outcome reported to the router, one request record (with its attempts)
@@ -11,13 +13,15 @@ use std::time::{Duration, Instant};
 use super::relay::{self, RelayEnd};
 use super::{ClientError, Missing};
 use crate::app::App;
+use crate::catalog::{AliasRoute, Kind, aliases};
 use crate::chat::ChatRequest;
-use crate::http::{Request, Responder, header_safe};
+use crate::front::{self, Echo, Encoder, Inbound, Surface};
+use crate::http::{Dialect, Request, Responder, header_safe};
 use crate::outcome::Verdict;
-use crate::router::{Candidate, Demand, Exhaustion, Plan, Progress, Snapshot};
+use crate::router::{Candidate, Demand, Exhaustion, Order, Plan, Progress, Snapshot, Task};
 use crate::store::{AttemptRecord, RequestOutcome, RequestRecord};
 use crate::time::now_ms;
-use crate::upstream::{classify, watch};
+use crate::upstream::{self, Outbound, classify, watch};
 use crate::wire::{self, Usage, WireError};
 
 pub const MAX_ATTEMPTS: u32 = 20;
@@ -33,13 +37,23 @@ const MAX_NAMED_UNTRIED: usize = 5;
 /// Upstream 400s from this many platforms end the request with the first one's message.
 const BAD_REQUESTS_TO_GIVE_UP: u32 = 3;
 
-/// Serves one chat completion. The client key was checked on the request's head (`routes`).
+/// The error shape of a surface's clients.
+pub fn dialect(surface: Surface) -> Dialect {
+    match surface {
+        Surface::Messages => Dialect::Anthropic,
+        _ => Dialect::OpenAi,
+    }
+}
+
+/// Serves one generation request of `surface`. The client key was checked on the request's
+/// head (`routes`).
 #[inline(never)]
-pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
+pub fn generate(app: &App, surface: Surface, req: &mut Request<'_>, res: &mut Responder<'_>) {
     let started = Instant::now();
     let mut rec = RequestRecord {
         ts_ms: now_ms(),
         request_id: req.id().to_string(),
+        surface,
         requested_model: None,
         platform: None,
         model: None,
@@ -55,14 +69,14 @@ pub fn chat_completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_
         error: None,
         attempts: Vec::new(),
     };
-    if let Err(e) = serve(app, req, res, &mut rec, started) {
+    if let Err(e) = serve(app, surface, req, res, &mut rec, started) {
         let problem = e.problem();
         rec.status = problem.status;
         rec.error = Some(problem.code.to_string());
         if e.is_rejection() {
             rec.outcome = RequestOutcome::Rejected;
         }
-        problem.write_openai(res);
+        problem.write(res, dialect(surface));
     }
     rec.latency_ms = started.elapsed().as_millis() as u64;
     app.log.record(rec);
@@ -103,7 +117,7 @@ impl Tally {
 }
 
 /// What one attempt came to.
-enum Step {
+pub(super) enum Step {
     Served {
         usage: Usage,
         estimated: bool,
@@ -118,15 +132,33 @@ enum Step {
     Cancelled,
 }
 
+/// What the answer must say besides the completion, fixed by the client's request.
+struct Shape<'a> {
+    surface: Surface,
+    echo_model: &'a str,
+    /// `X-Freellmapi-Dropped-Tools`, when the front dropped any.
+    dropped: Option<String>,
+}
+
 fn serve(
     app: &App,
+    surface: Surface,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
     rec: &mut RequestRecord,
     started: Instant,
 ) -> Result<(), ClientError> {
-    let chat =
-        ChatRequest::parse(req.body, app.router.session_hasher()).map_err(ClientError::Invalid)?;
+    let Inbound {
+        chat,
+        echo_model,
+        dropped_tools,
+    } = front::parse(surface, req.body, app.router.session_hasher())
+        .map_err(ClientError::Invalid)?;
+    let shape = Shape {
+        surface,
+        echo_model: &echo_model,
+        dropped: (!dropped_tools.is_empty()).then(|| header_safe(&dropped_tools.join(", "))),
+    };
     // The parsed request owns its text; the raw body (a long conversation can be megabytes)
     // need not live as long as a stream does.
     *req.body = Vec::new();
@@ -139,6 +171,32 @@ fn serve(
     // Every upstream wait of every attempt ends by the request's deadline.
     let _watch = watch::client(req.client_fd(), deadline);
 
+    failover(
+        app,
+        &snap,
+        &plan,
+        chat.session,
+        deadline,
+        rec,
+        res,
+        |cand, failures, res| attempt(app, &snap, &chat, &shape, cand, failures, res),
+    )
+}
+
+/// Offers the request to candidates in the plan's order until one serves it, the candidates
+/// run out, or the deadline passes; records every attempt in `rec` and reports every outcome
+/// to the router. `attempt` makes one upstream call and answers the client when it succeeds.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn failover(
+    app: &App,
+    snap: &Snapshot,
+    plan: &Plan,
+    session: Option<u64>,
+    deadline: Instant,
+    rec: &mut RequestRecord,
+    res: &mut Responder<'_>,
+    mut attempt: impl FnMut(Candidate, u32, &mut Responder<'_>) -> Step,
+) -> Result<(), ClientError> {
     let mut progress = Progress::default();
     let mut tally = Tally::default();
     let mut rejected: Option<(String, String)> = None;
@@ -148,12 +206,12 @@ fn serve(
         if attempts >= MAX_ATTEMPTS || out_of_time(deadline) {
             break None;
         }
-        let cand = match app.router.select(&snap, &plan, &progress, now_ms()) {
+        let cand = match app.router.select(snap, plan, &progress, now_ms()) {
             Ok(c) => c,
             Err(why) => break Some(why),
         };
         let attempt_started = Instant::now();
-        let step = attempt(app, &snap, &chat, cand, attempts, res);
+        let step = attempt(cand, attempts, res);
         attempts += 1;
         let model = snap.model(cand.entry);
         let platform = &snap.catalog.platforms[model.platform];
@@ -182,9 +240,9 @@ fn serve(
                 } else {
                     Verdict::Success
                 };
-                let _ = app.router.report(&snap, cand, verdict, &mut progress, now);
-                app.router.record_tokens(&snap, cand, usage.total, now);
-                if let (Some(session), false) = (chat.session, interrupted) {
+                let _ = app.router.report(snap, cand, verdict, &mut progress, now);
+                app.router.record_tokens(snap, cand, usage.total, now);
+                if let (Some(session), false) = (session, interrupted) {
                     app.router
                         .sticky
                         .put(session, snap.entries[cand.entry].model, now);
@@ -241,7 +299,7 @@ fn serve(
                 );
                 if let Some((key, until)) =
                     app.router
-                        .report(&snap, cand, verdict, &mut progress, now_ms())
+                        .report(snap, cand, verdict, &mut progress, now_ms())
                 {
                     app.note_rate_limited(key, until);
                 }
@@ -264,7 +322,7 @@ fn serve(
     // Out of time with candidates left: say which, so the client knows a retry can succeed.
     let untried: Vec<String> = if attempts < MAX_ATTEMPTS && out_of_time(deadline) {
         app.router
-            .remaining(&snap, &plan, &progress, now_ms(), MAX_NAMED_UNTRIED)
+            .remaining(snap, plan, &progress, now_ms(), MAX_NAMED_UNTRIED)
             .into_iter()
             .map(|c| {
                 let m = snap.model(c.entry);
@@ -276,8 +334,8 @@ fn serve(
     };
     let budget_spent = out_of_time(deadline).then_some(app.request_budget);
     Err(exhausted(
-        &snap,
-        &plan,
+        snap,
+        plan,
         exhaustion,
         &tally,
         attempts,
@@ -316,14 +374,40 @@ fn plan(
         input_tokens: chat.input_tokens,
         output_reserve: chat.output_reserve,
     };
+    let task = if chat.fim { Task::Fim } else { Task::Chat };
+    let by_alias = |order: Order, first: Option<usize>| Plan {
+        first,
+        strict: false,
+        demand,
+        task,
+        order,
+    };
     if let Some(name) = &chat.model {
-        let m = snap
-            .catalog
-            .find_model(name)
-            .ok_or_else(|| ClientError::ModelNotFound {
+        let found = snap.catalog.find_model(name);
+        if found.is_none() && aliases::is_aliased(name) {
+            return Ok(match aliases::route(&snap.catalog.aliases, name) {
+                AliasRoute::Chain => by_alias(Order::Chain, None),
+                AliasRoute::Intelligence => by_alias(Order::Intelligence, None),
+                AliasRoute::Speed => by_alias(Order::Speed, None),
+                AliasRoute::Model(id) => {
+                    let first = snap
+                        .catalog
+                        .find_model(id)
+                        .and_then(|m| snap.entry_for_model(m));
+                    by_alias(Order::Chain, first)
+                }
+            });
+        }
+        let m = found.ok_or_else(|| ClientError::ModelNotFound {
+            model: name.clone(),
+            why: Missing::Unknown,
+        })?;
+        if snap.catalog.models[m].kind != Kind::Chat {
+            return Err(ClientError::ModelNotFound {
                 model: name.clone(),
-                why: Missing::Unknown,
-            })?;
+                why: Missing::WrongKind,
+            });
+        }
         let entry = snap
             .entry_for_model(m)
             .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
@@ -340,6 +424,8 @@ fn plan(
             first: Some(entry),
             strict,
             demand,
+            task,
+            order: Order::Chain,
         });
     }
     let sticky = chat
@@ -351,48 +437,37 @@ fn plan(
         first: sticky,
         strict: false,
         demand,
+        task,
+        order: Order::Chain,
     })
 }
 
-fn attempt(
+/// Sends `out` for the candidate and classifies what came back: a 2xx reply (with when it was
+/// sent), or the failed step. Counts the request against the candidate's limits and learns
+/// from the provider's rate-limit headers.
+pub(super) fn call(
     app: &App,
     snap: &Snapshot,
-    chat: &ChatRequest,
     cand: Candidate,
-    failures_before: u32,
-    res: &mut Responder<'_>,
-) -> Step {
+    out: Outbound,
+) -> Result<(upstream::Reply, Instant), Step> {
     let entry = &snap.entries[cand.entry];
     let model = &snap.catalog.models[entry.model];
     let platform = &snap.catalog.platforms[model.platform];
     let key = &entry.slots[cand.slot].key;
-    let out = match wire::outbound(platform, model, chat) {
-        Ok(o) => o,
-        Err(e) => {
-            let why = match e {
-                WireError::Unsupported(why) => why,
-                _ => "the request cannot be translated for this platform",
-            };
-            return Step::Failed {
-                verdict: Verdict::BadRequest,
-                status: None,
-                rejected: Some(why.to_string()),
-            };
-        }
-    };
     app.router.record_sent(snap, cand, now_ms());
     let sent_at = Instant::now();
     let mut reply = match app.upstream.send(platform, &key.sealed, &app.master, &out) {
         Ok(r) => r,
         Err(e) => {
-            return match classify::transport(e) {
+            return Err(match classify::transport(e) {
                 Verdict::Cancelled => Step::Cancelled,
                 verdict => Step::Failed {
                     verdict,
                     status: None,
                     rejected: None,
                 },
-            };
+            });
         }
     };
     // The encoded request is not needed while the answer streams.
@@ -406,22 +481,59 @@ fn attempt(
         let verdict = classify::status(status, &headers, &body);
         let rejected = (verdict == Verdict::BadRequest)
             .then(|| classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}")));
-        return Step::Failed {
+        return Err(Step::Failed {
             verdict,
             status: Some(status),
             rejected,
-        };
+        });
     }
+    Ok((reply, sent_at))
+}
+
+/// The step a request that cannot be written for a platform comes to.
+pub(super) fn untranslatable(e: WireError) -> Step {
+    let why = match e {
+        WireError::Unsupported(why) => why,
+        _ => "the request cannot be translated for this platform",
+    };
+    Step::Failed {
+        verdict: Verdict::BadRequest,
+        status: None,
+        rejected: Some(why.to_string()),
+    }
+}
+
+fn attempt(
+    app: &App,
+    snap: &Snapshot,
+    chat: &ChatRequest,
+    shape: &Shape<'_>,
+    cand: Candidate,
+    failures_before: u32,
+    res: &mut Responder<'_>,
+) -> Step {
+    let model = snap.model(cand.entry);
+    let platform = &snap.catalog.platforms[model.platform];
+    let out = match wire::outbound(platform, model, chat) {
+        Ok(o) => o,
+        Err(e) => return untranslatable(e),
+    };
+    let (reply, sent_at) = match call(app, snap, cand, out) {
+        Ok(r) => r,
+        Err(step) => return step,
+    };
     let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
     if chat.stream {
         let head = relay::Head {
             routed: &routed,
             fallback_attempts: failures_before,
+            dropped_tools: shape.dropped.as_deref(),
             keepalive: app.sse_keepalive,
             event_idle: app.event_idle,
         };
         let decoder = wire::Decoder::new(platform, model);
-        return match relay::relay(res, reply, &head, chat, decoder, sent_at) {
+        let encoder = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
+        return match relay::relay(res, reply, &head, chat, decoder, encoder, sent_at) {
             RelayEnd::Completed {
                 usage,
                 estimated,
@@ -476,6 +588,17 @@ fn attempt(
             };
         }
     };
+    let echo = Echo {
+        model: shape.echo_model,
+        usage: completion.usage,
+    };
+    let Ok(body) = front::render(shape.surface, completion.body, &echo) else {
+        return Step::Failed {
+            verdict: Verdict::Unavailable,
+            status: Some(200),
+            rejected: None,
+        };
+    };
     let mut head = res
         .head(200)
         .header("X-Routed-Via", &routed)
@@ -483,7 +606,10 @@ fn attempt(
     if failures_before > 0 {
         head = head.header_u64("X-Fallback-Attempts", u64::from(failures_before));
     }
-    if head.body("application/json", &completion.body).is_err() {
+    if let Some(dropped) = &shape.dropped {
+        head = head.header("X-Freellmapi-Dropped-Tools", dropped);
+    }
+    if head.body("application/json", &body).is_err() {
         return Step::Cancelled;
     }
     Step::Served {

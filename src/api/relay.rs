@@ -1,5 +1,5 @@
-//! The SSE relay. Upstream events are re-emitted as `data: <json>\n\n` the moment
-//! they arrive. The response head is sent only with the first event that carries output, so a
+//! The SSE relay. Upstream events are re-emitted the moment they arrive: as `data: <json>\n\n`
+//! for chat clients, or through the surface's encoder (Anthropic or Responses events). The response head is sent only with the first event that carries output, so a
 //! failure or an empty stream before that fails over invisibly; after it, a failure ends the
 //! stream with an error frame and `[DONE]`. Quiet streams get `: keep-alive` comments, and a
 //! client that disconnects ends the upstream read at once (see `upstream::watch`).
@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::chat::ChatRequest;
+use crate::front::Encoder;
 use crate::http::{Responder, StreamWriter};
 use crate::outcome::Verdict;
 use crate::upstream::sse::SseReader;
@@ -24,12 +25,13 @@ const MAX_PENDING_BYTES: usize = 64 * 1024;
 /// enough that a provider holding the body open costs only this one pooled connection.
 const DRAIN_WAIT: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 16 * 1024;
-const INTERRUPTED: &[u8] =
-    br#"{"error":{"message":"upstream stream interrupted","type":"stream_error"}}"#;
+const INTERRUPTED: &str = "upstream stream interrupted";
 
 pub struct Head<'a> {
     pub routed: &'a str,
     pub fallback_attempts: u32,
+    /// `X-Freellmapi-Dropped-Tools`.
+    pub dropped_tools: Option<&'a str>,
     pub keepalive: Duration,
     /// The longest the upstream may go without a complete event. Comments and bytes that
     /// never form an event are not progress: a provider trickling them fails like a silent one.
@@ -62,7 +64,11 @@ struct Relay<'r, 'a> {
     writer: Option<StreamWriter<'r, 'a>>,
     routed: &'r str,
     fallback_attempts: u32,
+    dropped_tools: Option<&'r str>,
     keepalive: Duration,
+    encoder: Encoder,
+    /// The encoder's output for one event (translated surfaces only).
+    encoded: Vec<u8>,
     pending: Vec<Vec<u8>>,
     pending_bytes: usize,
     scratch: Vec<u8>,
@@ -80,6 +86,7 @@ pub fn relay(
     head: &Head<'_>,
     chat: &ChatRequest,
     mut decoder: Decoder,
+    encoder: Encoder,
     sent_at: Instant,
 ) -> RelayEnd {
     // The connect-and-send path was the deepest part of this request; the stream now waits in
@@ -93,7 +100,10 @@ pub fn relay(
         writer: None,
         routed: head.routed,
         fallback_attempts: head.fallback_attempts,
+        dropped_tools: head.dropped_tools,
         keepalive: head.keepalive,
+        encoder,
+        encoded: Vec::new(),
         pending: Vec::new(),
         pending_bytes: 0,
         scratch: Vec::new(),
@@ -232,10 +242,13 @@ impl Relay<'_, '_> {
         if self.fallback_attempts > 0 {
             head = head.header_u64("X-Fallback-Attempts", u64::from(self.fallback_attempts));
         }
+        if let Some(dropped) = self.dropped_tools {
+            head = head.header("X-Freellmapi-Dropped-Tools", dropped);
+        }
         let writer = head
             .stream("text/event-stream; charset=utf-8")
             .map_err(|_| Stop::ClientGone)?;
-        let keepalive = writer.framed(b": keep-alive\n\n");
+        let keepalive = writer.framed(self.encoder.keepalive());
         self.writer = Some(writer);
         watch::committed();
         self.ttfb_ms = Some(self.sent_at.elapsed().as_millis() as u64);
@@ -251,9 +264,21 @@ impl Relay<'_, '_> {
 
     fn write(&mut self, frame: &[u8]) -> Result<(), Stop> {
         let writer = self.writer.as_mut().ok_or(Stop::ClientGone)?;
-        writer
-            .write_parts(&[b"data: ", frame, b"\n\n"])
-            .map_err(|_| Stop::ClientGone)?;
+        let written = match &mut self.encoder {
+            // Chat chunks pass through without a copy.
+            Encoder::Chat => writer.write_parts(&[b"data: ", frame, b"\n\n"]),
+            encoder => {
+                self.encoded.clear();
+                encoder
+                    .chunk(frame, &mut self.encoded)
+                    .map_err(|_| Stop::Upstream)?;
+                if self.encoded.is_empty() {
+                    return Ok(());
+                }
+                writer.write(&self.encoded)
+            }
+        };
+        written.map_err(|_| Stop::ClientGone)?;
         watch::wrote();
         Ok(())
     }
@@ -299,7 +324,9 @@ impl Relay<'_, '_> {
                 let Some(mut writer) = self.writer.take() else {
                     return RelayEnd::ClientGone;
                 };
-                if writer.write(b"data: [DONE]\n\n").is_err() {
+                self.encoded.clear();
+                self.encoder.finish(usage, &mut self.encoded);
+                if writer.write(&self.encoded).is_err() {
                     return RelayEnd::ClientGone;
                 }
                 if let Some(reader) = to_drain {
@@ -320,8 +347,9 @@ impl Relay<'_, '_> {
         let Some(mut writer) = self.writer.take() else {
             return RelayEnd::NotCommitted(Verdict::Unavailable);
         };
-        let _ = writer.write_parts(&[b"data: ", INTERRUPTED, b"\n\n"]);
-        let _ = writer.write(b"data: [DONE]\n\n");
+        self.encoded.clear();
+        self.encoder.fail(INTERRUPTED, &mut self.encoded);
+        let _ = writer.write(&self.encoded);
         let _ = writer.finish();
         RelayEnd::Interrupted {
             usage,

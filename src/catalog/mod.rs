@@ -6,6 +6,7 @@
 //! environment applied once at start. Immutable after construction; the router holds it in
 //! its snapshot.
 
+pub mod aliases;
 mod overrides;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use aliases::{Alias, AliasRoute};
 pub use overrides::{CustomModel, CustomPlatform, ModelOverride, Overrides};
 
 const BUILTIN: &str = include_str!("catalog.json");
@@ -127,6 +129,24 @@ pub struct Limits {
     pub tpd: Option<u64>,
 }
 
+/// What a model does: chat (and completions built on chat), or embeddings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Chat,
+    Embedding,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::Embedding => "embedding",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct ModelRow {
     platform: String,
@@ -140,6 +160,18 @@ struct ModelRow {
     monthly_token_budget: String,
     context_window: Option<u32>,
     enabled: bool,
+    #[serde(default)]
+    kind: Kind,
+    #[serde(default)]
+    fim: bool,
+    #[serde(default)]
+    family: Option<String>,
+    #[serde(default)]
+    max_output_tokens: Option<u32>,
+    #[serde(default)]
+    dimensions: Option<u32>,
+    #[serde(default)]
+    flexible_dimensions: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +191,32 @@ pub struct Model {
     pub pool: Option<usize>,
     /// Added by the user rather than shipped.
     pub custom: bool,
+    pub kind: Kind,
+    /// Serves fill-in-the-middle (`prompt` + `suffix`) at `{base}/fim/completions`.
+    pub fim: bool,
+    /// Models whose vectors are interchangeable share a family (embeddings fail over only
+    /// within one).
+    pub family: Option<String>,
+    /// The most output tokens one answer may ask for, when the provider documents a limit.
+    pub max_output_tokens: Option<u32>,
+    /// Embedding vector length.
+    pub dimensions: Option<u32>,
+    /// Accepts a smaller `dimensions` (truncated, Matryoshka-style vectors).
+    pub flexible_dimensions: bool,
+}
+
+impl Model {
+    /// The output tokens a request may ask of this model with `input_tokens` of prompt: the
+    /// documented output limit, else what the context window leaves.
+    pub fn output_room(&self, input_tokens: u64) -> Option<u64> {
+        let by_window = self
+            .context_window
+            .map(|w| u64::from(w).saturating_sub(input_tokens).max(1));
+        match (self.max_output_tokens.map(u64::from), by_window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +229,8 @@ struct CatalogFile {
 pub struct Catalog {
     pub platforms: Vec<Platform>,
     pub models: Vec<Model>,
+    /// How vendor model names (`claude-*`) route.
+    pub aliases: Vec<Alias>,
 }
 
 impl Catalog {
@@ -246,11 +306,18 @@ impl Catalog {
                 enabled: row.enabled,
                 pool: None,
                 custom: false,
+                kind: row.kind,
+                fim: row.fim,
+                family: row.family,
+                max_output_tokens: row.max_output_tokens,
+                dimensions: row.dimensions,
+                flexible_dimensions: row.flexible_dimensions,
             });
         }
         let mut catalog = Catalog {
             platforms: file.platforms,
             models,
+            aliases: aliases::defaults(),
         };
         catalog.assign_pools();
         Ok(catalog)
@@ -311,6 +378,9 @@ impl Catalog {
                 e.apply(m);
             }
         }
+        if let Some(a) = &o.aliases {
+            c.aliases = a.clone();
+        }
         c.assign_pools();
         c
     }
@@ -368,8 +438,33 @@ mod tests {
     fn builtin_catalog_has_every_platform_and_model() {
         let c = Catalog::builtin();
         assert_eq!(c.platforms.len(), 14);
-        assert_eq!(c.models.len(), 61);
-        assert_eq!(c.models.iter().filter(|m| m.enabled).count(), 58);
+        assert_eq!(c.models.len(), 69);
+        assert_eq!(c.models.iter().filter(|m| m.enabled).count(), 66);
+        let embedding: Vec<&Model> = c
+            .models
+            .iter()
+            .filter(|m| m.kind == Kind::Embedding)
+            .collect();
+        assert_eq!(embedding.len(), 8);
+        assert!(
+            embedding
+                .iter()
+                .all(|m| m.family.is_some() && m.dimensions.is_some()),
+            "every embedding row names its family and vector length"
+        );
+        let bge: Vec<&str> = embedding
+            .iter()
+            .filter(|m| m.family.as_deref() == Some("bge-m3"))
+            .map(|m| c.platforms[m.platform].id.as_str())
+            .collect();
+        assert_eq!(bge, ["nvidia", "cloudflare"], "one family on two platforms");
+        let fim: Vec<&str> = c
+            .models
+            .iter()
+            .filter(|m| m.fim)
+            .map(|m| m.model_id.as_str())
+            .collect();
+        assert_eq!(fim, ["codestral-latest"]);
         for id in [
             "google",
             "groq",

@@ -149,6 +149,12 @@ impl CustomModel {
             enabled: self.enabled,
             pool: None,
             custom: true,
+            kind: super::Kind::Chat,
+            fim: false,
+            family: None,
+            max_output_tokens: None,
+            dimensions: None,
+            flexible_dimensions: false,
         }
     }
 }
@@ -201,6 +207,9 @@ pub struct Overrides {
     pub custom_models: Vec<CustomModel>,
     #[serde(default)]
     pub custom_platforms: Vec<CustomPlatform>,
+    /// The user's alias list; `None` keeps the shipped defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aliases: Option<Vec<super::Alias>>,
 }
 
 fn valid_id(s: &str, what: &str) -> Result<(), String> {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use may::net::{TcpListener, TcpStream};
 
-pub use problem::Problem;
+pub use problem::{Dialect, Problem};
 pub use request::{BodyBudget, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Request};
 pub use response::{HeadBuilder, Responder, StreamWriter, reason};
 pub use text::{header_safe, percent_decode};
@@ -42,6 +42,12 @@ pub trait Handler: Send + Sync + 'static {
     fn admit(&self, req: &Request<'_>) -> Result<usize, Problem> {
         let _ = req;
         Ok(usize::MAX)
+    }
+
+    /// The error shape this request's client reads (judged on the head, like `admit`).
+    fn dialect(&self, req: &Request<'_>) -> Dialect {
+        let _ = req;
+        Dialect::OpenAi
     }
 
     /// Serves one admitted request. Must send exactly one response through `res`.
@@ -260,7 +266,13 @@ fn serve_connection<H: Handler>(
             Ok(Some(head)) => head,
             Ok(None) => return,
             Err(e) => {
-                answer_layer_error(&mut stream, &mut out, &e, RequestId::generate().as_str());
+                answer_layer_error(
+                    &mut stream,
+                    &mut out,
+                    &e,
+                    RequestId::generate().as_str(),
+                    Dialect::OpenAi,
+                );
                 return;
             }
         };
@@ -269,7 +281,10 @@ fn serve_connection<H: Handler>(
         let fd = stream.as_raw_fd();
         // The previous request's body must not show through the view `admit` gets.
         input.body.clear();
-        let admitted = handler.admit(&input.request(&head, peer, fd, id.as_str()));
+        let (admitted, dialect) = {
+            let view = input.request(&head, peer, fd, id.as_str());
+            (handler.admit(&view), handler.dialect(&view))
+        };
         let limit = match admitted {
             Ok(limit) => limit.min(settings.body_limit),
             Err(problem) => {
@@ -284,7 +299,7 @@ fn serve_connection<H: Handler>(
                     head_only: head.method == Method::Head,
                 };
                 let mut res = Responder::new(&mut stream, &mut out, mode, id.as_str());
-                problem.write_openai(&mut res);
+                problem.write(&mut res, dialect);
                 if res.state == State::Done && reuse {
                     continue;
                 }
@@ -300,7 +315,7 @@ fn serve_connection<H: Handler>(
             deadline: Instant::now() + settings.body_timeout,
         };
         if let Err(e) = input.read_body(&mut stream, &head, limit, &mut share, clock) {
-            answer_layer_error(&mut stream, &mut out, &e, id.as_str());
+            answer_layer_error(&mut stream, &mut out, &e, id.as_str(), dialect);
             return;
         }
         input.release_idle();
@@ -335,12 +350,18 @@ fn serve_connection<H: Handler>(
 }
 
 /// Answers an error the layer found before a handler ran, then closes the connection.
-fn answer_layer_error(stream: &mut TcpStream, out: &mut Vec<u8>, e: &HttpError, id: &str) {
+fn answer_layer_error(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    e: &HttpError,
+    id: &str,
+    dialect: Dialect,
+) {
     let Some(problem) = e.problem() else {
         return;
     };
     let mut res = Responder::new(stream, out, ResponseMode::CLOSING, id);
-    problem.write_openai(&mut res);
+    problem.write(&mut res, dialect);
     if res.state == State::Broken {
         return;
     }

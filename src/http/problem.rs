@@ -10,6 +10,16 @@ use std::borrow::Cow;
 
 use super::Responder;
 
+/// The error shape a client reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// `{"error":{"message","type","code"}}`.
+    #[default]
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`.
+    Anthropic,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub status: u16,
@@ -82,9 +92,42 @@ impl Problem {
         body
     }
 
-    /// Writes the response: status, `Allow` / `Retry-After`, and the OpenAI error shape.
+    /// Anthropic's error type for this status.
+    fn anthropic_type(&self) -> &'static str {
+        match self.status {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            s if s >= 500 => "api_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// `{"type":"error","error":{"type","message"}}`, Anthropic's error shape.
+    pub fn anthropic_body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(64 + self.message.len());
+        body.extend_from_slice(b"{\"type\":\"error\",\"error\":{\"type\":");
+        crate::json::write_str(&mut body, self.anthropic_type());
+        body.extend_from_slice(b",\"message\":");
+        crate::json::write_str(&mut body, &self.message);
+        body.extend_from_slice(b"}}");
+        body
+    }
+
+    /// Writes the response in the OpenAI error shape.
     pub fn write_openai(&self, res: &mut Responder<'_>) {
-        let body = self.openai_body();
+        self.write(res, Dialect::OpenAi);
+    }
+
+    /// Writes the response: status, `Allow` / `Retry-After`, and the body in `dialect`.
+    pub fn write(&self, res: &mut Responder<'_>, dialect: Dialect) {
+        let body = match dialect {
+            Dialect::OpenAi => self.openai_body(),
+            Dialect::Anthropic => self.anthropic_body(),
+        };
         let mut head = res.head(self.status);
         if let Some(allow) = self.allow {
             head = head.header("Allow", allow);
@@ -126,6 +169,10 @@ mod tests {
         assert_eq!(
             String::from_utf8(p.openai_body()).unwrap(),
             r#"{"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}}"#
+        );
+        assert_eq!(
+            String::from_utf8(p.anthropic_body()).unwrap(),
+            r#"{"type":"error","error":{"type":"authentication_error","message":"Invalid API key"}}"#
         );
         let p = Problem::new(400, "x", "y", "say \"hi\"\n");
         assert_eq!(

@@ -21,7 +21,7 @@ pub use chain::{Entry, KeyInfo, KeySlot, Registry, Snapshot, UsableKey};
 use ledger::Blocked;
 pub use sticky::Sticky;
 
-use crate::catalog::{Catalog, Limits};
+use crate::catalog::{Catalog, Kind, Limits};
 use crate::outcome::{RateHints, Verdict};
 use crate::time::next_utc_midnight;
 
@@ -49,14 +49,55 @@ impl Demand {
     }
 }
 
+/// What kind of model a request needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Task {
+    #[default]
+    Chat,
+    /// Fill-in-the-middle: chat models the catalog marks `fim`.
+    Fim,
+    /// Embeddings from this catalog model or one of its family (vectors of other models are
+    /// not interchangeable).
+    Embedding { like: usize },
+}
+
+impl Task {
+    pub fn fits(self, catalog: &Catalog, model: usize) -> bool {
+        let m = &catalog.models[model];
+        match self {
+            Task::Chat => m.kind == Kind::Chat,
+            Task::Fim => m.kind == Kind::Chat && m.fim,
+            Task::Embedding { like } => {
+                let want = &catalog.models[like];
+                m.kind == Kind::Embedding
+                    && (model == like || (want.family.is_some() && m.family == want.family))
+            }
+        }
+    }
+}
+
+/// The order candidates are offered in after `first`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// The fallback chain as configured.
+    #[default]
+    Chain,
+    /// The chain's entries by the model's intelligence rank.
+    Intelligence,
+    /// The chain's entries by the model's speed rank.
+    Speed,
+}
+
 /// What the request asks of routing.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Plan {
     /// An entry to try first (an explicit or sticky model).
     pub first: Option<usize>,
     /// Only `first` may serve (`X-Freellmapi-Pin: strict`).
     pub strict: bool,
     pub demand: Demand,
+    pub task: Task,
+    pub order: Order,
 }
 
 /// What one request has tried and learnt so far.
@@ -169,7 +210,7 @@ impl Router {
                 return Err(why);
             }
         }
-        for entry in effective_order(snap, now_ms) {
+        for entry in effective_order(snap, plan.order, now_ms) {
             if Some(entry) == plan.first {
                 continue;
             }
@@ -213,6 +254,9 @@ impl Router {
     ) -> Option<Candidate> {
         let entry = &snap.entries[e];
         let model = &snap.catalog.models[entry.model];
+        if !plan.task.fits(&snap.catalog, entry.model) {
+            return None;
+        }
         if !model.enabled || !entry.enabled || entry.slots.is_empty() {
             return None;
         }
@@ -432,12 +476,11 @@ impl Router {
     /// Whether at least one enabled model has a key free to serve a small request now.
     pub fn usable_now(&self, snap: &Snapshot, now_ms: u64) -> bool {
         let plan = Plan {
-            first: None,
-            strict: false,
             demand: Demand {
                 input_tokens: 1,
                 output_reserve: 1,
             },
+            ..Plan::default()
         };
         self.select(snap, &plan, &Progress::default(), now_ms)
             .is_ok()
@@ -445,6 +488,11 @@ impl Router {
 
     /// Whether one entry could take a small request now (for `?available=true`).
     pub fn entry_available(&self, snap: &Snapshot, entry: usize, now_ms: u64) -> bool {
+        let model = snap.entries[entry].model;
+        let task = match snap.catalog.models[model].kind {
+            Kind::Chat => Task::Chat,
+            Kind::Embedding => Task::Embedding { like: model },
+        };
         let plan = Plan {
             first: Some(entry),
             strict: true,
@@ -452,6 +500,8 @@ impl Router {
                 input_tokens: 1,
                 output_reserve: 1,
             },
+            task,
+            order: Order::Chain,
         };
         self.select(snap, &plan, &Progress::default(), now_ms)
             .is_ok()
@@ -481,19 +531,33 @@ fn slot_admits(
     }
 }
 
-/// Entry indexes by position + penalty, stable for ties. Without penalties, chain order.
-fn effective_order(snap: &Snapshot, now_ms: u64) -> Box<dyn Iterator<Item = usize> + '_> {
+/// Entry indexes by position + penalty, stable for ties, where the position is the chain's or
+/// the rank order's. Without penalties and in chain order, no allocation.
+fn effective_order(
+    snap: &Snapshot,
+    order: Order,
+    now_ms: u64,
+) -> Box<dyn Iterator<Item = usize> + '_> {
     let penalties: Vec<u64> = snap
         .entries
         .iter()
         .map(|e| e.state.penalty.value(now_ms))
         .collect();
-    if penalties.iter().all(|p| *p == 0) {
+    if order == Order::Chain && penalties.iter().all(|p| *p == 0) {
         return Box::new(0..snap.entries.len());
     }
-    let mut order: Vec<usize> = (0..snap.entries.len()).collect();
-    order.sort_by_key(|&i| i as u64 + penalties[i]);
-    Box::new(order.into_iter())
+    let mut by_rank: Vec<usize> = (0..snap.entries.len()).collect();
+    match order {
+        Order::Chain => {}
+        Order::Intelligence => by_rank.sort_by_key(|&e| snap.model(e).intelligence_rank),
+        Order::Speed => by_rank.sort_by_key(|&e| snap.model(e).speed_rank),
+    }
+    let mut position = vec![0u64; by_rank.len()];
+    for (pos, &e) in by_rank.iter().enumerate() {
+        position[e] = pos as u64;
+    }
+    by_rank.sort_by_key(|&e| position[e] + penalties[e]);
+    Box::new(by_rank.into_iter())
 }
 
 #[cfg(test)]

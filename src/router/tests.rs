@@ -36,6 +36,12 @@ fn model(platform: usize, id: &str, rank: u32, limits: Limits, ctx: u32) -> Mode
         enabled: true,
         pool: None,
         custom: false,
+        kind: crate::catalog::Kind::Chat,
+        fim: false,
+        family: None,
+        max_output_tokens: None,
+        dimensions: None,
+        flexible_dimensions: false,
     }
 }
 
@@ -66,6 +72,7 @@ fn catalog() -> Arc<Catalog> {
                 128_000,
             ),
         ],
+        aliases: vec![],
     })
 }
 
@@ -88,12 +95,11 @@ fn router_with(keys: Vec<UsableKey>) -> (Router, Arc<Snapshot>) {
 
 fn plan() -> Plan {
     Plan {
-        first: None,
-        strict: false,
         demand: Demand {
             input_tokens: 10,
             output_reserve: 1000,
         },
+        ..Plan::default()
     }
 }
 
@@ -235,12 +241,11 @@ fn auth_failure_moves_to_the_next_key_and_pauses_the_key() {
 fn context_window_and_token_limits_are_respected() {
     let (r, s) = router_with(vec![key(1, 0), key(3, 1)]);
     let big = Plan {
-        first: None,
-        strict: false,
         demand: Demand {
             input_tokens: 9_000,
             output_reserve: 1000,
         },
+        ..Plan::default()
     };
     let c = r.select(&s, &big, &Progress::default(), T0).unwrap();
     assert_eq!(model_of(&s, c), "a", "b's 8k window is skipped");
@@ -375,6 +380,7 @@ fn pooled_catalog() -> Arc<Catalog> {
             model(0, "y:free", 2, Limits::default(), 128_000),
             model(0, "z-paid", 3, Limits::default(), 128_000),
         ],
+        aliases: vec![],
     };
     c.models[0].pool = Some(0);
     c.models[1].pool = Some(0);
@@ -480,4 +486,60 @@ fn a_daily_429_cools_the_pool_and_marks_the_key_rate_limited() {
             .is_ok(),
         "cooled for exactly the Retry-After"
     );
+}
+
+#[test]
+fn tasks_pick_only_fitting_models_and_orders_re_sort_the_chain() {
+    use crate::catalog::Kind;
+    let mut c = (*catalog()).clone();
+    // a: chat (intelligence 1, speed 3); b: chat + fim (2, 1); c: chat (3, 2);
+    // e1, e2: embeddings of one family; e3: another.
+    c.models[0].speed_rank = 3;
+    c.models[1].fim = true;
+    c.models[2].speed_rank = 2;
+    for (id, family) in [("e1", "fam"), ("e2", "fam"), ("e3", "other")] {
+        let mut m = model(0, id, 9, Limits::default(), 8_000);
+        m.kind = Kind::Embedding;
+        m.family = Some(family.into());
+        c.models.push(m);
+    }
+    let c = Arc::new(c);
+    let r = Router::new(c.clone());
+    r.rebuild(c.clone(), vec![key(1, 0), key(2, 1)], &[]);
+    let s = r.snapshot();
+    let names = |plan: &Plan| -> Vec<String> {
+        let mut p = Progress::default();
+        let mut out = vec![];
+        while let Ok(cand) = r.select(&s, plan, &p, T0) {
+            out.push(model_of(&s, cand).to_string());
+            p.tried.push((cand.entry, cand.slot));
+        }
+        out
+    };
+    assert_eq!(
+        names(&plan()),
+        ["a", "b", "c"],
+        "embedding models never chat"
+    );
+    let fim = Plan {
+        task: Task::Fim,
+        ..plan()
+    };
+    assert_eq!(names(&fim), ["b"]);
+    let e1 = c.models.iter().position(|m| m.model_id == "e1").unwrap();
+    let emb = Plan {
+        task: Task::Embedding { like: e1 },
+        ..plan()
+    };
+    assert_eq!(names(&emb), ["e1", "e2"], "only the same family");
+    let speed = Plan {
+        order: Order::Speed,
+        ..plan()
+    };
+    assert_eq!(names(&speed), ["b", "c", "a"]);
+    let smart = Plan {
+        order: Order::Intelligence,
+        ..plan()
+    };
+    assert_eq!(names(&smart), ["a", "b", "c"]);
 }

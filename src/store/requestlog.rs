@@ -57,6 +57,9 @@ pub struct AttemptRecord {
 pub struct RequestRecord {
     pub ts_ms: u64,
     pub request_id: String,
+    /// The client API the request came through (records from before surfaces read `chat`).
+    #[serde(default)]
+    pub surface: crate::chat::Surface,
     pub requested_model: Option<String>,
     pub platform: Option<String>,
     pub model: Option<String>,
@@ -359,6 +362,7 @@ mod tests {
 
     fn rec(ts: u64) -> RequestRecord {
         RequestRecord {
+            surface: Default::default(),
             ts_ms: ts,
             request_id: format!("r{ts}"),
             requested_model: None,

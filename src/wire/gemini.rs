@@ -190,8 +190,8 @@ fn push_turn(contents: &mut Vec<OwnedValue>, role: &str, parts: Vec<OwnedValue>)
     contents.push(json!({ "role": role, "parts": parts }));
 }
 
-/// The `generateContent` body for `chat`.
-pub fn request_body(chat: &ChatRequest) -> Result<Vec<u8>, WireError> {
+/// The `generateContent` body for `chat`; `max_tokens_cap` lowers the client's `max_tokens`.
+pub fn request_body(chat: &ChatRequest, max_tokens_cap: Option<u64>) -> Result<Vec<u8>, WireError> {
     let body = &chat.body;
     let mut system = Vec::new();
     let mut contents: Vec<OwnedValue> = Vec::new();
@@ -282,7 +282,7 @@ pub fn request_body(chat: &ChatRequest) -> Result<Vec<u8>, WireError> {
             json!({ "parts": [{ "text": system.join("\n\n") }] }),
         );
     }
-    let config = generation_config(body);
+    let config = generation_config(body, max_tokens_cap);
     if config.as_object().is_some_and(|c| !c.is_empty()) {
         o.insert("generationConfig".into(), config);
     }
@@ -297,7 +297,7 @@ pub fn request_body(chat: &ChatRequest) -> Result<Vec<u8>, WireError> {
     Ok(inline.splice(encoded))
 }
 
-fn generation_config(body: &OwnedValue) -> OwnedValue {
+fn generation_config(body: &OwnedValue, max_tokens_cap: Option<u64>) -> OwnedValue {
     let mut config = OwnedValue::object();
     let Some(c) = config.as_object_mut() else {
         return config;
@@ -312,7 +312,11 @@ fn generation_config(body: &OwnedValue) -> OwnedValue {
         .or_else(|| body.get("max_tokens"))
         .filter(|v| !v.is_null())
     {
-        c.insert("maxOutputTokens".into(), v.clone());
+        let capped = match (v.as_u64(), max_tokens_cap) {
+            (Some(n), Some(cap)) if n > cap => OwnedValue::from(cap),
+            _ => v.clone(),
+        };
+        c.insert("maxOutputTokens".into(), capped);
     }
     if let Some(seed) = body.get("seed").filter(|v| !v.is_null()) {
         c.insert("seed".into(), seed.clone());

@@ -4,6 +4,7 @@
 //! Owns no state and does no I/O. Never sees a provider key: credentials are added by
 //! `upstream::send` after the body is built here.
 
+pub mod embeddings;
 pub mod gemini;
 pub mod openai;
 mod schema;
@@ -48,14 +49,40 @@ pub fn outbound(
     chat: &ChatRequest,
 ) -> Result<Outbound, WireError> {
     let chat_url = || format!("{}/chat/completions", platform.base_url);
+    // Clients of other vendors' APIs ask for more output than free models give: lowered to
+    // what the model allows rather than passed on to earn a 400.
+    let cap = if chat.clamp_output {
+        model.output_room(chat.input_tokens)
+    } else {
+        None
+    };
+    if chat.fim {
+        if platform.wire != Wire::Openai || !model.fim {
+            return Err(WireError::Unsupported(
+                "this model does not serve fill-in-the-middle",
+            ));
+        }
+        return Ok(Outbound {
+            url: format!("{}/fim/completions", platform.base_url),
+            body: openai::fim_body(chat, &model.model_id, cap),
+            first_byte: platform.first_byte_timeout,
+        });
+    }
     let (url, body) = match platform.wire {
-        Wire::Openai => (
-            chat_url(),
-            openai::request_body(chat, &model.model_id, openai::Dialect::default()),
-        ),
+        Wire::Openai => {
+            let dialect = openai::Dialect {
+                max_tokens_cap: cap,
+                ..openai::Dialect::default()
+            };
+            (
+                chat_url(),
+                openai::request_body(chat, &model.model_id, dialect),
+            )
+        }
         Wire::Cloudflare => {
             let dialect = openai::Dialect {
                 null_content_as_empty: true,
+                max_tokens_cap: cap,
             };
             (
                 chat_url(),
@@ -64,7 +91,7 @@ pub fn outbound(
         }
         Wire::Gemini => (
             gemini::url(&platform.base_url, &model.model_id, chat.stream),
-            gemini::request_body(chat)?,
+            gemini::request_body(chat, cap)?,
         ),
     };
     Ok(Outbound {

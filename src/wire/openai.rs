@@ -18,6 +18,8 @@ use crate::json;
 pub struct Dialect {
     /// Cloudflare rejects `content: null` next to `tool_calls`; it gets `""`.
     pub null_content_as_empty: bool,
+    /// `max_tokens` above this is lowered to it (the routed model's output room).
+    pub max_tokens_cap: Option<u64>,
 }
 
 /// The upstream body: the client's object with `model` replaced and Gemini-only fields removed.
@@ -37,6 +39,11 @@ pub fn request_body(chat: &ChatRequest, model_id: &str, dialect: Dialect) -> Vec
             out.push(b':');
             if k == "messages" && rewrite_messages {
                 write_messages(&mut out, v, dialect);
+            } else if let (Some(cap), "max_tokens" | "max_completion_tokens") =
+                (dialect.max_tokens_cap, k.as_str())
+                && v.as_u64().is_some_and(|n| n > cap)
+            {
+                out.extend_from_slice(cap.to_string().as_bytes());
             } else {
                 json::write_value(&mut out, v);
             }
@@ -113,6 +120,39 @@ fn write_tool_calls(out: &mut Vec<u8>, calls: &OwnedValue) {
         }
     }
     out.push(b']');
+}
+
+/// The fill-in-the-middle body (Mistral's `/v1/fim/completions`): the prompt, the suffix and
+/// the sampling options of the client's request.
+pub fn fim_body(chat: &ChatRequest, model_id: &str, max_tokens_cap: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"model\":");
+    json::write_str(&mut out, model_id);
+    for field in [
+        "prompt",
+        "suffix",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "stream",
+        "seed",
+    ] {
+        let Some(v) = chat.body.get(field).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        out.push(b',');
+        json::write_str(&mut out, field);
+        out.push(b':');
+        match (field, v.as_u64(), max_tokens_cap) {
+            ("max_tokens", Some(n), Some(cap)) if n > cap => {
+                out.extend_from_slice(cap.to_string().as_bytes())
+            }
+            _ => json::write_value(&mut out, v),
+        }
+    }
+    out.push(b'}');
+    out
 }
 
 /// Normalises a non-streaming response body. `input_tokens` fills estimated usage.
@@ -349,6 +389,7 @@ mod tests {
             "m",
             Dialect {
                 null_content_as_empty: true,
+                ..Dialect::default()
             },
         ))
         .unwrap();

@@ -21,7 +21,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let mut bytes = data.to_vec();
     if let Ok(chat) = ChatRequest::parse(&mut bytes, DefaultHasher::new()) {
-        if let Ok(mut body) = gemini::request_body(&chat) {
+        if let Ok(mut body) = gemini::request_body(&chat, None) {
             assert!(
                 freellmapi::json::parse_value(&mut body).is_ok(),
                 "a translated request is not JSON"

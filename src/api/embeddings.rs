@@ -1,0 +1,217 @@
+//! `POST /v1/embeddings`: parse → plan within the model's family → fail over across keys and
+//! platforms serving that family → vectors in the client's encoding → account.
+//!
+//! Vectors of different models are not interchangeable, so a request never fails over to
+//! another family, and the model must be named.
+
+use std::time::Instant;
+
+use super::proxy::{Step, call, dialect, failover, untranslatable};
+use super::{ClientError, Missing};
+use crate::app::App;
+use crate::catalog::Kind;
+use crate::chat::{Surface, invalid};
+use crate::front::embeddings::{self as front, Parsed};
+use crate::http::{Request, Responder, header_safe};
+use crate::outcome::Verdict;
+use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
+use crate::store::{RequestOutcome, RequestRecord};
+use crate::time::now_ms;
+use crate::upstream::{classify, watch};
+use crate::wire::{Usage, embeddings};
+
+/// Vectors are large: 2 048 inputs of 1 024 floats are ~20 MiB of JSON.
+const MAX_EMBEDDINGS_BODY: u64 = 24 * 1024 * 1024;
+
+#[inline(never)]
+pub fn embeddings(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
+    let started = Instant::now();
+    let mut rec = RequestRecord {
+        ts_ms: now_ms(),
+        request_id: req.id().to_string(),
+        surface: Surface::Embeddings,
+        requested_model: None,
+        platform: None,
+        model: None,
+        key_id: None,
+        outcome: RequestOutcome::Error,
+        status: 200,
+        stream: false,
+        input_tokens: 0,
+        output_tokens: 0,
+        tokens_estimated: false,
+        latency_ms: 0,
+        ttfb_ms: None,
+        error: None,
+        attempts: Vec::new(),
+    };
+    if let Err(e) = serve(app, req, res, &mut rec, started) {
+        let problem = e.problem();
+        rec.status = problem.status;
+        rec.error = Some(problem.code.to_string());
+        if e.is_rejection() {
+            rec.outcome = RequestOutcome::Rejected;
+        }
+        problem.write(res, dialect(Surface::Embeddings));
+    }
+    rec.latency_ms = started.elapsed().as_millis() as u64;
+    app.log.record(rec);
+}
+
+fn serve(
+    app: &App,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+    rec: &mut RequestRecord,
+    started: Instant,
+) -> Result<(), ClientError> {
+    let parsed = front::parse(req.body).map_err(ClientError::Invalid)?;
+    *req.body = Vec::new();
+    rec.requested_model = Some(parsed.model.clone());
+    let snap = app.router.snapshot();
+    let plan = plan(&snap, &parsed, req)?;
+    let deadline = started + app.request_budget;
+    let _watch = watch::client(req.client_fd(), deadline);
+    failover(
+        app,
+        &snap,
+        &plan,
+        None,
+        deadline,
+        rec,
+        res,
+        |cand, failures, res| attempt(app, &snap, &parsed, cand, failures, res),
+    )
+}
+
+fn plan(snap: &Snapshot, parsed: &Parsed, req: &Request<'_>) -> Result<Plan, ClientError> {
+    let name = &parsed.model;
+    let m = snap
+        .catalog
+        .find_model(name)
+        .ok_or_else(|| ClientError::ModelNotFound {
+            model: name.clone(),
+            why: Missing::Unknown,
+        })?;
+    let model = &snap.catalog.models[m];
+    if model.kind != Kind::Embedding {
+        return Err(ClientError::ModelNotFound {
+            model: name.clone(),
+            why: Missing::WrongKind,
+        });
+    }
+    if let (Some(want), Some(has)) = (parsed.request.dimensions, model.dimensions)
+        && want != has
+        && !(model.flexible_dimensions && want < has)
+    {
+        return Err(ClientError::Invalid(invalid(
+            "invalid_value",
+            if model.flexible_dimensions {
+                format!("dimensions: {name} gives at most {has}")
+            } else {
+                format!("dimensions: {name} gives {has}-dimensional vectors only")
+            },
+        )));
+    }
+    let entry = snap
+        .entry_for_model(m)
+        .filter(|&e| snap.entries[e].enabled && model.enabled)
+        .ok_or_else(|| ClientError::ModelNotFound {
+            model: name.clone(),
+            why: Missing::Disabled,
+        })?;
+    let strict = req
+        .header("x-freellmapi-pin")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
+    Ok(Plan {
+        first: Some(entry),
+        strict,
+        demand: Demand {
+            input_tokens: parsed.input_tokens,
+            output_reserve: 0,
+        },
+        task: Task::Embedding { like: m },
+        order: Order::Chain,
+    })
+}
+
+fn attempt(
+    app: &App,
+    snap: &Snapshot,
+    parsed: &Parsed,
+    cand: Candidate,
+    failures_before: u32,
+    res: &mut Responder<'_>,
+) -> Step {
+    let model = snap.model(cand.entry);
+    let platform = &snap.catalog.platforms[model.platform];
+    // A family member with a different native length gets the client's length, or the
+    // requested model's when the client named none.
+    let mut request_dims = parsed.request.dimensions;
+    if request_dims.is_none() {
+        let asked = snap
+            .catalog
+            .find_model(&parsed.model)
+            .map(|m| &snap.catalog.models[m]);
+        if let Some(want) = asked.and_then(|a| a.dimensions)
+            && model.dimensions != Some(want)
+        {
+            request_dims = Some(want);
+        }
+    }
+    let request = embeddings::EmbedRequest {
+        inputs: parsed.request.inputs.clone(),
+        dimensions: request_dims,
+    };
+    let out = match embeddings::outbound(platform, model, &request) {
+        Ok(o) => o,
+        Err(e) => return untranslatable(e),
+    };
+    drop(request);
+    let (reply, sent_at) = match call(app, snap, cand, out) {
+        Ok(r) => r,
+        Err(step) => return step,
+    };
+    let failed = |verdict| Step::Failed {
+        verdict,
+        status: Some(200),
+        rejected: None,
+    };
+    let body = match reply.read_body(MAX_EMBEDDINGS_BODY) {
+        Ok(b) => b,
+        Err(e) => {
+            return match classify::transport(e) {
+                Verdict::Cancelled => Step::Cancelled,
+                verdict => failed(verdict),
+            };
+        }
+    };
+    let Ok(embedded) = embeddings::read(platform, body, parsed.request.inputs.len()) else {
+        return failed(Verdict::Unavailable);
+    };
+    let estimated = embedded.prompt_tokens.is_none();
+    let prompt = embedded.prompt_tokens.unwrap_or(parsed.input_tokens);
+    let body = front::render(&embedded.vectors, parsed.format, &parsed.model, prompt);
+    drop(embedded);
+    let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
+    let mut head = res
+        .head(200)
+        .header("X-Routed-Via", &routed)
+        .header("Cache-Control", "no-store");
+    if failures_before > 0 {
+        head = head.header_u64("X-Fallback-Attempts", u64::from(failures_before));
+    }
+    if head.body("application/json", &body).is_err() {
+        return Step::Cancelled;
+    }
+    Step::Served {
+        usage: Usage {
+            prompt,
+            completion: 0,
+            total: prompt,
+        },
+        estimated,
+        ttfb_ms: Some(sent_at.elapsed().as_millis() as u64),
+        interrupted: false,
+    }
+}

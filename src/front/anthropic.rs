@@ -1,0 +1,847 @@
+//! Anthropic Messages (`/v1/messages`), as Claude Code and the `anthropic` SDKs speak it.
+//!
+//! Requests: `system` (string or text blocks) and `role:"system"` turns become system
+//! messages; `text`, `image` (base64 or url source) and text `document` blocks become content;
+//! `tool_use` ⇄ `tool_calls`, `tool_result` → `tool` messages (placed before the rest of their
+//! user turn, where chat APIs want them); `thinking` blocks, `cache_control`, `metadata`,
+//! `top_k`, `context_management`, `output_config` are dropped. Tools the proxy cannot serve
+//! (Anthropic's server and built-in tools, deferred placeholders) are dropped and named; only a
+//! `tool_choice` forcing one of them is refused.
+//!
+//! Answers: the message object; streams as `message_start`, per block `content_block_start` /
+//! `content_block_delta` / `content_block_stop`, `message_delta`, `message_stop`.
+
+use std::hash::Hasher;
+
+use simd_json::OwnedValue;
+use simd_json::json;
+use simd_json::prelude::*;
+
+use super::chunk::{self, Piece};
+use super::{Echo, Inbound, event, new_id};
+use crate::chat::{ChatRequest, Invalid, invalid, parse_body, wrong_type};
+use crate::json::write_str;
+use crate::wire::{Usage, WireError};
+
+/// Parses a Messages request into the internal chat request.
+pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
+    let body = parse_body(bytes)?;
+    let t = translate(&body, true)?;
+    let mut chat = ChatRequest::from_value(t.body, hasher)?;
+    chat.clamp_output = true;
+    Ok(Inbound {
+        chat,
+        echo_model: t.model,
+        dropped_tools: t.dropped,
+    })
+}
+
+/// `count_tokens`: the request's input estimate, with no upstream call.
+pub fn count_tokens(bytes: &mut [u8], hasher: impl Hasher) -> Result<u64, Invalid> {
+    let body = parse_body(bytes)?;
+    let t = translate(&body, false)?;
+    Ok(ChatRequest::from_value(t.body, hasher)?.input_tokens)
+}
+
+struct Translated {
+    body: OwnedValue,
+    model: String,
+    dropped: Vec<String>,
+}
+
+fn required<'v>(body: &'v OwnedValue, field: &str) -> Result<&'v OwnedValue, Invalid> {
+    body.get(field)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| invalid("missing_required_parameter", format!("{field}: required")))
+}
+
+fn translate(body: &OwnedValue, need_max_tokens: bool) -> Result<Translated, Invalid> {
+    let model = required(body, "model")?;
+    let model = model
+        .as_str()
+        .ok_or_else(|| wrong_type("model", "a string", model))?
+        .to_string();
+    let mut out = OwnedValue::object();
+    let o = out.as_object_mut().expect("just made an object");
+    o.insert("model".into(), OwnedValue::from(model.clone()));
+    if need_max_tokens {
+        let m = required(body, "max_tokens")?;
+        match m.as_u64() {
+            Some(n) if n >= 1 => o.insert("max_tokens".into(), OwnedValue::from(n)),
+            _ if m.is_number() => {
+                return Err(invalid(
+                    "invalid_value",
+                    "max_tokens: must be at least 1".into(),
+                ));
+            }
+            _ => return Err(wrong_type("max_tokens", "an integer", m)),
+        };
+    }
+    for field in ["temperature", "top_p"] {
+        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
+            o.insert(field.into(), v.clone());
+        }
+    }
+    if let Some(v) = body.get("stream").filter(|v| !v.is_null()) {
+        let stream = v
+            .as_bool()
+            .ok_or_else(|| wrong_type("stream", "a boolean", v))?;
+        o.insert("stream".into(), OwnedValue::from(stream));
+        if stream {
+            // Real token counts for `message_delta`, from providers that report them.
+            o.insert("stream_options".into(), json!({ "include_usage": true }));
+        }
+    }
+    if let Some(v) = body.get("stop_sequences").filter(|v| !v.is_null()) {
+        match v.as_array() {
+            Some(a) if a.iter().all(|s| s.is_str()) => {
+                if !a.is_empty() {
+                    o.insert("stop".into(), v.clone());
+                }
+            }
+            _ => return Err(wrong_type("stop_sequences", "an array of strings", v)),
+        }
+    }
+
+    let mut messages = Vec::new();
+    if let Some(system) = body.get("system").filter(|v| !v.is_null()) {
+        let text = text_of(system, "system")?;
+        if !text.is_empty() {
+            messages.push(json!({ "role": "system", "content": text }));
+        }
+    }
+    let turns = required(body, "messages")?;
+    let turns = turns
+        .as_array()
+        .ok_or_else(|| wrong_type("messages", "an array", turns))?;
+    if turns.is_empty() {
+        return Err(invalid(
+            "invalid_value",
+            "messages: must contain at least one message".into(),
+        ));
+    }
+    let mut open_calls: Vec<String> = Vec::new();
+    for (i, turn) in turns.iter().enumerate() {
+        translate_turn(i, turn, &mut messages, &mut open_calls)?;
+    }
+    o.insert("messages".into(), OwnedValue::from(messages));
+
+    let (tools, dropped) = translate_tools(body.get("tools"))?;
+    let has_tools = !tools.is_empty();
+    if has_tools {
+        o.insert("tools".into(), OwnedValue::from(tools));
+    }
+    if let Some(tc) = body.get("tool_choice").filter(|v| !v.is_null()) {
+        if let Some(choice) = translate_tool_choice(tc, has_tools, &dropped, body.get("tools"))? {
+            o.insert("tool_choice".into(), choice);
+        }
+        if tc.get_bool("disable_parallel_tool_use") == Some(true) && has_tools {
+            o.insert("parallel_tool_calls".into(), OwnedValue::from(false));
+        }
+    }
+    Ok(Translated {
+        body: out,
+        model,
+        dropped,
+    })
+}
+
+/// Text of a string or an array of `text` blocks (other blocks refused).
+fn text_of(v: &OwnedValue, path: &str) -> Result<String, Invalid> {
+    if let Some(s) = v.as_str() {
+        return Ok(s.to_string());
+    }
+    let blocks = v
+        .as_array()
+        .ok_or_else(|| wrong_type(path, "a string or an array of text blocks", v))?;
+    let mut text = String::new();
+    for (j, b) in blocks.iter().enumerate() {
+        let bpath = format!("{path}[{j}]");
+        match block_type(b, &bpath)? {
+            "text" => {
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(block_text(b, &bpath)?);
+            }
+            other => {
+                return Err(invalid(
+                    "invalid_value",
+                    format!("{bpath}.type: expected \"text\", got {other:?}"),
+                ));
+            }
+        }
+    }
+    Ok(text)
+}
+
+fn block_type<'v>(b: &'v OwnedValue, path: &str) -> Result<&'v str, Invalid> {
+    if !b.is_object() {
+        return Err(wrong_type(path, "a content block object", b));
+    }
+    let t = required(b, "type").map_err(|_| {
+        invalid(
+            "missing_required_parameter",
+            format!("{path}.type: required"),
+        )
+    })?;
+    t.as_str()
+        .ok_or_else(|| wrong_type(&format!("{path}.type"), "a string", t))
+}
+
+fn block_text<'v>(b: &'v OwnedValue, path: &str) -> Result<&'v str, Invalid> {
+    match b.get("text") {
+        Some(t) => t
+            .as_str()
+            .ok_or_else(|| wrong_type(&format!("{path}.text"), "a string", t)),
+        None => Err(invalid(
+            "missing_required_parameter",
+            format!("{path}.text: required"),
+        )),
+    }
+}
+
+fn translate_turn(
+    i: usize,
+    turn: &OwnedValue,
+    messages: &mut Vec<OwnedValue>,
+    open_calls: &mut Vec<String>,
+) -> Result<(), Invalid> {
+    let path = format!("messages[{i}]");
+    if !turn.is_object() {
+        return Err(wrong_type(&path, "an object", turn));
+    }
+    let role = required(turn, "role").map_err(|_| {
+        invalid(
+            "missing_required_parameter",
+            format!("{path}.role: required"),
+        )
+    })?;
+    let role = role
+        .as_str()
+        .ok_or_else(|| wrong_type(&format!("{path}.role"), "a string", role))?;
+    let content = turn.get("content").ok_or_else(|| {
+        invalid(
+            "missing_required_parameter",
+            format!("{path}.content: required"),
+        )
+    })?;
+    let cpath = format!("{path}.content");
+    match role {
+        // Claude Code sends these inside `messages`.
+        "system" => {
+            let text = text_of(content, &cpath)?;
+            messages.push(json!({ "role": "system", "content": text }));
+        }
+        "user" => user_turn(content, &cpath, messages, open_calls)?,
+        "assistant" => {
+            open_calls.clear();
+            assistant_turn(content, &cpath, messages, open_calls)?;
+        }
+        other => {
+            return Err(invalid(
+                "invalid_value",
+                format!("{path}.role: unknown role {other:?}; expected user or assistant"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn user_turn(
+    content: &OwnedValue,
+    path: &str,
+    messages: &mut Vec<OwnedValue>,
+    open_calls: &[String],
+) -> Result<(), Invalid> {
+    if let Some(s) = content.as_str() {
+        messages.push(json!({ "role": "user", "content": s }));
+        return Ok(());
+    }
+    let blocks = content
+        .as_array()
+        .ok_or_else(|| wrong_type(path, "a string or an array of content blocks", content))?;
+    let mut parts: Vec<OwnedValue> = Vec::new();
+    let mut has_image = false;
+    for (j, b) in blocks.iter().enumerate() {
+        let bpath = format!("{path}[{j}]");
+        match block_type(b, &bpath)? {
+            "text" => parts.push(json!({ "type": "text", "text": block_text(b, &bpath)? })),
+            "image" => {
+                parts.push(image_part(b, &bpath)?);
+                has_image = true;
+            }
+            "document" => parts.push(json!({ "type": "text", "text": document_text(b, &bpath)? })),
+            "tool_result" => messages.push(tool_result(b, &bpath, open_calls)?),
+            "thinking" | "redacted_thinking" => {}
+            "tool_use" => {
+                return Err(invalid(
+                    "invalid_value",
+                    format!("{bpath}.type: tool_use blocks belong in assistant turns"),
+                ));
+            }
+            other => return Err(unsupported_block(&bpath, other)),
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let content = if has_image {
+        OwnedValue::from(parts)
+    } else {
+        // Plain text as a string: some providers refuse content arrays.
+        OwnedValue::from(
+            parts
+                .iter()
+                .filter_map(|p| p.get_str("text"))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
+        )
+    };
+    messages.push(json!({ "role": "user", "content": content }));
+    Ok(())
+}
+
+fn unsupported_block(path: &str, kind: &str) -> Invalid {
+    invalid(
+        "invalid_value",
+        format!(
+            "{path}.type: unsupported content block {kind:?}; expected text, image, document, tool_use, tool_result or thinking"
+        ),
+    )
+}
+
+fn image_part(b: &OwnedValue, path: &str) -> Result<OwnedValue, Invalid> {
+    let source = b.get("source").filter(|s| s.is_object()).ok_or_else(|| {
+        invalid(
+            "missing_required_parameter",
+            format!("{path}.source: required"),
+        )
+    })?;
+    let url = match source.get_str("type") {
+        Some("base64") => {
+            let media = source.get_str("media_type").unwrap_or("image/png");
+            let data = source.get_str("data").ok_or_else(|| {
+                invalid(
+                    "missing_required_parameter",
+                    format!("{path}.source.data: required"),
+                )
+            })?;
+            format!("data:{media};base64,{data}")
+        }
+        Some("url") => source
+            .get_str("url")
+            .ok_or_else(|| {
+                invalid(
+                    "missing_required_parameter",
+                    format!("{path}.source.url: required"),
+                )
+            })?
+            .to_string(),
+        other => {
+            return Err(invalid(
+                "invalid_value",
+                format!(
+                    "{path}.source.type: {:?} is not supported; send base64 or url",
+                    other.unwrap_or("")
+                ),
+            ));
+        }
+    };
+    Ok(json!({ "type": "image_url", "image_url": { "url": url } }))
+}
+
+fn document_text(b: &OwnedValue, path: &str) -> Result<String, Invalid> {
+    let source = b.get("source");
+    match source.and_then(|s| s.get_str("type")) {
+        Some("text") => Ok(source
+            .and_then(|s| s.get_str("data"))
+            .unwrap_or_default()
+            .to_string()),
+        Some("content") => text_of(
+            source
+                .and_then(|s| s.get("content"))
+                .unwrap_or(&OwnedValue::null()),
+            &format!("{path}.source.content"),
+        ),
+        other => Err(invalid(
+            "invalid_value",
+            format!(
+                "{path}.source.type: {:?} documents are not supported; send text",
+                other.unwrap_or("")
+            ),
+        )),
+    }
+}
+
+fn tool_result(b: &OwnedValue, path: &str, open_calls: &[String]) -> Result<OwnedValue, Invalid> {
+    let id = required(b, "tool_use_id").map_err(|_| {
+        invalid(
+            "missing_required_parameter",
+            format!("{path}.tool_use_id: required"),
+        )
+    })?;
+    let id = id
+        .as_str()
+        .ok_or_else(|| wrong_type(&format!("{path}.tool_use_id"), "a string", id))?;
+    if !open_calls.iter().any(|c| c == id) {
+        return Err(invalid(
+            "invalid_value",
+            format!(
+                "{path}.tool_use_id: no tool_use with id {id:?} in the previous assistant turn"
+            ),
+        ));
+    }
+    let mut text = match b.get("content") {
+        None => String::new(),
+        Some(c) if c.is_null() => String::new(),
+        Some(c) if c.is_str() => c.as_str().unwrap_or_default().to_string(),
+        Some(c) => {
+            let blocks = c.as_array().ok_or_else(|| {
+                wrong_type(
+                    &format!("{path}.content"),
+                    "a string or an array of blocks",
+                    c,
+                )
+            })?;
+            let mut text = String::new();
+            for (k, inner) in blocks.iter().enumerate() {
+                let ipath = format!("{path}.content[{k}]");
+                let piece = match block_type(inner, &ipath)? {
+                    "text" => block_text(inner, &ipath)?.to_string(),
+                    "document" => document_text(inner, &ipath)?,
+                    // A chat `tool` message holds text only.
+                    "image" => "[image omitted]".to_string(),
+                    other => return Err(unsupported_block(&ipath, other)),
+                };
+                if !text.is_empty() {
+                    text.push_str("\n\n");
+                }
+                text.push_str(&piece);
+            }
+            text
+        }
+    };
+    if b.get_bool("is_error") == Some(true) {
+        text.insert_str(0, "Error: ");
+    }
+    Ok(json!({ "role": "tool", "tool_call_id": id, "content": text }))
+}
+
+fn assistant_turn(
+    content: &OwnedValue,
+    path: &str,
+    messages: &mut Vec<OwnedValue>,
+    open_calls: &mut Vec<String>,
+) -> Result<(), Invalid> {
+    if let Some(s) = content.as_str() {
+        messages.push(json!({ "role": "assistant", "content": s }));
+        return Ok(());
+    }
+    let blocks = content
+        .as_array()
+        .ok_or_else(|| wrong_type(path, "a string or an array of content blocks", content))?;
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for (j, b) in blocks.iter().enumerate() {
+        let bpath = format!("{path}[{j}]");
+        match block_type(b, &bpath)? {
+            "text" => text.push_str(block_text(b, &bpath)?),
+            "tool_use" | "server_tool_use" => {
+                let id = b.get_str("id").filter(|s| !s.is_empty()).ok_or_else(|| {
+                    invalid(
+                        "invalid_value",
+                        format!("{bpath}.id: expected a non-empty string"),
+                    )
+                })?;
+                let name = b.get_str("name").filter(|s| !s.is_empty()).ok_or_else(|| {
+                    invalid(
+                        "invalid_value",
+                        format!("{bpath}.name: expected a non-empty string"),
+                    )
+                })?;
+                let input = b.get("input").cloned().unwrap_or_else(OwnedValue::object);
+                open_calls.push(id.to_string());
+                calls.push(json!({
+                    "id": id,
+                    "type": "function",
+                    "function": { "name": name, "arguments": encode_string(&input) }
+                }));
+            }
+            "thinking" | "redacted_thinking" => {}
+            "tool_result" => {
+                return Err(invalid(
+                    "invalid_value",
+                    format!("{bpath}.type: tool_result blocks belong in user turns"),
+                ));
+            }
+            other => return Err(unsupported_block(&bpath, other)),
+        }
+    }
+    if calls.is_empty() && text.is_empty() {
+        return Ok(());
+    }
+    let mut m = json!({ "role": "assistant", "content": text });
+    if !calls.is_empty()
+        && let Some(o) = m.as_object_mut()
+    {
+        if text.is_empty() {
+            o.insert("content".into(), OwnedValue::null());
+        }
+        o.insert("tool_calls".into(), OwnedValue::from(calls));
+    }
+    messages.push(m);
+    Ok(())
+}
+
+/// Function tools kept, and the names of those dropped.
+fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<String>), Invalid> {
+    let Some(tools) = tools.filter(|t| !t.is_null()) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let list = tools
+        .as_array()
+        .ok_or_else(|| wrong_type("tools", "an array", tools))?;
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let path = format!("tools[{i}]");
+        if !t.is_object() {
+            return Err(wrong_type(&path, "an object", t));
+        }
+        let name = t.get_str("name").filter(|n| !n.is_empty()).ok_or_else(|| {
+            invalid(
+                "invalid_value",
+                format!("{path}.name: expected a non-empty string"),
+            )
+        })?;
+        // Anthropic's server tools (`web_search_…`, `code_execution_…`) and built-in client
+        // tools (`bash_…`, `computer_…`, `text_editor_…`) carry a `type` and no schema we could
+        // pass on; deferred placeholders are loaded by a tool-search tool we do not have.
+        let server_tool = t.get_str("type").is_some_and(|k| k != "custom");
+        if server_tool || t.get_bool("defer_loading") == Some(true) {
+            dropped.push(name.to_string());
+            continue;
+        }
+        let schema = match t.get("input_schema") {
+            Some(s) if s.is_object() => {
+                let mut s = s.clone();
+                if let Some(o) = s.as_object_mut() {
+                    o.remove("$schema");
+                }
+                s
+            }
+            Some(s) => {
+                return Err(wrong_type(
+                    &format!("{path}.input_schema"),
+                    "a JSON Schema object",
+                    s,
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    "missing_required_parameter",
+                    format!("{path}.input_schema: required"),
+                ));
+            }
+        };
+        let mut function = json!({ "name": name, "parameters": schema });
+        if let (Some(d), Some(f)) = (t.get_str("description"), function.as_object_mut()) {
+            f.insert("description".into(), OwnedValue::from(d));
+        }
+        kept.push(json!({ "type": "function", "function": function }));
+    }
+    Ok((kept, dropped))
+}
+
+fn translate_tool_choice(
+    tc: &OwnedValue,
+    has_tools: bool,
+    dropped: &[String],
+    tools: Option<&OwnedValue>,
+) -> Result<Option<OwnedValue>, Invalid> {
+    if !tc.is_object() {
+        return Err(wrong_type("tool_choice", "an object", tc));
+    }
+    match tc.get_str("type") {
+        Some("auto") => Ok(has_tools.then(|| OwnedValue::from("auto"))),
+        Some("none") => Ok(has_tools.then(|| OwnedValue::from("none"))),
+        Some("any") if has_tools => Ok(Some(OwnedValue::from("required"))),
+        Some("any") => Err(invalid(
+            "invalid_value",
+            format!(
+                "tool_choice: \"any\" forces a tool, but every tool was dropped ({}): this proxy cannot serve them",
+                dropped.join(", ")
+            ),
+        )),
+        Some("tool") => {
+            let name = tc
+                .get_str("name")
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| {
+                    invalid(
+                        "invalid_value",
+                        "tool_choice.name: expected a non-empty string".into(),
+                    )
+                })?;
+            if dropped.iter().any(|d| d == name) {
+                return Err(invalid(
+                    "invalid_value",
+                    format!(
+                        "tool_choice.name: the tool {name:?} cannot be served by this proxy (it was dropped)"
+                    ),
+                ));
+            }
+            let known = tools
+                .and_then(|t| t.as_array())
+                .is_some_and(|l| l.iter().any(|t| t.get_str("name") == Some(name)));
+            if !known {
+                return Err(invalid(
+                    "invalid_value",
+                    format!("tool_choice.name: no tool named {name:?} in tools"),
+                ));
+            }
+            Ok(Some(
+                json!({ "type": "function", "function": { "name": name } }),
+            ))
+        }
+        other => Err(invalid(
+            "invalid_value",
+            format!(
+                "tool_choice.type: unknown value {:?}; expected auto, any, tool or none",
+                other.unwrap_or("")
+            ),
+        )),
+    }
+}
+
+fn encode_string(v: &OwnedValue) -> String {
+    String::from_utf8(crate::json::encode(v)).unwrap_or_default()
+}
+
+fn stop_reason(finish: &str, used_tools: bool) -> &'static str {
+    match finish {
+        "length" => "max_tokens",
+        _ if used_tools => "tool_use",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    }
+}
+
+fn write_usage(out: &mut Vec<u8>, usage: Usage) {
+    out.extend_from_slice(b"{\"input_tokens\":");
+    out.extend_from_slice(usage.prompt.to_string().as_bytes());
+    out.extend_from_slice(b",\"output_tokens\":");
+    out.extend_from_slice(usage.completion.to_string().as_bytes());
+    out.push(b'}');
+}
+
+/// A normalised completion as an Anthropic message.
+pub fn render(completion: Vec<u8>, echo: &Echo<'_>) -> Result<Vec<u8>, WireError> {
+    let a = chunk::answer(completion)?;
+    let mut content = Vec::new();
+    if !a.text.is_empty() {
+        content.push(json!({ "type": "text", "text": a.text }));
+    }
+    for c in &a.calls {
+        let id = if c.id.is_empty() {
+            new_id("toolu_")
+        } else {
+            c.id.clone()
+        };
+        content.push(json!({
+            "type": "tool_use",
+            "id": id,
+            "name": c.name.as_str(),
+            "input": chunk::arguments_object(&c.arguments),
+        }));
+    }
+    let mut out = Vec::with_capacity(256 + a.text.len());
+    out.extend_from_slice(b"{\"id\":");
+    write_str(&mut out, &new_id("msg_"));
+    out.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+    write_str(&mut out, echo.model);
+    out.extend_from_slice(b",\"content\":");
+    crate::json::write_value(&mut out, &OwnedValue::from(content));
+    out.extend_from_slice(b",\"stop_reason\":");
+    write_str(&mut out, stop_reason(&a.finish, !a.calls.is_empty()));
+    out.extend_from_slice(b",\"stop_sequence\":null,\"usage\":");
+    write_usage(&mut out, echo.usage);
+    out.push(b'}');
+    Ok(out)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    /// A tool-use block fed by the upstream's tool call `index`.
+    Tool(u64),
+}
+
+/// OpenAI chunks → Anthropic stream events.
+pub struct StreamEncoder {
+    id: String,
+    model: String,
+    input_tokens: u64,
+    started: bool,
+    open: Option<Block>,
+    /// Arguments of the open tool block so far (an empty one is closed with `{}`).
+    args: String,
+    blocks: u32,
+    used_tools: bool,
+    finish: Option<String>,
+    scratch: Vec<u8>,
+}
+
+impl StreamEncoder {
+    pub fn new(model: &str, input_tokens: u64) -> StreamEncoder {
+        StreamEncoder {
+            id: new_id("msg_"),
+            model: model.to_string(),
+            input_tokens,
+            started: false,
+            open: None,
+            args: String::new(),
+            blocks: 0,
+            used_tools: false,
+            finish: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let mut j = Vec::with_capacity(256);
+        j.extend_from_slice(b"{\"type\":\"message_start\",\"message\":{\"id\":");
+        write_str(&mut j, &self.id);
+        j.extend_from_slice(b",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
+        write_str(&mut j, &self.model);
+        j.extend_from_slice(
+            b",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":",
+        );
+        write_usage(
+            &mut j,
+            Usage {
+                prompt: self.input_tokens,
+                completion: 0,
+                total: self.input_tokens,
+            },
+        );
+        j.extend_from_slice(b"}}");
+        event(out, "message_start", &j);
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        let Some(block) = self.open.take() else {
+            return;
+        };
+        let index = self.blocks - 1;
+        if matches!(block, Block::Tool(_)) && self.args.trim().is_empty() {
+            self.json_delta(index, "{}", out);
+        }
+        self.args.clear();
+        let j = format!("{{\"type\":\"content_block_stop\",\"index\":{index}}}");
+        event(out, "content_block_stop", j.as_bytes());
+    }
+
+    fn open(&mut self, block: Block, start: &[u8], out: &mut Vec<u8>) {
+        self.close(out);
+        self.open = Some(block);
+        let index = self.blocks;
+        self.blocks += 1;
+        let mut j =
+            format!("{{\"type\":\"content_block_start\",\"index\":{index},\"content_block\":")
+                .into_bytes();
+        j.extend_from_slice(start);
+        j.push(b'}');
+        event(out, "content_block_start", &j);
+    }
+
+    fn json_delta(&self, index: u32, partial: &str, out: &mut Vec<u8>) {
+        let mut j = format!(
+            "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":"
+        )
+        .into_bytes();
+        write_str(&mut j, partial);
+        j.extend_from_slice(b"}}");
+        event(out, "content_block_delta", &j);
+    }
+
+    fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>) {
+        match piece {
+            Piece::Text(t) => {
+                if self.open != Some(Block::Text) {
+                    self.open(Block::Text, br#"{"type":"text","text":""}"#, out);
+                }
+                let mut j = format!(
+                    "{{\"type\":\"content_block_delta\",\"index\":{},\"delta\":{{\"type\":\"text_delta\",\"text\":",
+                    self.blocks - 1
+                )
+                .into_bytes();
+                write_str(&mut j, t);
+                j.extend_from_slice(b"}}");
+                event(out, "content_block_delta", &j);
+            }
+            Piece::Tool {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                let starts = id.is_some() || name.is_some();
+                if self.open != Some(Block::Tool(index)) || (starts && !self.args.is_empty()) {
+                    let id = id.map_or_else(|| new_id("toolu_"), str::to_string);
+                    let mut start = Vec::with_capacity(96);
+                    start.extend_from_slice(b"{\"type\":\"tool_use\",\"id\":");
+                    write_str(&mut start, &id);
+                    start.extend_from_slice(b",\"name\":");
+                    write_str(&mut start, name.unwrap_or_default());
+                    start.extend_from_slice(b",\"input\":{}}");
+                    self.open(Block::Tool(index), &start, out);
+                    self.used_tools = true;
+                }
+                if !arguments.is_empty() {
+                    self.args.push_str(arguments);
+                    self.json_delta(self.blocks - 1, arguments, out);
+                }
+            }
+            Piece::Finish(reason) => self.finish = Some(reason.to_string()),
+        }
+    }
+
+    pub fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
+        self.start(out);
+        // The parse buffer leaves `self` for the call, so pieces can borrow it while `self`
+        // is written to.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let r = chunk::pieces(data, &mut scratch, |p| self.piece(p, out));
+        self.scratch = scratch;
+        r
+    }
+
+    pub fn finish(&mut self, usage: Usage, out: &mut Vec<u8>) {
+        self.start(out);
+        self.close(out);
+        let reason = stop_reason(self.finish.as_deref().unwrap_or("stop"), self.used_tools);
+        let mut j = Vec::with_capacity(128);
+        j.extend_from_slice(b"{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
+        write_str(&mut j, reason);
+        j.extend_from_slice(b",\"stop_sequence\":null},\"usage\":");
+        write_usage(&mut j, usage);
+        j.push(b'}');
+        event(out, "message_delta", &j);
+        event(out, "message_stop", br#"{"type":"message_stop"}"#);
+    }
+
+    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        let mut j = Vec::with_capacity(96);
+        j.extend_from_slice(b"{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":");
+        write_str(&mut j, message);
+        j.extend_from_slice(b"}}");
+        event(out, "error", &j);
+    }
+}

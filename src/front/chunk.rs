@@ -1,0 +1,137 @@
+//! Reading the internal (OpenAI) shapes the fronts translate from: a normalised completion as
+//! an [`Answer`], a stream chunk as [`Piece`]s.
+
+use simd_json::prelude::*;
+use simd_json::{BorrowedValue, OwnedValue};
+
+use crate::wire::WireError;
+
+/// One tool call of an answer.
+pub struct Call {
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them (a JSON text).
+    pub arguments: String,
+}
+
+/// The first choice of a normalised completion.
+pub struct Answer {
+    pub text: String,
+    pub calls: Vec<Call>,
+    /// OpenAI's `finish_reason`: `stop`, `length`, `tool_calls`, `content_filter`.
+    pub finish: String,
+}
+
+pub fn answer(mut body: Vec<u8>) -> Result<Answer, WireError> {
+    let v = crate::json::parse_object(&mut body).map_err(|_| WireError::Malformed)?;
+    let choice = v
+        .get("choices")
+        .and_then(|c| c.as_array())
+        .and_then(|c| c.first())
+        .ok_or(WireError::Malformed)?;
+    let msg = choice.get("message");
+    let text = msg
+        .and_then(|m| m.get_str("content"))
+        .unwrap_or_default()
+        .to_string();
+    let calls = msg
+        .and_then(|m| m.get_array("tool_calls"))
+        .map(|calls| calls.iter().map(call).collect())
+        .unwrap_or_default();
+    let finish = choice
+        .get_str("finish_reason")
+        .unwrap_or("stop")
+        .to_string();
+    Ok(Answer {
+        text,
+        calls,
+        finish,
+    })
+}
+
+fn call(c: &OwnedValue) -> Call {
+    let f = c.get("function");
+    Call {
+        id: c.get_str("id").unwrap_or_default().to_string(),
+        name: f
+            .and_then(|f| f.get_str("name"))
+            .unwrap_or_default()
+            .to_string(),
+        arguments: f
+            .and_then(|f| f.get_str("arguments"))
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// One thing a stream chunk says.
+pub enum Piece<'a> {
+    Text(&'a str),
+    /// A tool call's start (with `id` / `name`) or its next argument fragment.
+    Tool {
+        index: u64,
+        id: Option<&'a str>,
+        name: Option<&'a str>,
+        arguments: &'a str,
+    },
+    Finish(&'a str),
+}
+
+/// Calls `f` with each piece of one chunk, in order. `scratch` is reused between chunks.
+pub fn pieces(
+    data: &[u8],
+    scratch: &mut Vec<u8>,
+    mut f: impl FnMut(Piece<'_>),
+) -> Result<(), WireError> {
+    if crate::json::exceeds_depth(data, crate::json::MAX_DEPTH) {
+        return Err(WireError::Malformed);
+    }
+    scratch.clear();
+    scratch.extend_from_slice(data);
+    let v: BorrowedValue =
+        simd_json::to_borrowed_value(scratch).map_err(|_| WireError::Malformed)?;
+    let Some(choice) = v
+        .get("choices")
+        .and_then(|c| c.as_array())
+        .and_then(|c| c.first())
+    else {
+        return Ok(());
+    };
+    if let Some(delta) = choice.get("delta") {
+        if let Some(t) = delta.get_str("content").filter(|t| !t.is_empty()) {
+            f(Piece::Text(t));
+        }
+        for call in delta
+            .get("tool_calls")
+            .and_then(|c| c.as_array())
+            .map(|a| a.as_slice())
+            .unwrap_or(&[])
+        {
+            let func = call.get("function");
+            f(Piece::Tool {
+                index: call.get_u64("index").unwrap_or(0),
+                id: call.get_str("id").filter(|s| !s.is_empty()),
+                name: func
+                    .and_then(|f| f.get_str("name"))
+                    .filter(|s| !s.is_empty()),
+                arguments: func
+                    .and_then(|f| f.get_str("arguments"))
+                    .unwrap_or_default(),
+            });
+        }
+    }
+    if let Some(reason) = choice.get_str("finish_reason") {
+        f(Piece::Finish(reason));
+    }
+    Ok(())
+}
+
+/// A model's arguments as a JSON object for clients that want one (`{}` when they are empty
+/// or not an object).
+pub fn arguments_object(arguments: &str) -> OwnedValue {
+    let mut bytes = arguments.as_bytes().to_vec();
+    match crate::json::parse_value(&mut bytes) {
+        Ok(v) if v.is_object() => v,
+        _ => OwnedValue::object(),
+    }
+}

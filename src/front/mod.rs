@@ -1,0 +1,161 @@
+//! Front translators: the client APIs other than chat completions, each written once as a
+//! translation to and from the internal chat request, so routing, failover, the ledger, the
+//! request log and the SSE relay are shared by every surface.
+//!
+//! A front turns the client's body into a [`ChatRequest`] (validating the client's own fields,
+//! so errors name them), renders a normalised chat completion in the client's shape, and
+//! encodes OpenAI stream chunks as the client's event sequence ([`Encoder`]). Owns no state
+//! beyond one response's encoder and does no I/O; never sees a provider key.
+
+pub mod anthropic;
+mod chunk;
+pub mod completions;
+pub mod embeddings;
+pub mod responses;
+
+use std::hash::Hasher;
+
+pub use crate::chat::Surface;
+use crate::chat::{ChatRequest, Invalid};
+use crate::wire::{Usage, WireError};
+
+/// A client request made internal, with what the answer must echo.
+pub struct Inbound {
+    pub chat: ChatRequest,
+    /// The model name the client sent, echoed in the answer (`auto` when none).
+    pub echo_model: String,
+    /// Tools the proxy cannot serve, dropped from the request (named in a response header).
+    pub dropped_tools: Vec<String>,
+}
+
+/// Parses a request of a translated surface (chat and embeddings have their own paths).
+pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
+    match surface {
+        Surface::Messages => anthropic::parse(bytes, hasher),
+        Surface::Responses => responses::parse(bytes, hasher),
+        Surface::Completions => completions::parse(bytes, hasher),
+        Surface::Chat | Surface::Embeddings => {
+            let chat = ChatRequest::parse(bytes, hasher)?;
+            Ok(Inbound {
+                echo_model: chat.model.clone().unwrap_or_else(|| "auto".into()),
+                chat,
+                dropped_tools: Vec::new(),
+            })
+        }
+    }
+}
+
+/// What every rendered answer carries besides the completion.
+pub struct Echo<'a> {
+    pub model: &'a str,
+    pub usage: Usage,
+}
+
+/// Renders a normalised chat completion body in the surface's shape.
+pub fn render(
+    surface: Surface,
+    completion: Vec<u8>,
+    echo: &Echo<'_>,
+) -> Result<Vec<u8>, WireError> {
+    match surface {
+        Surface::Chat | Surface::Embeddings => Ok(completion),
+        Surface::Messages => anthropic::render(completion, echo),
+        Surface::Responses => responses::render(completion, echo),
+        Surface::Completions => completions::render(completion, echo),
+    }
+}
+
+/// Encodes a stream of OpenAI chunks as one surface's event stream.
+pub enum Encoder {
+    /// Chunks pass through as `data:` frames.
+    Chat,
+    Messages(anthropic::StreamEncoder),
+    Responses(responses::StreamEncoder),
+    Completions(completions::StreamEncoder),
+}
+
+impl Encoder {
+    /// `input_tokens` is the estimate announced before the real usage is known.
+    pub fn new(surface: Surface, echo_model: &str, input_tokens: u64) -> Encoder {
+        match surface {
+            Surface::Chat | Surface::Embeddings => Encoder::Chat,
+            Surface::Messages => {
+                Encoder::Messages(anthropic::StreamEncoder::new(echo_model, input_tokens))
+            }
+            Surface::Responses => {
+                Encoder::Responses(responses::StreamEncoder::new(echo_model, input_tokens))
+            }
+            Surface::Completions => {
+                Encoder::Completions(completions::StreamEncoder::new(echo_model))
+            }
+        }
+    }
+
+    /// Appends the events one OpenAI chunk becomes (`Chat` is written by the relay itself).
+    pub fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
+        match self {
+            Encoder::Chat => {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\n\n");
+                Ok(())
+            }
+            Encoder::Messages(e) => e.chunk(data, out),
+            Encoder::Responses(e) => e.chunk(data, out),
+            Encoder::Completions(e) => e.chunk(data, out),
+        }
+    }
+
+    /// Appends the end of a complete stream.
+    pub fn finish(&mut self, usage: Usage, out: &mut Vec<u8>) {
+        match self {
+            Encoder::Chat => out.extend_from_slice(b"data: [DONE]\n\n"),
+            Encoder::Messages(e) => e.finish(usage, out),
+            Encoder::Responses(e) => e.finish(usage, out),
+            Encoder::Completions(e) => e.finish(usage, out),
+        }
+    }
+
+    /// Appends the end of a stream that broke after it started.
+    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        match self {
+            Encoder::Chat => {
+                out.extend_from_slice(b"data: {\"error\":{\"message\":");
+                crate::json::write_str(out, message);
+                out.extend_from_slice(b",\"type\":\"stream_error\"}}\n\ndata: [DONE]\n\n");
+            }
+            Encoder::Messages(e) => e.fail(message, out),
+            Encoder::Responses(e) => e.fail(message, out),
+            Encoder::Completions(e) => e.fail(message, out),
+        }
+    }
+
+    /// The frame sent on a quiet stream.
+    pub fn keepalive(&self) -> &'static [u8] {
+        match self {
+            Encoder::Messages(_) => b"event: ping\ndata: {\"type\":\"ping\"}\n\n",
+            _ => b": keep-alive\n\n",
+        }
+    }
+}
+
+/// A response id: `prefix` and 24 random hex digits.
+fn new_id(prefix: &str) -> String {
+    let mut b = [0u8; 12];
+    crate::crypto::fill_random(&mut b);
+    format!("{prefix}{}", crate::crypto::to_hex(&b))
+}
+
+/// Unix seconds now.
+fn unix_now() -> u64 {
+    crate::time::now_ms() / 1000
+}
+
+/// One SSE event with a name: `event: <name>\ndata: <json>\n\n`.
+fn event(out: &mut Vec<u8>, name: &str, json: &[u8]) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+}
