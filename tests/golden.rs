@@ -374,7 +374,7 @@ fn run_front_case(surface: Surface, case: &Path) {
             .filter(|l| !l.trim().is_empty())
             .map(|l| l.split_once(' ').expect("<event> <json>"))
             .collect();
-        let whole = encode_stream(surface, &[sse.clone()]);
+        let whole = encode_stream(surface, std::slice::from_ref(&sse));
         let split = encode_stream(surface, &sse.iter().map(|b| vec![*b]).collect::<Vec<_>>());
         let strip_ids = |b: &[u8]| events(b).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
         assert_eq!(
