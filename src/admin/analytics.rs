@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::AdminError;
 use super::{bad, off_worker, storage};
 use crate::app::App;
+use crate::chat::Surface;
 use crate::http::{Request, Responder};
 use crate::store::{RequestOutcome, RequestRecord};
 use crate::time::{now_ms, rfc3339_ms};
@@ -243,6 +244,48 @@ pub fn grouped(records: impl IntoIterator<Item = RequestRecord>, by_model: bool)
     out
 }
 
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SurfaceGroup {
+    surface: &'static str,
+    requests: u64,
+    succeeded: u64,
+    failed: u64,
+    rejected: u64,
+    success_rate: Option<f64>,
+    avg_latency_ms: Option<u64>,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// Requests by the client API they came through, every surface listed (empty ones too).
+pub fn by_surface(records: impl IntoIterator<Item = RequestRecord>) -> Vec<SurfaceGroup> {
+    let mut tallies: Vec<(Tally, u64)> = Surface::ALL.iter().map(|_| Default::default()).collect();
+    for r in records {
+        let i = Surface::ALL
+            .iter()
+            .position(|s| *s == r.surface)
+            .unwrap_or(0);
+        tallies[i].0.add(&r);
+        tallies[i].1 += u64::from(r.outcome == RequestOutcome::Rejected);
+    }
+    Surface::ALL
+        .iter()
+        .zip(tallies)
+        .map(|(s, (t, rejected))| SurfaceGroup {
+            surface: s.as_str(),
+            requests: t.requests,
+            succeeded: t.succeeded,
+            failed: t.failed,
+            rejected,
+            success_rate: rate(t.succeeded, t.failed),
+            avg_latency_ms: t.avg_latency(),
+            input_tokens: t.input,
+            output_tokens: t.output,
+        })
+        .collect()
+}
+
 #[derive(Serialize, Debug, PartialEq, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
@@ -372,6 +415,7 @@ enum Report {
     Summary,
     ByModel,
     ByPlatform,
+    BySurface,
     Timeline,
     Errors,
 }
@@ -391,11 +435,12 @@ pub fn route(
         "summary" => Report::Summary,
         "by-model" => Report::ByModel,
         "by-platform" => Report::ByPlatform,
+        "by-surface" => Report::BySurface,
         "timeline" => Report::Timeline,
         "errors" => Report::Errors,
         _ => {
             return Err(AdminError::NotFound(format!(
-                "no report {which:?}; use summary, by-model, by-platform, timeline or errors"
+                "no report {which:?}; use summary, by-model, by-platform, by-surface, timeline or errors"
             )));
         }
     };
@@ -408,6 +453,7 @@ pub fn route(
             Report::Summary => encode(&summary(records, range)),
             Report::ByModel => encode(&grouped(records, true)),
             Report::ByPlatform => encode(&grouped(records, false)),
+            Report::BySurface => encode(&by_surface(records)),
             Report::Timeline => encode(&timeline(records, range, now)),
             Report::Errors => encode(&errors(records)),
         })

@@ -157,7 +157,7 @@ fn serve(
     let shape = Shape {
         surface,
         echo_model: &echo_model,
-        dropped: (!dropped_tools.is_empty()).then(|| header_safe(&dropped_tools.join(", "))),
+        dropped: (!dropped_tools.is_empty()).then(|| header_safe(&dropped_tools.join(","))),
     };
     // The parsed request owns its text; the raw body (a long conversation can be megabytes)
     // need not live as long as a stream does.
@@ -632,13 +632,22 @@ fn exhausted(
 ) -> ClientError {
     let why = why.unwrap_or_default();
     if attempts == 0 && why.no_keys {
-        let message = if plan.strict {
-            "the pinned model has no usable provider key; add one with `freellmapi keys add <platform>`"
-        } else {
-            "no provider key is configured for any enabled model; add one with `freellmapi keys add <platform>`"
+        let message = match plan.task {
+            _ if plan.strict => "the pinned model has no usable provider key; add one with `freellmapi keys add <platform>`".to_string(),
+            Task::Fim => "fill-in-the-middle (a prompt with a suffix) needs a model the catalog marks fim, such as Mistral's Codestral, and none has a usable provider key; add one with `freellmapi keys add mistral`".to_string(),
+            Task::Embedding { like } => {
+                let m = &snap.catalog.models[like];
+                format!(
+                    "no enabled model of the embedding family {:?} has a usable provider key (vectors of other models are not interchangeable); add a {} key with `freellmapi keys add {}`",
+                    m.family.as_deref().unwrap_or(&m.model_id),
+                    snap.catalog.platforms[m.platform].name,
+                    snap.catalog.platforms[m.platform].id
+                )
+            }
+            Task::Chat => "no provider key is configured for any enabled model; add one with `freellmapi keys add <platform>`".to_string(),
         };
         return ClientError::Exhausted {
-            message: message.into(),
+            message,
             retry_after_s: 60,
         };
     }

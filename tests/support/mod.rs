@@ -2,6 +2,7 @@
 //! and upstream overrides, run its CLI, capture its log, and talk HTTP to it over raw sockets.
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod mock;
 
 use std::io::{BufRead, BufReader, Read, Write};
