@@ -80,6 +80,8 @@ enum AdminRoute<'p> {
     AddModel,
     EditModel,
     RemoveModel,
+    GetAliases,
+    PutAliases,
     Analytics(&'p str),
     Health,
     Token,
@@ -159,6 +161,8 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["models"], Post) => R::AddModel,
         (["models"], Patch) => R::EditModel,
         (["models"], Delete) => R::RemoveModel,
+        (["aliases"], _) if get => R::GetAliases,
+        (["aliases"], Put) => R::PutAliases,
         (["analytics", which], _) if get => R::Analytics(which),
         (["health"], _) if get => R::Health,
         (["settings", "token"], _) if get => R::Token,
@@ -172,7 +176,7 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         }
         (["keys"], _) => return Err(not_allowed("GET, HEAD, POST")),
         (["keys", _], _) => return Err(not_allowed("PATCH, DELETE")),
-        (["fallback"], _) => return Err(not_allowed("GET, HEAD, PUT")),
+        (["fallback"] | ["aliases"], _) => return Err(not_allowed("GET, HEAD, PUT")),
         (["models"], _) => return Err(not_allowed("GET, HEAD, POST, PATCH, DELETE")),
         _ => return Err(AdminError::NoRoute),
     };
@@ -295,7 +299,7 @@ fn dashboard(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     use AdminRoute as R;
-    use admin::{analytics, chain, keys, models, settings};
+    use admin::{aliases, analytics, chain, keys, models, settings};
     match route {
         R::Session => settings::session_state(app, req, res),
         R::Setup => settings::setup(app, state, req, res),
@@ -315,6 +319,8 @@ fn dashboard(
         R::AddModel => models::add(app, req, res),
         R::EditModel => models::edit(app, req, res),
         R::RemoveModel => models::remove(app, req, res),
+        R::GetAliases => aliases::get(app, res),
+        R::PutAliases => aliases::put(app, req, res),
         R::Analytics(which) => analytics::route(app, which, req, res),
         R::Health => keys::health(app, state, res),
         R::Token => settings::token(app, res),

@@ -597,7 +597,8 @@ fn fill_in_the_middle_without_a_fim_model_says_why() {
     let r = p.post("/v1/completions", r#"{"prompt":"a","suffix":"b"}"#, &[]);
     assert_eq!(r.status, 429, "{}", r.text());
     assert!(
-        r.error_message().contains("needs a model the catalog marks fim"),
+        r.error_message()
+            .contains("needs a model the catalog marks fim"),
         "{}",
         r.error_message()
     );
@@ -833,4 +834,72 @@ fn every_surface_is_one_record_with_its_surface() {
         assert!(std::time::Instant::now() < deadline, "{}", r.text());
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn claude_names_route_by_editable_aliases() {
+    let m = Mock::start(|_| {
+        Reply::json(
+            200,
+            r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#,
+        )
+    });
+    let p = Proxy::builder()
+        .upstream("google", &format!("http://{}/v1beta", m.addr))
+        .key("google", "AIzaSyTestKey0123456789abcdefghijklmn")
+        .start();
+    let routed = |model: &str| {
+        let r = anthropic(
+            &p,
+            "/v1/messages",
+            &format!(
+                r#"{{"model":"{model}","max_tokens":10,"messages":[{{"role":"user","content":"hi"}}]}}"#
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json().get_str("model"),
+            Some(model),
+            "the requested name is echoed"
+        );
+        r.header("X-Routed-Via").unwrap()
+    };
+    // Defaults: opus → most intelligent, haiku → fastest, the rest → the chain.
+    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.1-pro-preview");
+    assert_eq!(
+        routed("claude-3-5-haiku-latest"),
+        "google/gemini-3.1-flash-lite-preview"
+    );
+    assert_eq!(routed("claude-sonnet-4-5"), "google/gemini-3.1-pro-preview");
+
+    let admin = support::admin::Admin::setup(&p);
+    let r = admin.get("/api/aliases");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().get_bool("defaults"), Some(true));
+    let r = admin.req(
+        "PUT",
+        "/api/aliases",
+        r#"{"aliases":[{"pattern":"sonnet","route":"gemini-2.5-flash"},{"pattern":"*","route":"speed"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(routed("claude-sonnet-4-5"), "google/gemini-2.5-flash");
+    assert_eq!(
+        routed("claude-opus-4-1"),
+        "google/gemini-3.1-flash-lite-preview"
+    );
+
+    let r = admin.req(
+        "PUT",
+        "/api/aliases",
+        r#"{"aliases":[{"pattern":"x","route":"no-such-model"}]}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.error_message().contains("no-such-model"), "{}", r.text());
+    let r = admin.req("PUT", "/api/aliases", r#"{"aliases":[{"pattern":"x"}]}"#);
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    let r = admin.req("PUT", "/api/aliases", r#"{"aliases":null}"#);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json().get_bool("defaults"), Some(true));
+    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.1-pro-preview");
 }

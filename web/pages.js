@@ -5,6 +5,7 @@
 const Pages = (() => {
   const { h, api, toast, attempt, confirmBox, every, localTime, hhmm } = App;
 
+  const SURFACE_NAME = { chat: 'Chat completions', messages: 'Anthropic Messages', responses: 'Responses', completions: 'Completions', embeddings: 'Embeddings' };
   const STATUS_TEXT = { healthy: 'healthy', rate_limited: 'rate limited', invalid: 'invalid', error: 'error', unknown: 'unchecked' };
   const fmt = n => (n === null || n === undefined) ? '—' : Charts.fmtNum(n);
   const card = (title, ...body) => h('section', { class: 'card' }, title ? h('h2', {}, title) : null, ...body);
@@ -175,7 +176,8 @@ const Pages = (() => {
       h('section', { class: 'card' },
         h('div', { class: 'row spread wrap' }, h('h2', {}, 'Fallback chain'), h('div', { class: 'row wrap' }, sorts)),
         h('p', { class: 'muted small' }, 'Requests for ', h('code', {}, 'auto'), ' try these from the top. Drag a row by its handle, or focus the handle and use the arrow keys.'),
-        bar, draftBar, listEl, hidden));
+        bar, draftBar, listEl, hidden),
+      aliasCard());
 
     const markDirty = () => { dirty = true; draftBar.hidden = false; };
 
@@ -202,7 +204,8 @@ const Pages = (() => {
           h('div', {}, h('strong', {}, e.displayName), ' ', h('span', { class: `plat p-${e.platform}` }, e.platformName),
             e.penalty > 0 ? h('span', { class: 'badge warn' }, `−${e.penalty} penalty`) : null,
             e.coolingKeys > 0 ? h('span', { class: 'badge warn' }, e.readyInS ? `cooling · ready in ${e.readyInS}s` : `${e.coolingKeys}/${e.keyCount} keys cooling`) : null,
-            !e.modelEnabled ? h('span', { class: 'badge' }, 'model disabled') : null),
+            !e.modelEnabled ? h('span', { class: 'badge' }, 'model disabled') : null,
+            e.kind === 'embedding' ? h('span', { class: 'badge', title: 'Serves /v1/embeddings by name; never chosen for chat' }, 'embeddings') : null),
           h('div', { class: 'muted small' },
             `Intel #${e.intelligenceRank} · Speed #${e.speedRank} · ${fmt(e.rpm)} rpm · ${fmt(e.rpd)} rpd`,
             e.monthlyBudget ? ` · ${e.monthlyBudget} tok/mo` : '', ` · ${e.requests24h} req/24h · ${e.keyCount} key${e.keyCount === 1 ? '' : 's'}`)),
@@ -268,6 +271,37 @@ const Pages = (() => {
     every(10000, () => { if (!dirty && !listEl.querySelector('.dragging')) load(); });
   }
 
+  // How vendor model names (claude-* from Claude Code) route: edited here, stored as aliases.
+  function aliasCard() {
+    const list = h('div', { id: 'alias-list' });
+    const box = card('Model aliases', h('p', { class: 'muted small' },
+      'Clients built for Anthropic (Claude Code) send ', h('code', {}, 'claude-*'), ' model names. The first alias whose pattern is part of the name decides the route: ',
+      h('code', {}, 'chain'), ', ', h('code', {}, 'intelligence'), ', ', h('code', {}, 'speed'), ' or a model id; ', h('code', {}, '*'), ' matches every name.'), list);
+    let rows = [];
+    const draw = (data) => {
+      rows = data.aliases.map(a => ({ ...a }));
+      const inputs = rows.map((a, i) => h('div', { class: 'row wrap alias' },
+        h('input', { value: a.pattern, 'aria-label': `Alias ${i + 1} pattern`, class: 'alias-pattern', oninput: e => { a.pattern = e.target.value; } }),
+        h('span', {}, '→'),
+        h('input', { value: a.route, 'aria-label': `Alias ${i + 1} route`, class: 'alias-route', list: 'alias-routes', oninput: e => { a.route = e.target.value; } }),
+        h('button', { type: 'button', class: 'ghost', onclick: () => { rows.splice(i, 1); draw({ aliases: rows, defaults: false }); } }, 'Remove')));
+      list.replaceChildren(
+        h('datalist', { id: 'alias-routes' }, ['chain', 'intelligence', 'speed'].map(o => h('option', { value: o }))),
+        ...inputs,
+        h('div', { class: 'row wrap' },
+          h('button', { type: 'button', class: 'ghost', onclick: () => { rows.push({ pattern: '', route: 'chain' }); draw({ aliases: rows, defaults: false }); } }, 'Add alias'),
+          h('button', { type: 'button', class: 'primary', id: 'alias-save', onclick: () => save(rows) }, 'Save aliases'),
+          data.defaults ? h('span', { class: 'muted small' }, 'shipped defaults') :
+            h('button', { type: 'button', class: 'ghost', onclick: () => save(null) }, 'Restore defaults')));
+    };
+    async function save(aliases) {
+      const r = await attempt(() => api('PUT', '/api/aliases', { aliases }));
+      if (r) { draw(r); toast('Aliases saved'); }
+    }
+    attempt(() => api('GET', '/api/aliases')).then(r => r && draw(r));
+    return box;
+  }
+
   function renderBudget(bar, data) {
     const { totalTokens, usedThisMonth } = data.budget;
     if (!totalTokens) { bar.replaceChildren(); return; }
@@ -305,10 +339,10 @@ const Pages = (() => {
 
     async function load() {
       const q = `?range=${range}`;
-      const got = await attempt(() => Promise.all(['summary', 'timeline', 'by-platform', 'by-model', 'errors']
+      const got = await attempt(() => Promise.all(['summary', 'timeline', 'by-platform', 'by-model', 'errors', 'by-surface']
         .map(r => api('GET', `/api/analytics/${r}${q}`))));
       if (!got) return;
-      const [s, timeline, platforms, models, errors] = got;
+      const [s, timeline, platforms, models, errors, surfaces] = got;
       const tile = (label, value, id) => h('div', { class: 'tile', id }, h('div', { class: 'tile-value' }, value), h('div', { class: 'muted small' }, label));
       const tsFmt = range === '24h' ? ts => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
         : ts => new Date(ts).toLocaleDateString([], { month: 'short', day: 'numeric' });
@@ -326,6 +360,9 @@ const Pages = (() => {
           h('p', { class: 'legend small' }, h('span', { class: 'key ok' }), ' succeeded ', h('span', { class: 'key bad' }), ' failed')),
         card('Requests by provider', platforms.length ? Charts.bars(platforms.map(p => ({ label: p.platform, value: p.requests, cls: `p-${p.platform}`, note: `${p.attempts} attempts, ${p.failedAttempts} failed` }))) : h('p', { class: 'muted' }, 'No requests in this range.')),
         card('Average latency by provider', platforms.some(p => p.avgLatencyMs !== null) ? Charts.bars(platforms.filter(p => p.avgLatencyMs !== null).map(p => ({ label: p.platform, value: p.avgLatencyMs, cls: `p-${p.platform}` })), ' ms') : h('p', { class: 'muted' }, 'No successful requests in this range.')),
+        card('By client API', table(['API', 'Requests', 'Success', 'Rejected', 'Latency', 'In', 'Out'],
+          surfaces.filter(x => x.requests > 0).map(x => [SURFACE_NAME[x.surface] || x.surface, x.requests, x.successRate === null ? '—' : `${x.successRate}%`, x.rejected,
+            x.avgLatencyMs === null ? '—' : `${x.avgLatencyMs} ms`, fmt(x.inputTokens), fmt(x.outputTokens)]))),
         card('Per model', table(['Model', 'Provider', 'Requests', 'Success', 'Latency', 'In', 'Out', 'Attempts'],
           models.map(m => [m.modelId, m.platform, m.requests, m.successRate === null ? '—' : `${m.successRate}%`, m.avgLatencyMs === null ? '—' : `${m.avgLatencyMs} ms`, fmt(m.inputTokens), fmt(m.outputTokens), `${m.attempts} (${m.failedAttempts} failed)`]))),
         card('Recent errors', table(['When', 'Status', 'Error', 'Model', 'Attempts'],
@@ -362,7 +399,7 @@ const Pages = (() => {
       system, log, form));
 
     api('GET', '/api/fallback').then(r => {
-      for (const e of r.entries.filter(e => e.keyCount > 0 && e.enabled && e.modelEnabled)) {
+      for (const e of r.entries.filter(e => e.keyCount > 0 && e.enabled && e.modelEnabled && e.kind === 'chat')) {
         model.append(h('option', { value: e.id }, `${e.displayName} (${e.platformName})`));
       }
     }).catch(e => toast(e.message, 'error'));

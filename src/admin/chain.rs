@@ -30,6 +30,8 @@ struct EntryView<'a> {
     intelligence_rank: u32,
     speed_rank: u32,
     size_label: &'a str,
+    /// `chat` or `embedding` (embedding models serve `/v1/embeddings` by name, never `auto`).
+    kind: &'static str,
     context_window: Option<u32>,
     rpm: Option<u32>,
     rpd: Option<u32>,
@@ -125,6 +127,7 @@ fn entry_view<'a>(snap: &'a Snapshot, i: usize, now: u64) -> EntryView<'a> {
         intelligence_rank: m.intelligence_rank,
         speed_rank: m.speed_rank,
         size_label: &m.size_label,
+        kind: m.kind.as_str(),
         context_window: m.context_window,
         rpm: m.limits.rpm,
         rpd: m.limits.rpd,

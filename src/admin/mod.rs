@@ -2,13 +2,14 @@
 //!
 //! Owns the dashboard's in-memory state ([`AdminState`]: login lockout, setup code, the
 //! background check flag), the session gate and the CSRF gate, and one file per resource
-//! (`keys`, `chain`, `models`, `analytics`, `settings`). Which path reaches which handler is
+//! (`keys`, `chain`, `models`, `aliases`, `analytics`, `settings`). Which path reaches which handler is
 //! `routes`' business; every `/api` route except `session`, `setup` and `login` passes the
 //! session gate, and the client API key opens nothing here. Slow work (PBKDF2, LMDB write
 //! transactions, scans of the request log) runs on a short-lived OS thread through
 //! [`off_worker`] so it parks only the calling coroutine. This module must not touch the
 //! proxy's hot path, and must not import the client face (`api`).
 
+pub mod aliases;
 pub mod analytics;
 pub mod auth;
 mod body;

@@ -132,7 +132,8 @@ fn find<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c crate::catalog::Model>
         .find(|m| m.platform == p && m.model_id == model)
 }
 
-fn save(app: &App, o: Overrides) -> Result<(), AdminError> {
+/// Validates and stores the user's catalog edits, then reloads the routing snapshot.
+pub(super) fn save(app: &App, o: Overrides) -> Result<(), AdminError> {
     o.validate(&app.builtin).map_err(|m| bad("", m))?;
     let store = app.store.clone();
     off_worker(move || store.put_overrides(&o))?.map_err(storage)?;

@@ -1,6 +1,7 @@
 // Browser test of the bundled dashboard: Debian's Chromium driven by playwright-core against the
 // real binary and a mock OpenAI-compatible upstream on loopback. It sets up the password with
 // the one-time code, logs in, adds a key, reorders the chain (keyboard and pointer) and saves,
+// edits the model aliases (a bad route is refused, a good one saved),
 // streams a playground reply, and sees the request counted on the analytics page. Screenshots
 // of every page go to target/e2e/. Any page error or CSP violation fails the test.
 //
@@ -179,6 +180,18 @@ try {
   if (saved[1].enabled !== false) fail('the switched-off entry was saved enabled');
   await shot('chain.png', true);
 
+  step = 'edit a model alias';
+  await page.waitForSelector('#alias-list .alias-route');
+  await page.fill('#alias-list .alias:nth-of-type(1) .alias-route', 'speed');
+  await page.fill('#alias-list .alias:nth-of-type(2) .alias-route', 'no-such-model');
+  await page.click('#alias-save');
+  await page.waitForSelector('.toast:has-text("no-such-model")');
+  await page.fill('#alias-list .alias:nth-of-type(2) .alias-route', 'intelligence');
+  await page.click('#alias-save');
+  await page.waitForSelector('.toast:has-text("Aliases saved")');
+  const aliases = await page.evaluate(async () => (await (await fetch('/api/aliases')).json()));
+  if (aliases.defaults || aliases.aliases[0].route !== 'speed' || aliases.aliases[1].route !== 'intelligence') fail(`saved aliases ${JSON.stringify(aliases)}`);
+
   step = 'playground streams';
   await page.click('#nav a[data-page=playground]');
   await page.waitForSelector('#pg-input');
@@ -206,6 +219,7 @@ try {
   if ((await counted()) !== '1') fail(`the analytics page shows ${await counted()} requests, not 1`);
   await page.waitForSelector('#analytics-body svg.chart');
   await page.waitForSelector('#analytics-body td:has-text("groq")');
+  await page.waitForSelector('#analytics-body td:has-text("Chat completions")');
   await shot('analytics.png', true);
 
   step = 'light theme and a phone-sized screen';
