@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A mock LLM provider on loopback for the SDK check and the ARM smoke test.
 
-Speaks the OpenAI chat API (JSON and SSE, with a two-turn tool flow) and Gemini's
-generateContent / streamGenerateContent (text, and a tool call carrying a thought signature
-that must come back on the next turn). Records every request in SEEN.
+Speaks the OpenAI chat API (JSON and SSE, with a two-turn tool flow), embeddings (input i gets
+[1+i, 1.5+i, 0.25, -1]), Mistral's fill-in-the-middle and Gemini's generateContent /
+streamGenerateContent (text, and a tool call carrying a thought signature that must come back
+on the next turn). Records every request in SEEN.
 
 As a program: `mock_provider.py PORTFILE` serves on a free port and writes it to PORTFILE.
 """
@@ -94,7 +95,14 @@ class Upstream(BaseHTTPRequestHandler):
         SEEN.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         if ":generateContent" in self.path or ":streamGenerateContent" in self.path:
             return self.gemini(body)
-        message, finish = answer(body)
+        if self.path.endswith("/embeddings"):
+            inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [{"object": "embedding", "index": i, "embedding": [1.0 + i, 1.5 + i, 0.25, -1.0]} for i in range(len(inputs))]
+            return self.send_json(200, {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 3, "total_tokens": 3}})
+        if self.path.endswith("/fim/completions"):
+            message, finish = {"role": "assistant", "content": "return a + b"}, "stop"
+        else:
+            message, finish = answer(body)
         if body.get("stream"):
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

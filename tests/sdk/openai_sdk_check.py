@@ -3,26 +3,27 @@
 
 Usage: openai_sdk_check.py path/to/freellmapi
 
-Starts a mock OpenAI-compatible upstream on loopback, starts freellmapi pointed at it, adds a
-key through the CLI (stdin), then drives the SDK: model list, a non-streaming completion, a
-streamed completion, a two-turn tool call, and a wrong key. Prints "N passed, N failed".
+Starts a mock provider on loopback, starts freellmapi pointed at it with keys added through
+the CLI (stdin), then drives the SDK: model list, chat (plain, streamed, tool round trips, via
+Gemini), a wrong key, Responses (plain, streamed, tool round trip, stateless refusal), legacy
+completions (plain, streamed, fill-in-the-middle) and embeddings (the SDK's default base64,
+float). Prints "N passed, N failed".
 """
 
+import base64
 import json
 import os
-import re
-import shutil
-import subprocess
+import struct
 import sys
-import tempfile
-import threading
 
 import openai
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mock_provider import SEEN, start  # noqa: E402
+from harness import Proxy  # noqa: E402
+from mock_provider import SEEN  # noqa: E402
 
 GROQ = "llama-3.3-70b-versatile"
+EMBED = "openai/text-embedding-3-small"
 
 TOOLS = [{
     "type": "function",
@@ -35,37 +36,9 @@ TOOLS = [{
 
 
 def main():
-    binary = os.path.abspath(sys.argv[1])
-    mock = start()
-    data = tempfile.mkdtemp(prefix="freellmapi-sdk-")
-    port = mock.server_address[1]
-    env = dict(os.environ, FREELLMAPI_UPSTREAM_GROQ=f"http://127.0.0.1:{port}/openai/v1",
-               FREELLMAPI_UPSTREAM_GOOGLE=f"http://127.0.0.1:{port}/v1beta")
-    cli = lambda *args, stdin="": subprocess.run([binary, *args, "--data-dir", data], input=stdin, env=env, capture_output=True, text=True, check=True)
-    cli("keys", "add", "groq", "--label", "sdk", stdin="gsk_sdk_check_key\n")
-    cli("keys", "add", "google", "--label", "sdk", stdin="AIzaSdkCheckKey\n")
-    server = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--data-dir", data], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    results = []
-    try:
-        addr = None
-        for line in server.stderr:
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr = m.group(1)
-                break
-        assert addr, "the server did not start"
-        threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
-        token = cli("token").stdout.strip()
-        client = openai.OpenAI(base_url=f"http://{addr}/v1", api_key=token, max_retries=0)
-
-        def check(name, fn):
-            try:
-                fn()
-                results.append((name, None))
-                print(f"ok   {name}")
-            except Exception as e:  # noqa: BLE001 - report every failure and keep going
-                results.append((name, e))
-                print(f"FAIL {name}: {e!r}")
+    with Proxy(sys.argv[1]) as proxy:
+        addr, check = proxy.addr, proxy.check
+        client = openai.OpenAI(base_url=f"http://{addr}/v1", api_key=proxy.token, max_retries=0)
 
         def models():
             ids = [m.id for m in client.models.list()]
@@ -150,19 +123,77 @@ def main():
                 return
             raise AssertionError("a wrong key was accepted")
 
+        def responses_plain():
+            r = client.responses.create(model=GROQ, instructions="Be brief.", input="hi")
+            assert r.output_text == "Hello from the mock", r
+            assert r.status == "completed" and r.usage.total_tokens == 9, r
+            body = SEEN[-1][2]
+            assert body["messages"][0] == {"role": "system", "content": "Be brief."}, body
+
+        def responses_stream():
+            kinds, text = [], []
+            with client.responses.stream(model=GROQ, input=[{"role": "developer", "content": "sys"}, {"role": "user", "content": "hi"}]) as s:
+                for event in s:
+                    kinds.append(event.type)
+                    if event.type == "response.output_text.delta":
+                        text.append(event.delta)
+                final = s.get_final_response()
+            assert "".join(text) == "Hello from the mock", text
+            assert kinds[0] == "response.created" and kinds[-1] == "response.completed", kinds
+            assert final.output_text == "Hello from the mock", final
+
+        def responses_tools():
+            tools = [{"type": "function", "name": "get_weather", "parameters": TOOLS[0]["function"]["parameters"]}, {"type": "web_search"}]
+            raw = client.responses.with_raw_response.create(model=GROQ, input="Weather in Paris?", tools=tools)
+            assert raw.headers["x-freellmapi-dropped-tools"] == "web_search", raw.headers
+            first = raw.parse()
+            call = next(o for o in first.output if o.type == "function_call")
+            assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}, call
+            follow = [{"role": "user", "content": "Weather in Paris?"}, call.model_dump(exclude_none=True),
+                      {"type": "function_call_output", "call_id": call.call_id, "output": "20C and sunny"}]
+            second = client.responses.create(model=GROQ, input=follow, tools=tools[:1])
+            assert second.output_text == "The tool said 20C and sunny", second
+
+        def responses_stateless():
+            try:
+                client.responses.create(model=GROQ, input="more", previous_response_id="resp_1")
+            except openai.BadRequestError as e:
+                assert "stateless" in str(e), e
+                return
+            raise AssertionError("previous_response_id was accepted")
+
+        def completions():
+            c = client.completions.create(model=GROQ, prompt="Say hi", max_tokens=8)
+            assert c.choices[0].text == "Hello from the mock", c
+            parts = [x.choices[0].text for x in client.completions.create(model=GROQ, prompt="Say hi", stream=True) if x.choices]
+            assert "".join(parts) == "Hello from the mock", parts
+
+        def completions_fim():
+            c = client.completions.create(model="codestral-latest", prompt="def add(a, b):\n    ", suffix="\n\nprint(add(1, 2))", max_tokens=16)
+            assert c.choices[0].text == "return a + b", c
+            path, _, body = SEEN[-1]
+            assert path == "/mistral/v1/fim/completions" and body["suffix"] == "\n\nprint(add(1, 2))", (path, body)
+
+        def embeddings():
+            default = client.embeddings.create(model=EMBED, input=["one", "two words"])
+            assert [len(d.embedding) for d in default.data] == [4, 4], default
+            assert default.data[1].embedding[1] == 2.5, default.data[1].embedding
+            assert SEEN[-1][0] == "/github/embeddings", SEEN[-1][0]
+            floats = client.embeddings.create(model=EMBED, input="one", encoding_format="float")
+            assert floats.data[0].embedding == [1.0, 1.5, 0.25, -1.0], floats
+            raw = client.embeddings.with_raw_response.create(model=EMBED, input="one", encoding_format="base64").http_response.json()
+            vector = struct.unpack("<4f", base64.b64decode(raw["data"][0]["embedding"]))
+            assert vector == (1.0, 1.5, 0.25, -1.0), vector
+            assert default.usage.prompt_tokens > 0
+
         for name, fn in [("model list", models), ("non-stream", non_stream), ("stream", stream), ("tool round trip", tools),
                          ("streamed tool call", stream_tools), ("gemini stream", gemini_stream),
-                         ("gemini streamed tool round trip", gemini_tools), ("wrong key", wrong_key)]:
+                         ("gemini streamed tool round trip", gemini_tools), ("wrong key", wrong_key),
+                         ("responses", responses_plain), ("responses stream", responses_stream),
+                         ("responses tool round trip", responses_tools), ("responses stateless", responses_stateless),
+                         ("completions", completions), ("completions with suffix (FIM)", completions_fim),
+                         ("embeddings (default base64, float, raw base64)", embeddings)]:
             check(name, fn)
-    finally:
-        server.terminate()
-        code = server.wait(timeout=20)
-        mock.shutdown()
-        shutil.rmtree(data, ignore_errors=True)
-    results.append(("clean shutdown", None if code == 0 else AssertionError(f"exit code {code}")))
-    failed = sum(1 for _, e in results if e)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
