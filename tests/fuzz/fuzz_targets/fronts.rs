@@ -1,0 +1,59 @@
+//! Any body on any translated surface (Anthropic Messages, Responses, completions,
+//! embeddings), and any chunk through each surface's stream encoder. The first byte picks the
+//! surface. No panic; an accepted request becomes an internal chat body that is valid JSON;
+//! every encoder's output is well-formed SSE whose data lines parse as JSON.
+#![no_main]
+
+use std::collections::hash_map::DefaultHasher;
+
+use freellmapi::front::{self, Encoder, Surface};
+use freellmapi::wire::Usage;
+
+const SURFACES: [Surface; 3] = [Surface::Messages, Surface::Responses, Surface::Completions];
+
+fn check_sse(out: &[u8]) {
+    let text = std::str::from_utf8(out).expect("encoders write UTF-8");
+    for block in text.split("\n\n").filter(|b| !b.is_empty()) {
+        for line in block.lines() {
+            if let Some(data) = line.strip_prefix("data: ") {
+                if data != "[DONE]" {
+                    let mut bytes = data.as_bytes().to_vec();
+                    assert!(freellmapi::json::parse_value(&mut bytes).is_ok(), "bad data line {data:?}");
+                }
+            } else {
+                assert!(line.starts_with("event: "), "not an SSE line: {line:?}");
+            }
+        }
+    }
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    if pick == 0xff {
+        let _ = front::embeddings::parse(&mut body.to_vec());
+        return;
+    }
+    let surface = SURFACES[pick as usize % SURFACES.len()];
+    if let Ok(inbound) = front::parse(surface, &mut body.to_vec(), DefaultHasher::new()) {
+        let mut out = freellmapi::json::encode(&inbound.chat.body);
+        assert!(freellmapi::json::parse_value(&mut out).is_ok());
+    }
+    if surface == Surface::Messages {
+        let _ = front::anthropic::count_tokens(&mut body.to_vec(), DefaultHasher::new());
+    }
+    // The same bytes as a stream of chunks (split on newlines), then a clean end.
+    let mut encoder = Encoder::new(surface, "m", 1);
+    let mut out = Vec::new();
+    for piece in body.split(|b| *b == b'\n') {
+        if encoder.chunk(piece, &mut out).is_err() {
+            break;
+        }
+    }
+    encoder.finish(Usage::default(), &mut out);
+    check_sse(&out);
+    let mut failed = Vec::new();
+    encoder.fail("broken \"quote\"\n", &mut failed);
+    check_sse(&failed);
+});
