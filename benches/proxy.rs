@@ -4,7 +4,8 @@
 //! One run: a fast mock provider (below, std threads), the proxy under test (a release binary
 //! with one key pointing at the mock) and nginx (Debian's, with a temporary config proxying to
 //! the same mock). Measures idle RSS, RSS after 100 000 requests, added latency p50/p99 and CPU
-//! per request at concurrency 1 and 32 in interleaved rounds (direct, proxy, nginx), streaming
+//! per request at concurrency 1 and 32 in interleaved rounds (direct, proxy, nginx), the same for
+//! `/v1/messages` and `/v1/responses` at concurrency 1 beside chat, streaming
 //! time to first byte and per-frame delay, and RSS with 1 000 open streams. Prints a table and
 //! writes it as JSON under target/bench/.
 
@@ -25,6 +26,9 @@ fn nanos() -> u64 {
 
 const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed answer from the benchmark's mock provider."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":14,"total_tokens":23}}"#;
 const REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
+/// The same request as Anthropic Messages and as Responses.
+const MESSAGES_REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","max_tokens":1024,"system":"You are a helpful assistant.","messages":[{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
+const RESPONSES_REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","instructions":"You are a helpful assistant.","input":"Say hello in one sentence.","temperature":0.2}"#;
 
 // ----- mock provider ------------------------------------------------------------------------
 
@@ -224,15 +228,27 @@ impl Client {
     }
 }
 
-/// Runs `total` requests over `conc` keep-alive connections; returns all latencies (µs).
+/// Runs `total` chat requests over `conc` keep-alive connections; returns all latencies (µs).
 fn load(addr: SocketAddr, path: &str, token: &str, conc: usize, total: usize) -> Vec<f64> {
+    load_body(addr, path, token, REQUEST, conc, total)
+}
+
+/// [`load`] with another body (the other client APIs).
+fn load_body(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    body: &'static str,
+    conc: usize,
+    total: usize,
+) -> Vec<f64> {
     let per = total / conc;
     let barrier = Arc::new(Barrier::new(conc));
     let threads: Vec<_> = (0..conc)
         .map(|_| {
             let (path, token, barrier) = (path.to_string(), token.to_string(), barrier.clone());
             thread::spawn(move || {
-                let mut c = Client::new(addr, &path, &token, REQUEST);
+                let mut c = Client::new(addr, &path, &token, body);
                 c.call(); // warm the connection (and the upstream pool behind it)
                 barrier.wait();
                 (0..per).map(|_| c.call()).collect::<Vec<f64>>()
@@ -544,6 +560,35 @@ fn main() {
         results.push((conc, direct, via_proxy, via_nginx));
     }
 
+    // The other client APIs at c=1, interleaved with chat and the direct call, on the same
+    // mock: what each front's translation adds over chat.
+    let surfaces: [(&str, &str, &'static str); 2] = [
+        ("/v1/messages", "messages", MESSAGES_REQUEST),
+        ("/v1/responses", "responses", RESPONSES_REQUEST),
+    ];
+    let surface_total = 2000 / scale;
+    let mut surface_rounds: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> =
+        surfaces.iter().map(|_| Default::default()).collect();
+    let mut chat_rounds: (Vec<f64>, Vec<f64>) = Default::default();
+    for (spath, _, body) in &surfaces {
+        load_body(proxy_addr, spath, &token, body, 1, 10);
+    }
+    for _ in 0..5 {
+        let mut d = load(mock, path, "x", 1, surface_total);
+        let d50 = pct(&mut d, 0.5);
+        let mut c = load(proxy_addr, path, &token, 1, surface_total);
+        chat_rounds.0.push(pct(&mut c, 0.5) - d50);
+        for (i, (spath, _, body)) in surfaces.iter().enumerate() {
+            let before = proxy.cpu_ns();
+            let mut v = load_body(proxy_addr, spath, &token, body, 1, surface_total);
+            let cpu = (proxy.cpu_ns() - before) as f64 / 1000.0 / surface_total as f64;
+            surface_rounds[i].0.push(pct(&mut v, 0.5) - d50);
+            surface_rounds[i].1.push(pct(&mut v, 0.99));
+            surface_rounds[i].2.push(cpu);
+        }
+        chat_rounds.1.push(d50);
+    }
+
     // RSS after 100 000 more requests (concurrency 32), against the warm state after the rounds.
     thread::sleep(Duration::from_secs(6));
     let warm = rss(pid);
@@ -788,6 +833,20 @@ fn main() {
             r.extra(&format!("c{conc}_ratio_cpu"), pcpu / ncpu);
         }
     }
+    let chat_added = median(chat_rounds.0.clone());
+    for ((_, name, _), (added_p50, _, cpu)) in surfaces.iter().zip(&surface_rounds) {
+        let a = median(added_p50.clone());
+        let c = median(cpu.clone());
+        r.row(
+            &format!("c=1 /v1/{name}: added p50, CPU per request (chat beside it: added p50)"),
+            format!("{a:.0} µs, {c:.0} µs ({chat_added:.0} µs)"),
+            "no more than chat's + translation",
+            &format!("c1_{name}_added_p50_us"),
+            a,
+        );
+        r.extra(&format!("c1_{name}_cpu_us"), c);
+    }
+    r.extra("c1_chat_added_p50_same_rounds_us", chat_added);
     r.row(
         "stream: added time to first frame (p50)",
         format!("{:.0} µs", stream_stats.0),

@@ -798,6 +798,42 @@ fn embeddings_through_gemini_use_batch_embed_contents() {
         Some(4),
         "estimated: Gemini reports none"
     );
+
+    // The 2 048-token window holds one input, not the batch: three inputs of ~1 500 tokens
+    // pass, one of ~2 500 is refused by index before any upstream call.
+    m.set(|_| {
+        Reply::json(
+            200,
+            r#"{"embeddings":[{"values":[1]},{"values":[2]},{"values":[3]}]}"#,
+        )
+    });
+    let long = "word ".repeat(1200);
+    let r = p.post(
+        "/v1/embeddings",
+        &format!(r#"{{"model":"gemini-embedding-001","input":["{long}","{long}","{long}"]}}"#),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        m.last().json().get_array("requests").unwrap()[0]
+            .get("outputDimensionality")
+            .is_none(),
+        "the native length is not asked for"
+    );
+    let before = m.count();
+    let too_long = "word ".repeat(2000);
+    let r = p.post(
+        "/v1/embeddings",
+        &format!(r#"{{"model":"gemini-embedding-001","input":["short","{too_long}"]}}"#),
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.error_message().starts_with("input[1]: about 2500 tokens"),
+        "{}",
+        r.error_message()
+    );
+    assert_eq!(m.count(), before);
 }
 
 #[test]

@@ -113,6 +113,17 @@ fn plan(snap: &Snapshot, parsed: &Parsed, req: &Request<'_>) -> Result<Plan, Cli
             },
         )));
     }
+    let (index, tokens) = parsed.longest;
+    if let Some(window) = model.context_window
+        && tokens > u64::from(window)
+    {
+        return Err(ClientError::Invalid(invalid(
+            "context_length_exceeded",
+            format!(
+                "input[{index}]: about {tokens} tokens, more than the {window}-token window of {name}"
+            ),
+        )));
+    }
     let entry = snap
         .entry_for_model(m)
         .filter(|&e| snap.entries[e].enabled && model.enabled)
@@ -145,20 +156,13 @@ fn attempt(
 ) -> Step {
     let model = snap.model(cand.entry);
     let platform = &snap.catalog.platforms[model.platform];
-    // A family member with a different native length gets the client's length, or the
-    // requested model's when the client named none.
-    let mut request_dims = parsed.request.dimensions;
-    if request_dims.is_none() {
-        let asked = snap
-            .catalog
-            .find_model(&parsed.model)
-            .map(|m| &snap.catalog.models[m]);
-        if let Some(want) = asked.and_then(|a| a.dimensions)
-            && model.dimensions != Some(want)
-        {
-            request_dims = Some(want);
-        }
-    }
+    // The length the client gets: the one it asked for, else the named model's. It is sent
+    // only to a model whose native length differs (some refuse the parameter otherwise).
+    let want = parsed.request.dimensions.or_else(|| {
+        let asked = snap.catalog.find_model(&parsed.model)?;
+        snap.catalog.models[asked].dimensions
+    });
+    let request_dims = want.filter(|w| model.dimensions != Some(*w));
     let request = embeddings::EmbedRequest {
         inputs: parsed.request.inputs.clone(),
         dimensions: request_dims,

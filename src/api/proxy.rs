@@ -362,84 +362,73 @@ fn verdict_class(v: Verdict) -> &'static str {
     }
 }
 
-/// An explicit model goes first (and alone under `X-Freellmapi-Pin: strict`); otherwise a
-/// conversation's sticky model does.
+/// An explicit model goes first (and alone under `X-Freellmapi-Pin: strict`); an aliased
+/// vendor name (`claude-*`) picks a model or an order; otherwise, and within an order, a
+/// conversation's sticky model goes first.
 fn plan(
     app: &App,
     snap: &Snapshot,
     chat: &ChatRequest,
     req: &Request<'_>,
 ) -> Result<Plan, ClientError> {
-    let demand = Demand {
-        input_tokens: chat.input_tokens,
-        output_reserve: chat.output_reserve,
-    };
-    let task = if chat.fim { Task::Fim } else { Task::Chat };
-    let by_alias = |order: Order, first: Option<usize>| Plan {
-        first,
+    let mut plan = Plan {
+        first: None,
         strict: false,
-        demand,
-        task,
-        order,
+        demand: Demand {
+            input_tokens: chat.input_tokens,
+            output_reserve: chat.output_reserve,
+        },
+        task: if chat.fim { Task::Fim } else { Task::Chat },
+        order: Order::Chain,
     };
     if let Some(name) = &chat.model {
         let found = snap.catalog.find_model(name);
         if found.is_none() && aliases::is_aliased(name) {
-            return Ok(match aliases::route(&snap.catalog.aliases, name) {
-                AliasRoute::Chain => by_alias(Order::Chain, None),
-                AliasRoute::Intelligence => by_alias(Order::Intelligence, None),
-                AliasRoute::Speed => by_alias(Order::Speed, None),
+            match aliases::route(&snap.catalog.aliases, name) {
+                AliasRoute::Chain => {}
+                AliasRoute::Intelligence => plan.order = Order::Intelligence,
+                AliasRoute::Speed => plan.order = Order::Speed,
                 AliasRoute::Model(id) => {
-                    let first = snap
+                    plan.first = snap
                         .catalog
                         .find_model(id)
                         .and_then(|m| snap.entry_for_model(m));
-                    by_alias(Order::Chain, first)
+                    return Ok(plan);
                 }
-            });
-        }
-        let m = found.ok_or_else(|| ClientError::ModelNotFound {
-            model: name.clone(),
-            why: Missing::Unknown,
-        })?;
-        if snap.catalog.models[m].kind != Kind::Chat {
-            return Err(ClientError::ModelNotFound {
+            }
+        } else {
+            let m = found.ok_or_else(|| ClientError::ModelNotFound {
                 model: name.clone(),
-                why: Missing::WrongKind,
-            });
+                why: Missing::Unknown,
+            })?;
+            if snap.catalog.models[m].kind != Kind::Chat {
+                return Err(ClientError::ModelNotFound {
+                    model: name.clone(),
+                    why: Missing::WrongKind,
+                });
+            }
+            let entry = snap
+                .entry_for_model(m)
+                .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
+            let Some(entry) = entry else {
+                return Err(ClientError::ModelNotFound {
+                    model: name.clone(),
+                    why: Missing::Disabled,
+                });
+            };
+            plan.first = Some(entry);
+            plan.strict = req
+                .header("x-freellmapi-pin")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
+            return Ok(plan);
         }
-        let entry = snap
-            .entry_for_model(m)
-            .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
-        let Some(entry) = entry else {
-            return Err(ClientError::ModelNotFound {
-                model: name.clone(),
-                why: Missing::Disabled,
-            });
-        };
-        let strict = req
-            .header("x-freellmapi-pin")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
-        return Ok(Plan {
-            first: Some(entry),
-            strict,
-            demand,
-            task,
-            order: Order::Chain,
-        });
     }
-    let sticky = chat
+    plan.first = chat
         .session
         .filter(|_| chat.continues)
         .and_then(|s| app.router.sticky.get(s, now_ms()))
         .and_then(|m| snap.entry_for_model(m));
-    Ok(Plan {
-        first: sticky,
-        strict: false,
-        demand,
-        task,
-        order: Order::Chain,
-    })
+    Ok(plan)
 }
 
 /// Sends `out` for the candidate and classifies what came back: a 2xx reply (with when it was

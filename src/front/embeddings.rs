@@ -23,6 +23,8 @@ pub struct Parsed {
     pub format: Format,
     /// ceil(characters / 4) over the inputs.
     pub input_tokens: u64,
+    /// The longest input: (its index, ceil(characters / 4)).
+    pub longest: (usize, u64),
 }
 
 pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
@@ -107,8 +109,19 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
             }
         },
     };
+    let tokens: Vec<u64> = inputs
+        .iter()
+        .map(|s| (s.chars().count() as u64).div_ceil(4))
+        .collect();
+    let longest = tokens
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by_key(|(_, t)| *t)
+        .unwrap_or_default();
     let chars: usize = inputs.iter().map(|s| s.chars().count()).sum();
     Ok(Parsed {
+        longest,
         model,
         request: EmbedRequest { inputs, dimensions },
         format,

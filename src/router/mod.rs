@@ -262,7 +262,12 @@ impl Router {
         }
         why.no_keys = false;
         let need = plan.demand.total();
-        let window = model.context_window.map(u64::from).unwrap_or(u64::MAX);
+        // An embedding model's window holds one input, not the whole batch (the caller checks
+        // each input); its token limits still see the batch.
+        let window = match plan.task {
+            Task::Embedding { .. } => u64::MAX,
+            _ => model.context_window.map(u64::from).unwrap_or(u64::MAX),
+        };
         if window < need.max(progress.min_context) {
             why.too_small += 1;
             return None;
