@@ -82,9 +82,7 @@ impl Encoder {
             Surface::Messages => {
                 Encoder::Messages(anthropic::StreamEncoder::new(echo_model, input_tokens))
             }
-            Surface::Responses => {
-                Encoder::Responses(responses::StreamEncoder::new(echo_model, input_tokens))
-            }
+            Surface::Responses => Encoder::Responses(responses::StreamEncoder::new(echo_model)),
             Surface::Completions => {
                 Encoder::Completions(completions::StreamEncoder::new(echo_model))
             }
