@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::proxy::{Step, call, dialect, failover, untranslatable};
+use super::proxy::{Step, call, failover, recorded, untranslatable};
 use super::{ClientError, Missing};
 use crate::app::App;
 use crate::catalog::Kind;
@@ -15,9 +15,8 @@ use crate::front::embeddings::{self as front, Parsed};
 use crate::http::{Request, Responder, header_safe};
 use crate::outcome::Verdict;
 use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
-use crate::store::{RequestOutcome, RequestRecord};
-use crate::time::now_ms;
-use crate::upstream::{classify, watch};
+use crate::store::RequestRecord;
+use crate::upstream::classify;
 use crate::wire::{Usage, embeddings};
 
 /// Vectors are large: 2 048 inputs of 1 024 floats are ~20 MiB of JSON.
@@ -25,37 +24,13 @@ const MAX_EMBEDDINGS_BODY: u64 = 24 * 1024 * 1024;
 
 #[inline(never)]
 pub fn embeddings(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
-    let started = Instant::now();
-    let mut rec = RequestRecord {
-        ts_ms: now_ms(),
-        request_id: req.id().to_string(),
-        surface: Surface::Embeddings,
-        requested_model: None,
-        platform: None,
-        model: None,
-        key_id: None,
-        outcome: RequestOutcome::Error,
-        status: 200,
-        stream: false,
-        input_tokens: 0,
-        output_tokens: 0,
-        tokens_estimated: false,
-        latency_ms: 0,
-        ttfb_ms: None,
-        error: None,
-        attempts: Vec::new(),
-    };
-    if let Err(e) = serve(app, req, res, &mut rec, started) {
-        let problem = e.problem();
-        rec.status = problem.status;
-        rec.error = Some(problem.code.to_string());
-        if e.is_rejection() {
-            rec.outcome = RequestOutcome::Rejected;
-        }
-        problem.write(res, dialect(Surface::Embeddings));
-    }
-    rec.latency_ms = started.elapsed().as_millis() as u64;
-    app.log.record(rec);
+    recorded(
+        app,
+        Surface::Embeddings,
+        req,
+        res,
+        |req, res, rec, started| serve(app, req, res, rec, started),
+    );
 }
 
 fn serve(
@@ -70,14 +45,12 @@ fn serve(
     rec.requested_model = Some(parsed.model.clone());
     let snap = app.router.snapshot();
     let plan = plan(&snap, &parsed, req)?;
-    let deadline = started + app.request_budget;
-    let _watch = watch::client(req.client_fd(), deadline);
     failover(
         app,
         &snap,
         &plan,
         None,
-        deadline,
+        (started, req.client_fd()),
         rec,
         res,
         |cand, failures, res| attempt(app, &snap, &parsed, cand, failures, res),

@@ -8,6 +8,7 @@
 //! sent to the log at the end. Never writes upstream text to the client except the message of
 //! an upstream 400, redacted.
 
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::relay::{self, RelayEnd};
@@ -49,27 +50,28 @@ pub fn dialect(surface: Surface) -> Dialect {
 /// head (`routes`).
 #[inline(never)]
 pub fn generate(app: &App, surface: Surface, req: &mut Request<'_>, res: &mut Responder<'_>) {
+    recorded(app, surface, req, res, |req, res, rec, started| {
+        serve(app, surface, req, res, rec, started)
+    });
+}
+
+/// One client request, one record: runs `serve`, answers its failure in the surface's error
+/// shape, and sends the record to the log.
+pub(super) fn recorded<'a, 'b>(
+    app: &App,
+    surface: Surface,
+    req: &mut Request<'a>,
+    res: &mut Responder<'b>,
+    serve: impl FnOnce(
+        &mut Request<'a>,
+        &mut Responder<'b>,
+        &mut RequestRecord,
+        Instant,
+    ) -> Result<(), ClientError>,
+) {
     let started = Instant::now();
-    let mut rec = RequestRecord {
-        ts_ms: now_ms(),
-        request_id: req.id().to_string(),
-        surface,
-        requested_model: None,
-        platform: None,
-        model: None,
-        key_id: None,
-        outcome: RequestOutcome::Error,
-        status: 200,
-        stream: false,
-        input_tokens: 0,
-        output_tokens: 0,
-        tokens_estimated: false,
-        latency_ms: 0,
-        ttfb_ms: None,
-        error: None,
-        attempts: Vec::new(),
-    };
-    if let Err(e) = serve(app, surface, req, res, &mut rec, started) {
+    let mut rec = RequestRecord::new(now_ms(), req.id().to_string(), surface);
+    if let Err(e) = serve(req, res, &mut rec, started) {
         let problem = e.problem();
         rec.status = problem.status;
         rec.error = Some(problem.code.to_string());
@@ -167,16 +169,12 @@ fn serve(
     rec.input_tokens = chat.input_tokens;
     let snap = app.router.snapshot();
     let plan = plan(app, &snap, &chat, req)?;
-    let deadline = started + app.request_budget;
-    // Every upstream wait of every attempt ends by the request's deadline.
-    let _watch = watch::client(req.client_fd(), deadline);
-
     failover(
         app,
         &snap,
         &plan,
         chat.session,
-        deadline,
+        (started, req.client_fd()),
         rec,
         res,
         |cand, failures, res| attempt(app, &snap, &chat, &shape, cand, failures, res),
@@ -184,19 +182,23 @@ fn serve(
 }
 
 /// Offers the request to candidates in the plan's order until one serves it, the candidates
-/// run out, or the deadline passes; records every attempt in `rec` and reports every outcome
-/// to the router. `attempt` makes one upstream call and answers the client when it succeeds.
+/// run out, or the request budget (from `started`) is spent; records every attempt in `rec`
+/// and reports every outcome to the router. `attempt` makes one upstream call and answers the
+/// client when it succeeds; the client's socket is watched meanwhile.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn failover(
     app: &App,
     snap: &Snapshot,
     plan: &Plan,
     session: Option<u64>,
-    deadline: Instant,
+    (started, client_fd): (Instant, RawFd),
     rec: &mut RequestRecord,
     res: &mut Responder<'_>,
     mut attempt: impl FnMut(Candidate, u32, &mut Responder<'_>) -> Step,
 ) -> Result<(), ClientError> {
+    let deadline = started + app.request_budget;
+    // Every upstream wait of every attempt ends by the request's deadline.
+    let _watch = watch::client(client_fd, deadline);
     let mut progress = Progress::default();
     let mut tally = Tally::default();
     let mut rejected: Option<(String, String)> = None;

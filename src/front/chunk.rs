@@ -126,6 +126,22 @@ pub fn pieces(
     Ok(())
 }
 
+/// An encoder that takes a chunk's pieces one by one.
+pub trait PieceSink {
+    /// The encoder's reusable parse buffer.
+    fn scratch(&mut self) -> &mut Vec<u8>;
+    fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>);
+}
+
+/// Feeds one chunk's pieces to `sink`. The sink's parse buffer is lent out for the call, so
+/// the pieces (which borrow it) can be handed to the sink while it writes.
+pub fn feed(sink: &mut impl PieceSink, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
+    let mut scratch = std::mem::take(sink.scratch());
+    let r = pieces(data, &mut scratch, |p| sink.piece(p, out));
+    *sink.scratch() = scratch;
+    r
+}
+
 /// A model's arguments as a JSON object for clients that want one (`{}` when they are empty
 /// or not an object).
 pub fn arguments_object(arguments: &str) -> OwnedValue {

@@ -16,6 +16,10 @@ pub mod responses;
 use std::hash::Hasher;
 
 pub use crate::chat::Surface;
+use simd_json::OwnedValue;
+use simd_json::owned::Object;
+use simd_json::prelude::*;
+
 use crate::chat::{ChatRequest, Invalid};
 use crate::wire::{Usage, WireError};
 
@@ -135,6 +139,30 @@ impl Encoder {
             _ => b": keep-alive\n\n",
         }
     }
+}
+
+/// Copies `temperature`, `top_p` and `stream` (checked) into the internal request; a stream
+/// asks upstream for real token counts (`stream_options.include_usage`), which the encoders
+/// report at the end instead of an estimate.
+fn sampling_and_stream(body: &OwnedValue, out: &mut Object) -> Result<(), Invalid> {
+    for field in ["temperature", "top_p"] {
+        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
+            out.insert(field.into(), v.clone());
+        }
+    }
+    if let Some(v) = body.get("stream").filter(|v| !v.is_null()) {
+        let stream = v
+            .as_bool()
+            .ok_or_else(|| crate::chat::wrong_type("stream", "a boolean", v))?;
+        out.insert("stream".into(), OwnedValue::from(stream));
+        if stream {
+            out.insert(
+                "stream_options".into(),
+                simd_json::json!({ "include_usage": true }),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A response id: `prefix` and 24 random hex digits.

@@ -77,6 +77,31 @@ pub struct RequestRecord {
     pub attempts: Vec<AttemptRecord>,
 }
 
+impl RequestRecord {
+    /// A record of a request that has not been served yet (an error until it is).
+    pub fn new(ts_ms: u64, request_id: String, surface: crate::chat::Surface) -> RequestRecord {
+        RequestRecord {
+            ts_ms,
+            request_id,
+            surface,
+            requested_model: None,
+            platform: None,
+            model: None,
+            key_id: None,
+            outcome: RequestOutcome::Error,
+            status: 200,
+            stream: false,
+            input_tokens: 0,
+            output_tokens: 0,
+            tokens_estimated: false,
+            latency_ms: 0,
+            ttfb_ms: None,
+            error: None,
+            attempts: Vec::new(),
+        }
+    }
+}
+
 /// How much of the log is kept (30 days or 100 000 requests).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {

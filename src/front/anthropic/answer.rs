@@ -2,7 +2,7 @@
 use simd_json::OwnedValue;
 use simd_json::json;
 
-use crate::front::chunk::{self, Piece};
+use crate::front::chunk::{self, Piece, PieceSink};
 use crate::front::{Echo, event, new_id};
 use crate::json::write_str;
 use crate::wire::{Usage, WireError};
@@ -158,6 +158,12 @@ impl StreamEncoder {
         j.extend_from_slice(b"}}");
         event(out, "content_block_delta", &j);
     }
+}
+
+impl PieceSink for StreamEncoder {
+    fn scratch(&mut self) -> &mut Vec<u8> {
+        &mut self.scratch
+    }
 
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>) {
         match piece {
@@ -200,15 +206,12 @@ impl StreamEncoder {
             Piece::Finish(reason) => self.finish = Some(reason.to_string()),
         }
     }
+}
 
+impl StreamEncoder {
     pub fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
         self.start(out);
-        // The parse buffer leaves `self` for the call, so pieces can borrow it while `self`
-        // is written to.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let r = chunk::pieces(data, &mut scratch, |p| self.piece(p, out));
-        self.scratch = scratch;
-        r
+        chunk::feed(self, data, out)
     }
 
     pub fn finish(&mut self, usage: Usage, out: &mut Vec<u8>) {

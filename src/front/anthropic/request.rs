@@ -62,21 +62,7 @@ fn translate(body: &OwnedValue, need_max_tokens: bool) -> Result<Translated, Inv
             _ => return Err(wrong_type("max_tokens", "an integer", m)),
         };
     }
-    for field in ["temperature", "top_p"] {
-        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
-            o.insert(field.into(), v.clone());
-        }
-    }
-    if let Some(v) = body.get("stream").filter(|v| !v.is_null()) {
-        let stream = v
-            .as_bool()
-            .ok_or_else(|| wrong_type("stream", "a boolean", v))?;
-        o.insert("stream".into(), OwnedValue::from(stream));
-        if stream {
-            // Real token counts for `message_delta`, from providers that report them.
-            o.insert("stream_options".into(), json!({ "include_usage": true }));
-        }
-    }
+    crate::front::sampling_and_stream(body, o)?;
     if let Some(v) = body.get("stop_sequences").filter(|v| !v.is_null()) {
         match v.as_array() {
             Some(a) if a.iter().all(|s| s.is_str()) => {

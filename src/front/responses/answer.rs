@@ -3,7 +3,7 @@ use simd_json::OwnedValue;
 use simd_json::json;
 use simd_json::prelude::*;
 
-use crate::front::chunk::{self, Piece};
+use crate::front::chunk::{self, Piece, PieceSink};
 use crate::front::{Echo, event, new_id, unix_now};
 use crate::json::encode;
 use crate::wire::{Usage, WireError};
@@ -242,24 +242,39 @@ impl StreamEncoder {
         );
     }
 
+    /// Closes the open item, opens `item` and announces it; returns its output index.
+    fn open_item(&mut self, item: Item, out: &mut Vec<u8>) -> usize {
+        self.close(out);
+        self.items.push(item);
+        self.open = true;
+        let index = self.items.len() - 1;
+        let added = self.items[index].value("in_progress");
+        self.emit(
+            "response.output_item.added",
+            json!({ "output_index": index, "item": added }),
+            out,
+        );
+        index
+    }
+}
+
+impl PieceSink for StreamEncoder {
+    fn scratch(&mut self) -> &mut Vec<u8> {
+        &mut self.scratch
+    }
+
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>) {
         match piece {
             Piece::Text(t) => {
                 let in_message =
                     self.open && matches!(self.items.last(), Some(Item::Message { .. }));
                 if !in_message {
-                    self.close(out);
                     let id = new_id("msg_");
-                    self.items.push(Item::Message {
-                        id: id.clone(),
-                        text: String::new(),
-                    });
-                    self.open = true;
-                    let index = self.items.len() - 1;
-                    let added = self.items[index].value("in_progress");
-                    self.emit(
-                        "response.output_item.added",
-                        json!({ "output_index": index, "item": added }),
+                    let index = self.open_item(
+                        Item::Message {
+                            id: id.clone(),
+                            text: String::new(),
+                        },
                         out,
                     );
                     self.emit(
@@ -292,22 +307,14 @@ impl StreamEncoder {
                     && matches!(self.items.last(), Some(Item::Call { index, arguments: so_far, .. })
                         if *index == upstream && (id.is_none() || so_far.is_empty()));
                 if !same {
-                    self.close(out);
-                    self.items.push(Item::Call {
+                    let call = Item::Call {
                         id: new_id("fc_"),
                         call_id: id.map_or_else(|| new_id("call_"), str::to_string),
                         name: name.unwrap_or_default().to_string(),
                         arguments: String::new(),
                         index: upstream,
-                    });
-                    self.open = true;
-                    let index = self.items.len() - 1;
-                    let added = self.items[index].value("in_progress");
-                    self.emit(
-                        "response.output_item.added",
-                        json!({ "output_index": index, "item": added }),
-                        out,
-                    );
+                    };
+                    self.open_item(call, out);
                 }
                 if arguments.is_empty() {
                     return;
@@ -330,14 +337,12 @@ impl StreamEncoder {
             Piece::Finish(r) => self.finish = Some(r.to_string()),
         }
     }
+}
 
+impl StreamEncoder {
     pub fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
         self.start(out);
-        // The parse buffer leaves `self` for the call, so pieces can borrow it.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let r = chunk::pieces(data, &mut scratch, |p| self.piece(p, out));
-        self.scratch = scratch;
-        r
+        chunk::feed(self, data, out)
     }
 
     pub fn finish(&mut self, usage: Usage, out: &mut Vec<u8>) {

@@ -72,20 +72,7 @@ pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> 
             }
         };
     }
-    for field in ["temperature", "top_p"] {
-        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
-            o.insert(field.into(), v.clone());
-        }
-    }
-    if let Some(v) = body.get("stream").filter(|v| !v.is_null()) {
-        let stream = v
-            .as_bool()
-            .ok_or_else(|| wrong_type("stream", "a boolean", v))?;
-        o.insert("stream".into(), OwnedValue::from(stream));
-        if stream {
-            o.insert("stream_options".into(), json!({ "include_usage": true }));
-        }
-    }
+    crate::front::sampling_and_stream(&body, o)?;
     if let Some(format) = body
         .get("text")
         .and_then(|t| t.get("format"))
