@@ -939,3 +939,84 @@ fn claude_names_route_by_editable_aliases() {
     assert_eq!(r.json().get_bool("defaults"), Some(true));
     assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.1-pro-preview");
 }
+
+#[test]
+fn every_surface_fails_over_and_reaches_gemini() {
+    // Groq is down; Gemini answers. Each generating surface fails over the same way.
+    let groq = Mock::start(|_| Reply::json(503, r#"{"error":{"message":"over capacity"}}"#));
+    let google = Mock::start(|r| {
+        if r.path.contains(":streamGenerateContent") {
+            Reply::Sse {
+                frames: vec![(
+                    Duration::ZERO,
+                    "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"from gemini\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\n".to_string(),
+                )],
+                abrupt: false,
+            }
+        } else {
+            Reply::json(
+                200,
+                r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"from gemini"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}"#,
+            )
+        }
+    });
+    let p = Proxy::builder()
+        .upstream("groq", &groq.base())
+        .upstream("google", &format!("http://{}/v1beta", google.addr))
+        .key("groq", GROQ_KEY)
+        .key("google", "AIzaSyTestKey0123456789abcdefghijklmn")
+        .start();
+    let pinned = format!("groq/{GROQ_FIRST}");
+    // The first request finds Groq down and fails over; later ones skip the cooling model.
+    let check = |r: &support::Response, what: &str| {
+        assert_eq!(r.status, 200, "{what}: {}", r.text());
+        assert!(
+            r.header("X-Routed-Via").unwrap().starts_with("google/"),
+            "{what}"
+        );
+        assert!(r.text().contains("from gemini"), "{what}: {}", r.text());
+    };
+    let r = anthropic(
+        &p,
+        "/v1/messages",
+        &format!(
+            r#"{{"model":"{pinned}","max_tokens":50,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        ),
+    );
+    check(&r, "messages");
+    let failed: u32 = r.header("X-Fallback-Attempts").unwrap().parse().unwrap();
+    assert!(
+        failed >= 1 && groq.count() as u32 == failed,
+        "Groq was tried first"
+    );
+    let r = anthropic(
+        &p,
+        "/v1/messages",
+        &format!(
+            r#"{{"model":"{pinned}","max_tokens":50,"stream":true,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        ),
+    );
+    check(&r, "messages stream");
+    assert_eq!(events(&r).last().unwrap().0, "message_stop");
+    let r = responses(&p, &format!(r#"{{"model":"{pinned}","input":"hi"}}"#));
+    check(&r, "responses");
+    let r = responses(
+        &p,
+        &format!(r#"{{"model":"{pinned}","input":"hi","stream":true}}"#),
+    );
+    check(&r, "responses stream");
+    assert_eq!(events(&r).last().unwrap().0, "response.completed");
+    let r = p.post(
+        "/v1/completions",
+        &format!(r#"{{"model":"{pinned}","prompt":"hi"}}"#),
+        &[],
+    );
+    check(&r, "completions");
+    let r = p.post(
+        "/v1/completions",
+        &format!(r#"{{"model":"{pinned}","prompt":"hi","stream":true}}"#),
+        &[],
+    );
+    check(&r, "completions stream");
+    assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
+}
