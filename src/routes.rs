@@ -98,6 +98,19 @@ impl AdminRoute<'_> {
     }
 }
 
+/// The 404 for a path no route has: it names the routes that exist.
+fn no_route() -> Problem {
+    Problem::new(
+        404,
+        "invalid_request_error",
+        "not_found",
+        "no such route; the client API has POST /v1/chat/completions, /v1/messages, \
+         /v1/messages/count_tokens, /v1/responses, /v1/completions and /v1/embeddings, GET \
+         /v1/models, /v1/models/{id}, /healthz and /readyz; the dashboard is at / and its API \
+         under /api/",
+    )
+}
+
 /// Passes when `method` is one of `allow`'s (`HEAD` goes with `GET`).
 fn only(method: Method, allow: &'static str) -> Result<(), Problem> {
     let ok = match allow {
@@ -130,7 +143,7 @@ fn resolve(method: Method, path: &str) -> Result<Target<'_>, Problem> {
         "/" | "/index.html" => (Target::Index, GET),
         p if p.starts_with("/v1/models/") => (Target::OneModel(&p["/v1/models/".len()..]), GET),
         p if p.starts_with("/assets/") => (Target::Asset, GET),
-        _ => return Err(Problem::no_route()),
+        _ => return Err(no_route()),
     };
     only(method, allow)?;
     Ok(target)
@@ -285,7 +298,7 @@ fn client(
         Target::OneModel(id) => api::one_model(app, id, res).map_err(client),
         Target::Index => admin::web::index(req, res).map_err(|e| e.problem()),
         Target::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
-        Target::Generate(_) | Target::Admin(_) => Err(Problem::no_route()),
+        Target::Generate(_) | Target::Admin(_) => Err(no_route()),
     }
 }
 
@@ -351,7 +364,9 @@ mod tests {
             resolve(Head, "/v1/models/a%2Fb"),
             Ok(Target::OneModel("a%2Fb"))
         );
-        assert_eq!(resolve(Get, "/nope").unwrap_err().status, 404);
+        let p = resolve(Get, "/nope").unwrap_err();
+        assert_eq!(p.status, 404);
+        assert!(p.message.contains("/v1/messages") && p.message.contains("/api/"));
         let p = resolve(Get, "/v1/chat/completions").unwrap_err();
         assert_eq!((p.status, p.allow), (405, Some(POST)));
         assert_eq!(

@@ -41,6 +41,11 @@ fn rate_limit_on_one_platform_is_served_by_the_next() {
     let r = p.chat(&user("hi"));
     assert_served_by_groq(&r, "1");
     assert_eq!(a.last().model(), CEREBRAS_FIRST);
+    assert_eq!(
+        r.header("X-Fallback-Trail").as_deref(),
+        Some(&*format!("cerebras/{CEREBRAS_FIRST}=rate_limited")),
+        "the trail names what failed and how"
+    );
     // The cooled model is skipped by the next request without another upstream call.
     let before = a.count();
     let r = p.chat(&user("again"));
@@ -50,6 +55,7 @@ fn rate_limit_on_one_platform_is_served_by_the_next() {
         format!("groq/{GROQ_FIRST}")
     );
     assert!(r.header("X-Fallback-Attempts").is_none());
+    assert!(r.header("X-Fallback-Trail").is_none());
     assert_eq!(a.count(), before, "no retry while cooling down");
 }
 

@@ -291,6 +291,11 @@ fn assert_failed_over(r: &Response) {
     );
     assert_eq!(r.header("X-Fallback-Attempts").as_deref(), Some("1"));
     assert!(
+        r.header("X-Fallback-Trail")
+            .is_some_and(|t| t.starts_with("cerebras/")),
+        "streams carry the trail too"
+    );
+    assert!(
         r.text().contains("from groq") && !r.text().contains("stream_error"),
         "{}",
         r.text()

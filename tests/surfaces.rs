@@ -733,6 +733,10 @@ fn embeddings_fail_over_within_the_family_only() {
     );
     assert_eq!(r.header("X-Fallback-Attempts").as_deref(), Some("1"));
     assert_eq!(
+        r.header("X-Fallback-Trail").as_deref(),
+        Some("nvidia/baai/bge-m3=rate_limited")
+    );
+    assert_eq!(
         cloudflare.last().path,
         "/client/v4/accounts/abc123/ai/v1/embeddings"
     );
@@ -1019,4 +1023,48 @@ fn every_surface_fails_over_and_reaches_gemini() {
     );
     check(&r, "completions stream");
     assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
+}
+
+#[test]
+fn refused_and_exhausted_requests_count_no_tokens() {
+    let (m, p) = groq(|_| Reply::json(429, r#"{"error":{"message":"slow down"}}"#));
+    let long = "word ".repeat(400);
+    let rejected = p.chat(&format!(
+        r#"{{"model":"no-such-model","messages":[{{"role":"user","content":"{long}"}}]}}"#
+    ));
+    assert_eq!(rejected.status, 400);
+    // Pinned (strict) to one model that answers 429: exhausted after one attempt, and the
+    // other Groq models stay free.
+    let exhausted = p.post(
+        "/v1/chat/completions",
+        &format!(r#"{{"model":"llama-3.1-8b-instant","messages":[{{"role":"user","content":"{long}"}}]}}"#),
+        &[("X-Freellmapi-Pin", "strict")],
+    );
+    assert_eq!(exhausted.status, 429, "{}", exhausted.text());
+    let admin = support::admin::Admin::setup(&p);
+    let summary = |want_requests: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = admin.get("/api/analytics/summary?range=24h").json();
+            if v.get_u64("totalRequests") == Some(want_requests) {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "{v:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let v = summary(2);
+    assert_eq!(
+        (v.get_u64("inputTokens"), v.get_u64("outputTokens")),
+        (Some(0), Some(0)),
+        "nothing reached a provider that served it"
+    );
+    m.set(|_| Reply::completion("ok"));
+    let ok = p.chat(&support::user("hi"));
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let v = summary(3);
+    assert_eq!(
+        (v.get_u64("inputTokens"), v.get_u64("outputTokens")),
+        (Some(5), Some(3))
+    );
 }

@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use super::proxy::{Step, call, failover, recorded, untranslatable};
+use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
 use crate::catalog::Kind;
@@ -53,7 +54,7 @@ fn serve(
         (started, req.client_fd()),
         rec,
         res,
-        |cand, failures, res| attempt(app, &snap, &parsed, cand, failures, res),
+        |cand, trail, res| attempt(app, &snap, &parsed, cand, trail, res),
     )
 }
 
@@ -124,7 +125,7 @@ fn attempt(
     snap: &Snapshot,
     parsed: &Parsed,
     cand: Candidate,
-    failures_before: u32,
+    before: &Trail,
     res: &mut Responder<'_>,
 ) -> Step {
     let model = snap.model(cand.entry);
@@ -175,9 +176,7 @@ fn attempt(
         .head(200)
         .header("X-Routed-Via", &routed)
         .header("Cache-Control", "no-store");
-    if failures_before > 0 {
-        head = head.header_u64("X-Fallback-Attempts", u64::from(failures_before));
-    }
+    head = before.headers(head);
     if head.body("application/json", &body).is_err() {
         return Step::Cancelled;
     }

@@ -10,6 +10,7 @@ mod errors;
 mod models;
 mod proxy;
 mod relay;
+mod trail;
 
 use crate::app::App;
 use crate::crypto::ct_eq;

@@ -12,6 +12,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::relay::{self, RelayEnd};
+use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
 use crate::catalog::{AliasRoute, Kind, aliases};
@@ -166,7 +167,8 @@ fn serve(
     *req.body = Vec::new();
     rec.stream = chat.stream;
     rec.requested_model = chat.model.clone();
-    rec.input_tokens = chat.input_tokens;
+    // Tokens are recorded only when an upstream served the request: a refused or exhausted
+    // request spent none, and must not count in the totals, the savings or the budget.
     let snap = app.router.snapshot();
     let plan = plan(app, &snap, &chat, req)?;
     failover(
@@ -177,7 +179,7 @@ fn serve(
         (started, req.client_fd()),
         rec,
         res,
-        |cand, failures, res| attempt(app, &snap, &chat, &shape, cand, failures, res),
+        |cand, trail, res| attempt(app, &snap, &chat, &shape, cand, trail, res),
     )
 }
 
@@ -194,12 +196,13 @@ pub(super) fn failover(
     (started, client_fd): (Instant, RawFd),
     rec: &mut RequestRecord,
     res: &mut Responder<'_>,
-    mut attempt: impl FnMut(Candidate, u32, &mut Responder<'_>) -> Step,
+    mut attempt: impl FnMut(Candidate, &Trail, &mut Responder<'_>) -> Step,
 ) -> Result<(), ClientError> {
     let deadline = started + app.request_budget;
     // Every upstream wait of every attempt ends by the request's deadline.
     let _watch = watch::client(client_fd, deadline);
     let mut progress = Progress::default();
+    let mut trail = Trail::default();
     let mut tally = Tally::default();
     let mut rejected: Option<(String, String)> = None;
     let mut bad_requests = 0;
@@ -213,7 +216,7 @@ pub(super) fn failover(
             Err(why) => break Some(why),
         };
         let attempt_started = Instant::now();
-        let step = attempt(cand, attempts, res);
+        let step = attempt(cand, &trail, res);
         attempts += 1;
         let model = snap.model(cand.entry);
         let platform = &snap.catalog.platforms[model.platform];
@@ -290,6 +293,7 @@ pub(super) fn failover(
                 rejected: message,
             } => {
                 log_attempt(verdict_class(verdict), status);
+                trail.push(&platform.id, &model.model_id, verdict_class(verdict));
                 log::info!(
                     "request {}: {}/{} key {} failed ({}{}), trying the next candidate",
                     rec.request_id,
@@ -500,7 +504,7 @@ fn attempt(
     chat: &ChatRequest,
     shape: &Shape<'_>,
     cand: Candidate,
-    failures_before: u32,
+    before: &Trail,
     res: &mut Responder<'_>,
 ) -> Step {
     let model = snap.model(cand.entry);
@@ -517,7 +521,7 @@ fn attempt(
     if chat.stream {
         let head = relay::Head {
             routed: &routed,
-            fallback_attempts: failures_before,
+            before,
             dropped_tools: shape.dropped.as_deref(),
             keepalive: app.sse_keepalive,
             event_idle: app.event_idle,
@@ -594,9 +598,7 @@ fn attempt(
         .head(200)
         .header("X-Routed-Via", &routed)
         .header("Cache-Control", "no-store");
-    if failures_before > 0 {
-        head = head.header_u64("X-Fallback-Attempts", u64::from(failures_before));
-    }
+    head = before.headers(head);
     if let Some(dropped) = &shape.dropped {
         head = head.header("X-Freellmapi-Dropped-Tools", dropped);
     }

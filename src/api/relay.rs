@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
+use super::trail::Trail;
 use crate::chat::ChatRequest;
 use crate::front::Encoder;
 use crate::http::{Responder, StreamWriter};
@@ -29,7 +30,8 @@ const INTERRUPTED: &str = "upstream stream interrupted";
 
 pub struct Head<'a> {
     pub routed: &'a str,
-    pub fallback_attempts: u32,
+    /// The failed attempts before this one (`X-Fallback-*` headers).
+    pub before: &'a Trail,
     /// `X-Freellmapi-Dropped-Tools`.
     pub dropped_tools: Option<&'a str>,
     pub keepalive: Duration,
@@ -63,7 +65,7 @@ struct Relay<'r, 'a> {
     res: Option<&'r mut Responder<'a>>,
     writer: Option<StreamWriter<'r, 'a>>,
     routed: &'r str,
-    fallback_attempts: u32,
+    before: &'r Trail,
     dropped_tools: Option<&'r str>,
     keepalive: Duration,
     encoder: Encoder,
@@ -99,7 +101,7 @@ pub fn relay(
         res: Some(res),
         writer: None,
         routed: head.routed,
-        fallback_attempts: head.fallback_attempts,
+        before: head.before,
         dropped_tools: head.dropped_tools,
         keepalive: head.keepalive,
         encoder,
@@ -239,9 +241,7 @@ impl Relay<'_, '_> {
             .header("X-Routed-Via", self.routed)
             .header("Cache-Control", "no-cache")
             .header("X-Accel-Buffering", "no");
-        if self.fallback_attempts > 0 {
-            head = head.header_u64("X-Fallback-Attempts", u64::from(self.fallback_attempts));
-        }
+        head = self.before.headers(head);
         if let Some(dropped) = self.dropped_tools {
             head = head.header("X-Freellmapi-Dropped-Tools", dropped);
         }
