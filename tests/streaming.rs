@@ -8,6 +8,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use simd_json::prelude::*;
 use support::mock::{self, Event, Mock, Reply};
 use support::{Proxy, Response};
 
@@ -400,4 +401,55 @@ fn multi_line_and_spaceless_data_are_normalised() {
     assert_eq!(data.len(), 3, "{data:?}");
     assert!(!data[1].contains('\n'));
     assert!(data[1].contains(r#""content":"b""#), "{data:?}");
+}
+
+#[test]
+fn a_stream_asks_for_real_usage_and_keeps_it_from_a_client_that_did_not() {
+    let frames = vec![
+        mock::chunk(r#"{"role":"assistant","content":"Hi"}"#, None),
+        mock::chunk("{}", Some("stop")),
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":9,\"total_tokens\":30}}\n\n".to_string(),
+        "data: [DONE]\n\n".to_string(),
+    ];
+    let m = Mock::start(move |_| Reply::Sse {
+        frames: frames.iter().map(|f| (Duration::ZERO, f.clone())).collect(),
+        abrupt: false,
+    });
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_usage")
+        .start();
+    let r = p.chat(r#"{"stream":true,"messages":[{"role":"user","content":"hi"}]}"#);
+    assert_eq!(r.status, 200);
+    let sent = m.last().json();
+    assert_eq!(
+        sent.get("stream_options")
+            .and_then(|o| o.get_bool("include_usage")),
+        Some(true),
+        "asked upstream"
+    );
+    assert!(
+        !r.text().contains("usage"),
+        "the client did not ask: {}",
+        r.text()
+    );
+    assert_eq!(r.sse_data().last().map(String::as_str), Some("[DONE]"));
+
+    // A client that asks gets the chunk.
+    let r = p.chat(r#"{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#);
+    assert!(r.text().contains(r#""total_tokens":30"#), "{}", r.text());
+
+    // The log has the provider's numbers, not an estimate.
+    let admin = support::admin::Admin::setup(&p);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = admin.get("/api/analytics/summary?range=24h").json();
+        if v.get_u64("totalRequests") == Some(2) {
+            assert_eq!(v.get_u64("inputTokens"), Some(42));
+            assert_eq!(v.get_u64("outputTokens"), Some(18));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

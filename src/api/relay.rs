@@ -78,6 +78,8 @@ struct Relay<'r, 'a> {
     has_output: bool,
     finished: bool,
     usage: Option<Usage>,
+    /// The client did not ask for the usage chunk.
+    hide_usage: bool,
     sent_at: Instant,
     ttfb_ms: Option<u64>,
 }
@@ -113,6 +115,7 @@ pub fn relay(
         has_output: false,
         finished: false,
         usage: None,
+        hide_usage: !chat.wants_usage(),
         sent_at,
         ttfb_ms: None,
     };
@@ -205,6 +208,10 @@ impl Relay<'_, '_> {
         self.finished |= facts.finished;
         if facts.usage.is_some() {
             self.usage = facts.usage;
+        }
+        // Asked for on the client's behalf (for real token counts): not the client's to see.
+        if facts.usage_only && self.hide_usage {
+            return Ok(());
         }
         // SSE data must be one line on our side; re-encode the rare multi-line payload.
         let frame: Cow<[u8]> = if data.contains(&b'\n') || data.contains(&b'\r') {

@@ -107,6 +107,10 @@ pub struct Platform {
     /// Time to the first response byte, when a platform needs longer than the default.
     #[serde(default, rename = "first_byte_timeout_s", deserialize_with = "secs")]
     pub first_byte_timeout: Option<Duration>,
+    /// The platform reports real token counts in a stream when asked
+    /// (`stream_options.include_usage`); streams ask it even when the client did not.
+    #[serde(default)]
+    pub stream_usage: bool,
     #[serde(default)]
     pub probe: Probe,
     #[serde(default)]

@@ -191,6 +191,7 @@ impl CustomPlatform {
             key_env: vec![],
             extra_headers: Default::default(),
             first_byte_timeout: None,
+            stream_usage: false,
             probe: Probe::default(),
             pools: vec![],
             custom: true,

@@ -16,6 +16,7 @@ fn platform(id: &str) -> Platform {
         key_env: vec![],
         extra_headers: Default::default(),
         first_byte_timeout: None,
+        stream_usage: true,
         probe: Default::default(),
         pools: vec![],
         custom: false,

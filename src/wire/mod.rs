@@ -72,6 +72,7 @@ pub fn outbound(
         Wire::Openai => {
             let dialect = openai::Dialect {
                 max_tokens_cap: cap,
+                ask_stream_usage: platform.stream_usage,
                 ..openai::Dialect::default()
             };
             (
@@ -83,6 +84,7 @@ pub fn outbound(
             let dialect = openai::Dialect {
                 null_content_as_empty: true,
                 max_tokens_cap: cap,
+                ask_stream_usage: platform.stream_usage,
             };
             (
                 chat_url(),

@@ -20,6 +20,9 @@ pub struct Dialect {
     pub null_content_as_empty: bool,
     /// `max_tokens` above this is lowered to it (the routed model's output room).
     pub max_tokens_cap: Option<u64>,
+    /// Ask a stream for its token counts (`stream_options.include_usage`) even when the client
+    /// did not; the relay then keeps that usage chunk from the client.
+    pub ask_stream_usage: bool,
 }
 
 /// The upstream body: the client's object with `model` replaced and Gemini-only fields removed.
@@ -29,9 +32,10 @@ pub fn request_body(chat: &ChatRequest, model_id: &str, dialect: Dialect) -> Vec
     json::write_str(&mut out, model_id);
     let rewrite_messages =
         chat.has_thought_signatures || (dialect.null_content_as_empty && chat.has_null_content);
+    let add_usage = dialect.ask_stream_usage && chat.stream && !chat.wants_usage();
     if let Some(obj) = chat.body.as_object() {
         for (k, v) in obj.iter() {
-            if k == "model" {
+            if k == "model" || (add_usage && k == "stream_options") {
                 continue;
             }
             out.push(b',');
@@ -48,6 +52,20 @@ pub fn request_body(chat: &ChatRequest, model_id: &str, dialect: Dialect) -> Vec
                 json::write_value(&mut out, v);
             }
         }
+    }
+    if add_usage {
+        // The client's other stream options are kept; `include_usage` is set.
+        let mut options = chat
+            .body
+            .get("stream_options")
+            .filter(|o| o.is_object())
+            .cloned()
+            .unwrap_or_else(OwnedValue::object);
+        if let Some(o) = options.as_object_mut() {
+            o.insert("include_usage".into(), OwnedValue::from(true));
+        }
+        out.extend_from_slice(b",\"stream_options\":");
+        json::write_value(&mut out, &options);
     }
     out.push(b'}');
     out
@@ -291,6 +309,8 @@ pub struct ChunkFacts {
     pub usage: Option<Usage>,
     /// An `{"error": ...}` frame instead of a chunk.
     pub error: bool,
+    /// Usage and no choices: the chunk `stream_options.include_usage` adds at the end.
+    pub usage_only: bool,
 }
 
 impl ChunkFacts {
@@ -335,9 +355,14 @@ pub fn inspect_chunk(data: &[u8], scratch: &mut Vec<u8>) -> Result<ChunkFacts, W
         }
         facts.finished |= choice.get("finish_reason").is_some_and(|f| !f.is_null());
     }
+    let no_choices = obj
+        .get("choices")
+        .and_then(|c| c.as_array())
+        .is_none_or(|c| c.is_empty());
     if let Some(u) = obj.get("usage")
         && let Some(prompt) = u.get_u64("prompt_tokens")
     {
+        facts.usage_only = no_choices;
         let completion = u.get_u64("completion_tokens").unwrap_or(0);
         facts.usage = Some(Usage {
             prompt,
@@ -371,6 +396,36 @@ mod tests {
         assert_eq!(body.get_str("reasoning_effort"), Some("low"));
         assert_eq!(body.get("x_vendor"), c.body.get("x_vendor"));
         assert_eq!(body.get("messages"), c.body.get("messages"));
+    }
+
+    #[test]
+    fn streams_ask_for_usage_where_the_platform_gives_it() {
+        let asking = Dialect {
+            ask_stream_usage: true,
+            ..Dialect::default()
+        };
+        let c = chat(
+            r#"{"stream":true,"stream_options":{"x":1},"messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        let body = value(&request_body(&c, "m", asking));
+        let options = body.get("stream_options").unwrap();
+        assert_eq!(options.get_bool("include_usage"), Some(true));
+        assert_eq!(
+            options.get_u64("x"),
+            Some(1),
+            "the client's options are kept"
+        );
+        let plain = value(&request_body(&c, "m", Dialect::default()));
+        assert!(
+            plain
+                .get("stream_options")
+                .unwrap()
+                .get("include_usage")
+                .is_none()
+        );
+        let not_streamed = chat(r#"{"messages":[{"role":"user","content":"hi"}]}"#);
+        let body = value(&request_body(&not_streamed, "m", asking));
+        assert!(body.get("stream_options").is_none());
     }
 
     #[test]
@@ -491,6 +546,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.usage.unwrap().total, 7);
+        assert!(f.usage_only);
         assert!(
             inspect_chunk(br#"{"error":{"message":"overloaded"}}"#, &mut s)
                 .unwrap()
