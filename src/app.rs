@@ -38,6 +38,8 @@ pub struct App {
     pub trust_proxy: Vec<Cidr>,
     token: ArcSwap<Secret>,
     generation: AtomicU64,
+    /// The last cooldown-clear request (left by the CLI) applied to the router.
+    cooldown_clears_seen: AtomicU64,
 }
 
 /// Upstream timeouts from the configuration.
@@ -78,6 +80,7 @@ impl App {
             trust_proxy: config.trust_proxy.clone(),
             token: ArcSwap::from_pointee(token),
             generation: AtomicU64::new(u64::MAX),
+            cooldown_clears_seen: AtomicU64::new(0),
         };
         app.reload()?;
         Ok(app)
@@ -168,6 +171,7 @@ impl App {
             .collect();
         let count = usable.len();
         self.router.rebuild(catalog, usable, &order);
+        self.apply_cooldown_clears()?;
         self.generation.store(generation, Ordering::Release);
         log::debug!("routing snapshot rebuilt with {count} usable keys (generation {generation})");
         Ok(())
@@ -211,6 +215,39 @@ impl App {
 
     /// A 429 marks the key `rate_limited` in the store until its cooldown ends (without a
     /// snapshot rebuild: the router already knows).
+    /// Applies the cooldown clears another process asked for since the last look, then drops
+    /// them from the store (on the writer thread).
+    fn apply_cooldown_clears(&self) -> Result<(), StoreError> {
+        let seen = self.cooldown_clears_seen.load(Ordering::Acquire);
+        let pending: Vec<_> = self
+            .store
+            .cooldown_clears()?
+            .into_iter()
+            .filter(|r| r.seq > seen)
+            .collect();
+        let Some(last) = pending.last().map(|r| r.seq) else {
+            return Ok(());
+        };
+        let snap = self.router.snapshot();
+        for r in &pending {
+            let n = self.router.clear_cooldowns(
+                &snap,
+                r.platform.as_deref(),
+                r.model.as_deref(),
+                r.key_id,
+                crate::time::now_ms(),
+            );
+            log::info!("cleared the cooldowns of {n} model/key pairs, as the command line asked");
+        }
+        self.cooldown_clears_seen.store(last, Ordering::Release);
+        self.log.run(move |store| {
+            if let Err(e) = store.drop_cooldown_clears(last) {
+                log::error!("dropping applied cooldown clear requests failed: {e}");
+            }
+        });
+        Ok(())
+    }
+
     pub fn note_rate_limited(&self, key_id: u64, until_ms: u64) {
         if key_id >= KEYLESS_KEY_BASE {
             return;

@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
-//! `check`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
+//! `check`, `cooldowns clear`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
 //! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
 use std::ffi::OsString;
@@ -23,6 +23,9 @@ USAGE:
   freellmapi keys rm <id>               remove a key
   freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
   freellmapi check                      probe every key once and print a table
+  freellmapi cooldowns clear [--platform P] [--model M] [--key ID]
+                                        end cooldowns now (all, or the matching ones);
+                                        a running server applies it within 2 s
   freellmapi admin-password             set or reset the dashboard password, read from stdin
                                         (works while the server runs; logs everyone out)
   freellmapi --version | --help
@@ -102,6 +105,10 @@ impl From<StartError> for CliError {
 struct Parsed {
     flags: Flags,
     label: Option<String>,
+    /// `cooldowns clear` filters.
+    platform: Option<String>,
+    model: Option<String>,
+    key: Option<u64>,
     unlimited: bool,
     rotate: bool,
     words: Vec<String>,
@@ -129,6 +136,14 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
         log_level: opt(&mut p, "--log-level")?,
     };
     let label = opt(&mut p, "--label")?;
+    let platform = opt(&mut p, "--platform")?;
+    let model = opt(&mut p, "--model")?;
+    let key = opt(&mut p, "--key")?
+        .map(|k| {
+            k.parse::<u64>()
+                .map_err(|_| CliError::Usage(format!("--key: expected a key id, got {k:?}")))
+        })
+        .transpose()?;
     let unlimited = p.contains("--unlimited");
     let rotate = p.contains("--rotate");
     let mut words = Vec::new();
@@ -146,6 +161,9 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
     Ok(Some(Parsed {
         flags,
         label,
+        platform,
+        model,
+        key,
         unlimited,
         rotate,
         words,
@@ -175,6 +193,12 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             )))
         }
     };
+    if !matches!(words.as_slice(), ["cooldowns", ..]) {
+        only(
+            p.platform.is_none() && p.model.is_none() && p.key.is_none(),
+            "--platform/--model/--key",
+        )?;
+    }
     match words.as_slice() {
         [] | ["serve"] => {
             only(
@@ -202,6 +226,10 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
         ["keys", "rm", id] => keys_rm(&config, id),
         ["keys", "import", file] => keys_import(&config, &catalog, file),
         ["check"] => check(&config),
+        ["cooldowns", "clear"] => cooldowns_clear(&config, &catalog, p.platform, p.model, p.key),
+        ["cooldowns", ..] => Err(CliError::Usage(
+            "usage: freellmapi cooldowns clear [--platform P] [--model M] [--key ID]".into(),
+        )),
         ["admin-password"] => admin_password(&config),
         ["keys", ..] => Err(CliError::Usage(
             "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
@@ -211,6 +239,57 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             other.join(" ")
         ))),
     }
+}
+
+/// Leaves a request for the running (or next) server to end the matching cooldowns, and ends
+/// the matching keys' stored `rate_limited` status now.
+fn cooldowns_clear(
+    config: &Config,
+    catalog: &Catalog,
+    platform: Option<String>,
+    model: Option<String>,
+    key_id: Option<u64>,
+) -> Result<i32, CliError> {
+    if let Some(p) = &platform
+        && catalog.platform_index(p).is_none()
+    {
+        return Err(CliError::Usage(format!(
+            "unknown platform {p:?}; known: {}",
+            catalog.platform_ids().join(", ")
+        )));
+    }
+    let Opened { store, .. } = open(config, DataDirUse::Write)?;
+    if let Some(k) = key_id
+        && store.get_key(k)?.is_none()
+    {
+        eprintln!("no key {k}");
+        return Ok(1);
+    }
+    let keys = store.clear_rate_limited(platform.as_deref(), key_id)?;
+    let what = [
+        platform.as_deref().map(|p| format!("platform {p}")),
+        model.as_deref().map(|m| format!("model {m}")),
+        key_id.map(|k| format!("key {k}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    store.request_cooldown_clear(crate::store::CooldownClear {
+        seq: 0,
+        platform,
+        model,
+        key_id,
+    })?;
+    println!(
+        "cooldowns of {} cleared: a running server applies it within 2 s, a stopped one at its next start ({keys} key{} lost a rate-limited status)",
+        if what.is_empty() {
+            "every model and key".to_string()
+        } else {
+            what.join(", ")
+        },
+        if keys == 1 { "" } else { "s" }
+    );
+    Ok(0)
 }
 
 fn open(config: &Config, use_: DataDirUse) -> Result<Opened, CliError> {

@@ -76,6 +76,7 @@ enum AdminRoute<'p> {
     GetChain,
     PutChain,
     SortChain(&'p str),
+    ClearCooldowns,
     ListModels,
     AddModel,
     EditModel,
@@ -170,6 +171,7 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["fallback"], _) if get => R::GetChain,
         (["fallback"], Put) => R::PutChain,
         (["fallback", "sort", preset], Post) => R::SortChain(preset),
+        (["cooldowns", "clear"], Post) => R::ClearCooldowns,
         (["models"], _) if get => R::ListModels,
         (["models"], Post) => R::AddModel,
         (["models"], Patch) => R::EditModel,
@@ -312,7 +314,7 @@ fn dashboard(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     use AdminRoute as R;
-    use admin::{aliases, analytics, chain, keys, models, settings};
+    use admin::{aliases, analytics, chain, cooldowns, keys, models, settings};
     match route {
         R::Session => settings::session_state(app, req, res),
         R::Setup => settings::setup(app, state, req, res),
@@ -328,6 +330,7 @@ fn dashboard(
         R::GetChain => chain::get(app, res),
         R::PutChain => chain::put(app, req, res),
         R::SortChain(preset) => chain::sort(app, preset, res),
+        R::ClearCooldowns => cooldowns::clear(app, req, res),
         R::ListModels => models::list(app, res),
         R::AddModel => models::add(app, req, res),
         R::EditModel => models::edit(app, req, res),

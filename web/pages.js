@@ -167,6 +167,13 @@ const Pages = (() => {
     const save = h('button', { type: 'button', class: 'primary', id: 'chain-save', onclick: () => commit() }, 'Save order');
     const discard = h('button', { type: 'button', class: 'ghost', onclick: () => { dirty = false; load(); } }, 'Discard');
     const draftBar = h('div', { class: 'draft', hidden: true }, h('span', {}, 'Unsaved changes'), discard, save);
+    // Ends cooldowns and penalties now (the usage windows stay), after a confirmation.
+    async function clearCooldowns(filter, what) {
+      if (!await confirmBox(`Clear the cooldowns of ${what}? Requests go to it again at once.`, 'Clear')) return;
+      const r = await attempt(() => api('POST', '/api/cooldowns/clear', filter));
+      if (r) { toast(`Cleared ${r.cleared} cooling model/key pair${r.cleared === 1 ? '' : 's'}`); load(); }
+    }
+    const clearAll = h('button', { type: 'button', class: 'ghost', id: 'clear-all-cooldowns', onclick: () => clearCooldowns({}, 'every model and key') }, 'Clear all cooldowns');
     const sorts = ['intelligence', 'speed', 'budget'].map(p => h('button', { type: 'button', class: 'ghost', onclick: async () => {
       if (!await confirmBox(`Replace the chain order with the ${p} preset? Switches stay as they are.`, 'Sort')) return;
       const r = await attempt(() => api('POST', `/api/fallback/sort/${p}`));
@@ -174,7 +181,7 @@ const Pages = (() => {
     } }, `Sort by ${p}`));
     root.append(
       h('section', { class: 'card' },
-        h('div', { class: 'row spread wrap' }, h('h2', {}, 'Fallback chain'), h('div', { class: 'row wrap' }, sorts)),
+        h('div', { class: 'row spread wrap' }, h('h2', {}, 'Fallback chain'), h('div', { class: 'row wrap' }, sorts, clearAll)),
         h('p', { class: 'muted small' }, 'Requests for ', h('code', {}, 'auto'), ' try these from the top. Drag a row by its handle, or focus the handle and use the arrow keys.'),
         bar, draftBar, listEl, hidden),
       aliasCard());
@@ -204,6 +211,7 @@ const Pages = (() => {
           h('div', {}, h('strong', {}, e.displayName), ' ', h('span', { class: `plat p-${e.platform}` }, e.platformName),
             e.penalty > 0 ? h('span', { class: 'badge warn' }, `−${e.penalty} penalty`) : null,
             e.coolingKeys > 0 ? h('span', { class: 'badge warn' }, e.readyInS ? `cooling · ready in ${e.readyInS}s` : `${e.coolingKeys}/${e.keyCount} keys cooling`) : null,
+            e.coolingKeys > 0 || e.penalty > 0 ? h('button', { type: 'button', class: 'ghost small clear-cooldown', onclick: () => clearCooldowns({ platform: e.platform, model: e.modelId }, `${e.displayName}`) }, 'Clear') : null,
             !e.modelEnabled ? h('span', { class: 'badge' }, 'model disabled') : null,
             e.kind === 'embedding' ? h('span', { class: 'badge', title: 'Serves /v1/embeddings by name; never chosen for chat' }, 'embeddings') : null),
           h('div', { class: 'muted small' },

@@ -2,7 +2,7 @@
 //!
 //! Owns the dashboard's in-memory state ([`AdminState`]: login lockout, setup code, the
 //! background check flag), the session gate and the CSRF gate, and one file per resource
-//! (`keys`, `chain`, `models`, `aliases`, `analytics`, `settings`). Which path reaches which handler is
+//! (`keys`, `chain`, `cooldowns`, `models`, `aliases`, `analytics`, `settings`). Which path reaches which handler is
 //! `routes`' business; every `/api` route except `session`, `setup` and `login` passes the
 //! session gate, and the client API key opens nothing here. Slow work (PBKDF2, LMDB write
 //! transactions, scans of the request log) runs on a short-lived OS thread through
@@ -14,6 +14,7 @@ pub mod analytics;
 pub mod auth;
 mod body;
 pub mod chain;
+pub mod cooldowns;
 mod errors;
 pub mod keys;
 pub mod models;

@@ -199,6 +199,12 @@ impl Slot {
     }
 
     /// A success ends the escalation.
+    /// Ends the cooldown and forgets the strikes (the user cleared it by hand).
+    pub fn clear_cooldown(&self) {
+        self.cooldown_until.store(0, Ordering::Release);
+        self.strikes.store(0, Ordering::Relaxed);
+    }
+
     pub fn clear_strikes(&self) {
         if self.strikes.load(Ordering::Relaxed) != 0 {
             self.strikes.store(0, Ordering::Relaxed);

@@ -455,6 +455,61 @@ impl Router {
         marked
     }
 
+    /// Ends the cooldowns (429s, outages, auth pauses, shared-pool cooldowns) and penalties of
+    /// the (model, key) pairs matching every given filter; usage windows stay (the limits are
+    /// real). Returns how many pairs were cooling.
+    pub fn clear_cooldowns(
+        &self,
+        snap: &Snapshot,
+        platform: Option<&str>,
+        model: Option<&str>,
+        key_id: Option<u64>,
+        now_ms: u64,
+    ) -> usize {
+        let mut cleared = 0;
+        for entry in &snap.entries {
+            let m = &snap.catalog.models[entry.model];
+            if platform.is_some_and(|p| snap.catalog.platforms[m.platform].id != p)
+                || model.is_some_and(|id| m.model_id != id)
+            {
+                continue;
+            }
+            let mut any = false;
+            for ks in entry
+                .slots
+                .iter()
+                .filter(|ks| key_id.is_none_or(|k| ks.key.id == k))
+            {
+                let cooling =
+                    ks.cell
+                        .get()
+                        .is_some_and(|s| s.cooldown_remaining(now_ms) > 0)
+                        || ks.pool.as_ref().is_some_and(|p| {
+                            p.get().is_some_and(|s| s.cooldown_remaining(now_ms) > 0)
+                        })
+                        || ks.key.state.paused_until.load(Ordering::Relaxed) > now_ms;
+                cleared += usize::from(cooling);
+                if let Some(slot) = ks.cell.get() {
+                    slot.clear_cooldown();
+                }
+                // A pool spans the platform's models: cleared unless one model was named.
+                if let (Some(pool), None) = (&ks.pool, model)
+                    && let Some(slot) = pool.get()
+                {
+                    slot.clear_cooldown();
+                }
+                ks.key.state.paused_until.store(0, Ordering::Release);
+                ks.key.state.rate_limited_until.store(0, Ordering::Release);
+                ks.key.state.auth_failures.store(0, Ordering::Relaxed);
+                any = true;
+            }
+            if any && key_id.is_none() {
+                entry.state.penalty.clear();
+            }
+        }
+        cleared
+    }
+
     /// Tightens the local view with what the provider's rate-limit headers report.
     pub fn observe_hints(&self, snap: &Snapshot, c: Candidate, hints: &RateHints, now_ms: u64) {
         let slot = snap.entries[c.entry].slots[c.slot].cell.get_or_init();

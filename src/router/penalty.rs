@@ -51,6 +51,11 @@ impl Penalty {
             });
     }
 
+    /// Drops the penalty (the user cleared the model's cooldowns).
+    pub fn clear(&self) {
+        self.packed.store(0, Ordering::Release);
+    }
+
     pub fn snapshot(&self) -> (u64, u32) {
         (self.packed.load(Ordering::Relaxed), self.hits())
     }

@@ -544,3 +544,35 @@ fn tasks_pick_only_fitting_models_and_orders_re_sort_the_chain() {
     };
     assert_eq!(names(&smart), ["a", "b", "c"]);
 }
+
+#[test]
+fn cleared_cooldowns_make_a_cooling_model_routable_at_once() {
+    let (r, s) = router_with(vec![key(1, 0), key(2, 1)]);
+    let mut p = Progress::default();
+    let first = r.select(&s, &plan(), &p, T0).unwrap();
+    assert_eq!(model_of(&s, first), "a");
+    let limited = Verdict::RateLimited {
+        retry_after_ms: Some(600_000),
+        daily: false,
+    };
+    r.report(&s, first, limited, &mut p, T0);
+    let fresh = Progress::default();
+    assert_ne!(
+        model_of(&s, r.select(&s, &plan(), &fresh, T0 + 1).unwrap()),
+        "a"
+    );
+    // A filter that matches nothing clears nothing.
+    assert_eq!(r.clear_cooldowns(&s, Some("beta"), None, None, T0 + 2), 0);
+    assert_ne!(
+        model_of(&s, r.select(&s, &plan(), &fresh, T0 + 2).unwrap()),
+        "a"
+    );
+    assert_eq!(
+        r.clear_cooldowns(&s, Some("alpha"), Some("a"), None, T0 + 2),
+        1
+    );
+    assert_eq!(
+        model_of(&s, r.select(&s, &plan(), &fresh, T0 + 3).unwrap()),
+        "a"
+    );
+}

@@ -151,7 +151,7 @@ impl Store {
         self.key_row(&rtxn, id)
     }
 
-    fn put_key_row(&self, wtxn: &mut heed::RwTxn, record: &KeyRecord) -> Result<()> {
+    pub(super) fn put_key_row(&self, wtxn: &mut heed::RwTxn, record: &KeyRecord) -> Result<()> {
         let bytes = simd_json::serde::to_vec(record)
             .map_err(|_| StoreError::Corrupt(format!("key {}", record.id)))?;
         self.keys.put(wtxn, &record.id.to_be_bytes(), &bytes)?;

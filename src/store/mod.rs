@@ -8,6 +8,7 @@
 //! stores what `crypto` sealed.
 
 mod admin;
+mod cooldowns;
 mod keys;
 mod requestlog;
 #[cfg(freellmapi_robust_fallback)]
@@ -20,6 +21,7 @@ use heed::byteorder::BigEndian;
 use heed::types::{Bytes, U128};
 use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
+pub use cooldowns::CooldownClear;
 pub use keys::{KeyRecord, KeyStatus};
 pub use requestlog::{
     AttemptRecord, LogSink, RequestOutcome, RequestRecord, Retention, spawn_writer,
@@ -47,6 +49,7 @@ mod setting {
     pub const CHAIN: &[u8] = b"chain_order";
     pub const OVERRIDES: &[u8] = b"catalog_overrides";
     pub const ADMIN_PASSWORD: &[u8] = b"admin_password";
+    pub const COOLDOWN_CLEARS: &[u8] = b"cooldown_clears";
 }
 
 /// One fallback-chain entry as stored: the model by identity, and the chain's own switch.

@@ -1,7 +1,7 @@
 // Browser test of the bundled dashboard: Debian's Chromium driven by playwright-core against the
 // real binary and a mock OpenAI-compatible upstream on loopback. It sets up the password with
 // the one-time code, logs in, adds a key, reorders the chain (keyboard and pointer) and saves,
-// edits the model aliases (a bad route is refused, a good one saved),
+// edits the model aliases (a bad route is refused, a good one saved), clears the cooldowns,
 // streams a playground reply, and sees the request counted on the analytics page. Screenshots
 // of every page go to target/e2e/. Any page error or CSP violation fails the test.
 //
@@ -191,6 +191,12 @@ try {
   await page.waitForSelector('.toast:has-text("Aliases saved")');
   const aliases = await page.evaluate(async () => (await (await fetch('/api/aliases')).json()));
   if (aliases.defaults || aliases.aliases[0].route !== 'speed' || aliases.aliases[1].route !== 'intelligence') fail(`saved aliases ${JSON.stringify(aliases)}`);
+
+  step = 'clear all cooldowns after confirming';
+  await page.click('#clear-all-cooldowns');
+  await page.waitForSelector('#dialog[open]');
+  await page.click('#dialog button:has-text("Clear")');
+  await page.waitForSelector('.toast:has-text("Cleared 0 cooling model/key pairs")');
 
   step = 'playground streams';
   await page.click('#nav a[data-page=playground]');
