@@ -105,6 +105,12 @@ pub struct ChatRequest {
     pub clamp_output: bool,
     /// Fill-in-the-middle: the body's `prompt` and `suffix` go to a `fim` model.
     pub fim: bool,
+    /// Some message has an image part: only vision models can serve it.
+    pub needs_vision: bool,
+    /// Tools are offered, or the conversation has tool calls or results.
+    pub needs_tools: bool,
+    /// `response_format` is a JSON schema.
+    pub needs_json_schema: bool,
 }
 
 impl ChatRequest {
@@ -189,6 +195,14 @@ impl ChatRequest {
             session_hasher.finish()
         });
 
+        let offers_tools = body
+            .get("tools")
+            .and_then(|t| t.as_array())
+            .is_some_and(|t| !t.is_empty())
+            && body.get_str("tool_choice") != Some("none");
+        let needs_tools = facts.tool_turns || offers_tools;
+        let needs_json_schema =
+            body.get("response_format").and_then(|r| r.get_str("type")) == Some("json_schema");
         let chars = facts.chars + tools_chars;
         Ok(ChatRequest {
             body,
@@ -205,6 +219,9 @@ impl ChatRequest {
             has_null_content: facts.null_content,
             clamp_output: false,
             fim: false,
+            needs_vision: facts.images,
+            needs_tools,
+            needs_json_schema,
         })
     }
 
@@ -235,6 +252,9 @@ pub fn parse_body(bytes: &mut [u8]) -> Result<OwnedValue, Invalid> {
 #[derive(Default)]
 struct MessageFacts {
     chars: usize,
+    images: bool,
+    /// Tool calls or tool results in the conversation.
+    tool_turns: bool,
     first_user: Option<usize>,
     has_assistant: bool,
     thought_signatures: bool,
@@ -288,8 +308,9 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
             }
             facts.null_content = true;
         }
-        Some(c) => facts.chars += check_content(&format!("{path}.content"), c)?,
+        Some(c) => facts.chars += check_content(&format!("{path}.content"), c, &mut facts.images)?,
     }
+    facts.tool_turns |= role == "tool";
     match role {
         "user" => {
             facts.first_user.get_or_insert(i);
@@ -297,6 +318,7 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
         "assistant" => {
             facts.has_assistant = true;
             if let Some(calls) = m.get("tool_calls") {
+                facts.tool_turns = true;
                 let calls = calls
                     .as_array()
                     .ok_or_else(|| wrong_type(&format!("{path}.tool_calls"), "an array", calls))?;
@@ -324,8 +346,8 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
     Ok(())
 }
 
-/// Validates string-or-parts content; returns its text length in characters.
-fn check_content(path: &str, c: &OwnedValue) -> Result<usize, Invalid> {
+/// Validates string-or-parts content; returns its text length in characters and notes images.
+fn check_content(path: &str, c: &OwnedValue, images: &mut bool) -> Result<usize, Invalid> {
     if let Some(s) = c.as_str() {
         return Ok(s.chars().count());
     }
@@ -377,6 +399,7 @@ fn check_content(path: &str, c: &OwnedValue) -> Result<usize, Invalid> {
                         format!("{ppath}.image_url: expected {{\"url\": \"...\"}}"),
                     ));
                 }
+                *images = true;
             }
             _ => {}
         }

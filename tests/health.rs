@@ -328,6 +328,7 @@ fn a_custom_keyless_platform_is_served_end_to_end() {
                 intelligence_rank: 40,
                 speed_rank: 1,
                 enabled: true,
+                capabilities: vec!["tools".into()],
             }],
             ..Default::default()
         };
@@ -380,6 +381,7 @@ fn a_custom_platform_with_keys_uses_them() {
                 intelligence_rank: 1,
                 speed_rank: 1,
                 enabled: true,
+                capabilities: vec!["tools".into()],
             }],
             ..Default::default()
         })
@@ -423,6 +425,7 @@ fn forbidden_addresses_are_refused_at_connect_time_too() {
                 intelligence_rank: 1,
                 speed_rank: 1,
                 enabled: true,
+                capabilities: vec!["tools".into()],
             }],
             ..Default::default()
         })

@@ -1068,3 +1068,62 @@ fn refused_and_exhausted_requests_count_no_tokens() {
         (Some(5), Some(3))
     );
 }
+
+#[test]
+fn requests_go_only_to_models_with_the_capabilities_they_need() {
+    let image = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}}]}]}"#;
+    // Groq's first model is text-only; the chain's next Groq model, Llama 4 Scout, sees images.
+    let (m, p) = groq(|_| Reply::completion("a cat"));
+    let r = p.chat(image);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("X-Routed-Via").as_deref(),
+        Some("groq/meta-llama/llama-4-scout-17b-16e-instruct")
+    );
+    assert_eq!(m.count(), 1, "no attempt on the text-only model");
+    assert!(r.header("X-Fallback-Attempts").is_none());
+
+    let v = p.get("/v1/models").json();
+    let caps = |id: &str| -> Vec<String> {
+        v.get_array("data")
+            .unwrap()
+            .iter()
+            .find(|d| d.get_str("id") == Some(id))
+            .and_then(|d| d.get_array("capabilities"))
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        caps("gemini-2.5-flash"),
+        ["chat", "vision", "tools", "json_schema"]
+    );
+    assert_eq!(
+        caps("codestral-latest"),
+        ["chat", "fim", "tools", "json_schema"]
+    );
+    assert_eq!(caps("mistral-embed"), ["embedding"]);
+
+    // With only a text-only platform, an image is a 400 naming the capability, before any call.
+    let cerebras = Mock::start(|_| Reply::completion("x"));
+    let p = Proxy::builder()
+        .upstream("cerebras", &cerebras.base())
+        .key("cerebras", "csk-text-only")
+        .start();
+    let r = p.chat(image);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "no_capable_model"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.error_message().contains("vision"),
+        "{}",
+        r.error_message()
+    );
+    assert_eq!(cerebras.count(), 0);
+}

@@ -7,15 +7,18 @@ use serde::Serialize;
 use super::AdminError;
 use super::{Fields, bad, off_worker, reply, storage};
 use crate::app::App;
+use simd_json::OwnedValue;
+use simd_json::prelude::*;
+
 use crate::catalog::{
-    Auth, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride, Overrides,
+    Auth, Caps, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride, Overrides,
 };
 use crate::http::{Request, Responder};
 use crate::router::chain::Snapshot;
 
 const MAX_RANK: u64 = 10_000;
 /// What a user may set on a model, when adding it and when editing it.
-const EDITABLE: [&str; 9] = [
+const EDITABLE: [&str; 10] = [
     "displayName",
     "contextWindow",
     "rpm",
@@ -25,6 +28,7 @@ const EDITABLE: [&str; 9] = [
     "intelligenceRank",
     "speedRank",
     "enabled",
+    "capabilities",
 ];
 const MAX_LIMIT: u64 = u32::MAX as u64;
 
@@ -49,6 +53,7 @@ struct ModelView<'a> {
     edited: bool,
     pool: Option<&'a str>,
     key_count: usize,
+    capabilities: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +125,7 @@ fn view<'a>(snap: &'a Snapshot, overrides: &Overrides, i: usize) -> ModelView<'a
         key_count: snap
             .entry_for_model(i)
             .map_or(0, |e| snap.entries[e].slots.len()),
+        capabilities: m.capability_names(),
     }
 }
 
@@ -138,6 +144,19 @@ pub(super) fn save(app: &App, o: Overrides) -> Result<(), AdminError> {
     let store = app.store.clone();
     off_worker(move || store.put_overrides(&o))?.map_err(storage)?;
     app.reload().map_err(storage)
+}
+
+/// `capabilities`: an array of `vision`, `tools`, `json_schema`.
+fn caps_field(value: &OwnedValue) -> Result<Option<Vec<String>>, AdminError> {
+    let Some(v) = value.get("capabilities") else {
+        return Ok(None);
+    };
+    let names: Vec<String> = v
+        .as_array()
+        .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_string)).collect())
+        .ok_or_else(|| bad("capabilities", "expected an array of names"))?;
+    Caps::parse(&names).map_err(|m| bad("capabilities", m))?;
+    Ok(Some(names))
 }
 
 fn u32_field(f: &Fields<'_>, key: &str, max: u64) -> Result<Option<u32>, AdminError> {
@@ -238,6 +257,8 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
         intelligence_rank: u32_field(&f, "intelligenceRank", MAX_RANK)?.unwrap_or(50),
         speed_rank: u32_field(&f, "speedRank", MAX_RANK)?.unwrap_or(50),
         enabled: f.bool("enabled")?.unwrap_or(true),
+        capabilities: caps_field(&value)?
+            .unwrap_or_else(|| vec!["tools".into(), "json_schema".into()]),
     });
     save(app, o)?;
     log::info!("model {id} added from the dashboard");
@@ -280,6 +301,7 @@ pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result
         rpd: narrow(f.uint_or_null("rpd", MAX_LIMIT)?),
         tpm: f.uint_or_null("tpm", u64::MAX)?,
         tpd: f.uint_or_null("tpd", u64::MAX)?,
+        capabilities: caps_field(&value)?,
     };
     if edit.context_window == Some(Some(0)) {
         return Err(bad(
@@ -302,6 +324,9 @@ pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result
         c.speed_rank = m.speed_rank;
         c.context_window = m.context_window;
         c.limits = m.limits;
+        if let Some(caps) = &edit.capabilities {
+            c.capabilities = caps.clone();
+        }
         if let Some(name) = display_name {
             c.display_name = name;
         }

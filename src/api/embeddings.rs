@@ -117,6 +117,7 @@ fn plan(snap: &Snapshot, parsed: &Parsed, req: &Request<'_>) -> Result<Plan, Cli
         },
         task: Task::Embedding { like: m },
         order: Order::Chain,
+        needs: crate::catalog::Caps::NONE,
     })
 }
 

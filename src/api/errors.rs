@@ -14,6 +14,9 @@ pub enum ClientError {
     ModelNotFound { model: String, why: Missing },
     /// No model with a usable key can hold the request.
     ContextTooLarge { tokens: u64 },
+    /// No enabled model with a key has what the request needs (`vision`, `tools`,
+    /// `json_schema`).
+    NoCapableModel { needs: String },
     /// The first 400 an upstream gave, after other platforms were tried.
     UpstreamRejected { platform: String, message: String },
     /// Nothing could serve the request now.
@@ -41,7 +44,9 @@ impl ClientError {
     pub fn is_rejection(&self) -> bool {
         matches!(
             self,
-            ClientError::Invalid(_) | ClientError::ModelNotFound { .. }
+            ClientError::Invalid(_)
+                | ClientError::ModelNotFound { .. }
+                | ClientError::NoCapableModel { .. }
         )
     }
 
@@ -79,6 +84,14 @@ impl ClientError {
                 "context_length_exceeded",
                 format!(
                     "the request needs about {tokens} tokens (input plus reserved output), more than any model with a usable key accepts"
+                ),
+            ),
+            ClientError::NoCapableModel { needs } => Problem::new(
+                400,
+                INVALID,
+                "no_capable_model",
+                format!(
+                    "no enabled model with a provider key supports {needs}, which this request needs; add a key for a model that does (the capabilities are in /v1/models), or send the request without it"
                 ),
             ),
             ClientError::UpstreamRejected { platform, message } => Problem::new(

@@ -28,6 +28,15 @@ fn write_model(
         Some(c) => out.extend_from_slice(c.to_string().as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"capabilities\":[");
+    let names = m.map_or_else(|| vec!["chat"], |m| m.capability_names());
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, n);
+    }
+    out.push(b']');
     if let Some(d) = m.and_then(|m| m.dimensions) {
         out.extend_from_slice(format!(",\"dimensions\":{d}").as_bytes());
     }

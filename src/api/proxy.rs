@@ -15,7 +15,7 @@ use super::relay::{self, RelayEnd};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
-use crate::catalog::{AliasRoute, Kind, aliases};
+use crate::catalog::{AliasRoute, Caps, Kind, aliases};
 use crate::chat::ChatRequest;
 use crate::front::{self, Echo, Encoder, Inbound, Surface};
 use crate::http::{Dialect, Request, Responder, header_safe};
@@ -368,6 +368,18 @@ fn verdict_class(v: Verdict) -> &'static str {
     }
 }
 
+/// What the request needs beyond plain text.
+fn needs(chat: &ChatRequest) -> Caps {
+    [
+        (chat.needs_vision, Caps::VISION),
+        (chat.needs_tools, Caps::TOOLS),
+        (chat.needs_json_schema, Caps::JSON_SCHEMA),
+    ]
+    .into_iter()
+    .filter(|(needed, _)| *needed)
+    .fold(Caps::NONE, |acc, (_, c)| acc.with(c))
+}
+
 /// An explicit model goes first (and alone under `X-Freellmapi-Pin: strict`); an aliased
 /// vendor name (`claude-*`) picks a model or an order; otherwise, and within an order, a
 /// conversation's sticky model goes first.
@@ -386,7 +398,25 @@ fn plan(
         },
         task: if chat.fim { Task::Fim } else { Task::Chat },
         order: Order::Chain,
+        needs: needs(chat),
     };
+    // A need that no enabled model with a key meets is the request's problem (400: waiting
+    // will not help), not a wait (429).
+    if !plan.needs.is_empty() {
+        let capable = snap.entries.iter().any(|e| {
+            let m = &snap.catalog.models[e.model];
+            e.enabled
+                && m.enabled
+                && !e.slots.is_empty()
+                && plan.task.fits(&snap.catalog, e.model)
+                && m.caps.contains(plan.needs)
+        });
+        if !capable {
+            return Err(ClientError::NoCapableModel {
+                needs: plan.needs.names().join(" + "),
+            });
+        }
+    }
     if let Some(name) = &chat.model {
         let found = snap.catalog.find_model(name);
         if found.is_none() && aliases::is_aliased(name) {

@@ -151,6 +151,61 @@ impl Kind {
     }
 }
 
+/// What a chat model can do beyond plain text: a small set, checked against what a request
+/// needs before the model is offered it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps(u8);
+
+impl Caps {
+    pub const NONE: Caps = Caps(0);
+    /// Image parts in messages.
+    pub const VISION: Caps = Caps(1);
+    /// `tools` / tool calls.
+    pub const TOOLS: Caps = Caps(2);
+    /// `response_format: {"type":"json_schema"}`.
+    pub const JSON_SCHEMA: Caps = Caps(4);
+    const NAMES: [(Caps, &'static str); 3] = [
+        (Caps::VISION, "vision"),
+        (Caps::TOOLS, "tools"),
+        (Caps::JSON_SCHEMA, "json_schema"),
+    ];
+
+    pub fn with(self, other: Caps) -> Caps {
+        Caps(self.0 | other.0)
+    }
+
+    pub fn contains(self, other: Caps) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names, in a fixed order.
+    pub fn names(self) -> Vec<&'static str> {
+        Caps::NAMES
+            .iter()
+            .filter(|(c, _)| self.contains(*c))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+
+    /// From names; an unknown one is an error naming it.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Caps, String> {
+        names.iter().try_fold(Caps::NONE, |acc, n| {
+            let n = n.as_ref();
+            Caps::NAMES
+                .iter()
+                .find(|(_, name)| *name == n)
+                .map(|(c, _)| acc.with(*c))
+                .ok_or_else(|| {
+                    format!("unknown capability {n:?}; expected vision, tools or json_schema")
+                })
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct ModelRow {
     platform: String,
@@ -176,6 +231,9 @@ struct ModelRow {
     dimensions: Option<u32>,
     #[serde(default)]
     flexible_dimensions: bool,
+    /// `vision`, `tools`, `json_schema` (chat models).
+    #[serde(default)]
+    caps: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,9 +265,22 @@ pub struct Model {
     pub dimensions: Option<u32>,
     /// Accepts a smaller `dimensions` (truncated, Matryoshka-style vectors).
     pub flexible_dimensions: bool,
+    /// What it can do beyond plain text chat.
+    pub caps: Caps,
 }
 
 impl Model {
+    /// The capability names `/v1/models` lists: `chat` or `embedding`, then `fim` and the
+    /// [`Caps`].
+    pub fn capability_names(&self) -> Vec<&'static str> {
+        let mut out = vec![self.kind.as_str()];
+        if self.fim {
+            out.push("fim");
+        }
+        out.extend(self.caps.names());
+        out
+    }
+
     /// The output tokens a request may ask of this model with `input_tokens` of prompt: the
     /// documented output limit, else what the context window leaves.
     pub fn output_room(&self, input_tokens: u64) -> Option<u64> {
@@ -297,6 +368,8 @@ impl Catalog {
                         row.model_id, row.platform
                     )
                 })?;
+            let caps =
+                Caps::parse(&row.caps).map_err(|e| format!("model {}: {e}", row.model_id))?;
             models.push(Model {
                 platform,
                 model_id: row.model_id,
@@ -316,6 +389,7 @@ impl Catalog {
                 max_output_tokens: row.max_output_tokens,
                 dimensions: row.dimensions,
                 flexible_dimensions: row.flexible_dimensions,
+                caps,
             });
         }
         let mut catalog = Catalog {

@@ -56,6 +56,8 @@ pub struct ModelOverride {
         deserialize_with = "edited"
     )]
     pub tpd: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
 }
 
 impl ModelOverride {
@@ -84,12 +86,20 @@ impl ModelOverride {
         if let Some(v) = self.tpd {
             m.limits.tpd = v;
         }
+        if let Some(c) = &self.capabilities
+            && let Ok(caps) = super::Caps::parse(c)
+        {
+            m.caps = caps;
+        }
     }
 
     /// Folds a later edit into this one (later fields win).
     pub fn merge(&mut self, later: &ModelOverride) {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
+        }
+        if later.capabilities.is_some() {
+            self.capabilities = later.capabilities.clone();
         }
         take!(
             enabled,
@@ -120,6 +130,14 @@ pub struct CustomModel {
     pub speed_rank: u32,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `vision`, `tools`, `json_schema`; a model added without saying gets tools and JSON
+    /// schema (what OpenAI-compatible servers usually handle), not vision.
+    #[serde(default = "default_caps")]
+    pub capabilities: Vec<String>,
+}
+
+fn default_caps() -> Vec<String> {
+    vec!["tools".into(), "json_schema".into()]
 }
 
 fn default_rank() -> u32 {
@@ -155,6 +173,7 @@ impl CustomModel {
             max_output_tokens: None,
             dimensions: None,
             flexible_dimensions: false,
+            caps: super::Caps::parse(&self.capabilities).unwrap_or_default(),
         }
     }
 }

@@ -21,7 +21,7 @@ pub use chain::{Entry, KeyInfo, KeySlot, Registry, Snapshot, UsableKey};
 use ledger::Blocked;
 pub use sticky::Sticky;
 
-use crate::catalog::{Catalog, Kind, Limits};
+use crate::catalog::{Caps, Catalog, Kind, Limits};
 use crate::outcome::{RateHints, Verdict};
 use crate::time::next_utc_midnight;
 
@@ -98,6 +98,8 @@ pub struct Plan {
     pub demand: Demand,
     pub task: Task,
     pub order: Order,
+    /// What the request needs beyond plain text (images, tools, a JSON schema).
+    pub needs: Caps,
 }
 
 /// What one request has tried and learnt so far.
@@ -254,7 +256,7 @@ impl Router {
     ) -> Option<Candidate> {
         let entry = &snap.entries[e];
         let model = &snap.catalog.models[entry.model];
-        if !plan.task.fits(&snap.catalog, entry.model) {
+        if !plan.task.fits(&snap.catalog, entry.model) || !model.caps.contains(plan.needs) {
             return None;
         }
         if !model.enabled || !entry.enabled || entry.slots.is_empty() {
@@ -562,6 +564,7 @@ impl Router {
             },
             task,
             order: Order::Chain,
+            needs: Caps::NONE,
         };
         self.select(snap, &plan, &Progress::default(), now_ms)
             .is_ok()

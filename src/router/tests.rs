@@ -43,6 +43,7 @@ fn model(platform: usize, id: &str, rank: u32, limits: Limits, ctx: u32) -> Mode
         max_output_tokens: None,
         dimensions: None,
         flexible_dimensions: false,
+        caps: crate::catalog::Caps::NONE,
     }
 }
 
@@ -574,5 +575,36 @@ fn cleared_cooldowns_make_a_cooling_model_routable_at_once() {
     assert_eq!(
         model_of(&s, r.select(&s, &plan(), &fresh, T0 + 3).unwrap()),
         "a"
+    );
+}
+
+#[test]
+fn a_need_skips_models_without_the_capability() {
+    use crate::catalog::Caps;
+    let mut c = (*catalog()).clone();
+    c.models[1].caps = Caps::VISION.with(Caps::TOOLS);
+    c.models[2].caps = Caps::TOOLS;
+    let c = Arc::new(c);
+    let r = Router::new(c.clone());
+    r.rebuild(c, vec![key(1, 0), key(2, 1)], &[]);
+    let s = r.snapshot();
+    let vision = Plan {
+        needs: Caps::VISION,
+        ..plan()
+    };
+    let first = r.select(&s, &vision, &Progress::default(), T0).unwrap();
+    assert_eq!(
+        model_of(&s, first),
+        "b",
+        "a text-only model first in the chain is skipped"
+    );
+    let both = Plan {
+        needs: Caps::VISION.with(Caps::JSON_SCHEMA),
+        ..plan()
+    };
+    let why = r.select(&s, &both, &Progress::default(), T0).unwrap_err();
+    assert!(
+        why.no_keys && why.cooling == 0,
+        "no capable model, so no key can serve: {why:?}"
     );
 }
