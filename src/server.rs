@@ -205,18 +205,26 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
             error,
         }
     })?;
-    let keys = app.router.snapshot().keys.len();
+    let snap = app.router.snapshot();
+    let keys = snap.serving_keys();
     log::info!(
         "freellmapi {} listening on http://{} (data dir {}, {keys} usable provider keys)",
         env!("CARGO_PKG_VERSION"),
         server.local_addr(),
         config.data_dir.display()
     );
-    if keys == 0 {
+    if snap.keys.len() > keys {
         log::warn!(
-            "no provider keys yet: add one with `freellmapi keys add <platform>` (the key on stdin)"
+            "{} stored provider keys route nothing: their platforms have no enabled model (see `freellmapi keys list`)",
+            snap.keys.len() - keys
         );
     }
+    if keys == 0 {
+        log::warn!(
+            "no usable provider keys yet: add one with `freellmapi keys add <platform>` (the key on stdin)"
+        );
+    }
+    drop(snap);
     spawn_background(app.clone(), config.health_interval);
     notify_systemd("READY=1");
 

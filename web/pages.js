@@ -90,7 +90,7 @@ const Pages = (() => {
       if (!accountRow.hidden) body.accountId = account.value;
       const r = await attempt(() => api('POST', '/api/keys', body));
       if (r) {
-        toast(`Added ${r.maskedKey} for ${r.platformName}`);
+        toast(r.warning ? `Added ${r.maskedKey}, but ${r.warning}` : `Added ${r.maskedKey} for ${r.platformName}`, r.warning ? 'error' : undefined);
         key.value = ''; label.value = ''; account.value = ''; unlimited.checked = false;
         refresh();
       }
@@ -133,7 +133,8 @@ const Pages = (() => {
         h('div', {}, h('code', {}, k.maskedKey), ' ', label, k.unlimited ? h('span', { class: 'badge' }, 'paid') : null),
         h('div', { class: 'muted small' }, STATUS_TEXT[k.status] || k.status,
           ` · checked ${hhmm(k.lastCheckedAt)}`, detail ? ` · ${detail}` : '',
-          k.rateLimitedUntil ? ` · until ${hhmm(k.rateLimitedUntil)}` : '')),
+          k.rateLimitedUntil ? ` · until ${hhmm(k.rateLimitedUntil)}` : ''),
+        k.warning ? h('div', { class: 'small warn-text' }, `Routes nothing: ${k.warning}`) : null),
       h('div', { class: 'key-actions' },
         h('label', { class: 'switch', title: k.enabled ? 'Enabled' : 'Disabled' },
           h('input', { type: 'checkbox', checked: k.enabled, 'aria-label': `Enable key ${k.maskedKey}`, onchange: e => patch({ enabled: e.target.checked }) }),

@@ -35,6 +35,8 @@ pub struct KeyView {
     /// What the last probe saw (`HTTP 401`, `timed out`, ...).
     last_detail: Option<String>,
     rate_limited_until: Option<String>,
+    /// Why this key routes nothing (its platform has no enabled model), with what to do.
+    warning: Option<String>,
 }
 
 fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
@@ -55,6 +57,9 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
         disabled_reason: r.disabled_reason.clone(),
         last_detail: r.last_detail.clone(),
         rate_limited_until: r.rate_limited_until.filter(|t| *t > now).map(rfc3339_ms),
+        warning: catalog
+            .platform_index(&r.platform)
+            .and_then(|p| catalog.dead_key_warning(p)),
     }
 }
 
@@ -366,7 +371,7 @@ pub fn health(app: &App, state: &AdminState, res: &mut Responder<'_>) -> Result<
             KeyStatus::Unknown => &mut p.unknown,
         } += 1;
     }
-    let usable_keys = app.router.snapshot().keys.len();
+    let usable_keys = app.router.snapshot().serving_keys();
     let body = Health {
         ready: usable_keys > 0,
         usable_keys,

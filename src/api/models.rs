@@ -160,13 +160,23 @@ pub fn readyz(app: &App, res: &mut Responder<'_>) -> Result<(), ClientError> {
     if app.router.usable_now(&snap, now_ms()) {
         return respond_json(res, 200, br#"{"status":"ready"}"#);
     }
+    let serving = snap.serving_keys();
     let message = if snap.keys.is_empty() {
         "no usable provider key; add one with `freellmapi keys add <platform>`".to_string()
-    } else {
+    } else if serving == 0 {
+        let mut dead: Vec<&str> = snap
+            .keys
+            .iter()
+            .map(|k| snap.catalog.platforms[k.platform].id.as_str())
+            .collect();
+        dead.dedup();
         format!(
-            "all {} provider keys are cooling down or at their rate limits",
-            snap.keys.len()
+            "{} provider keys are stored, but none can serve: their platforms ({}) have no enabled model; add a key for another platform or enable a model",
+            snap.keys.len(),
+            dead.join(", ")
         )
+    } else {
+        format!("all {serving} usable provider keys are cooling down or at their rate limits")
     };
     Err(ClientError::NotReady { message })
 }

@@ -467,6 +467,25 @@ impl Catalog {
         self.platforms.iter().map(|p| p.id.as_str()).collect()
     }
 
+    /// Why a key for `platform` would route nothing (no enabled model), with what to do; `None`
+    /// when it can serve.
+    pub fn dead_key_warning(&self, platform: usize) -> Option<String> {
+        let p = &self.platforms[platform];
+        let models = self.models.iter().filter(|m| m.platform == platform);
+        let (all, enabled) = models.fold((0, 0), |(a, e), m| (a + 1, e + usize::from(m.enabled)));
+        if enabled > 0 {
+            return None;
+        }
+        let why = if all == 0 {
+            format!("the catalog has no {} model yet", p.name)
+        } else {
+            format!("all {all} {} models are disabled", p.name)
+        };
+        Some(format!(
+            "{why}, so this key routes nothing; enable a model or add one the provider offers (the dashboard's models, or POST /api/models)"
+        ))
+    }
+
     /// Resolves a client's `model`: an exact catalog id first, then `platform/model_id`.
     pub fn find_model(&self, name: &str) -> Option<usize> {
         if let Some(i) = self.models.iter().position(|m| m.model_id == name) {

@@ -91,6 +91,21 @@ impl Snapshot {
     pub fn model(&self, entry: usize) -> &crate::catalog::Model {
         &self.catalog.models[self.entries[entry].model]
     }
+
+    /// Keys that can serve at least one enabled model (a key for a platform whose models are
+    /// all disabled, or that has none, routes nothing).
+    pub fn serving_keys(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|k| {
+                self.entries.iter().any(|e| {
+                    e.enabled
+                        && self.catalog.models[e.model].enabled
+                        && e.slots.iter().any(|s| s.key.id == k.id)
+                })
+            })
+            .count()
+    }
 }
 
 /// A key ready for the snapshot: its row plus the sealed bytes, already proven to open.
