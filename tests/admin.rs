@@ -609,7 +609,19 @@ fn fallback_chain_order_sort_and_live_cooldowns() {
         .iter()
         .filter(|i| i.starts_with("cerebras/"))
         .collect();
-    assert!(chain["budget"]["totalTokens"].as_u64().is_some());
+    // The budget counts each key's account once: a model's budget times its keys.
+    let mut total = 0;
+    for e in entries.iter() {
+        let (per_key, keys) = (
+            e["budgetTokens"].as_u64().unwrap(),
+            e["keyCount"].as_u64().unwrap(),
+        );
+        assert_eq!(e["keysBudgetTokens"].as_u64(), Some(per_key * keys));
+        if e["enabled"] == true && e["modelEnabled"] == true {
+            total += per_key * keys;
+        }
+    }
+    assert_eq!(chain["budget"]["totalTokens"].as_u64(), Some(total));
 
     // Bad input names the item and field.
     assert_bad(

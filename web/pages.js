@@ -315,7 +315,7 @@ const Pages = (() => {
     const { totalTokens, usedThisMonth } = data.budget;
     if (!totalTokens) { bar.replaceChildren(); return; }
     const used = Math.min(usedThisMonth, totalTokens);
-    const withBudget = data.entries.filter(e => e.enabled && e.modelEnabled && e.keyCount > 0 && e.budgetTokens > 0);
+    const withBudget = data.entries.filter(e => e.enabled && e.modelEnabled && e.keysBudgetTokens > 0);
     const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
     svg.setAttribute('viewBox', '0 0 1000 14');
     svg.setAttribute('preserveAspectRatio', 'none');
@@ -330,7 +330,7 @@ const Pages = (() => {
     };
     seg((used / totalTokens) * 1000, 'used', `used this month: ${fmt(usedThisMonth)}`);
     const scale = (1000 - x) / totalTokens;
-    for (const e of withBudget) seg(e.budgetTokens * scale, `p-${e.platform}`, `${e.displayName}: ${e.monthlyBudget} tokens/month`);
+    for (const e of withBudget) seg(e.keysBudgetTokens * scale, `p-${e.platform}`, `${e.displayName}: ${e.monthlyBudget} tokens/month × ${e.keyCount} key${e.keyCount === 1 ? '' : 's'}`);
     const pct = Math.round((100 * (totalTokens - used)) / totalTokens);
     bar.replaceChildren(h('div', { class: 'muted small' }, `Monthly free budget: ${fmt(totalTokens - used)} remaining · ${pct}% of ${fmt(totalTokens)}`), svg);
   }

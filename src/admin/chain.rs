@@ -38,7 +38,10 @@ struct EntryView<'a> {
     tpm: Option<u64>,
     tpd: Option<u64>,
     monthly_budget: &'a str,
+    /// The monthly free budget of one key (account), from the catalog's label.
     budget_tokens: u64,
+    /// The same for every key of the entry: each key is its own account's budget.
+    keys_budget_tokens: u64,
     key_count: usize,
     /// Keys cooling down (a 429, a pool's daily cap, an auth pause) for this model now.
     cooling_keys: usize,
@@ -52,7 +55,7 @@ struct EntryView<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Budget {
-    /// Sum of the monthly budgets of enabled entries that have keys.
+    /// Sum of the monthly budgets of enabled entries, once per key.
     total_tokens: u64,
     /// Tokens through the proxy since the first of this month (UTC), from the request log.
     used_this_month: u64,
@@ -135,6 +138,7 @@ fn entry_view<'a>(snap: &'a Snapshot, i: usize, now: u64) -> EntryView<'a> {
         tpd: m.limits.tpd,
         monthly_budget: &m.monthly_token_budget,
         budget_tokens: budget_tokens(&m.monthly_token_budget),
+        keys_budget_tokens: budget_tokens(&m.monthly_token_budget) * e.slots.len() as u64,
         key_count: e.slots.len(),
         cooling_keys: cooling,
         ready_in_s: (cooling > 0 && cooling == e.slots.len()).then(|| soonest.div_ceil(1000)),
@@ -153,8 +157,8 @@ pub fn get(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
         .collect();
     let total_tokens = entries
         .iter()
-        .filter(|e| e.enabled && e.model_enabled && e.key_count > 0)
-        .map(|e| e.budget_tokens)
+        .filter(|e| e.enabled && e.model_enabled)
+        .map(|e| e.keys_budget_tokens)
         .sum();
     let store = app.store.clone();
     let since = utc_month_start(now);
