@@ -363,6 +363,9 @@ fn keys_add(
     catalog.check_key(platform, &key).map_err(CliError::Usage)?;
     let record = store.add_key(&master, platform, label, &key, unlimited)?;
     println!("added key {} for {platform} ({})", record.id, record.masked);
+    if let Some(note) = &catalog.platforms[p].no_free_tier {
+        eprintln!("warning: {note}");
+    }
     if let Some(warning) = catalog.dead_key_warning(p) {
         eprintln!("warning: {warning}");
     }

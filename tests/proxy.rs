@@ -325,7 +325,7 @@ fn model_list_starts_with_auto_and_reflects_keys() {
     let v = r.json();
     let data = v.get_array("data").unwrap();
     assert_eq!(data[0].get_str("id"), Some("auto"));
-    assert_eq!(data.len(), 1 + 66, "auto plus every enabled model");
+    assert_eq!(data.len(), 1 + 73, "auto plus every enabled model");
     let embeddings = data
         .iter()
         .filter(|m| m.get_str("type") == Some("embedding"))

@@ -1130,10 +1130,17 @@ fn requests_go_only_to_models_with_the_capabilities_they_need() {
 
 #[test]
 fn a_key_that_routes_nothing_is_called_out_everywhere() {
-    // MiniMax has no model in the built-in catalog: its key is stored but serves nothing.
+    // MiniMax's only built-in model, switched off: its key is stored but serves nothing.
     let p = Proxy::builder()
         .key("minimax", "minimax_test_key_123")
         .start();
+    let admin = support::admin::Admin::setup(&p);
+    let r = admin.req(
+        "PATCH",
+        "/api/models",
+        r#"{"id":"minimax/MiniMax-M2.7","enabled":false}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     let out = p.cli(
         &["keys", "add", "minimax", "--label", "second"],
         "another_minimax_key\n",
@@ -1141,30 +1148,36 @@ fn a_key_that_routes_nothing_is_called_out_everywhere() {
     assert!(out.status.success());
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(
-        warning
-            .contains("warning: the catalog has no MiniMax model yet, so this key routes nothing"),
+        warning.contains("warning: all 1 MiniMax models are disabled, so this key routes nothing"),
         "{warning}"
     );
-    p.wait_for("the start-up line", Duration::from_secs(10), |p| {
-        p.log_text().contains("usable provider keys)")
-    });
-    let log = p.log_text();
-    assert!(log.contains("0 usable provider keys"), "{log}");
-    assert!(log.contains("route nothing"), "{log}");
-    let r = p.get("/readyz");
-    assert_eq!(r.status, 503);
-    let why = r.error_message();
+    assert!(warning.contains("no free tier"), "{warning}");
+    let keys = admin.get("/api/keys").json();
+    let first = &keys.as_array().unwrap()[0];
+    assert!(
+        first.get_str("warning").unwrap().contains("routes nothing"),
+        "{first:?}"
+    );
+    p.wait_for(
+        "the server to see the change",
+        Duration::from_secs(10),
+        |p| p.get("/readyz").status == 503,
+    );
+    let why = p.get("/readyz").error_message();
     assert!(
         why.contains("none can serve")
             && why.contains("minimax")
             && why.contains("no enabled model"),
         "{why}"
     );
-    let admin = support::admin::Admin::setup(&p);
-    let keys = admin.get("/api/keys").json();
-    let first = &keys.as_array().unwrap()[0];
+    let p = p.restart();
+    p.wait_for("the start-up line", Duration::from_secs(10), |p| {
+        p.log_text().contains("usable provider keys)")
+    });
+    let log = p.log_text();
+    assert!(log.contains("0 usable provider keys"), "{log}");
     assert!(
-        first.get_str("warning").unwrap().contains("routes nothing"),
-        "{first:?}"
+        log.contains("2 stored provider keys route nothing"),
+        "{log}"
     );
 }

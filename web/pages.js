@@ -90,7 +90,8 @@ const Pages = (() => {
       if (!accountRow.hidden) body.accountId = account.value;
       const r = await attempt(() => api('POST', '/api/keys', body));
       if (r) {
-        toast(r.warning ? `Added ${r.maskedKey}, but ${r.warning}` : `Added ${r.maskedKey} for ${r.platformName}`, r.warning ? 'error' : undefined);
+        const note = r.warning || r.noFreeTier;
+        toast(note ? `Added ${r.maskedKey}, but ${note}` : `Added ${r.maskedKey} for ${r.platformName}`, note ? 'error' : undefined);
         key.value = ''; label.value = ''; account.value = ''; unlimited.checked = false;
         refresh();
       }

@@ -37,6 +37,8 @@ pub struct KeyView {
     rate_limited_until: Option<String>,
     /// Why this key routes nothing (its platform has no enabled model), with what to do.
     warning: Option<String>,
+    /// The platform has no free tier left: what its key needs instead.
+    no_free_tier: Option<String>,
 }
 
 fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
@@ -60,6 +62,9 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
         warning: catalog
             .platform_index(&r.platform)
             .and_then(|p| catalog.dead_key_warning(p)),
+        no_free_tier: catalog
+            .platform_index(&r.platform)
+            .and_then(|p| catalog.platforms[p].no_free_tier.clone()),
     }
 }
 

@@ -118,6 +118,13 @@ pub struct Platform {
     /// Added by the user (a `custom-*` platform), not shipped in the catalog.
     #[serde(default)]
     pub custom: bool,
+    /// Set when the provider has no free tier left: what a key for it needs instead.
+    #[serde(default, deserialize_with = "non_empty")]
+    pub no_free_tier: Option<String>,
+}
+
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
 
 fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -535,8 +542,27 @@ mod tests {
     fn builtin_catalog_has_every_platform_and_model() {
         let c = Catalog::builtin();
         assert_eq!(c.platforms.len(), 14);
-        assert_eq!(c.models.len(), 69);
-        assert_eq!(c.models.iter().filter(|m| m.enabled).count(), 66);
+        assert_eq!(c.models.len(), 76);
+        assert_eq!(c.models.iter().filter(|m| m.enabled).count(), 73);
+        for (i, p) in c.platforms.iter().enumerate() {
+            assert!(
+                c.dead_key_warning(i).is_none(),
+                "{}: every platform routes something",
+                p.id
+            );
+        }
+        let moonshot = &c.platforms[c.platform_index("moonshot").unwrap()];
+        assert!(
+            moonshot
+                .no_free_tier
+                .as_deref()
+                .is_some_and(|n| n.contains("$1 top-up"))
+        );
+        assert!(
+            c.platforms[c.platform_index("groq").unwrap()]
+                .no_free_tier
+                .is_none()
+        );
         let embedding: Vec<&Model> = c
             .models
             .iter()

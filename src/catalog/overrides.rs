@@ -211,6 +211,7 @@ impl CustomPlatform {
             extra_headers: Default::default(),
             first_byte_timeout: None,
             stream_usage: false,
+            no_free_tier: None,
             probe: Probe::default(),
             pools: vec![],
             custom: true,

@@ -17,6 +17,7 @@ fn platform(id: &str) -> Platform {
         extra_headers: Default::default(),
         first_byte_timeout: None,
         stream_usage: true,
+        no_free_tier: None,
         probe: Default::default(),
         pools: vec![],
         custom: false,

@@ -49,37 +49,41 @@ impl Store {
 
     /// Leaves a clear request for the running (or next) server; returns its sequence number.
     pub fn request_cooldown_clear(&self, mut request: CooldownClear) -> Result<u64> {
-        let mut pending = self.cooldown_clears()?;
-        // Increasing across drops too (the server remembers the last one it applied).
-        request.seq = now_ms().max(pending.last().map_or(0, |r| r.seq + 1));
-        pending.push(request);
-        let excess = pending.len().saturating_sub(MAX_PENDING);
-        pending.drain(..excess);
-        let seq = pending.last().map_or(0, |r| r.seq);
-        self.put_cooldown_clears(&pending, true)?;
-        Ok(seq)
+        let mut q = self.clear_queue()?;
+        // Increasing across drops too: the server remembers the last one it applied.
+        request.seq = now_ms().max(q.last + 1);
+        q.last = request.seq;
+        q.pending.push(request);
+        let excess = q.pending.len().saturating_sub(MAX_PENDING);
+        q.pending.drain(..excess);
+        self.put_clear_queue(&q, true)?;
+        Ok(q.last)
     }
 
     /// The requests not yet applied by a server, oldest first.
     pub fn cooldown_clears(&self) -> Result<Vec<CooldownClear>> {
+        Ok(self.clear_queue()?.pending)
+    }
+
+    /// Drops the requests up to `seq` (applied by the server).
+    pub fn drop_cooldown_clears(&self, seq: u64) -> Result<()> {
+        let mut q = self.clear_queue()?;
+        q.pending.retain(|r| r.seq > seq);
+        self.put_clear_queue(&q, false)
+    }
+
+    fn clear_queue(&self) -> Result<ClearQueue> {
         let rtxn = self.read_txn()?;
         let Some(bytes) = self.settings.get(&rtxn, setting::COOLDOWN_CLEARS)? else {
-            return Ok(Vec::new());
+            return Ok(ClearQueue::default());
         };
         let mut bytes = bytes.to_vec();
         simd_json::serde::from_slice(&mut bytes)
             .map_err(|_| StoreError::Corrupt("cooldown clear requests".into()))
     }
 
-    /// Drops the requests up to `seq` (applied by the server).
-    pub fn drop_cooldown_clears(&self, seq: u64) -> Result<()> {
-        let mut pending = self.cooldown_clears()?;
-        pending.retain(|r| r.seq > seq);
-        self.put_cooldown_clears(&pending, false)
-    }
-
-    fn put_cooldown_clears(&self, pending: &[CooldownClear], notify: bool) -> Result<()> {
-        let bytes = simd_json::serde::to_vec(pending)
+    fn put_clear_queue(&self, q: &ClearQueue, notify: bool) -> Result<()> {
+        let bytes = simd_json::serde::to_vec(q)
             .map_err(|_| StoreError::Corrupt("cooldown clear requests".into()))?;
         let mut wtxn = self.write_txn()?;
         self.settings
@@ -90,6 +94,13 @@ impl Store {
         wtxn.commit()?;
         Ok(())
     }
+}
+
+/// The stored requests, with the highest sequence number ever given out.
+#[derive(Default, Serialize, Deserialize)]
+struct ClearQueue {
+    last: u64,
+    pending: Vec<CooldownClear>,
 }
 
 #[cfg(test)]
