@@ -1,5 +1,5 @@
 //! The command line: `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
-//! `check`, `cooldowns clear`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
+//! `check`, `models list|discover|add|enable|disable`, `cooldowns clear`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
 //! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
 use std::ffi::OsString;
@@ -10,6 +10,8 @@ use crate::config::{Config, ConfigError, DataDirUse, Flags};
 use crate::health::{self, Checked, Selection};
 use crate::server::{self, Opened, StartError};
 use crate::store::StoreError;
+
+mod models;
 
 const HELP: &str = "\
 freellmapi — one OpenAI-compatible endpoint in front of many free LLM tiers
@@ -23,6 +25,13 @@ USAGE:
   freellmapi keys rm <id>               remove a key
   freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
   freellmapi check                      probe every key once and print a table
+  freellmapi models list [--platform P]  the catalog in effect: models, switches, capabilities
+  freellmapi models discover <platform> what the provider lists that the catalog lacks
+  freellmapi models add <platform> <model_id> [--context N] [--rpm N] [--rpd N] [--tpm N]
+                        [--tpd N] [--vision] [--tools]
+                                        add a model (limits not given: the platform's pool
+                                        limits still apply)
+  freellmapi models enable|disable <platform>/<model_id>
   freellmapi cooldowns clear [--platform P] [--model M] [--key ID]
                                         end cooldowns now (all, or the matching ones);
                                         a running server applies it within 2 s
@@ -102,10 +111,24 @@ impl From<StartError> for CliError {
     }
 }
 
+/// `models add`'s options.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ModelLimits {
+    pub context: Option<u64>,
+    pub rpm: Option<u64>,
+    pub rpd: Option<u64>,
+    pub tpm: Option<u64>,
+    pub tpd: Option<u64>,
+    pub vision: bool,
+    pub tools: bool,
+}
+
 struct Parsed {
     flags: Flags,
     label: Option<String>,
-    /// `cooldowns clear` filters.
+    /// `models add` limits and capabilities.
+    limits: ModelLimits,
+    /// `cooldowns clear` and `models list` filters.
     platform: Option<String>,
     model: Option<String>,
     key: Option<u64>,
@@ -136,6 +159,25 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
         log_level: opt(&mut p, "--log-level")?,
     };
     let label = opt(&mut p, "--label")?;
+    let number =
+        |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<u64>, CliError> {
+            opt(p, name)?
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        CliError::Usage(format!("{name}: expected a whole number, got {v:?}"))
+                    })
+                })
+                .transpose()
+        };
+    let limits = ModelLimits {
+        context: number(&mut p, "--context")?,
+        rpm: number(&mut p, "--rpm")?,
+        rpd: number(&mut p, "--rpd")?,
+        tpm: number(&mut p, "--tpm")?,
+        tpd: number(&mut p, "--tpd")?,
+        vision: p.contains("--vision"),
+        tools: p.contains("--tools"),
+    };
     let platform = opt(&mut p, "--platform")?;
     let model = opt(&mut p, "--model")?;
     let key = opt(&mut p, "--key")?
@@ -161,6 +203,7 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
     Ok(Some(Parsed {
         flags,
         label,
+        limits,
         platform,
         model,
         key,
@@ -193,10 +236,16 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             )))
         }
     };
-    if !matches!(words.as_slice(), ["cooldowns", ..]) {
+    if !matches!(words.as_slice(), ["cooldowns", ..] | ["models", "list"]) {
         only(
             p.platform.is_none() && p.model.is_none() && p.key.is_none(),
             "--platform/--model/--key",
+        )?;
+    }
+    if !matches!(words.as_slice(), ["models", "add", ..]) {
+        only(
+            p.limits == ModelLimits::default(),
+            "--context/--rpm/--rpd/--tpm/--tpd/--vision/--tools",
         )?;
     }
     match words.as_slice() {
@@ -226,6 +275,14 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
         ["keys", "rm", id] => keys_rm(&config, id),
         ["keys", "import", file] => keys_import(&config, &catalog, file),
         ["check"] => check(&config),
+        ["models", "list"] => models::list(&config, p.platform.as_deref()),
+        ["models", "discover", platform] => models::discover(&config, platform),
+        ["models", "add", platform, model_id] => models::add(&config, platform, model_id, &p.limits),
+        ["models", "enable", id] => models::switch(&config, id, true),
+        ["models", "disable", id] => models::switch(&config, id, false),
+        ["models", ..] => Err(CliError::Usage(
+            "usage: freellmapi models list [--platform P] | discover <platform> | add <platform> <model_id> [...] | enable|disable <platform>/<model_id>".into(),
+        )),
         ["cooldowns", "clear"] => cooldowns_clear(&config, &catalog, p.platform, p.model, p.key),
         ["cooldowns", ..] => Err(CliError::Usage(
             "usage: freellmapi cooldowns clear [--platform P] [--model M] [--key ID]".into(),

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod discover;
 pub mod front;
 pub mod health;
 pub mod http;

@@ -81,6 +81,7 @@ enum AdminRoute<'p> {
     AddModel,
     EditModel,
     RemoveModel,
+    DiscoverModels,
     GetAliases,
     PutAliases,
     Analytics(&'p str),
@@ -176,6 +177,7 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["models"], Post) => R::AddModel,
         (["models"], Patch) => R::EditModel,
         (["models"], Delete) => R::RemoveModel,
+        (["models", "discover"], Post) => R::DiscoverModels,
         (["aliases"], _) if get => R::GetAliases,
         (["aliases"], Put) => R::PutAliases,
         (["analytics", which], _) if get => R::Analytics(which),
@@ -314,7 +316,7 @@ fn dashboard(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     use AdminRoute as R;
-    use admin::{aliases, analytics, chain, cooldowns, keys, models, settings};
+    use admin::{aliases, analytics, chain, cooldowns, discovery, keys, models, settings};
     match route {
         R::Session => settings::session_state(app, req, res),
         R::Setup => settings::setup(app, state, req, res),
@@ -335,6 +337,7 @@ fn dashboard(
         R::AddModel => models::add(app, req, res),
         R::EditModel => models::edit(app, req, res),
         R::RemoveModel => models::remove(app, req, res),
+        R::DiscoverModels => discovery::discover(app, req, res),
         R::GetAliases => aliases::get(app, res),
         R::PutAliases => aliases::put(app, req, res),
         R::Analytics(which) => analytics::route(app, which, req, res),

@@ -15,6 +15,7 @@ pub mod auth;
 mod body;
 pub mod chain;
 pub mod cooldowns;
+pub mod discovery;
 mod errors;
 pub mod keys;
 pub mod models;

@@ -224,6 +224,42 @@ impl Upstream {
         url: &str,
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
+        self.call_small(
+            platform,
+            sealed_key,
+            master,
+            method,
+            url,
+            timeout,
+            64 * 1024,
+        )
+    }
+
+    /// A provider's model listing (`GET {base}/models`): status and up to `limit` bytes.
+    pub fn list_models(
+        &self,
+        platform: &Platform,
+        sealed_key: Option<&[u8]>,
+        master: &MasterKey,
+        timeout: Duration,
+        limit: u64,
+    ) -> Result<(u16, Vec<u8>), UpstreamError> {
+        let url = format!("{}/models", platform.base_url);
+        self.call_small(platform, sealed_key, master, "GET", &url, timeout, limit)
+    }
+
+    /// One short authenticated call whose whole answer is read (at most `limit` bytes).
+    #[allow(clippy::too_many_arguments)]
+    fn call_small(
+        &self,
+        platform: &Platform,
+        sealed_key: Option<&[u8]>,
+        master: &MasterKey,
+        method: &str,
+        url: &str,
+        timeout: Duration,
+        limit: u64,
+    ) -> Result<(u16, Vec<u8>), UpstreamError> {
         let creds = credentials(platform, sealed_key, master, url)?;
         let response = if method.eq_ignore_ascii_case("POST") {
             let req = self
@@ -244,7 +280,7 @@ impl Upstream {
         };
         let reply = reply(response);
         let status = reply.status;
-        Ok((status, reply.read_body(64 * 1024).unwrap_or_default()))
+        Ok((status, reply.read_body(limit).unwrap_or_default()))
     }
 }
 

@@ -1,0 +1,218 @@
+//! `freellmapi models list|discover|add|enable|disable`: the catalog from the command line.
+//! Changes are stored as catalog overrides, like the dashboard's; a running server picks them
+//! up within two seconds.
+
+use super::{CliError, ModelLimits, open};
+use crate::catalog::{Catalog, CustomModel, Limits, ModelOverride, Overrides};
+use crate::config::{Config, DataDirUse};
+use crate::discover::{self, DiscoverError};
+use crate::server::{self, Opened};
+use crate::store::Store;
+
+/// The catalog in effect for this data dir (built-in, base-URL overrides, the user's edits).
+fn catalog(config: &Config, store: &Store) -> Result<Catalog, CliError> {
+    Ok(Catalog::builtin()
+        .with_base_urls(&config.upstream_overrides)
+        .merged(&store.overrides()?))
+}
+
+fn limit(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".to_string(), |n| n.to_string())
+}
+
+pub(super) fn list(config: &Config, platform: Option<&str>) -> Result<i32, CliError> {
+    let Opened { store, .. } = open(config, DataDirUse::Read)?;
+    let c = catalog(config, &store)?;
+    if let Some(p) = platform
+        && c.platform_index(p).is_none()
+    {
+        return Err(CliError::Usage(format!(
+            "unknown platform {p:?}; known: {}",
+            c.platform_ids().join(", ")
+        )));
+    }
+    let keys = store.list_keys()?;
+    println!(
+        "{:<56} {:<8} {:<9} {:>5} {:>6} {:>4}  CAPABILITIES",
+        "MODEL", "ENABLED", "CONTEXT", "RPM", "RPD", "KEYS"
+    );
+    for m in &c.models {
+        let pid = &c.platforms[m.platform].id;
+        if platform.is_some_and(|p| p != pid) {
+            continue;
+        }
+        let key_count = keys
+            .iter()
+            .filter(|k| &k.platform == pid && k.enabled)
+            .count();
+        println!(
+            "{:<56} {:<8} {:<9} {:>5} {:>6} {:>4}  {}",
+            format!("{pid}/{}", m.model_id),
+            if m.enabled { "yes" } else { "no" },
+            limit(m.context_window),
+            limit(m.limits.rpm),
+            limit(m.limits.rpd),
+            key_count,
+            m.capability_names().join(",")
+        );
+    }
+    Ok(0)
+}
+
+pub(super) fn discover(config: &Config, platform: &str) -> Result<i32, CliError> {
+    let Opened { store, master } = open(config, DataDirUse::Read)?;
+    let c = catalog(config, &store)?;
+    server::configure_runtime(config.workers);
+    let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
+    // Upstream I/O runs on a coroutine, as in the server.
+    let found = may::coroutine::scope(|scope| {
+        // SAFETY: the scope joins the coroutine before the borrowed arguments go away.
+        let h =
+            unsafe { scope.spawn(|| discover::discover(&upstream, &c, &master, &store, platform)) };
+        h.join()
+    });
+    let listed = match found {
+        Ok(l) => l,
+        Err(DiscoverError::UnknownPlatform(p)) => {
+            return Err(CliError::Usage(format!(
+                "unknown platform {p:?}; known: {}",
+                c.platform_ids().join(", ")
+            )));
+        }
+        Err(e) => {
+            eprintln!("freellmapi: {e}");
+            return Ok(1);
+        }
+    };
+    let missing: Vec<_> = listed.iter().filter(|l| !l.known).collect();
+    println!(
+        "{platform} lists {} models; {} are not in the catalog:",
+        listed.len(),
+        missing.len()
+    );
+    for l in &missing {
+        println!("  {:<60} context {}", l.model_id, limit(l.context_window));
+    }
+    if let Some(first) = missing.first() {
+        println!(
+            "add one with `freellmapi models add {platform} {} [--context N] [--rpm N] ...`",
+            first.model_id
+        );
+    }
+    Ok(0)
+}
+
+fn narrow(v: Option<u64>, name: &str) -> Result<Option<u32>, CliError> {
+    v.map(|n| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| CliError::Usage(format!("{name}: expected 1 to {}", u32::MAX)))
+    })
+    .transpose()
+}
+
+pub(super) fn add(
+    config: &Config,
+    platform: &str,
+    model_id: &str,
+    o: &ModelLimits,
+) -> Result<i32, CliError> {
+    let Opened { store, .. } = open(config, DataDirUse::Write)?;
+    let c = catalog(config, &store)?;
+    let Some(p) = c.platform_index(platform) else {
+        return Err(CliError::Usage(format!(
+            "unknown platform {platform:?}; known: {}",
+            c.platform_ids().join(", ")
+        )));
+    };
+    if c.models
+        .iter()
+        .any(|m| m.platform == p && m.model_id == model_id)
+    {
+        return Err(CliError::Usage(format!(
+            "{platform}/{model_id} is already in the catalog; see `freellmapi models list --platform {platform}`"
+        )));
+    }
+    let mut capabilities = vec!["json_schema".to_string()];
+    if o.tools || !o.vision {
+        capabilities.push("tools".into());
+    }
+    if o.vision {
+        capabilities.push("vision".into());
+    }
+    let mut overrides: Overrides = store.overrides()?;
+    overrides.custom_models.push(CustomModel {
+        platform: platform.to_string(),
+        model_id: model_id.to_string(),
+        display_name: String::new(),
+        context_window: narrow(o.context, "--context")?,
+        limits: Limits {
+            rpm: narrow(o.rpm, "--rpm")?,
+            rpd: narrow(o.rpd, "--rpd")?,
+            tpm: o.tpm,
+            tpd: o.tpd,
+        },
+        intelligence_rank: 50,
+        speed_rank: 50,
+        enabled: true,
+        capabilities,
+    });
+    overrides
+        .validate(&Catalog::builtin())
+        .map_err(CliError::Usage)?;
+    store.put_overrides(&overrides)?;
+    println!("added {platform}/{model_id}; a running server routes to it within 2 s");
+    if c.platforms[p].pools.is_empty() && o.rpm.is_none() && o.rpd.is_none() {
+        eprintln!(
+            "warning: no limits given and {platform} has no shared pool: only the provider's 429s will pace it"
+        );
+    }
+    Ok(0)
+}
+
+pub(super) fn switch(config: &Config, id: &str, enabled: bool) -> Result<i32, CliError> {
+    let Opened { store, .. } = open(config, DataDirUse::Write)?;
+    let c = catalog(config, &store)?;
+    let found = id.split_once('/').and_then(|(platform, model)| {
+        let p = c.platform_index(platform)?;
+        c.models
+            .iter()
+            .find(|m| m.platform == p && m.model_id == model)
+            .map(|m| (platform.to_string(), m.model_id.clone()))
+    });
+    let Some((platform, model_id)) = found else {
+        return Err(CliError::Usage(format!(
+            "no model {id:?} in the catalog (use platform/model_id; see `freellmapi models list`)"
+        )));
+    };
+    let mut overrides = store.overrides()?;
+    if let Some(custom) = overrides
+        .custom_models
+        .iter_mut()
+        .find(|m| m.platform == platform && m.model_id == model_id)
+    {
+        custom.enabled = enabled;
+    } else {
+        let edit = ModelOverride {
+            platform,
+            model_id,
+            enabled: Some(enabled),
+            ..ModelOverride::default()
+        };
+        match overrides
+            .models
+            .iter_mut()
+            .find(|x| x.platform == edit.platform && x.model_id == edit.model_id)
+        {
+            Some(existing) => existing.merge(&edit),
+            None => overrides.models.push(edit),
+        }
+    }
+    store.put_overrides(&overrides)?;
+    println!(
+        "{id} {}; a running server applies it within 2 s",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(0)
+}
