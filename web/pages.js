@@ -1,4 +1,4 @@
-// The four pages: Keys, Fallback chain, Analytics and Playground. Each is a function that
+// The five pages: Keys, Fallback chain, Models, Analytics and Playground. Each is a function that
 // fills its root element and may register refresh timers through App.every.
 'use strict';
 
@@ -185,8 +185,7 @@ const Pages = (() => {
       h('section', { class: 'card' },
         h('div', { class: 'row spread wrap' }, h('h2', {}, 'Fallback chain'), h('div', { class: 'row wrap' }, sorts, clearAll)),
         h('p', { class: 'muted small' }, 'Requests for ', h('code', {}, 'auto'), ' try these from the top. Drag a row by its handle, or focus the handle and use the arrow keys.'),
-        bar, draftBar, listEl, hidden),
-      aliasCard());
+        bar, draftBar, listEl, hidden));
 
     const markDirty = () => { dirty = true; draftBar.hidden = false; };
 
@@ -334,6 +333,118 @@ const Pages = (() => {
     for (const e of withBudget) seg(e.keysBudgetTokens * scale, `p-${e.platform}`, `${e.displayName}: ${e.monthlyBudget} tokens/month × ${e.keyCount} key${e.keyCount === 1 ? '' : 's'}`);
     const pct = Math.round((100 * (totalTokens - used)) / totalTokens);
     bar.replaceChildren(h('div', { class: 'muted small' }, `Monthly free budget: ${fmt(totalTokens - used)} remaining · ${pct}% of ${fmt(totalTokens)}`), svg);
+  }
+
+  // ----- Models -------------------------------------------------------------------------
+
+  // The catalog in effect: switch models, edit limits and context, add models (to a known
+  // platform or a new custom-<name> one), fetch what a provider lists, and the model aliases.
+  function models(root) {
+    const filter = h('select', { id: 'models-platform', 'aria-label': 'Platform', onchange: () => draw() });
+    const list = h('div', { id: 'model-list' });
+    const addBox = h('div');
+    const fetchBox = h('div', { id: 'discover' });
+    root.append(
+      h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, 'Models'), filter),
+        h('p', { class: 'muted small' }, 'Switch a model off to keep it out of routing and /v1/models. Limits are per key; empty means not tracked.'), list),
+      card('Add a model', addBox),
+      card('Fetch models from a provider', fetchBox),
+      aliasCard());
+    let data = null;
+
+    async function load() {
+      const r = await attempt(() => api('GET', '/api/models'));
+      if (!r) return;
+      const first = !data;
+      data = r;
+      if (first) {
+        filter.replaceChildren(h('option', { value: '' }, 'All platforms'),
+          ...data.platforms.map(p => h('option', { value: p.id }, p.name)));
+        renderAdd();
+        renderFetch();
+      }
+      draw();
+    }
+
+    const patch = async (m, body) => {
+      const r = await attempt(() => api('PATCH', '/api/models', { id: m.id, ...body }));
+      if (r) { toast(`${m.id} saved`); load(); }
+    };
+    const num = (m, key, label) => h('input', { type: 'number', min: 1, class: 'num', value: m[key] ?? '', 'aria-label': `${label} of ${m.id}`,
+      onchange: e => patch(m, { [key]: e.target.value === '' ? null : Number(e.target.value) }) });
+
+    function draw() {
+      if (!data) return;
+      const rows = data.models.filter(m => !filter.value || m.platform === filter.value);
+      list.replaceChildren(h('div', { class: 'scroll' }, h('table', { class: 'models' },
+        h('thead', {}, h('tr', {}, ['On', 'Model', 'Capabilities', 'Context', 'RPM', 'RPD', 'Keys', ''].map(c => h('th', {}, c)))),
+        h('tbody', {}, rows.map(m => h('tr', { 'data-id': m.id, class: m.enabled ? '' : 'off' },
+          h('td', {}, h('label', { class: 'switch', title: m.enabled ? 'Enabled' : 'Disabled' },
+            h('input', { type: 'checkbox', checked: m.enabled, 'aria-label': `Enable ${m.id}`, onchange: e => patch(m, { enabled: e.target.checked }) }), h('span', {}))),
+          h('td', {}, h('div', {}, m.displayName), h('div', { class: 'muted small' }, m.id, m.custom ? ' · added by you' : m.edited ? ' · edited' : '')),
+          h('td', { class: 'small' }, m.capabilities.join(', ')),
+          h('td', {}, num(m, 'contextWindow', 'Context window')),
+          h('td', {}, num(m, 'rpm', 'Requests a minute')),
+          h('td', {}, num(m, 'rpd', 'Requests a day')),
+          h('td', {}, String(m.keyCount)),
+          h('td', {}, m.custom ? h('button', { type: 'button', class: 'ghost danger', onclick: async () => {
+            if (!await confirmBox(`Remove ${m.id}?`, 'Remove')) return;
+            if (await attempt(() => api('DELETE', `/api/models?id=${encodeURIComponent(m.id)}`))) { toast(`${m.id} removed`); load(); }
+          } }, 'Remove') : null)))))));
+    }
+
+    function renderAdd() {
+      const platform = h('select', { id: 'add-model-platform', 'aria-label': 'Platform' },
+        ...data.platforms.map(p => h('option', { value: p.id }, p.name)), h('option', { value: '__new' }, 'New custom platform…'));
+      const newId = h('input', { id: 'add-model-new-platform', placeholder: 'custom-name', 'aria-label': 'New platform id' });
+      const baseUrl = h('input', { id: 'add-model-base-url', placeholder: 'http://192.168.1.10:11434/v1', 'aria-label': 'Base URL' });
+      const keyless = h('input', { type: 'checkbox', 'aria-label': 'No key needed' });
+      const custom = h('div', { class: 'row wrap', hidden: true }, newId, baseUrl, h('label', { class: 'row' }, keyless, ' no key needed'));
+      platform.addEventListener('change', () => { custom.hidden = platform.value !== '__new'; });
+      const modelId = h('input', { id: 'add-model-id', placeholder: 'model id, as the provider names it', 'aria-label': 'Model id' });
+      const context = h('input', { type: 'number', min: 1, placeholder: 'context', 'aria-label': 'Context window', class: 'num' });
+      const rpm = h('input', { type: 'number', min: 1, placeholder: 'rpm', 'aria-label': 'Requests a minute', class: 'num' });
+      const caps = ['tools', 'json_schema', 'vision'].map(c => h('input', { type: 'checkbox', value: c, checked: c !== 'vision', 'aria-label': c }));
+      const form = h('form', { class: 'stack', onsubmit: async e => {
+        e.preventDefault();
+        const body = { platform: platform.value === '__new' ? newId.value.trim() : platform.value, modelId: modelId.value.trim(),
+          capabilities: caps.filter(c => c.checked).map(c => c.value) };
+        if (platform.value === '__new') { body.baseUrl = baseUrl.value.trim(); body.keyless = keyless.checked; }
+        if (context.value) body.contextWindow = Number(context.value);
+        if (rpm.value) body.rpm = Number(rpm.value);
+        const r = await attempt(() => api('POST', '/api/models', body));
+        if (r) { toast(`Added ${r.id}`); modelId.value = ''; data = null; load(); }
+      } },
+      h('div', { class: 'row wrap' }, platform, modelId, context, rpm), custom,
+      h('div', { class: 'row wrap' }, ...caps.map(c => h('label', { class: 'row' }, c, ' ', c.value)),
+        h('button', { type: 'submit', class: 'primary', id: 'add-model' }, 'Add model')));
+      addBox.replaceChildren(form);
+    }
+
+    function renderFetch() {
+      const platform = h('select', { id: 'discover-platform', 'aria-label': 'Platform to ask' }, ...data.platforms.map(p => h('option', { value: p.id }, p.name)));
+      const out = h('div', { id: 'discover-result' });
+      const go = h('button', { type: 'button', class: 'primary', id: 'discover-go', onclick: async () => {
+        go.disabled = true;
+        const r = await attempt(() => api('POST', '/api/models/discover', { platform: platform.value }));
+        go.disabled = false;
+        if (!r) return;
+        const missing = r.models.filter(m => !m.known);
+        out.replaceChildren(h('p', { class: 'muted small' }, `${r.platform} lists ${r.models.length} models; ${missing.length} are not in the catalog.`),
+          h('ul', { class: 'plain' }, missing.map(m => h('li', { class: 'row wrap' }, h('code', {}, m.modelId),
+            m.contextWindow ? h('span', { class: 'muted small' }, `context ${Charts.fmtNum(m.contextWindow)}`) : null,
+            h('button', { type: 'button', class: 'ghost', onclick: async e => {
+              const body = { platform: r.platform, modelId: m.modelId };
+              if (m.contextWindow) body.contextWindow = m.contextWindow;
+              const added = await attempt(() => api('POST', '/api/models', body));
+              if (added) { toast(`Added ${added.id}`); e.target.disabled = true; e.target.textContent = 'Added'; load(); }
+            } }, 'Add')))));
+      } }, 'Fetch models');
+      fetchBox.replaceChildren(h('p', { class: 'muted small' }, 'Asks the provider for its model list with one of your keys for it.'),
+        h('div', { class: 'row wrap' }, platform, go), out);
+    }
+
+    load();
   }
 
   // ----- Analytics ----------------------------------------------------------------------
@@ -493,5 +604,5 @@ const Pages = (() => {
     input.focus();
   }
 
-  return { keys, chain, analytics, playground };
+  return { keys, chain, models, analytics, playground };
 })();

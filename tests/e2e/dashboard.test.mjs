@@ -1,7 +1,9 @@
 // Browser test of the bundled dashboard: Debian's Chromium driven by playwright-core against the
 // real binary and a mock OpenAI-compatible upstream on loopback. It sets up the password with
 // the one-time code, logs in, adds a key, reorders the chain (keyboard and pointer) and saves,
-// edits the model aliases (a bad route is refused, a good one saved), clears the cooldowns,
+// clears the cooldowns, adds a model on the Models page, fetches a provider's list and adds
+// from it, switches a model off (it leaves /v1/models), edits the model aliases (a bad route
+// is refused, a good one saved),
 // streams a playground reply, and sees the request counted on the analytics page. Screenshots
 // of every page go to target/e2e/. Any page error or CSP violation fails the test.
 //
@@ -35,9 +37,9 @@ function startMock() {
     req.on('data', c => { body += c; });
     req.on('end', async () => {
       seen.push(`${req.method} ${req.url}`);
-      if (req.method === 'GET') { // key probes
+      if (req.method === 'GET') { // key probes and model discovery
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end('{"object":"list","data":[]}');
+        res.end('{"object":"list","data":[{"id":"e2e-listed-model","context_window":65536},{"id":"llama-3.1-8b-instant"}]}');
         return;
       }
       const request = JSON.parse(body || '{}');
@@ -180,6 +182,36 @@ try {
   if (saved[1].enabled !== false) fail('the switched-off entry was saved enabled');
   await shot('chain.png', true);
 
+  step = 'clear all cooldowns after confirming';
+  await page.click('#clear-all-cooldowns');
+  await page.waitForSelector('#dialog[open]');
+  await page.click('#dialog button:has-text("Clear")');
+  await page.waitForSelector('.toast:has-text("Cleared 0 cooling model/key pairs")');
+
+  step = 'models page: add a model, fetch a provider\'s list, switch one off';
+  await page.click('#nav a[data-page=models]');
+  await page.waitForSelector('#model-list tr[data-id="groq/llama-3.1-8b-instant"]');
+  await page.selectOption('#add-model-platform', 'groq');
+  await page.fill('#add-model-id', 'e2e-custom');
+  await page.click('#add-model');
+  await page.waitForSelector('.toast:has-text("Added groq/e2e-custom")');
+  await page.waitForSelector('#model-list tr[data-id="groq/e2e-custom"]');
+  await page.selectOption('#discover-platform', 'groq');
+  await page.click('#discover-go');
+  await page.waitForSelector('#discover-result li:has-text("e2e-listed-model")');
+  await page.click('#discover-result li:has-text("e2e-listed-model") button');
+  await page.waitForSelector('.toast:has-text("Added groq/e2e-listed-model")');
+  await page.click('#model-list tr[data-id="groq/e2e-custom"] .switch input');
+  await page.waitForSelector('.toast:has-text("groq/e2e-custom saved")');
+  const listed = await page.evaluate(async () => {
+    const { token } = await (await fetch('/api/settings/token')).json();
+    const r = await fetch('/v1/models', { headers: { Authorization: `Bearer ${token}` } });
+    return (await r.json()).data.map(m => m.id);
+  });
+  if (listed.includes('e2e-custom')) fail('a switched-off model is still in /v1/models');
+  if (!listed.includes('e2e-listed-model')) fail(`the fetched model is not in /v1/models: ${listed}`);
+  await shot('models.png', true);
+
   step = 'edit a model alias';
   await page.waitForSelector('#alias-list .alias-route');
   await page.fill('#alias-list .alias:nth-of-type(1) .alias-route', 'speed');
@@ -191,12 +223,6 @@ try {
   await page.waitForSelector('.toast:has-text("Aliases saved")');
   const aliases = await page.evaluate(async () => (await (await fetch('/api/aliases')).json()));
   if (aliases.defaults || aliases.aliases[0].route !== 'speed' || aliases.aliases[1].route !== 'intelligence') fail(`saved aliases ${JSON.stringify(aliases)}`);
-
-  step = 'clear all cooldowns after confirming';
-  await page.click('#clear-all-cooldowns');
-  await page.waitForSelector('#dialog[open]');
-  await page.click('#dialog button:has-text("Clear")');
-  await page.waitForSelector('.toast:has-text("Cleared 0 cooling model/key pairs")');
 
   step = 'playground streams';
   await page.click('#nav a[data-page=playground]');
