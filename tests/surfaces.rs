@@ -1059,6 +1059,14 @@ fn refused_and_exhausted_requests_count_no_tokens() {
         (Some(0), Some(0)),
         "nothing reached a provider that served it"
     );
+    let budget = admin.get("/api/fallback").json();
+    assert_eq!(
+        budget
+            .get("budget")
+            .and_then(|b| b.get_u64("usedThisMonth")),
+        Some(0),
+        "nor does the monthly budget count them"
+    );
     m.set(|_| Reply::completion("ok"));
     let ok = p.chat(&support::user("hi"));
     assert_eq!(ok.status, 200, "{}", ok.text());
@@ -1066,6 +1074,11 @@ fn refused_and_exhausted_requests_count_no_tokens() {
     assert_eq!(
         (v.get_u64("inputTokens"), v.get_u64("outputTokens")),
         (Some(5), Some(3))
+    );
+    assert_eq!(
+        v.get_u64("estimatedTokenRequests"),
+        Some(0),
+        "the provider's own numbers"
     );
 }
 

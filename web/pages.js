@@ -471,7 +471,7 @@ const Pages = (() => {
         h('div', { class: 'tiles' },
           tile('Requests', fmt(s.totalRequests), 'tile-requests'),
           tile('Success rate', s.successRate === null ? '—' : `${s.successRate}%`),
-          tile('Input tokens', fmt(s.inputTokens)),
+          tile(s.estimatedTokenRequests ? `Input tokens (${s.estimatedTokenRequests} requests estimated)` : 'Input tokens', fmt(s.inputTokens)),
           tile('Output tokens', fmt(s.outputTokens)),
           tile('Avg latency', s.avgLatencyMs === null ? '—' : `${s.avgLatencyMs} ms`),
           tile('Fallbacks', fmt(s.fallbacks)),

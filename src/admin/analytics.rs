@@ -138,14 +138,19 @@ pub struct Summary {
     /// Upstream attempts, all requests together.
     attempts: u64,
     estimated_savings_usd: f64,
+    /// Served requests whose token counts are estimates (characters / 4): the provider
+    /// reported none.
+    estimated_token_requests: u64,
 }
 
 pub fn summary(records: impl IntoIterator<Item = RequestRecord>, range: Range) -> Summary {
     let mut t = Tally::default();
     let (mut rejected, mut cancelled, mut fallbacks, mut attempts) = (0, 0, 0, 0);
     let (mut ttfb_sum, mut ttfb_n) = (0u64, 0u64);
+    let mut estimated = 0;
     for r in records {
         t.add(&r);
+        estimated += u64::from(r.tokens_estimated && r.outcome == RequestOutcome::Success);
         attempts += r.attempts.len() as u64;
         match r.outcome {
             RequestOutcome::Rejected => rejected += 1,
@@ -175,6 +180,7 @@ pub fn summary(records: impl IntoIterator<Item = RequestRecord>, range: Range) -
         fallbacks,
         attempts,
         estimated_savings_usd: (savings * 100.0).round() / 100.0,
+        estimated_token_requests: estimated,
     }
 }
 
@@ -554,6 +560,16 @@ mod tests {
         assert_eq!(s.avg_latency_ms, Some(100));
         assert_eq!(s.avg_ttfb_ms, Some(40));
         assert_eq!((s.input_tokens, s.output_tokens), (50, 100));
+        assert_eq!(s.estimated_token_requests, 0);
+        let mut guessed = sample();
+        for r in &mut guessed {
+            r.tokens_estimated = true;
+        }
+        assert_eq!(
+            summary(guessed, Range::Day).estimated_token_requests,
+            2,
+            "served requests with estimated tokens are counted, failed ones are not"
+        );
         let empty = summary(Vec::new(), Range::Week);
         assert_eq!(
             (
