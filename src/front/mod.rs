@@ -26,7 +26,8 @@ use crate::wire::{Usage, WireError};
 /// A client request made internal, with what the answer must echo.
 pub struct Inbound {
     pub chat: ChatRequest,
-    /// The model name the client sent, echoed in the answer (`auto` when none).
+    /// The model name the client sent, echoed in the answer (`auto` when none). Empty for
+    /// chat, whose answers pass through with the provider's own `model`.
     pub echo_model: String,
     /// Tools the proxy cannot serve, dropped from the request (named in a response header).
     pub dropped_tools: Vec<String>,
@@ -41,7 +42,8 @@ pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<
         Surface::Chat | Surface::Embeddings => {
             let chat = ChatRequest::parse(bytes, hasher)?;
             Ok(Inbound {
-                echo_model: chat.model.clone().unwrap_or_else(|| "auto".into()),
+                // Nothing is echoed on this path; an empty `String` costs no allocation.
+                echo_model: String::new(),
                 chat,
                 dropped_tools: Vec::new(),
             })
