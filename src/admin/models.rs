@@ -311,38 +311,8 @@ pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result
     }
     let display_name = f.str("displayName")?.map(|s| s.trim().to_string());
     let mut o = app.store.overrides().map_err(storage)?;
-    if let Some(c) = o
-        .custom_models
-        .iter_mut()
-        .find(|c| c.platform == edit.platform && c.model_id == edit.model_id)
-    {
-        // The user's own model: edit it in place.
-        let mut m = c.to_model(model.platform);
-        edit.apply(&mut m);
-        c.enabled = m.enabled;
-        c.intelligence_rank = m.intelligence_rank;
-        c.speed_rank = m.speed_rank;
-        c.context_window = m.context_window;
-        c.limits = m.limits;
-        if let Some(caps) = &edit.capabilities {
-            c.capabilities = caps.clone();
-        }
-        if let Some(name) = display_name {
-            c.display_name = name;
-        }
-    } else {
-        if display_name.is_some() {
-            return Err(bad("displayName", "built-in models keep their names"));
-        }
-        match o
-            .models
-            .iter_mut()
-            .find(|x| x.platform == edit.platform && x.model_id == edit.model_id)
-        {
-            Some(existing) => existing.merge(&edit),
-            None => o.models.push(edit),
-        }
-    }
+    o.edit_model(edit, display_name)
+        .map_err(|m| bad("displayName", m))?;
     let id = id.to_string();
     save(app, o)?;
     list_one(app, &id, 200, res)

@@ -243,6 +243,49 @@ fn valid_id(s: &str, what: &str) -> Result<(), String> {
 }
 
 impl Overrides {
+    /// Records an edit of one model: a model the user added changes in place (its name too);
+    /// a built-in one gets the edit folded into its override. Built-in models keep their
+    /// names: a `display_name` for one is refused.
+    pub fn edit_model(
+        &mut self,
+        edit: ModelOverride,
+        display_name: Option<String>,
+    ) -> Result<(), &'static str> {
+        if let Some(c) = self
+            .custom_models
+            .iter_mut()
+            .find(|c| c.platform == edit.platform && c.model_id == edit.model_id)
+        {
+            // The platform index only places the model; the edited fields are copied back.
+            let mut m = c.to_model(0);
+            edit.apply(&mut m);
+            c.enabled = m.enabled;
+            c.intelligence_rank = m.intelligence_rank;
+            c.speed_rank = m.speed_rank;
+            c.context_window = m.context_window;
+            c.limits = m.limits;
+            if let Some(caps) = edit.capabilities {
+                c.capabilities = caps;
+            }
+            if let Some(name) = display_name {
+                c.display_name = name;
+            }
+            return Ok(());
+        }
+        if display_name.is_some() {
+            return Err("built-in models keep their names");
+        }
+        match self
+            .models
+            .iter_mut()
+            .find(|x| x.platform == edit.platform && x.model_id == edit.model_id)
+        {
+            Some(existing) => existing.merge(&edit),
+            None => self.models.push(edit),
+        }
+        Ok(())
+    }
+
     /// Checks everything a user could have typed; the message names the field.
     pub fn validate(&self, builtin: &Catalog) -> Result<(), String> {
         for (i, p) in self.custom_platforms.iter().enumerate() {

@@ -187,28 +187,15 @@ pub(super) fn switch(config: &Config, id: &str, enabled: bool) -> Result<i32, Cl
         )));
     };
     let mut overrides = store.overrides()?;
-    if let Some(custom) = overrides
-        .custom_models
-        .iter_mut()
-        .find(|m| m.platform == platform && m.model_id == model_id)
-    {
-        custom.enabled = enabled;
-    } else {
-        let edit = ModelOverride {
-            platform,
-            model_id,
-            enabled: Some(enabled),
-            ..ModelOverride::default()
-        };
-        match overrides
-            .models
-            .iter_mut()
-            .find(|x| x.platform == edit.platform && x.model_id == edit.model_id)
-        {
-            Some(existing) => existing.merge(&edit),
-            None => overrides.models.push(edit),
-        }
-    }
+    let edit = ModelOverride {
+        platform,
+        model_id,
+        enabled: Some(enabled),
+        ..ModelOverride::default()
+    };
+    overrides
+        .edit_model(edit, None)
+        .map_err(|m| CliError::Usage(m.into()))?;
     store.put_overrides(&overrides)?;
     println!(
         "{id} {}; a running server applies it within 2 s",
