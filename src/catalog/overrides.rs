@@ -492,4 +492,54 @@ mod tests {
                 .contains("at least 1")
         );
     }
+
+    #[test]
+    fn an_edit_changes_a_users_model_in_place_and_folds_into_a_builtins_override() {
+        let mut o = Overrides::default();
+        o.custom_models.push(CustomModel {
+            platform: "groq".into(),
+            model_id: "mine".into(),
+            display_name: String::new(),
+            context_window: None,
+            limits: Limits::default(),
+            intelligence_rank: 50,
+            speed_rank: 50,
+            enabled: true,
+            capabilities: vec![],
+        });
+        let edit = |model: &str, enabled: Option<bool>, rpm: Option<Option<u32>>| ModelOverride {
+            platform: "groq".into(),
+            model_id: model.into(),
+            enabled,
+            rpm,
+            ..ModelOverride::default()
+        };
+        o.edit_model(
+            edit("mine", Some(false), Some(Some(9))),
+            Some("Mine".into()),
+        )
+        .unwrap();
+        let c = &o.custom_models[0];
+        assert_eq!(
+            (c.enabled, c.limits.rpm, c.display_name.as_str()),
+            (false, Some(9), "Mine")
+        );
+        assert!(
+            o.models.is_empty(),
+            "the user's model has no separate override"
+        );
+        o.edit_model(edit("built-in", Some(false), None), None)
+            .unwrap();
+        o.edit_model(edit("built-in", None, Some(Some(3))), None)
+            .unwrap();
+        assert_eq!(o.models.len(), 1, "later edits fold into the same override");
+        assert_eq!(
+            (o.models[0].enabled, o.models[0].rpm),
+            (Some(false), Some(Some(3)))
+        );
+        assert_eq!(
+            o.edit_model(edit("built-in", None, None), Some("New".into())),
+            Err("built-in models keep their names")
+        );
+    }
 }
