@@ -213,8 +213,6 @@ impl App {
         Ok(checked)
     }
 
-    /// A 429 marks the key `rate_limited` in the store until its cooldown ends (without a
-    /// snapshot rebuild: the router already knows).
     /// Applies the cooldown clears another process asked for since the last look, then drops
     /// them from the store (on the writer thread).
     fn apply_cooldown_clears(&self) -> Result<(), StoreError> {
@@ -248,6 +246,8 @@ impl App {
         Ok(())
     }
 
+    /// A 429 marks the key `rate_limited` in the store until its cooldown ends (without a
+    /// snapshot rebuild: the router already knows).
     pub fn note_rate_limited(&self, key_id: u64, until_ms: u64) {
         if key_id >= KEYLESS_KEY_BASE {
             return;

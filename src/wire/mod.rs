@@ -48,7 +48,6 @@ pub fn outbound(
     model: &Model,
     chat: &ChatRequest,
 ) -> Result<Outbound, WireError> {
-    let chat_url = || format!("{}/chat/completions", platform.base_url);
     // Clients of other vendors' APIs ask for more output than free models give: lowered to
     // what the model allows rather than passed on to earn a 400.
     let cap = if chat.clamp_output {
@@ -69,25 +68,14 @@ pub fn outbound(
         });
     }
     let (url, body) = match platform.wire {
-        Wire::Openai => {
+        Wire::Openai | Wire::Cloudflare => {
             let dialect = openai::Dialect {
-                max_tokens_cap: cap,
-                ask_stream_usage: platform.stream_usage,
-                ..openai::Dialect::default()
-            };
-            (
-                chat_url(),
-                openai::request_body(chat, &model.model_id, dialect),
-            )
-        }
-        Wire::Cloudflare => {
-            let dialect = openai::Dialect {
-                null_content_as_empty: true,
+                null_content_as_empty: platform.wire == Wire::Cloudflare,
                 max_tokens_cap: cap,
                 ask_stream_usage: platform.stream_usage,
             };
             (
-                chat_url(),
+                format!("{}/chat/completions", platform.base_url),
                 openai::request_body(chat, &model.model_id, dialect),
             )
         }
