@@ -126,11 +126,17 @@ pub fn pieces(
     Ok(())
 }
 
+/// The most an encoder keeps of one answer (the text and arguments a final event repeats):
+/// the bound a non-streamed answer has too. A stream past it ends as failed.
+pub const MAX_KEPT: usize = 8 * 1024 * 1024;
+
 /// An encoder that takes a chunk's pieces one by one.
 pub trait PieceSink {
     /// The encoder's reusable parse buffer.
     fn scratch(&mut self) -> &mut Vec<u8>;
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>);
+    /// Bytes of the answer kept so far (bounded by [`MAX_KEPT`]).
+    fn kept(&self) -> usize;
 }
 
 /// Feeds one chunk's pieces to `sink`. The sink's parse buffer is lent out for the call, so
@@ -139,7 +145,13 @@ pub fn feed(sink: &mut impl PieceSink, data: &[u8], out: &mut Vec<u8>) -> Result
     let mut scratch = std::mem::take(sink.scratch());
     let r = pieces(data, &mut scratch, |p| sink.piece(p, out));
     *sink.scratch() = scratch;
-    r
+    r?;
+    if sink.kept() > MAX_KEPT {
+        return Err(WireError::Unsupported(
+            "the streamed answer is larger than this proxy keeps",
+        ));
+    }
+    Ok(())
 }
 
 /// A model's arguments as a JSON object for clients that want one (`{}` when they are empty

@@ -165,6 +165,11 @@ impl PieceSink for StreamEncoder {
         &mut self.scratch
     }
 
+    /// Only the open tool call's arguments are kept (to close an empty one with `{}`).
+    fn kept(&self) -> usize {
+        self.args.len()
+    }
+
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>) {
         match piece {
             Piece::Text(t) => {
@@ -234,5 +239,27 @@ impl StreamEncoder {
         write_str(&mut j, message);
         j.extend_from_slice(b"}}");
         event(out, "error", &j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::chunk::MAX_KEPT;
+
+    #[test]
+    fn tool_arguments_larger_than_what_is_kept_fail_the_stream() {
+        let mut e = StreamEncoder::new("m", 1);
+        let mut out = Vec::new();
+        let call = |head: &str, args: &str| {
+            format!(
+                r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"function":{{{head}"arguments":"{args}"}}}}]}}}}]}}"#
+            )
+            .into_bytes()
+        };
+        // The call opens with its name; its arguments then arrive as continuations.
+        assert!(e.chunk(&call(r#""name":"f","#, "{"), &mut out).is_ok());
+        let big = "x".repeat(MAX_KEPT);
+        assert!(e.chunk(&call("", &big), &mut out).is_err());
     }
 }

@@ -132,6 +132,20 @@ enum Item {
 }
 
 impl Item {
+    /// The bytes the item holds.
+    fn size(&self) -> usize {
+        match self {
+            Item::Message { id, text } => id.len() + text.len(),
+            Item::Call {
+                id,
+                call_id,
+                name,
+                arguments,
+                ..
+            } => id.len() + call_id.len() + name.len() + arguments.len(),
+        }
+    }
+
     fn value(&self, status: &str) -> OwnedValue {
         match self {
             Item::Message { id, text } => message_item(id, text, status),
@@ -158,6 +172,8 @@ pub struct StreamEncoder {
     open: bool,
     finish: Option<String>,
     scratch: Vec<u8>,
+    /// Bytes held in `items`, bounded by `chunk::MAX_KEPT`.
+    kept: usize,
 }
 
 impl StreamEncoder {
@@ -172,6 +188,7 @@ impl StreamEncoder {
             open: false,
             finish: None,
             scratch: Vec::new(),
+            kept: 0,
         }
     }
 
@@ -245,6 +262,7 @@ impl StreamEncoder {
     /// Closes the open item, opens `item` and announces it; returns its output index.
     fn open_item(&mut self, item: Item, out: &mut Vec<u8>) -> usize {
         self.close(out);
+        self.kept += item.size();
         self.items.push(item);
         self.open = true;
         let index = self.items.len() - 1;
@@ -261,6 +279,11 @@ impl StreamEncoder {
 impl PieceSink for StreamEncoder {
     fn scratch(&mut self) -> &mut Vec<u8> {
         &mut self.scratch
+    }
+
+    /// Every item's text or arguments are kept: `response.completed` repeats them all.
+    fn kept(&self) -> usize {
+        self.kept
     }
 
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>) {
@@ -288,6 +311,7 @@ impl PieceSink for StreamEncoder {
                     return;
                 };
                 text.push_str(t);
+                self.kept += t.len();
                 let id = id.clone();
                 self.emit(
                     "response.output_text.delta",
@@ -327,6 +351,7 @@ impl PieceSink for StreamEncoder {
                     return;
                 };
                 all.push_str(arguments);
+                self.kept += arguments.len();
                 let id = id.clone();
                 self.emit(
                     "response.function_call_arguments.delta",
@@ -375,5 +400,31 @@ impl StreamEncoder {
             );
         }
         self.emit("response.failed", json!({ "response": r }), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::front::chunk::MAX_KEPT;
+
+    fn text_chunk(n: usize) -> Vec<u8> {
+        format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"content":"{}"}}}}]}}"#,
+            "x".repeat(n)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_stream_larger_than_what_is_kept_fails_instead_of_growing() {
+        let mut e = StreamEncoder::new("m");
+        let mut out = Vec::new();
+        let half = MAX_KEPT / 2 + 1;
+        assert!(e.chunk(&text_chunk(half), &mut out).is_ok());
+        assert!(
+            e.chunk(&text_chunk(half), &mut out).is_err(),
+            "past the bound the stream ends as failed"
+        );
     }
 }
