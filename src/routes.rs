@@ -14,7 +14,7 @@ use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};
 use crate::app::App;
 use crate::front::Surface;
-use crate::http::{Dialect, Handler, Method, Problem, Request, Responder};
+use crate::http::{Admission, Dialect, Handler, Method, Problem, Request, Responder};
 
 const GET: &str = "GET, HEAD";
 const POST: &str = "POST";
@@ -204,78 +204,92 @@ fn not_allowed(allow: &'static str) -> AdminError {
     AdminError::MethodNotAllowed { allow }
 }
 
-impl Handler for Routes {
-    fn admit(&self, req: &Request<'_>) -> Result<usize, Problem> {
-        let app = &*self.app;
-        let target = resolve(req.method, req.path)?;
-        match target {
-            Target::Generate(_)
-            | Target::CountTokens
-            | Target::Embeddings
-            | Target::ListModels
-            | Target::OneModel(_) => {
-                if let Err(e) = api::authorized(app, req) {
-                    log::debug!(
-                        "request {}: rejected client key from {}",
-                        req.id(),
-                        req.peer.ip()
-                    );
-                    return Err(e.problem());
-                }
-                // Conversations are bounded by the server's own limit.
-                Ok(match target {
-                    Target::Generate(_) | Target::CountTokens | Target::Embeddings => usize::MAX,
-                    _ => SMALL_BODY_LIMIT,
-                })
+/// The gates of a resolved route (client key, dashboard session and origin) and its body
+/// limit.
+fn gate(app: &App, target: Target<'_>, req: &Request<'_>) -> Result<usize, Problem> {
+    match target {
+        Target::Generate(_)
+        | Target::CountTokens
+        | Target::Embeddings
+        | Target::ListModels
+        | Target::OneModel(_) => {
+            if let Err(e) = api::authorized(app, req) {
+                log::debug!(
+                    "request {}: rejected client key from {}",
+                    req.id(),
+                    req.peer.ip()
+                );
+                return Err(e.problem());
             }
-            Target::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
-            Target::Admin(_) => {
-                let gate =
-                    admin::settings::require_session(app, req).and_then(|()| match req.method {
-                        Method::Get | Method::Head => Ok(()),
-                        _ => admin::auth::same_origin(req),
-                    });
-                gate.map_err(|e| e.problem())?;
-                Ok(ADMIN_BODY_LIMIT)
-            }
-            Target::Healthz | Target::Readyz | Target::Index | Target::Asset => {
-                Ok(SMALL_BODY_LIMIT)
-            }
+            // Conversations are bounded by the server's own limit.
+            Ok(match target {
+                Target::Generate(_) | Target::CountTokens | Target::Embeddings => usize::MAX,
+                _ => SMALL_BODY_LIMIT,
+            })
         }
+        Target::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
+        Target::Admin(_) => {
+            let gate = admin::settings::require_session(app, req).and_then(|()| match req.method {
+                Method::Get | Method::Head => Ok(()),
+                _ => admin::auth::same_origin(req),
+            });
+            gate.map_err(|e| e.problem())?;
+            Ok(ADMIN_BODY_LIMIT)
+        }
+        Target::Healthz | Target::Readyz | Target::Index | Target::Asset => Ok(SMALL_BODY_LIMIT),
     }
+}
 
-    fn dialect(&self, req: &Request<'_>) -> Dialect {
+/// The error shape a route's client reads.
+fn dialect(target: Target<'_>, req: &Request<'_>) -> Dialect {
+    match target {
+        Target::Generate(s) => api::dialect(s),
+        Target::CountTokens => Dialect::Anthropic,
+        // Anthropic's SDKs list models with this header and read errors in their shape.
+        Target::ListModels | Target::OneModel(_)
+            if req.header_bytes("anthropic-version").is_some() =>
+        {
+            Dialect::Anthropic
+        }
+        _ => Dialect::OpenAi,
+    }
+}
+
+impl Handler for Routes {
+    fn admit(&self, req: &Request<'_>) -> Admission {
         match resolve(req.method, req.path) {
-            Ok(Target::Generate(s)) => api::dialect(s),
-            Ok(Target::CountTokens) => Dialect::Anthropic,
-            // Anthropic's SDKs list models with this header and read errors in their shape.
-            Ok(Target::ListModels | Target::OneModel(_))
-                if req.header_bytes("anthropic-version").is_some() =>
-            {
-                Dialect::Anthropic
-            }
-            _ => Dialect::OpenAi,
+            Ok(target) => Admission {
+                dialect: dialect(target, req),
+                verdict: gate(&self.app, target, req),
+            },
+            Err(p) => Admission {
+                dialect: Dialect::OpenAi,
+                verdict: Err(p),
+            },
         }
     }
 
     fn handle(&self, req: &mut Request<'_>, res: &mut Responder<'_>) {
         // `admit` passed this request (route, method, key or session, origin); only where it
         // goes is decided again.
-        let outcome = match resolve(req.method, req.path) {
+        let target = match resolve(req.method, req.path) {
+            Ok(t) => t,
+            Err(p) => return p.write_openai(res),
+        };
+        let outcome = match target {
             // The hot path, called from here so a stream's coroutine stack stays shallow.
-            Ok(Target::Generate(surface)) => {
+            Target::Generate(surface) => {
                 // Answers (and records) its own failures.
                 api::generate(&self.app, surface, req, res);
                 Ok(())
             }
-            Ok(Target::Admin(route)) => {
+            Target::Admin(route) => {
                 dashboard(&self.app, &self.admin, route, req, res).map_err(|e| e.problem())
             }
-            Ok(target) => client(&self.app, target, req, res),
-            Err(p) => Err(p),
+            target => client(&self.app, target, req, res),
         };
         if let Err(p) = outcome {
-            p.write(res, self.dialect(req));
+            p.write(res, dialect(target, req));
         }
     }
 }

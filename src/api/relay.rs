@@ -1,8 +1,10 @@
 //! The SSE relay. Upstream events are re-emitted the moment they arrive: as `data: <json>\n\n`
-//! for chat clients, or through the surface's encoder (Anthropic or Responses events). The response head is sent only with the first event that carries output, so a
-//! failure or an empty stream before that fails over invisibly; after it, a failure ends the
-//! stream with an error frame and `[DONE]`. Quiet streams get `: keep-alive` comments, and a
-//! client that disconnects ends the upstream read at once (see `upstream::watch`).
+//! for chat clients, or through the surface's encoder (Anthropic or Responses events). The
+//! response head is sent only with the first event that carries output, so a failure or an
+//! empty stream before that fails over invisibly; after it, a failure ends the stream in the
+//! surface's way (an error frame and `[DONE]` for chat). Quiet streams get keep-alives (`ping`
+//! events for Anthropic clients), and a client that disconnects ends the upstream read at once
+//! (see `upstream::watch`).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};

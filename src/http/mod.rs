@@ -34,20 +34,25 @@ use response::{ResponseMode, State};
 /// The accept queue asked of the kernel (which caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: libc::c_int = 1024;
 
-/// What the server asks of the application, once per request.
-pub trait Handler: Send + Sync + 'static {
-    /// Judges a request by its head, before any of its body is read (its `body` is empty):
+/// What the application decides on a request's head, before any of its body is read.
+#[derive(Debug)]
+pub struct Admission {
+    /// The error shape the client reads: for a refusal here and for body errors later.
+    pub dialect: Dialect,
     /// `Err` is answered at once and the body is never read; `Ok` is the largest body this
     /// request may carry (the server's own limit still applies).
-    fn admit(&self, req: &Request<'_>) -> Result<usize, Problem> {
-        let _ = req;
-        Ok(usize::MAX)
-    }
+    pub verdict: Result<usize, Problem>,
+}
 
-    /// The error shape this request's client reads (judged on the head, like `admit`).
-    fn dialect(&self, req: &Request<'_>) -> Dialect {
+/// What the server asks of the application, once per request.
+pub trait Handler: Send + Sync + 'static {
+    /// Judges a request by its head (its `body` is empty).
+    fn admit(&self, req: &Request<'_>) -> Admission {
         let _ = req;
-        Dialect::OpenAi
+        Admission {
+            dialect: Dialect::OpenAi,
+            verdict: Ok(usize::MAX),
+        }
     }
 
     /// Serves one admitted request. Must send exactly one response through `res`.
@@ -281,11 +286,9 @@ fn serve_connection<H: Handler>(
         let fd = stream.as_raw_fd();
         // The previous request's body must not show through the view `admit` gets.
         input.body.clear();
-        let (admitted, dialect) = {
-            let view = input.request(&head, peer, fd, id.as_str());
-            (handler.admit(&view), handler.dialect(&view))
-        };
-        let limit = match admitted {
+        let Admission { dialect, verdict } =
+            handler.admit(&input.request(&head, peer, fd, id.as_str()));
+        let limit = match verdict {
             Ok(limit) => limit.min(settings.body_limit),
             Err(problem) => {
                 // Refused on its head: the body is never read. The connection carries on only
