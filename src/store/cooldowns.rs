@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Result, Store, StoreError, setting};
+use super::{Result, Store, setting};
 use crate::time::now_ms;
 
 /// At most this many requests wait for a server (older ones are dropped first).
@@ -25,23 +25,26 @@ impl Store {
     /// Ends the stored `rate_limited` status of the matching keys; returns how many had one.
     pub fn clear_rate_limited(&self, platform: Option<&str>, key_id: Option<u64>) -> Result<usize> {
         let now = now_ms();
-        let records = self.list_keys()?;
+        let ids: Vec<u64> = self
+            .list_keys()?
+            .into_iter()
+            .filter(|r| {
+                platform.is_none_or(|p| r.platform == p)
+                    && key_id.is_none_or(|k| r.id == k)
+                    && r.rate_limited_until.is_some()
+            })
+            .map(|r| r.id)
+            .collect();
         let mut wtxn = self.write_txn()?;
         let mut cleared = 0;
-        for record in records {
-            if platform.is_some_and(|p| record.platform != p)
-                || key_id.is_some_and(|k| record.id != k)
-            {
+        // Each row is read again inside the write: a health result saved meanwhile stays.
+        for id in ids {
+            let Some(mut record) = self.key_row(&wtxn, id)? else {
                 continue;
-            }
-            if record.rate_limited_until.is_some_and(|t| t > now) {
-                cleared += 1;
-            }
-            if record.rate_limited_until.is_some() {
-                let mut record = record;
-                record.rate_limited_until = None;
-                self.put_key_row(&mut wtxn, &record)?;
-            }
+            };
+            cleared += usize::from(record.rate_limited_until.is_some_and(|t| t > now));
+            record.rate_limited_until = None;
+            self.put_key_row(&mut wtxn, &record)?;
         }
         wtxn.commit()?;
         Ok(cleared)
@@ -49,52 +52,41 @@ impl Store {
 
     /// Leaves a clear request for the running (or next) server; returns its sequence number.
     pub fn request_cooldown_clear(&self, mut request: CooldownClear) -> Result<u64> {
-        let mut q = self.clear_queue()?;
-        // Increasing across drops too: the server remembers the last one it applied.
-        request.seq = now_ms().max(q.last + 1);
-        q.last = request.seq;
-        q.pending.push(request);
-        let excess = q.pending.len().saturating_sub(MAX_PENDING);
-        q.pending.drain(..excess);
-        self.put_clear_queue(&q, true)?;
-        Ok(q.last)
+        self.update_json_setting(
+            setting::COOLDOWN_CLEARS,
+            WHAT,
+            true,
+            |q: &mut ClearQueue| {
+                // Increasing across drops too: the server remembers the last one it applied.
+                request.seq = now_ms().max(q.last + 1);
+                q.last = request.seq;
+                q.pending.push(request);
+                let excess = q.pending.len().saturating_sub(MAX_PENDING);
+                q.pending.drain(..excess);
+                q.last
+            },
+        )
     }
 
     /// The requests not yet applied by a server, oldest first.
     pub fn cooldown_clears(&self) -> Result<Vec<CooldownClear>> {
-        Ok(self.clear_queue()?.pending)
+        let rtxn = self.read_txn()?;
+        let q: Option<ClearQueue> = self.json_setting(&rtxn, setting::COOLDOWN_CLEARS, WHAT)?;
+        Ok(q.unwrap_or_default().pending)
     }
 
     /// Drops the requests up to `seq` (applied by the server).
     pub fn drop_cooldown_clears(&self, seq: u64) -> Result<()> {
-        let mut q = self.clear_queue()?;
-        q.pending.retain(|r| r.seq > seq);
-        self.put_clear_queue(&q, false)
-    }
-
-    fn clear_queue(&self) -> Result<ClearQueue> {
-        let rtxn = self.read_txn()?;
-        let Some(bytes) = self.settings.get(&rtxn, setting::COOLDOWN_CLEARS)? else {
-            return Ok(ClearQueue::default());
-        };
-        let mut bytes = bytes.to_vec();
-        simd_json::serde::from_slice(&mut bytes)
-            .map_err(|_| StoreError::Corrupt("cooldown clear requests".into()))
-    }
-
-    fn put_clear_queue(&self, q: &ClearQueue, notify: bool) -> Result<()> {
-        let bytes = simd_json::serde::to_vec(q)
-            .map_err(|_| StoreError::Corrupt("cooldown clear requests".into()))?;
-        let mut wtxn = self.write_txn()?;
-        self.settings
-            .put(&mut wtxn, setting::COOLDOWN_CLEARS, &bytes)?;
-        if notify {
-            self.bump_generation(&mut wtxn)?;
-        }
-        wtxn.commit()?;
-        Ok(())
+        self.update_json_setting(
+            setting::COOLDOWN_CLEARS,
+            WHAT,
+            false,
+            |q: &mut ClearQueue| q.pending.retain(|r| r.seq > seq),
+        )
     }
 }
+
+const WHAT: &str = "cooldown clear requests";
 
 /// The stored requests, with the highest sequence number ever given out.
 #[derive(Default, Serialize, Deserialize)]

@@ -135,7 +135,7 @@ impl Store {
     }
 
     /// One key row, decoded; `None` when there is no row with that id.
-    fn key_row(&self, txn: &heed::RoTxn, id: u64) -> Result<Option<KeyRecord>> {
+    pub(super) fn key_row(&self, txn: &heed::RoTxn, id: u64) -> Result<Option<KeyRecord>> {
         let Some(bytes) = self.keys.get(txn, &id.to_be_bytes())? else {
             return Ok(None);
         };

@@ -264,49 +264,98 @@ impl Store {
         Ok(())
     }
 
-    /// The user's fallback-chain order, if one was saved (else the default order applies).
-    pub fn chain_order(&self) -> Result<Option<Vec<ChainEntry>>> {
-        let rtxn = self.read_txn()?;
-        let Some(bytes) = self.settings.get(&rtxn, setting::CHAIN)? else {
+    /// A setting stored as JSON, decoded; `None` when it was never saved. `what` names it in
+    /// the error when it does not decode.
+    fn json_setting<T: serde::de::DeserializeOwned>(
+        &self,
+        txn: &heed::RoTxn,
+        name: &[u8],
+        what: &str,
+    ) -> Result<Option<T>> {
+        let Some(bytes) = self.settings.get(txn, name)? else {
             return Ok(None);
         };
         let mut bytes = bytes.to_vec();
         simd_json::serde::from_slice(&mut bytes)
             .map(Some)
-            .map_err(|_| StoreError::Corrupt("chain order".into()))
+            .map_err(|_| StoreError::Corrupt(what.into()))
+    }
+
+    /// Writes a setting as JSON in `wtxn`; `notify` bumps the generation a running server
+    /// polls.
+    fn write_json_setting<T: serde::Serialize + ?Sized>(
+        &self,
+        wtxn: &mut RwTxn,
+        name: &[u8],
+        value: &T,
+        what: &str,
+        notify: bool,
+    ) -> Result<()> {
+        let bytes =
+            simd_json::serde::to_vec(value).map_err(|_| StoreError::Corrupt(what.into()))?;
+        self.settings.put(wtxn, name, &bytes)?;
+        if notify {
+            self.bump_generation(wtxn)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a JSON setting (a stored value that no longer decodes is overwritten too).
+    fn put_json_setting<T: serde::Serialize + ?Sized>(
+        &self,
+        name: &[u8],
+        value: &T,
+        what: &str,
+        notify: bool,
+    ) -> Result<()> {
+        let mut wtxn = self.write_txn()?;
+        self.write_json_setting(&mut wtxn, name, value, what, notify)?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// Changes a JSON setting in one write transaction (read, `change`, write back), so a
+    /// concurrent change is never lost.
+    fn update_json_setting<T, R>(
+        &self,
+        name: &[u8],
+        what: &str,
+        notify: bool,
+        change: impl FnOnce(&mut T) -> R,
+    ) -> Result<R>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize + Default,
+    {
+        let mut wtxn = self.write_txn()?;
+        let mut value: T = self.json_setting(&wtxn, name, what)?.unwrap_or_default();
+        let out = change(&mut value);
+        self.write_json_setting(&mut wtxn, name, &value, what, notify)?;
+        wtxn.commit()?;
+        Ok(out)
+    }
+
+    /// The user's fallback-chain order, if one was saved (else the default order applies).
+    pub fn chain_order(&self) -> Result<Option<Vec<ChainEntry>>> {
+        let rtxn = self.read_txn()?;
+        self.json_setting(&rtxn, setting::CHAIN, "chain order")
     }
 
     /// Saves the fallback-chain order; a running server picks it up.
     pub fn put_chain_order(&self, order: &[ChainEntry]) -> Result<()> {
-        let bytes = simd_json::serde::to_vec(order)
-            .map_err(|_| StoreError::Corrupt("chain order".into()))?;
-        let mut wtxn = self.write_txn()?;
-        self.settings.put(&mut wtxn, setting::CHAIN, &bytes)?;
-        self.bump_generation(&mut wtxn)?;
-        wtxn.commit()?;
-        Ok(())
+        self.put_json_setting(setting::CHAIN, order, "chain order", true)
     }
 
     /// The user's catalog edits, custom models and custom platforms.
     pub fn overrides(&self) -> Result<crate::catalog::Overrides> {
         let rtxn = self.read_txn()?;
-        let Some(bytes) = self.settings.get(&rtxn, setting::OVERRIDES)? else {
-            return Ok(Default::default());
-        };
-        let mut bytes = bytes.to_vec();
-        simd_json::serde::from_slice(&mut bytes)
-            .map_err(|_| StoreError::Corrupt("catalog overrides".into()))
+        Ok(self
+            .json_setting(&rtxn, setting::OVERRIDES, "catalog overrides")?
+            .unwrap_or_default())
     }
 
     /// Saves catalog edits (validated by the caller); a running server picks them up.
     pub fn put_overrides(&self, o: &crate::catalog::Overrides) -> Result<()> {
-        let bytes = simd_json::serde::to_vec(o)
-            .map_err(|_| StoreError::Corrupt("catalog overrides".into()))?;
-        let mut wtxn = self.write_txn()?;
-        self.settings.put(&mut wtxn, setting::OVERRIDES, &bytes)?;
-        self.bump_generation(&mut wtxn)?;
-        wtxn.commit()?;
-        Ok(())
+        self.put_json_setting(setting::OVERRIDES, o, "catalog overrides", true)
     }
 
     /// The last persisted ledger snapshot (router windows, cooldowns, penalties).
