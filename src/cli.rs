@@ -349,6 +349,14 @@ fn cooldowns_clear(
     Ok(0)
 }
 
+/// The catalog in effect for this data dir: built-in, base-URL overrides from the
+/// environment, and the user's edits, custom models and custom platforms.
+fn catalog_in_effect(config: &Config, store: &crate::store::Store) -> Result<Catalog, CliError> {
+    Ok(Catalog::builtin()
+        .with_base_urls(&config.upstream_overrides)
+        .merged(&store.overrides()?))
+}
+
 fn open(config: &Config, use_: DataDirUse) -> Result<Opened, CliError> {
     Ok(server::open_data_dir(config, use_)?)
 }
@@ -499,10 +507,7 @@ impl Drop for NoEcho {
 /// Exit code 1 when some key is confirmed invalid.
 fn check(config: &Config) -> Result<i32, CliError> {
     let Opened { store, master } = open(config, DataDirUse::Write)?;
-    let overrides = store.overrides()?;
-    let catalog = Catalog::builtin()
-        .with_base_urls(&config.upstream_overrides)
-        .merged(&overrides);
+    let catalog = catalog_in_effect(config, &store)?;
     if store.list_keys()?.is_empty() {
         println!("no keys to check; add one with `freellmapi keys add <platform>`");
         return Ok(0);

@@ -2,19 +2,11 @@
 //! Changes are stored as catalog overrides, like the dashboard's; a running server picks them
 //! up within two seconds.
 
-use super::{CliError, ModelLimits, open};
+use super::{CliError, ModelLimits, catalog_in_effect, open};
 use crate::catalog::{Catalog, CustomModel, Limits, ModelOverride, Overrides};
 use crate::config::{Config, DataDirUse};
 use crate::discover::{self, DiscoverError};
 use crate::server::{self, Opened};
-use crate::store::Store;
-
-/// The catalog in effect for this data dir (built-in, base-URL overrides, the user's edits).
-fn catalog(config: &Config, store: &Store) -> Result<Catalog, CliError> {
-    Ok(Catalog::builtin()
-        .with_base_urls(&config.upstream_overrides)
-        .merged(&store.overrides()?))
-}
 
 fn limit(v: Option<u32>) -> String {
     v.map_or_else(|| "-".to_string(), |n| n.to_string())
@@ -22,7 +14,7 @@ fn limit(v: Option<u32>) -> String {
 
 pub(super) fn list(config: &Config, platform: Option<&str>) -> Result<i32, CliError> {
     let Opened { store, .. } = open(config, DataDirUse::Read)?;
-    let c = catalog(config, &store)?;
+    let c = catalog_in_effect(config, &store)?;
     if let Some(p) = platform
         && c.platform_index(p).is_none()
     {
@@ -61,7 +53,7 @@ pub(super) fn list(config: &Config, platform: Option<&str>) -> Result<i32, CliEr
 
 pub(super) fn discover(config: &Config, platform: &str) -> Result<i32, CliError> {
     let Opened { store, master } = open(config, DataDirUse::Read)?;
-    let c = catalog(config, &store)?;
+    let c = catalog_in_effect(config, &store)?;
     server::configure_runtime(config.workers);
     let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
     // Upstream I/O runs on a coroutine, as in the server.
@@ -119,7 +111,7 @@ pub(super) fn add(
     o: &ModelLimits,
 ) -> Result<i32, CliError> {
     let Opened { store, .. } = open(config, DataDirUse::Write)?;
-    let c = catalog(config, &store)?;
+    let c = catalog_in_effect(config, &store)?;
     let Some(p) = c.platform_index(platform) else {
         return Err(CliError::Usage(format!(
             "unknown platform {platform:?}; known: {}",
@@ -173,7 +165,7 @@ pub(super) fn add(
 
 pub(super) fn switch(config: &Config, id: &str, enabled: bool) -> Result<i32, CliError> {
     let Opened { store, .. } = open(config, DataDirUse::Write)?;
-    let c = catalog(config, &store)?;
+    let c = catalog_in_effect(config, &store)?;
     let found = id.split_once('/').and_then(|(platform, model)| {
         let p = c.platform_index(platform)?;
         c.models
