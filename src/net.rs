@@ -1,5 +1,6 @@
 //! Socket I/O shared by the HTTP layer and the upstream transport: reads and writes that
-//! survive `may`'s stray results, and the shortest wait `may` can honour.
+//! survive `may`'s stray results, the shortest wait `may` can honour, and a small send on a
+//! socket borrowed by its descriptor.
 //!
 //! may 0.3.51 sometimes hands a coroutine's socket operation an error that does not belong to
 //! it: seen as `EINPROGRESS` from a read on an established keep-alive connection, about one
@@ -9,6 +10,7 @@
 //! transport goes through here.
 
 use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::RawFd;
 
 /// The shortest socket timeout to hand `may`: it treats a sub-millisecond one as none at all
 /// (seen: a 14 µs wait blocked for 9 s), so a wait with less left than this counts as over.
@@ -63,6 +65,49 @@ pub fn write_all_vectored(s: &mut impl Write, mut slices: &mut [IoSlice<'_>]) ->
         }
     }
     Ok(())
+}
+
+/// Sends a few bytes on a socket that another handle of this coroutine owns (a keep-alive
+/// comment on a client connection while its handler waits on an upstream), without a second
+/// handle: no `dup`, no second event-loop registration. Never waits for room: with the send
+/// buffer full nothing is sent and `Ok(false)` comes back (the peer has unread data queued, so
+/// it needs no keep-alive yet). A send cut short — never seen for a few bytes, but possible —
+/// is finished in short naps, within `patience`, so the peer never sees half a frame.
+pub fn send_small(fd: RawFd, mut bytes: &[u8], patience: std::time::Duration) -> io::Result<bool> {
+    let deadline = std::time::Instant::now() + patience;
+    let mut started = false;
+    while !bytes.is_empty() {
+        // SAFETY: `fd` is an open socket owned by the calling coroutine's connection for the
+        // duration of the call; `bytes` is a live slice. MSG_DONTWAIT keeps the call from
+        // blocking the worker thread; MSG_NOSIGNAL turns a closed peer into EPIPE, not a signal.
+        let n = unsafe {
+            libc::send(
+                fd,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+            started = true;
+            continue;
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::WouldBlock if !started => return Ok(false),
+            io::ErrorKind::WouldBlock if std::time::Instant::now() < deadline => {
+                may::coroutine::sleep(MIN_WAIT)
+            }
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => return Err(io::ErrorKind::TimedOut.into()),
+            _ => return Err(err),
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -127,5 +172,37 @@ mod tests {
         let mut w = flaky(2, libc::EINTR);
         write_all_vectored(&mut w, &mut [IoSlice::new(b"ab"), IoSlice::new(b"cdef")]).unwrap();
         assert_eq!(w.written, b"abcdef");
+    }
+
+    #[test]
+    fn a_small_send_goes_whole_or_not_at_all() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let fd = client.as_raw_fd();
+        let patience = std::time::Duration::from_millis(50);
+        assert!(send_small(fd, b": keep-alive\n\n", patience).unwrap());
+        let mut got = [0u8; 14];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b": keep-alive\n\n");
+        // A peer that reads nothing: once the buffers are full a send is skipped (or, cut
+        // short and not finished within its patience, an error); it never blocks.
+        let frame = [b'x'; 100];
+        let started = std::time::Instant::now();
+        let mut sent = 0usize;
+        let last = loop {
+            match send_small(fd, &frame, patience) {
+                Ok(true) => sent += 1,
+                other => break other,
+            }
+        };
+        assert!(sent > 0);
+        assert!(
+            matches!(&last, Ok(false))
+                || matches!(&last, Err(e) if e.kind() == io::ErrorKind::TimedOut),
+            "{last:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
     }
 }

@@ -5,6 +5,11 @@
 //! surface's way (an error frame and `[DONE]` for chat). Quiet streams get keep-alives (`ping`
 //! events for Anthropic clients), and a client that disconnects ends the upstream read at once
 //! (see `upstream::watch`).
+//!
+//! The fast path: everything one upstream read produced leaves in one write (one chunk, one
+//! wake-up of the client), events are read out of the read buffer without a copy, and after
+//! the first output only the frames a byte scan flags (an error, a finish, usage, anything it
+//! cannot vouch for) are parsed (`wire::glance`). Nothing is allocated per event.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -16,12 +21,17 @@ use crate::http::{Responder, StreamWriter};
 use crate::outcome::Verdict;
 use crate::upstream::sse::SseReader;
 use crate::upstream::{Reply, watch};
+use crate::wire::glance::{Glance, glance};
 use crate::wire::openai::inspect_chunk;
 use crate::wire::{Decoder, Usage};
 
 /// Events held back while waiting for the first one with output (role-only preambles).
 const MAX_PENDING_EVENTS: usize = 32;
 const MAX_PENDING_BYTES: usize = 64 * 1024;
+/// Output is written once it reaches this much, even within one read's events.
+const FLUSH_AT: usize = 64 * 1024;
+/// The output buffer's capacity kept between writes; a rare huge event's is given back.
+const KEEP_CAPACITY: usize = 16 * 1024;
 /// How long, and how much, the relay reads past `[DONE]` to reach a body end the framing
 /// promises. The terminator normally arrives with `[DONE]` or right after it; the wait is long
 /// enough for a loaded machine (where a 20 ms window was seen to lose the race) and short
@@ -71,11 +81,14 @@ struct Relay<'r, 'a> {
     dropped_tools: Option<&'r str>,
     keepalive: Duration,
     encoder: Encoder,
-    /// The encoder's output for one event (translated surfaces only).
-    encoded: Vec<u8>,
-    pending: Vec<Vec<u8>>,
-    pending_bytes: usize,
+    /// Client-ready output not yet written: what the events of the current read produced
+    /// (before the head is sent, everything held back).
+    out: Vec<u8>,
+    /// Events in `out` before the head is sent.
+    held: usize,
     scratch: Vec<u8>,
+    /// The chunks a translating decoder made of one event.
+    decoded: Vec<Vec<u8>>,
     output_chars: usize,
     has_output: bool,
     finished: bool,
@@ -97,7 +110,9 @@ pub fn relay(
 ) -> RelayEnd {
     // The connect-and-send path was the deepest part of this request; the stream now waits in
     // a shallow loop, possibly for minutes.
-    res.release_idle_stack();
+    if let Some(mark) = res.stack_mark() {
+        watch::release_stack_when_quiet(mark);
+    }
     let end_is_marked = reply.end_is_marked();
     let mut reader = reply.into_reader();
     let mut sse = SseReader::new();
@@ -109,10 +124,10 @@ pub fn relay(
         dropped_tools: head.dropped_tools,
         keepalive: head.keepalive,
         encoder,
-        encoded: Vec::new(),
-        pending: Vec::new(),
-        pending_bytes: 0,
+        out: Vec::new(),
+        held: 0,
         scratch: Vec::new(),
+        decoded: Vec::new(),
         output_chars: 0,
         has_output: false,
         finished: false,
@@ -124,13 +139,14 @@ pub fn relay(
     let mut done = false;
     let mut last_event = Instant::now();
     let stop: Option<Stop> = 'read: loop {
+        let mut events = false;
         loop {
             let data = match sse.next_event() {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
                 Err(_) => break 'read Some(Stop::Upstream),
             };
-            last_event = Instant::now();
+            events = true;
             if data == b"[DONE]" {
                 done = true;
                 break 'read None;
@@ -138,6 +154,13 @@ pub fn relay(
             if let Err(stop) = r.upstream_event(&mut decoder, data) {
                 break 'read Some(stop);
             }
+        }
+        if events {
+            last_event = Instant::now();
+        }
+        // Everything this read produced, in one write.
+        if let Err(stop) = r.flush() {
+            break Some(stop);
         }
         if last_event.elapsed() > head.event_idle {
             break Some(Stop::Upstream);
@@ -192,15 +215,28 @@ impl Relay<'_, '_> {
         match decoder {
             Decoder::Passthrough => self.event(data),
             Decoder::Gemini(g) => {
-                let mut chunks = Vec::new();
-                g.decode(data, &mut chunks).map_err(|_| Stop::Upstream)?;
-                chunks.iter().try_for_each(|c| self.event(c))
+                let mut chunks = std::mem::take(&mut self.decoded);
+                chunks.clear();
+                let result = g
+                    .decode(data, &mut chunks)
+                    .map_err(|_| Stop::Upstream)
+                    .and_then(|()| chunks.iter().try_for_each(|c| self.event(c)));
+                self.decoded = chunks;
+                result
             }
         }
     }
 
-    /// One OpenAI chunk: inspected for accounting, then held back or written.
+    /// One OpenAI chunk: accounted for, then encoded into `out`.
     fn event(&mut self, data: &[u8]) -> Result<(), Stop> {
+        // After the first output, most chunks are a few characters of text: a scan vouches
+        // for them without a parse.
+        if self.has_output
+            && let Glance::Plain { output_chars } = glance(data)
+        {
+            self.output_chars += output_chars;
+            return self.emit(data);
+        }
         let facts = inspect_chunk(data, &mut self.scratch).map_err(|_| Stop::Upstream)?;
         if facts.error {
             return Err(Stop::Upstream);
@@ -225,26 +261,53 @@ impl Relay<'_, '_> {
         } else {
             Cow::Borrowed(data)
         };
-        if self.writer.is_some() {
-            return self.write(&frame);
+        self.emit(&frame)
+    }
+
+    /// Encodes one chunk for the client into `out`.
+    fn emit(&mut self, frame: &[u8]) -> Result<(), Stop> {
+        self.encoder
+            .chunk(frame, &mut self.out)
+            .map_err(|_| Stop::Upstream)?;
+        if self.writer.is_none() {
+            self.held += 1;
         }
-        self.pending_bytes += frame.len();
-        self.pending.push(frame.into_owned());
-        if self.has_output
-            || self.pending.len() >= MAX_PENDING_EVENTS
-            || self.pending_bytes >= MAX_PENDING_BYTES
-        {
-            self.commit()?;
+        if self.out.len() >= FLUSH_AT {
+            self.flush()?;
         }
         Ok(())
     }
 
-    /// Sends the head and everything held back.
+    /// Writes `out` as one chunk. Before the head is sent, output stays held back until an
+    /// event with output (or the hold's bounds) sends the head with it.
+    fn flush(&mut self) -> Result<(), Stop> {
+        if self.writer.is_none() {
+            if !(self.has_output
+                || self.held >= MAX_PENDING_EVENTS
+                || self.out.len() >= MAX_PENDING_BYTES)
+            {
+                return Ok(());
+            }
+            self.commit()?;
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let writer = self.writer.as_mut().ok_or(Stop::ClientGone)?;
+        writer.write(&self.out).map_err(|_| Stop::ClientGone)?;
+        watch::wrote();
+        self.out.clear();
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Sends the head (it leaves with the first write).
     fn commit(&mut self) -> Result<(), Stop> {
         let Some(res) = self.res.take() else {
             return Ok(());
         };
-        let heartbeat_stream = res.try_clone_stream().ok();
         let mut head = res
             .head(200)
             .header("X-Routed-Via", self.routed)
@@ -261,34 +324,9 @@ impl Relay<'_, '_> {
         self.writer = Some(writer);
         watch::committed();
         self.ttfb_ms = Some(self.sent_at.elapsed().as_millis() as u64);
-        // The head leaves with the first frame; keep-alive comments may only follow it.
-        for frame in std::mem::take(&mut self.pending) {
-            self.write(&frame)?;
-        }
-        if let Some(stream) = heartbeat_stream {
-            watch::heartbeat(stream, keepalive, self.keepalive);
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, frame: &[u8]) -> Result<(), Stop> {
-        let writer = self.writer.as_mut().ok_or(Stop::ClientGone)?;
-        let written = match &mut self.encoder {
-            // Chat chunks pass through without a copy.
-            Encoder::Chat => writer.write_parts(&[b"data: ", frame, b"\n\n"]),
-            encoder => {
-                self.encoded.clear();
-                encoder
-                    .chunk(frame, &mut self.encoded)
-                    .map_err(|_| Stop::Upstream)?;
-                if self.encoded.is_empty() {
-                    return Ok(());
-                }
-                writer.write(&self.encoded)
-            }
-        };
-        written.map_err(|_| Stop::ClientGone)?;
-        watch::wrote();
+        // Keep-alive comments may only follow the head, which leaves with the next write
+        // (before the read that could time out for one).
+        watch::heartbeat(keepalive, self.keepalive);
         Ok(())
     }
 
@@ -319,49 +357,51 @@ impl Relay<'_, '_> {
         to_drain: Option<&mut dyn std::io::Read>,
     ) -> RelayEnd {
         let (usage, estimated) = self.usage(chat);
-        match stop {
-            Some(Stop::ClientGone) => return RelayEnd::ClientGone,
-            None if complete => {
-                if self.writer.is_none() {
-                    if !self.has_output {
-                        return RelayEnd::NotCommitted(Verdict::Empty);
-                    }
-                    if self.commit().is_err() {
-                        return RelayEnd::ClientGone;
-                    }
-                }
-                let Some(mut writer) = self.writer.take() else {
-                    return RelayEnd::ClientGone;
-                };
-                self.encoded.clear();
-                self.encoder.finish(usage, &mut self.encoded);
-                if writer.write(&self.encoded).is_err() {
-                    return RelayEnd::ClientGone;
-                }
-                if let Some(reader) = to_drain {
-                    drain(reader);
-                }
-                if writer.finish().is_err() {
-                    return RelayEnd::ClientGone;
-                }
-                return RelayEnd::Completed {
-                    usage,
-                    estimated,
-                    ttfb_ms: self.ttfb_ms,
-                };
+        if let Some(Stop::ClientGone) = stop {
+            return RelayEnd::ClientGone;
+        }
+        // Otherwise: complete, or malformed, an error frame, or ended without finishing.
+        let clean = stop.is_none() && complete;
+        // Output still held back is sent even when the stream then failed: the client gets
+        // what came, then the error (a stream without output fails over instead).
+        if self.writer.is_none() {
+            if !self.has_output {
+                return RelayEnd::NotCommitted(if clean {
+                    Verdict::Empty
+                } else {
+                    Verdict::Unavailable
+                });
             }
-            // Malformed, an error frame, or the stream ended without finishing.
-            _ => {}
+            if self.commit().is_err() {
+                return RelayEnd::ClientGone;
+            }
         }
         let Some(mut writer) = self.writer.take() else {
-            return RelayEnd::NotCommitted(Verdict::Unavailable);
+            return RelayEnd::ClientGone;
         };
-        self.encoded.clear();
-        self.encoder.fail(INTERRUPTED, &mut self.encoded);
-        let _ = writer.write(&self.encoded);
-        let _ = writer.finish();
-        RelayEnd::Interrupted {
+        if !clean {
+            self.encoder.fail(INTERRUPTED, &mut self.out);
+            let _ = writer.write(&self.out);
+            let _ = writer.finish();
+            return RelayEnd::Interrupted {
+                usage,
+                ttfb_ms: self.ttfb_ms,
+            };
+        }
+        // The last events and the stream's end leave in one write.
+        self.encoder.finish(usage, &mut self.out);
+        if writer.write(&self.out).is_err() {
+            return RelayEnd::ClientGone;
+        }
+        if let Some(reader) = to_drain {
+            drain(reader);
+        }
+        if writer.finish().is_err() {
+            return RelayEnd::ClientGone;
+        }
+        RelayEnd::Completed {
             usage,
+            estimated,
             ttfb_ms: self.ttfb_ms,
         }
     }

@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use may::net::TcpStream;
 
+use crate::stack::StackMark;
+
 /// The state of the current request's response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
@@ -49,7 +51,7 @@ pub struct Responder<'a> {
     head_only: bool,
     request_id: &'a str,
     pub(crate) state: State,
-    stack_mark: Option<super::stack::StackMark>,
+    stack_mark: Option<StackMark>,
 }
 
 impl<'a> Responder<'a> {
@@ -71,18 +73,16 @@ impl<'a> Responder<'a> {
         }
     }
 
-    /// Lets a stream give back the stack pages of its deep start (see `release_idle_stack`).
-    pub(crate) fn with_stack_mark(mut self, mark: super::stack::StackMark) -> Self {
+    /// Lets a stream give back the stack pages of its deep start (see `stack_mark`).
+    pub(crate) fn with_stack_mark(mut self, mark: StackMark) -> Self {
         self.stack_mark = Some(mark);
         self
     }
 
-    /// Returns the coroutine-stack pages below the caller's frame to the OS: for a handler
-    /// about to wait a long time in a shallow loop (a stream) after a deep start.
-    pub fn release_idle_stack(&self) {
-        if let Some(mark) = &self.stack_mark {
-            mark.release_below();
-        }
+    /// The top of this connection's coroutine stack, for a handler that will wait a long time
+    /// in a shallow loop (a stream) after a deep start and wants the pages between given back.
+    pub fn stack_mark(&self) -> Option<StackMark> {
+        self.stack_mark
     }
 
     /// Whether anything has been sent for this request.
@@ -129,12 +129,6 @@ impl<'a> Responder<'a> {
     /// The client socket, for peeking at liveness while waiting on an upstream.
     pub fn client_fd(&self) -> RawFd {
         self.stream.as_raw_fd()
-    }
-
-    /// A second handle on the client socket, for keep-alive comments written from inside an
-    /// upstream wait. Only valid while this response is streaming.
-    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
-        self.stream.try_clone()
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! While a read waits, it wakes twice a second to run the coroutine's [`watch`]: if the client
 //! that asked for this call has gone, the read fails at once (and the upstream connection is
-//! dropped, not pooled); if a stream is committed and quiet, a keep-alive comment goes out.
+//! dropped, not pooled); if a stream is committed and quiet, a keep-alive comment goes out; the
+//! first time a stream's read waits at all, its idle stack pages are given back.
 
 use std::cell::RefCell;
 use std::io;
@@ -16,9 +17,14 @@ use ureq::unversioned::transport::{
 };
 
 use crate::net::MIN_WAIT;
+use crate::stack::StackMark;
 
 /// Upstream reads wake this often to check the client and send keep-alives.
 const WATCH_TICK: Duration = Duration::from_millis(500);
+/// A stream read that waits this long is between events (see [`watch::release_stack_when_quiet`]).
+const QUIET: Duration = Duration::from_millis(10);
+/// How long a keep-alive cut short by a full send buffer may take to finish.
+const KEEPALIVE_PATIENCE: Duration = Duration::from_secs(10);
 /// Buffer sizes per upstream connection. Both are zero-filled on first use, so every open
 /// stream pays for them: 8 KiB holds any provider's response head (ureq reads SSE bodies
 /// through it in pieces), 4 KiB holds our request head (bodies go out in pieces).
@@ -188,6 +194,9 @@ impl Transport for MayTransport {
                 }
                 wait = wait.min(left);
             }
+            if let Some(quiet) = watch::quiet_probe() {
+                wait = wait.min(quiet);
+            }
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
             let input = self.buffers.input_append_buf();
@@ -288,6 +297,8 @@ pub mod watch {
         client_fd: RawFd,
         gone: bool,
         heartbeat: Option<Heartbeat>,
+        /// Released the first time a read waits [`QUIET`]: a stream between events.
+        idle_stack: Option<StackMark>,
         /// Connects and reads wait no later than this: the request's deadline until the client
         /// has its first byte (a stream may then run as long as it flows), and a short drain
         /// once the client's response is complete and only the upstream body's end is read.
@@ -295,7 +306,6 @@ pub mod watch {
     }
 
     struct Heartbeat {
-        stream: TcpStream,
         frame: Vec<u8>,
         every: Duration,
         last: Instant,
@@ -320,24 +330,46 @@ pub mod watch {
                 client_fd,
                 gone: false,
                 heartbeat: None,
+                idle_stack: None,
                 until: Some(deadline),
             })
         });
         Guard(())
     }
 
-    /// Once a stream is committed: write `frame` to the client after `every` of silence.
-    pub fn heartbeat(stream: TcpStream, frame: Vec<u8>, every: Duration) {
+    /// Once a stream is committed: write `frame` (already framed for the client's connection)
+    /// after `every` of silence.
+    pub fn heartbeat(frame: Vec<u8>, every: Duration) {
         WATCH.with(|w| {
             if let Some(w) = w.borrow_mut().as_mut() {
                 w.heartbeat = Some(Heartbeat {
-                    stream,
                     frame,
                     every,
                     last: Instant::now(),
                 });
             }
         });
+    }
+
+    /// A stream's read loop is shallow and may wait for minutes, while the pages its deep start
+    /// touched stay resident: give them back (below `mark`) once a read has waited [`QUIET`].
+    /// A stream whose whole answer arrives at once never waits that long and never pays for
+    /// the `madvise` (and the other cores' TLB flush) the release costs.
+    pub fn release_stack_when_quiet(mark: StackMark) {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow_mut().as_mut() {
+                w.idle_stack = Some(mark);
+            }
+        });
+    }
+
+    /// How long the next read may wait before the watch has work (a stack release pending).
+    pub(super) fn quiet_probe() -> Option<Duration> {
+        WATCH.with(|w| {
+            w.borrow()
+                .as_ref()
+                .and_then(|w| w.idle_stack.is_some().then_some(QUIET))
+        })
     }
 
     /// The relay wrote to the client; the keep-alive clock restarts.
@@ -400,14 +432,23 @@ pub mod watch {
                 w.gone = true;
                 return Err(());
             }
+            if let Some(mark) = w.idle_stack.take() {
+                mark.release_below();
+            }
             if let Some(hb) = w.heartbeat.as_mut()
                 && hb.last.elapsed() >= hb.every
             {
-                if crate::net::write_all(&mut hb.stream, &hb.frame).is_err() {
-                    w.gone = true;
-                    return Err(());
+                // The connection's own socket, by descriptor: its owner (the relay, further
+                // up this coroutine's stack) is not writing while this read waits.
+                match crate::net::send_small(w.client_fd, &hb.frame, KEEPALIVE_PATIENCE) {
+                    Ok(true) => hb.last = Instant::now(),
+                    // The client has unread bytes queued: it is not idle; try again later.
+                    Ok(false) => {}
+                    Err(_) => {
+                        w.gone = true;
+                        return Err(());
+                    }
                 }
-                hb.last = Instant::now();
             }
             Ok(())
         })

@@ -6,6 +6,7 @@
 
 pub mod embeddings;
 pub mod gemini;
+pub mod glance;
 pub mod openai;
 mod schema;
 
