@@ -31,6 +31,8 @@ pub struct App {
     pub master: Arc<MasterKey>,
     pub store: Arc<Store>,
     pub log: LogSink,
+    /// The counters `/metrics` shows.
+    pub metrics: crate::metrics::Metrics,
     pub request_budget: Duration,
     pub sse_keepalive: Duration,
     /// The longest an upstream stream may go without a complete event.
@@ -74,6 +76,7 @@ impl App {
             master: Arc::new(master),
             store,
             log,
+            metrics: Default::default(),
             request_budget: config.request_budget,
             sse_keepalive: config.sse_keepalive,
             event_idle: config.idle_timeout,

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod json;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod netguard;
 pub mod outcome;

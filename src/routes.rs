@@ -54,6 +54,7 @@ enum Target<'p> {
     Generate(Surface),
     CountTokens,
     Embeddings,
+    Metrics,
     Index,
     Asset,
     Admin(AdminRoute<'p>),
@@ -142,6 +143,7 @@ fn resolve(method: Method, path: &str) -> Result<Target<'_>, Problem> {
         "/v1/responses" => (Target::Generate(Surface::Responses), POST),
         "/v1/completions" => (Target::Generate(Surface::Completions), POST),
         "/v1/embeddings" => (Target::Embeddings, POST),
+        "/metrics" => (Target::Metrics, GET),
         "/" | "/index.html" => (Target::Index, GET),
         p if p.starts_with("/v1/models/") => (Target::OneModel(&p["/v1/models/".len()..]), GET),
         p if p.starts_with("/assets/") => (Target::Asset, GET),
@@ -211,6 +213,7 @@ fn gate(app: &App, target: Target<'_>, req: &Request<'_>) -> Result<usize, Probl
         Target::Generate(_)
         | Target::CountTokens
         | Target::Embeddings
+        | Target::Metrics
         | Target::ListModels
         | Target::OneModel(_) => {
             if let Err(e) = api::authorized(app, req) {
@@ -314,6 +317,7 @@ fn client(
             Ok(())
         }
         Target::OneModel(id) => api::one_model(app, id, res).map_err(client),
+        Target::Metrics => api::metrics(app, res).map_err(client),
         Target::Index => admin::web::index(req, res).map_err(|e| e.problem()),
         Target::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
         Target::Generate(_) | Target::Admin(_) => Err(no_route()),

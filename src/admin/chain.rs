@@ -97,21 +97,7 @@ fn entry_view<'a>(snap: &'a Snapshot, i: usize, now: u64) -> EntryView<'a> {
     let mut requests = 0;
     for s in &e.slots {
         let slot = s.cell.get();
-        let wait = [
-            slot.map_or(0, |x| x.cooldown_remaining(now)),
-            s.pool
-                .as_ref()
-                .and_then(|c| c.get())
-                .map_or(0, |x| x.cooldown_remaining(now)),
-            s.key
-                .state
-                .paused_until
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .saturating_sub(now),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
+        let wait = s.cooldown_remaining(now);
         if wait > 0 {
             cooling += 1;
         }

@@ -1,5 +1,5 @@
 //! The client face: what OpenAI clients call under `/v1`, plus the liveness and readiness
-//! probes. Owns client authentication, the failover loop (`proxy`), the SSE relay (`relay`)
+//! probes and the Prometheus scrape (`metrics`). Owns client authentication, the failover loop (`proxy`), the SSE relay (`relay`)
 //! and the model listing (`models`); its failures are [`ClientError`]s.
 //!
 //! Which path reaches which handler is `routes`' business. This module must not import the
@@ -7,6 +7,7 @@
 
 mod embeddings;
 mod errors;
+mod metrics;
 mod models;
 mod proxy;
 mod relay;
@@ -18,6 +19,7 @@ use crate::http::{Request, Responder};
 
 pub use embeddings::embeddings;
 pub use errors::{ClientError, Missing};
+pub use metrics::metrics;
 pub use models::{list as list_models, one as one_model, readyz};
 pub use proxy::{MAX_ATTEMPTS, dialect, generate};
 

@@ -71,6 +71,7 @@ pub(super) fn recorded<'a, 'b>(
     ) -> Result<(), ClientError>,
 ) {
     let started = Instant::now();
+    let _in_flight = app.metrics.request_started();
     let mut rec = RequestRecord::new(now_ms(), req.id().to_string(), surface);
     if let Err(e) = serve(req, res, &mut rec, started) {
         let problem = e.problem();
@@ -82,6 +83,7 @@ pub(super) fn recorded<'a, 'b>(
         problem.write(res, dialect(surface));
     }
     rec.latency_ms = started.elapsed().as_millis() as u64;
+    app.metrics.observe(&rec);
     app.log.record(rec);
 }
 
@@ -558,6 +560,7 @@ fn attempt(
         };
         let decoder = wire::Decoder::new(platform, model);
         let encoder = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
+        let _streaming = app.metrics.stream_started();
         return match relay::relay(res, reply, &head, chat, decoder, encoder, sent_at) {
             RelayEnd::Completed {
                 usage,

@@ -65,6 +65,25 @@ pub struct KeySlot {
     pub pool: Option<Arc<SlotCell>>,
 }
 
+impl KeySlot {
+    /// How long (ms) this slot still cools down: its own cooldown, its pool's, or its key's pause.
+    pub fn cooldown_remaining(&self, now_ms: u64) -> u64 {
+        let own = self.cell.get().map_or(0, |x| x.cooldown_remaining(now_ms));
+        let pool = self
+            .pool
+            .as_ref()
+            .and_then(|c| c.get())
+            .map_or(0, |x| x.cooldown_remaining(now_ms));
+        let paused = self
+            .key
+            .state
+            .paused_until
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .saturating_sub(now_ms);
+        own.max(pool).max(paused)
+    }
+}
+
 pub struct Entry {
     /// Index into the catalog's models.
     pub model: usize,

@@ -24,7 +24,7 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 pub use cooldowns::CooldownClear;
 pub use keys::{KeyRecord, KeyStatus};
 pub use requestlog::{
-    AttemptRecord, LogSink, RequestOutcome, RequestRecord, Retention, spawn_writer,
+    AttemptRecord, LogSink, QueueStats, RequestOutcome, RequestRecord, Retention, spawn_writer,
 };
 
 use crate::crypto::{MasterKey, Secret};

@@ -42,6 +42,17 @@ pub enum RequestOutcome {
     Cancelled,
 }
 
+impl RequestOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestOutcome::Success => "success",
+            RequestOutcome::Error => "error",
+            RequestOutcome::Rejected => "rejected",
+            RequestOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub platform: String,
@@ -132,18 +143,33 @@ enum Msg {
 #[derive(Clone)]
 pub struct LogSink {
     tx: SyncSender<Msg>,
-    dropped: Arc<AtomicU64>,
+    stats: Arc<QueueStats>,
+}
+
+/// The request log queue's counters (for `/metrics`).
+#[derive(Default)]
+pub struct QueueStats {
+    /// Records queued and not yet written.
+    pub queued: AtomicU64,
+    /// Records dropped because the queue was full.
+    pub dropped: AtomicU64,
 }
 
 impl LogSink {
     /// Queues a record without blocking; a full queue drops it (and counts the drop).
     pub fn record(&self, record: RequestRecord) {
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
         if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Record(Box::new(record))) {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             if n.is_power_of_two() {
                 log::warn!("request log queue full; {} records dropped so far", n + 1);
             }
         }
+    }
+
+    pub fn stats(&self) -> &QueueStats {
+        &self.stats
     }
 
     /// Queues a ledger snapshot for persistence (a newer one supersedes it anyway).
@@ -185,17 +211,16 @@ impl LogSink {
 /// Starts the writer thread.
 pub fn spawn_writer(store: Arc<Store>, retention: Retention) -> LogSink {
     let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+    let stats = Arc::new(QueueStats::default());
+    let writer_stats = stats.clone();
     thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || writer_loop(&store, rx, retention))
+        .spawn(move || writer_loop(&store, rx, retention, &writer_stats))
         .expect("spawning the store writer thread");
-    LogSink {
-        tx,
-        dropped: Arc::new(AtomicU64::new(0)),
-    }
+    LogSink { tx, stats }
 }
 
-fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
+fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention, stats: &QueueStats) {
     let mut seq: u32 = 0;
     let mut last_prune = Instant::now() - PRUNE_EVERY;
     let mut last_release = Instant::now();
@@ -236,9 +261,11 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention) {
         let mut acks = Vec::new();
         let (jobs, mut batch): (Vec<Msg>, Vec<Msg>) =
             batch.into_iter().partition(|m| matches!(m, Msg::Job(_)));
+        let records = batch.iter().filter(|m| matches!(m, Msg::Record(_))).count();
         if let Err(e) = write_batch(store, &mut batch, &mut seq, &mut acks, retention) {
             log::error!("request log write failed: {e}");
         }
+        stats.queued.fetch_sub(records as u64, Ordering::Relaxed);
         for job in jobs {
             if let Msg::Job(job) = job {
                 job(store);
