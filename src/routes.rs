@@ -109,8 +109,8 @@ fn no_route() -> Problem {
         "not_found",
         "no such route; the client API has POST /v1/chat/completions, /v1/messages, \
          /v1/messages/count_tokens, /v1/responses, /v1/completions and /v1/embeddings, GET \
-         /v1/models, /v1/models/{id}, /healthz and /readyz; the dashboard is at / and its API \
-         under /api/",
+         /v1/models, /v1/models/{id}, /metrics, /healthz and /readyz; the dashboard is at / and \
+         its API under /api/",
     )
 }
 
