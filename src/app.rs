@@ -39,6 +39,8 @@ pub struct App {
     pub event_idle: Duration,
     pub trust_proxy: Vec<Cidr>,
     token: ArcSwap<Secret>,
+    /// Named client keys by digest, with when each was last used (loaded with the snapshot).
+    client_keys: ArcSwap<ClientKeyIndex>,
     generation: AtomicU64,
     /// The last cooldown-clear request (left by the CLI) applied to the router.
     cooldown_clears_seen: AtomicU64,
@@ -82,6 +84,7 @@ impl App {
             event_idle: config.idle_timeout,
             trust_proxy: config.trust_proxy.clone(),
             token: ArcSwap::from_pointee(token),
+            client_keys: Default::default(),
             generation: AtomicU64::new(u64::MAX),
             cooldown_clears_seen: AtomicU64::new(0),
         };
@@ -92,6 +95,73 @@ impl App {
     /// The unified client key.
     pub fn token(&self) -> arc_swap::Guard<Arc<Secret>> {
         self.token.load()
+    }
+
+    /// The named client key `presented` is, if any. A key revoked by another process (the
+    /// CLI) stops working on the very next request: a match is confirmed against the store's
+    /// generation, and a changed store is reloaded first.
+    pub fn named_client_key(&self, presented: &[u8]) -> Option<u64> {
+        let index = self.client_keys.load();
+        if index.ids.is_empty() {
+            return None;
+        }
+        let digest = crate::crypto::digest(presented);
+        index.find(&digest)?;
+        let current = self.store.generation().ok();
+        if current.is_some_and(|g| g != self.generation.load(Ordering::Acquire))
+            && let Err(e) = self.reload()
+        {
+            log::error!("reloading from the store failed: {e}");
+        }
+        let index = self.client_keys.load();
+        let at = index.find(&digest)?;
+        index.last_used[at].store(crate::time::now_ms(), Ordering::Relaxed);
+        Some(index.ids[at])
+    }
+
+    /// Which named key (if any) made a request already admitted: no store read.
+    pub fn client_key_of(&self, presented: &[u8]) -> Option<u64> {
+        let index = self.client_keys.load();
+        if index.ids.is_empty() {
+            return None;
+        }
+        index
+            .find(&crate::crypto::digest(presented))
+            .map(|at| index.ids[at])
+    }
+
+    /// When each named key was last used, as this server knows it (`(id, ms)`, 0: not since
+    /// start or ever).
+    pub fn client_key_use(&self) -> Vec<(u64, u64)> {
+        let index = self.client_keys.load();
+        index
+            .ids
+            .iter()
+            .zip(&index.last_used)
+            .map(|(id, used)| (*id, used.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Saves when named keys were last used (on the store writer, off the request path).
+    pub fn persist_client_key_use(&self) {
+        let index = self.client_keys.load();
+        let used: Vec<(u64, u64)> = index
+            .ids
+            .iter()
+            .zip(&index.last_used)
+            .zip(&index.saved)
+            .filter_map(|((id, used), saved)| {
+                let ms = used.load(Ordering::Relaxed);
+                (ms > saved.swap(ms, Ordering::Relaxed)).then_some((*id, ms))
+            })
+            .collect();
+        if !used.is_empty() {
+            self.log.run(move |store| {
+                if let Err(e) = store.touch_client_keys(&used) {
+                    log::warn!("saving when client keys were last used failed: {e}");
+                }
+            });
+        }
     }
 
     /// The catalog in effect (built-in plus the user's edits).
@@ -114,6 +184,8 @@ impl App {
         let generation = self.store.generation()?;
         let (token, _) = self.store.unified_key(&self.master)?;
         self.token.store(Arc::new(token));
+        self.client_keys
+            .store(Arc::new(ClientKeyIndex::new(self.store.client_keys()?)));
         let catalog = Arc::new(self.builtin.merged(&self.store.overrides()?));
         let mut usable = Vec::new();
         for k in self.store.list_keys()? {
@@ -260,5 +332,40 @@ impl App {
                 log::error!("saving the rate-limit state of key {key_id} failed: {e}");
             }
         });
+    }
+}
+
+/// Named client keys as the request path looks them up.
+#[derive(Default)]
+struct ClientKeyIndex {
+    by_digest: std::collections::HashMap<[u8; 32], usize>,
+    ids: Vec<u64>,
+    /// When each key was last used (ms), and the last time saved.
+    last_used: Vec<AtomicU64>,
+    saved: Vec<AtomicU64>,
+}
+
+impl ClientKeyIndex {
+    fn new(rows: Vec<crate::store::ClientKey>) -> ClientKeyIndex {
+        let mut index = ClientKeyIndex::default();
+        for row in rows {
+            let Some(d) = row.digest_bytes() else {
+                log::warn!(
+                    "client key {} has no readable digest and is skipped",
+                    row.id
+                );
+                continue;
+            };
+            index.by_digest.insert(d, index.ids.len());
+            index.ids.push(row.id);
+            let used = row.last_used_ms.unwrap_or(0);
+            index.last_used.push(AtomicU64::new(used));
+            index.saved.push(AtomicU64::new(used));
+        }
+        index
+    }
+
+    fn find(&self, digest: &[u8; 32]) -> Option<usize> {
+        self.by_digest.get(digest).copied()
     }
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `token [--rotate]`, `keys add|list|rm|import`,
+//! The command line: `serve` (default), `token [--rotate] | add|list|rm`, `keys add|list|rm|import`,
 //! `check`, `models list|discover|add|enable|disable`, `cooldowns clear`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
 //! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
@@ -12,13 +12,17 @@ use crate::server::{self, Opened, StartError};
 use crate::store::StoreError;
 
 mod models;
+mod tokens;
 
 const HELP: &str = "\
 freellmapi — one OpenAI-compatible endpoint in front of many free LLM tiers
 
 USAGE:
   freellmapi [serve] [OPTIONS]          run the server (default)
-  freellmapi token [--rotate]           print (or rotate and print) the client API key
+  freellmapi token [--rotate]           print (or rotate and print) the unified client key
+  freellmapi token add --label L        make a named client key (printed once)
+  freellmapi token list                 named client keys (masked), created, last used
+  freellmapi token rm <id>              revoke a named client key (refused at once)
   freellmapi keys add <platform> [--label L] [--unlimited]
                                         add a provider key, read from stdin
   freellmapi keys list                  list keys (masked)
@@ -261,6 +265,15 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             only(p.label.is_none() && !p.unlimited, "--label/--unlimited")?;
             token(&config, p.rotate)
         }
+        ["token", "add"] => {
+            only(!p.unlimited && !p.rotate, "--unlimited/--rotate")?;
+            tokens::add(&config, p.label.as_deref())
+        }
+        ["token", "list"] => tokens::list(&config),
+        ["token", "rm", id] => tokens::rm(&config, id),
+        ["token", ..] => Err(CliError::Usage(
+            "usage: freellmapi token [--rotate] | add --label L | list | rm <id>".into(),
+        )),
         ["keys", "add", platform] => {
             only(!p.rotate, "--rotate")?;
             keys_add(

@@ -239,6 +239,15 @@ pub fn new_unified_key() -> String {
     format!("freellmapi-{}", random_hex(24))
 }
 
+/// SHA-256 of `bytes`: how a named client key is stored and found (the key itself is random
+/// and long, so a plain digest is enough; it is never shown again).
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     // Fold over the longer input so a length mismatch costs the same as a content mismatch.

@@ -89,6 +89,9 @@ enum AdminRoute<'p> {
     Health,
     Token,
     RotateToken,
+    ListClientKeys,
+    AddClientKey,
+    RemoveClientKey(&'p str),
 }
 
 impl AdminRoute<'_> {
@@ -186,6 +189,9 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["health"], _) if get => R::Health,
         (["settings", "token"], _) if get => R::Token,
         (["settings", "token", "rotate"], Post) => R::RotateToken,
+        (["client-keys"], _) if get => R::ListClientKeys,
+        (["client-keys"], Post) => R::AddClientKey,
+        (["client-keys", id], Delete) => R::RemoveClientKey(id),
         (["session" | "health"] | ["analytics", _] | ["settings", "token"], _) => {
             return Err(not_allowed(GET));
         }
@@ -193,7 +199,8 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         | (["fallback", "sort", _] | ["settings", "token", "rotate"], _) => {
             return Err(not_allowed(POST));
         }
-        (["keys"], _) => return Err(not_allowed("GET, HEAD, POST")),
+        (["keys"] | ["client-keys"], _) => return Err(not_allowed("GET, HEAD, POST")),
+        (["client-keys", _], _) => return Err(not_allowed("DELETE")),
         (["keys", _], _) => return Err(not_allowed("PATCH, DELETE")),
         (["fallback"] | ["aliases"], _) => return Err(not_allowed("GET, HEAD, PUT")),
         (["models"], _) => return Err(not_allowed("GET, HEAD, POST, PATCH, DELETE")),
@@ -334,7 +341,9 @@ fn dashboard(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     use AdminRoute as R;
-    use admin::{aliases, analytics, chain, cooldowns, discovery, keys, models, settings};
+    use admin::{
+        aliases, analytics, chain, clientkeys, cooldowns, discovery, keys, models, settings,
+    };
     match route {
         R::Session => settings::session_state(app, req, res),
         R::Setup => settings::setup(app, state, req, res),
@@ -362,6 +371,9 @@ fn dashboard(
         R::Health => keys::health(app, state, res),
         R::Token => settings::token(app, res),
         R::RotateToken => settings::rotate_token(app, res),
+        R::ListClientKeys => clientkeys::list(app, res),
+        R::AddClientKey => clientkeys::add(app, req, res),
+        R::RemoveClientKey(id) => clientkeys::remove(app, id, res),
     }
 }
 

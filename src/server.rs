@@ -294,6 +294,7 @@ fn spawn_background(app: Arc<App>, health_interval: Duration) {
                 Ok(false) => {}
                 Err(e) => log::error!("reloading from the store failed: {e}"),
             }
+            poll.persist_client_key_use();
         }
     });
     may::go!(move || {

@@ -14,6 +14,7 @@ const Pages = (() => {
 
   function keys(root) {
     const tokenBox = h('div');
+    const clientBox = h('div', { id: 'client-keys' });
     const addBox = h('div');
     const list = h('div', { id: 'key-list' });
     const checkAll = h('button', { type: 'button', id: 'check-all', onclick: async () => {
@@ -23,10 +24,12 @@ const Pages = (() => {
     } }, 'Check all');
     root.append(
       card('Client API key', tokenBox),
+      card('Named client keys', clientBox),
       card('Add a provider key', addBox),
       h('section', { class: 'card' }, h('div', { class: 'row spread' }, h('h2', {}, 'Provider keys'), checkAll), list));
 
     renderToken(tokenBox);
+    renderClientKeys(clientBox);
     let platforms = [];
     api('GET', '/api/models').then(m => {
       platforms = m.platforms;
@@ -66,6 +69,36 @@ const Pages = (() => {
         } }, 'Rotate')),
       h('p', { class: 'muted' }, 'Base URL for OpenAI clients: ', h('code', {}, base),
         ' — model ', h('code', {}, 'auto'), ' routes through the fallback chain.'));
+  }
+
+  // One key per device or app, each revocable alone; the key is shown once, when made.
+  async function renderClientKeys(box) {
+    const keys = await attempt(() => api('GET', '/api/client-keys'));
+    if (!keys) return;
+    const label = h('input', { id: 'client-key-label', autocomplete: 'off', maxlength: 64, required: true, placeholder: 'e.g. laptop, Home Assistant' });
+    const made = h('div', { id: 'client-key-made' });
+    const add = async e => {
+      e.preventDefault();
+      const r = await attempt(() => api('POST', '/api/client-keys', { label: label.value }));
+      if (!r) return;
+      await renderClientKeys(box);
+      box.querySelector('#client-key-made').replaceChildren(h('div', { class: 'notice' },
+        `Key for ${r.label} — shown only now, copy it: `, h('code', { class: 'token', id: 'client-key-new' }, r.key)));
+    };
+    const rows = keys.map(k => h('li', { class: 'key', 'data-client-id': k.id },
+      h('div', { class: 'key-main' },
+        h('div', {}, h('code', {}, k.masked), ' ', h('strong', {}, k.label)),
+        h('div', { class: 'muted small' }, `made ${localTime(k.createdMs)} · last used ${k.lastUsedMs ? localTime(k.lastUsedMs) : 'never'}`)),
+      h('div', { class: 'key-actions' }, h('button', { type: 'button', class: 'danger ghost', onclick: async () => {
+        if (!await confirmBox(`Revoke the key for ${k.label}? Its next request is refused.`, 'Revoke')) return;
+        if (await attempt(() => api('DELETE', `/api/client-keys/${k.id}`))) { toast(`Revoked the key for ${k.label}`); renderClientKeys(box); }
+      } }, 'Revoke'))));
+    box.replaceChildren(
+      h('p', { class: 'muted' }, 'Keys for one device or app each, used like the key above on every API; Analytics shows who used what.'),
+      keys.length ? h('ul', { class: 'keys', id: 'client-key-list' }, rows) : h('p', { class: 'muted' }, 'None yet.'),
+      made,
+      h('form', { class: 'row wrap', onsubmit: add, id: 'client-key-form' },
+        h('label', { for: 'client-key-label' }, 'Label'), label, h('button', { type: 'submit', class: 'primary' }, 'Make a key')));
   }
 
   function renderAdd(box, platforms, refresh) {
@@ -460,10 +493,10 @@ const Pages = (() => {
 
     async function load() {
       const q = `?range=${range}`;
-      const got = await attempt(() => Promise.all(['summary', 'timeline', 'by-platform', 'by-model', 'errors', 'by-surface']
+      const got = await attempt(() => Promise.all(['summary', 'timeline', 'by-platform', 'by-model', 'errors', 'by-surface', 'by-client']
         .map(r => api('GET', `/api/analytics/${r}${q}`))));
       if (!got) return;
-      const [s, timeline, platforms, models, errors, surfaces] = got;
+      const [s, timeline, platforms, models, errors, surfaces, clients] = got;
       const tile = (label, value, id) => h('div', { class: 'tile', id }, h('div', { class: 'tile-value' }, value), h('div', { class: 'muted small' }, label));
       const tsFmt = range === '24h' ? ts => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
         : ts => new Date(ts).toLocaleDateString([], { month: 'short', day: 'numeric' });
@@ -484,6 +517,8 @@ const Pages = (() => {
         card('By client API', table(['API', 'Requests', 'Success', 'Rejected', 'Latency', 'In', 'Out'],
           surfaces.filter(x => x.requests > 0).map(x => [SURFACE_NAME[x.surface] || x.surface, x.requests, x.successRate === null ? '—' : `${x.successRate}%`, x.rejected,
             x.avgLatencyMs === null ? '—' : `${x.avgLatencyMs} ms`, fmt(x.inputTokens), fmt(x.outputTokens)]))),
+        h('section', { class: 'card', id: 'by-client' }, h('h2', {}, 'By client key'), table(['Client key', 'Requests', 'Succeeded', 'Failed', 'Rejected', 'In', 'Out'],
+          clients.filter(x => x.requests > 0).map(x => [x.client, x.requests, x.succeeded, x.failed, x.rejected, fmt(x.inputTokens), fmt(x.outputTokens)]))),
         card('Per model', table(['Model', 'Provider', 'Requests', 'Success', 'Latency', 'In', 'Out', 'Attempts'],
           models.map(m => [m.modelId, m.platform, m.requests, m.successRate === null ? '—' : `${m.successRate}%`, m.avgLatencyMs === null ? '—' : `${m.avgLatencyMs} ms`, fmt(m.inputTokens), fmt(m.outputTokens), `${m.attempts} (${m.failedAttempts} failed)`]))),
         card('Recent errors', table(['When', 'Status', 'Error', 'Model', 'Attempts'],

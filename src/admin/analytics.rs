@@ -292,6 +292,65 @@ pub fn by_surface(records: impl IntoIterator<Item = RequestRecord>) -> Vec<Surfa
         .collect()
 }
 
+#[derive(Serialize, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientGroup {
+    /// `None`: the unified key.
+    id: Option<u64>,
+    /// The key's label; "unified key", or "revoked key N" for one since removed.
+    client: String,
+    requests: u64,
+    succeeded: u64,
+    failed: u64,
+    rejected: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// Requests by the client key that made them (the unified key first, then by requests).
+pub fn by_client(
+    records: impl IntoIterator<Item = RequestRecord>,
+    labels: &[(u64, String)],
+) -> Vec<ClientGroup> {
+    let mut tallies: HashMap<Option<u64>, (Tally, u64)> = HashMap::new();
+    tallies.entry(None).or_default();
+    for (id, _) in labels {
+        tallies.entry(Some(*id)).or_default();
+    }
+    for r in records {
+        let t = tallies.entry(r.client_key).or_default();
+        t.0.add(&r);
+        t.1 += u64::from(r.outcome == RequestOutcome::Rejected);
+    }
+    let mut out: Vec<ClientGroup> = tallies
+        .into_iter()
+        .map(|(id, (t, rejected))| ClientGroup {
+            id,
+            client: match id {
+                None => "unified key".to_string(),
+                Some(id) => labels
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map_or_else(|| format!("revoked key {id}"), |(_, l)| l.clone()),
+            },
+            requests: t.requests,
+            succeeded: t.succeeded,
+            failed: t.failed,
+            rejected,
+            input_tokens: t.input,
+            output_tokens: t.output,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.id.is_some(), std::cmp::Reverse(a.requests), a.id).cmp(&(
+            b.id.is_some(),
+            std::cmp::Reverse(b.requests),
+            b.id,
+        ))
+    });
+    out
+}
+
 #[derive(Serialize, Debug, PartialEq, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
@@ -422,6 +481,7 @@ enum Report {
     ByModel,
     ByPlatform,
     BySurface,
+    ByClient,
     Timeline,
     Errors,
 }
@@ -430,7 +490,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     simd_json::serde::to_vec(value).unwrap_or_else(|_| b"null".to_vec())
 }
 
-/// `GET /api/analytics/{summary,by-model,by-platform,timeline,errors}?range=24h|7d|30d`.
+/// `GET /api/analytics/{summary,by-model,by-platform,by-surface,by-client,timeline,errors}?range=24h|7d|30d`.
 pub fn route(
     app: &App,
     which: &str,
@@ -442,11 +502,12 @@ pub fn route(
         "by-model" => Report::ByModel,
         "by-platform" => Report::ByPlatform,
         "by-surface" => Report::BySurface,
+        "by-client" => Report::ByClient,
         "timeline" => Report::Timeline,
         "errors" => Report::Errors,
         _ => {
             return Err(AdminError::NotFound(format!(
-                "no report {which:?}; use summary, by-model, by-platform, by-surface, timeline or errors"
+                "no report {which:?}; use summary, by-model, by-platform, by-surface, by-client, timeline or errors"
             )));
         }
     };
@@ -455,11 +516,20 @@ pub fn route(
     let now = now_ms();
     let since = now.saturating_sub(range.span_ms());
     let body = off_worker(move || {
+        let labels: Vec<(u64, String)> = match report {
+            Report::ByClient => store
+                .client_keys()?
+                .into_iter()
+                .map(|k| (k.id, k.label))
+                .collect(),
+            _ => Vec::new(),
+        };
         store.scan_requests_since(since, |records| match report {
             Report::Summary => encode(&summary(records, range)),
             Report::ByModel => encode(&grouped(records, true)),
             Report::ByPlatform => encode(&grouped(records, false)),
             Report::BySurface => encode(&by_surface(records)),
+            Report::ByClient => encode(&by_client(records, &labels)),
             Report::Timeline => encode(&timeline(records, range, now)),
             Report::Errors => encode(&errors(records)),
         })
@@ -514,6 +584,7 @@ mod tests {
             ttfb_ms: Some(40),
             error: (outcome != RequestOutcome::Success).then(|| "exhausted".into()),
             attempts,
+            client_key: None,
         }
     }
 
@@ -645,5 +716,30 @@ mod tests {
         assert_eq!(Range::parse(Some("24h")).unwrap(), Range::Day);
         assert_eq!(Range::parse(Some("30d")).unwrap(), Range::Month);
         assert!(Range::parse(Some("24H")).is_err());
+    }
+
+    #[test]
+    fn by_client_names_keys_by_label_and_keeps_the_unified_key_apart() {
+        let mut named = rec(1, RequestOutcome::Success, vec![attempt("groq", "ok")]);
+        named.client_key = Some(2);
+        let mut gone = rec(2, RequestOutcome::Success, vec![attempt("groq", "ok")]);
+        gone.client_key = Some(9);
+        let unified = rec(3, RequestOutcome::Rejected, vec![]);
+        let labels = vec![(2, "laptop".to_string()), (5, "unused".to_string())];
+        let out = by_client(vec![named, gone, unified], &labels);
+        let names: Vec<(&str, u64)> = out
+            .iter()
+            .map(|g| (g.client.as_str(), g.requests))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("unified key", 1),
+                ("laptop", 1),
+                ("revoked key 9", 1),
+                ("unused", 0)
+            ]
+        );
+        assert_eq!(out[0].rejected, 1);
     }
 }

@@ -14,6 +14,7 @@ pub mod analytics;
 pub mod auth;
 mod body;
 pub mod chain;
+pub mod clientkeys;
 pub mod cooldowns;
 pub mod discovery;
 mod errors;

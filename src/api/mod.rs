@@ -48,16 +48,28 @@ fn respond_json(res: &mut Responder<'_>, status: u16, body: &[u8]) -> Result<(),
     Ok(())
 }
 
-/// Client auth: `Authorization: Bearer <key>` exactly, or `x-api-key: <key>`, from every peer.
-/// No loopback exemption, no trust in forwarding headers.
-pub fn authorized(app: &App, req: &Request<'_>) -> Result<(), ClientError> {
-    let token = app.token();
-    let presented = match req.header_bytes("authorization") {
+/// The key a client presented: `Authorization: Bearer <key>` exactly, or `x-api-key: <key>`.
+fn presented<'r>(req: &'r Request<'_>) -> Option<&'r [u8]> {
+    match req.header_bytes("authorization") {
         Some(v) => v.strip_prefix(b"Bearer "),
         None => req.header_bytes("x-api-key"),
-    };
-    match presented {
-        Some(k) if ct_eq(k, token.as_bytes()) => Ok(()),
+    }
+}
+
+/// Client auth: the unified key or a named client key, from every peer. No loopback
+/// exemption, no trust in forwarding headers.
+pub fn authorized(app: &App, req: &Request<'_>) -> Result<(), ClientError> {
+    match presented(req) {
+        Some(k) if ct_eq(k, app.token().as_bytes()) => Ok(()),
+        Some(k) if app.named_client_key(k).is_some() => Ok(()),
         _ => Err(ClientError::Unauthorized),
+    }
+}
+
+/// Which named client key made an admitted request (`None`: the unified key).
+fn caller(app: &App, req: &Request<'_>) -> Option<u64> {
+    match presented(req) {
+        Some(k) if !ct_eq(k, app.token().as_bytes()) => app.client_key_of(k),
+        _ => None,
     }
 }

@@ -73,6 +73,7 @@ pub(super) fn recorded<'a, 'b>(
     let started = Instant::now();
     let _in_flight = app.metrics.request_started();
     let mut rec = RequestRecord::new(now_ms(), req.id().to_string(), surface);
+    rec.client_key = super::caller(app, req);
     if let Err(e) = serve(req, res, &mut rec, started) {
         let problem = e.problem();
         rec.status = problem.status;

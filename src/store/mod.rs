@@ -8,6 +8,7 @@
 //! stores what `crypto` sealed.
 
 mod admin;
+mod clientkeys;
 mod cooldowns;
 mod keys;
 mod requestlog;
@@ -21,6 +22,7 @@ use heed::byteorder::BigEndian;
 use heed::types::{Bytes, U128};
 use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
+pub use clientkeys::{AddClientKey, ClientKey, MAX_CLIENT_KEYS};
 pub use cooldowns::CooldownClear;
 pub use keys::{KeyRecord, KeyStatus};
 pub use requestlog::{
@@ -50,6 +52,7 @@ mod setting {
     pub const OVERRIDES: &[u8] = b"catalog_overrides";
     pub const ADMIN_PASSWORD: &[u8] = b"admin_password";
     pub const COOLDOWN_CLEARS: &[u8] = b"cooldown_clears";
+    pub const CLIENT_KEYS: &[u8] = b"client_keys";
 }
 
 /// One fallback-chain entry as stored: the model by identity, and the chain's own switch.

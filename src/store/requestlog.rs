@@ -86,6 +86,9 @@ pub struct RequestRecord {
     /// A short reason class (never upstream text).
     pub error: Option<String>,
     pub attempts: Vec<AttemptRecord>,
+    /// The named client key that made the request (`None`: the unified key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<u64>,
 }
 
 impl RequestRecord {
@@ -109,6 +112,7 @@ impl RequestRecord {
             ttfb_ms: None,
             error: None,
             attempts: Vec::new(),
+            client_key: None,
         }
     }
 }
@@ -431,6 +435,7 @@ mod tests {
             ttfb_ms: None,
             error: None,
             attempts: vec![],
+            client_key: None,
         }
     }
 

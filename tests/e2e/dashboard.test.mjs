@@ -1,6 +1,6 @@
 // Browser test of the bundled dashboard: Debian's Chromium driven by playwright-core against the
 // real binary and a mock OpenAI-compatible upstream on loopback. It sets up the password with
-// the one-time code, logs in, adds a key, reorders the chain (keyboard and pointer) and saves,
+// the one-time code, logs in, adds a key, makes and revokes a named client key, reorders the chain (keyboard and pointer) and saves,
 // clears the cooldowns, adds a model on the Models page, fetches a provider's list and adds
 // from it, switches a model off (it leaves /v1/models), edits the model aliases (a bad route
 // is refused, a good one saved),
@@ -149,7 +149,18 @@ try {
   await page.waitForSelector('#key-list li.key code:has-text("gsk_...0042")');
   await page.click('#key-list li.key button:has-text("Check")');
   await page.waitForSelector('#key-list li.key .status-dot.healthy');
+
+  step = 'make a named client key, see it once, revoke it after confirming';
+  await page.fill('#client-key-label', 'tablet');
+  await page.click('#client-key-form button[type=submit]');
+  const made = await (await page.waitForSelector('#client-key-new')).textContent();
+  if (!/^freellmapi-[0-9a-f]{48}$/.test(made)) fail(`the new client key reads ${made}`);
+  await page.waitForSelector('#client-key-list li:has-text("tablet")');
   await shot('keys.png', true);
+  await page.click('#client-key-list li:has-text("tablet") button:has-text("Revoke")');
+  await page.waitForSelector('#dialog[open]');
+  await page.click('#dialog button:has-text("Revoke")');
+  await page.waitForSelector('#client-keys p:has-text("None yet.")');
 
   step = 'reorder the chain';
   await page.click('#nav a[data-page=chain]');
