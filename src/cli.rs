@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `token [--rotate] | add|list|rm`, `keys add|list|rm|import`,
-//! `check`, `models list|discover|add|enable|disable`, `cooldowns clear`, `admin-password`, `--version`, `--help`. Secrets are read from stdin, never from
+//! `check`, `models list|discover|add|enable|disable`, `cooldowns clear`, `admin-password`,
+//! `backup`, `restore`, `--version`, `--help`. Secrets are read from stdin, never from
 //! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
 use std::ffi::OsString;
@@ -11,6 +12,7 @@ use crate::health::{self, Checked, Selection};
 use crate::server::{self, Opened, StartError};
 use crate::store::StoreError;
 
+mod backups;
 mod models;
 mod tokens;
 
@@ -41,6 +43,9 @@ USAGE:
                                         a running server applies it within 2 s
   freellmapi admin-password             set or reset the dashboard password, read from stdin
                                         (works while the server runs; logs everyone out)
+  freellmapi backup <file>              the store and master key in one file sealed with a
+                                        passphrase read from stdin (works while the server runs)
+  freellmapi restore <file>             into --data-dir, which must be new or empty
   freellmapi --version | --help
 
 OPTIONS (flag > environment > default):
@@ -84,6 +89,7 @@ enum CliError {
     Config(ConfigError),
     Start(StartError),
     Store(StoreError),
+    Backup(crate::backup::BackupError),
 }
 
 impl std::fmt::Display for CliError {
@@ -93,6 +99,7 @@ impl std::fmt::Display for CliError {
             CliError::Config(e) => write!(f, "{e}"),
             CliError::Start(e) => write!(f, "{e}"),
             CliError::Store(e) => write!(f, "{e}"),
+            CliError::Backup(e) => write!(f, "{e}"),
         }
     }
 }
@@ -301,6 +308,11 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             "usage: freellmapi cooldowns clear [--platform P] [--model M] [--key ID]".into(),
         )),
         ["admin-password"] => admin_password(&config),
+        ["backup", file] => backups::backup(&config, file),
+        ["restore", file] => backups::restore(&config, file),
+        ["backup" | "restore", ..] => Err(CliError::Usage(
+            "usage: freellmapi backup <file> | restore <file> --data-dir NEW_DIR (passphrase on stdin)".into(),
+        )),
         ["keys", ..] => Err(CliError::Usage(
             "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
         )),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod alloc;
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod catalog;
 pub mod chat;
 pub mod cli;

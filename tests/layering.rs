@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["logging"],
     &["config", "catalog", "chat"],
     &["http", "store", "router", "upstream"],
-    &["wire", "health", "discover", "metrics"],
+    &["wire", "health", "discover", "metrics", "backup"],
     &["app", "front"],
     &["api", "admin"],
     &["routes"],

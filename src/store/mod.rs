@@ -190,6 +190,14 @@ impl Store {
     }
 
     /// Proves `master` is the key this data dir was sealed with, sealing the canary on first use.
+    /// Writes a consistent copy of the whole store to `file` (a read transaction's view: a
+    /// server may keep writing meanwhile).
+    pub fn copy_to(&self, file: &mut std::fs::File) -> Result<()> {
+        self.env
+            .copy_to_file(file, heed::CompactionOption::Disabled)
+            .map_err(StoreError::Lmdb)
+    }
+
     pub fn verify_master_key(&self, master: &MasterKey) -> Result<()> {
         let rtxn = self.read_txn()?;
         if let Some(sealed) = self.settings.get(&rtxn, setting::CANARY)? {

@@ -1,0 +1,191 @@
+//! `freellmapi backup` / `restore` with the real binary: a backup taken while requests stream
+//! through a running server restores into a new dir with the same unified key, provider keys,
+//! named client keys and settings; a wrong passphrase, a truncated or altered file and a
+//! non-empty target are refused with exit 2 and one line, and nothing is written.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use support::mock::{Mock, Reply};
+use support::{Proxy, cli, temp_dir};
+
+const PASS: &str = "a long backup passphrase\n";
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_backup_under_load_restores_the_same_keys_token_and_settings() {
+    let m = Mock::start(|_| Reply::completion("hi"));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_backup_test_key_1")
+        .key("groq", "gsk_backup_test_key_2")
+        .start();
+    let named = p.cli(&["token", "add", "--label", "phone"], "");
+    let named = String::from_utf8(named.stdout).unwrap().trim().to_string();
+    // A setting: the chain sorted by speed (stored as the chain order).
+    let sorted = p.cli(&["models", "disable", "groq/llama-3.1-8b-instant"], "");
+    assert!(sorted.status.success(), "{}", text(&sorted));
+
+    // Load while the backup runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, served, addr, token) = (stop.clone(), served.clone(), p.addr, p.token.clone());
+        std::thread::spawn(move || {
+            let auth = format!("Bearer {token}");
+            let body = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
+            while !stop.load(Ordering::Relaxed) {
+                let r = support::request(
+                    addr,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[("Authorization", &auth)],
+                    body,
+                );
+                if r.status == 200 {
+                    served.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    while served.load(Ordering::Relaxed) < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let file = temp_dir("backup-file").join("freellmapi.bak");
+    let out = p.cli(&["backup", file.to_str().unwrap()], PASS);
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let sealed = std::fs::read(&file).unwrap();
+    assert!(sealed.starts_with(b"FLLMBAK1"));
+    // Sealed: neither the master key nor the unified key appears in the file.
+    let master = std::fs::read_to_string(p.dir.join("master.key")).unwrap();
+    for secret in [master.trim(), p.token.as_str()] {
+        assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    // Tries writing over an existing file.
+    let again = p.cli(&["backup", file.to_str().unwrap()], PASS);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+
+    let dir = temp_dir("restored");
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = cli(&dir, &p.env, &["restore", file.to_str().unwrap()], PASS);
+    assert!(r.status.success(), "{}", text(&r));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("master.key")).unwrap(),
+        master
+    );
+
+    let restored = Proxy::spawn(dir.clone(), p.env.clone());
+    assert_eq!(restored.token, p.token, "the same unified key");
+    let keys = restored.cli(&["keys", "list"], "");
+    let keys = text(&keys);
+    assert!(
+        keys.contains("gsk_...key_1") || keys.matches("groq").count() >= 2,
+        "{keys}"
+    );
+    assert_eq!(keys.matches("groq").count(), 2, "{keys}");
+    let models = text(&restored.cli(&["models", "list", "--platform", "groq"], ""));
+    let line = models
+        .lines()
+        .find(|l| l.starts_with("groq/llama-3.1-8b-instant"))
+        .unwrap();
+    assert!(line.contains(" no "), "the model switch came back: {line}");
+    // The named client key works on the restored server; so does routing with the restored keys.
+    let auth = format!("Bearer {named}");
+    let r = support::request(
+        restored.addr,
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &auth)],
+        br#"{"messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn wrong_passphrases_damaged_files_and_full_targets_are_refused_with_nothing_written() {
+    let m = Mock::start(|_| Reply::completion("hi"));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_backup_test_key_1")
+        .start();
+    let file = temp_dir("backup-bad").join("f.bak");
+    // Tries a short passphrase.
+    let short = p.cli(&["backup", file.to_str().unwrap()], "short\n");
+    assert_eq!(short.status.code(), Some(2));
+    assert!(!file.exists());
+    assert!(
+        p.cli(&["backup", file.to_str().unwrap()], PASS)
+            .status
+            .success()
+    );
+    let sealed = std::fs::read(&file).unwrap();
+
+    let target = temp_dir("restore-bad");
+    let _ = std::fs::remove_dir_all(&target);
+    let parent = target.parent().unwrap().to_path_buf();
+    let scratch = format!(
+        ".{}.restore.",
+        target.file_name().unwrap().to_str().unwrap()
+    );
+    let scratch_left = || {
+        std::fs::read_dir(&parent)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&scratch))
+    };
+    let attempt = |bytes: &[u8], pass: &str| {
+        let f = parent.join("attempt.bak");
+        std::fs::write(&f, bytes).unwrap();
+        let out = cli(&target, &p.env, &["restore", f.to_str().unwrap()], pass);
+        std::fs::remove_file(&f).unwrap();
+        out
+    };
+    let mut flipped = sealed.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    for (what, bytes, pass) in [
+        ("a wrong passphrase", sealed.clone(), "not the passphrase\n"),
+        (
+            "a truncated file",
+            sealed[..sealed.len() - 100].to_vec(),
+            PASS,
+        ),
+        ("the header alone", sealed[..36].to_vec(), PASS),
+        ("a flipped bit", flipped, PASS),
+        ("not a backup", b"hello, world".to_vec(), PASS),
+    ] {
+        let out = attempt(&bytes, pass);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out));
+        assert_eq!(
+            text(&out).trim().lines().count(),
+            1,
+            "{what}: one line: {}",
+            text(&out)
+        );
+        let dir_left = target.exists() && std::fs::read_dir(&target).unwrap().next().is_some();
+        assert!(!dir_left, "{what}: something was written into the target");
+        assert!(!scratch_left(), "{what}: scratch dir left behind");
+    }
+    let wrong = attempt(&sealed, "not the passphrase\n");
+    assert!(
+        text(&wrong).contains("wrong passphrase"),
+        "{}",
+        text(&wrong)
+    );
+
+    // Tries restoring over a data dir in use.
+    let out = cli(&p.dir, &p.env, &["restore", file.to_str().unwrap()], PASS);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not empty"), "{}", text(&out));
+}
