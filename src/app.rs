@@ -46,6 +46,12 @@ pub struct App {
     cooldown_clears_seen: AtomicU64,
 }
 
+/// The upstream client the configuration asks for: its timeouts and outbound proxies.
+pub fn upstream(config: &Config) -> Upstream {
+    let proxies = crate::upstream::proxy::Proxies::from_config(&config.proxies);
+    Upstream::new(timeouts(config), &proxies)
+}
+
 /// Upstream timeouts from the configuration.
 pub fn timeouts(config: &Config) -> Timeouts {
     Timeouts {
@@ -74,7 +80,7 @@ impl App {
         let app = App {
             builtin,
             router,
-            upstream: Upstream::new(timeouts(config)),
+            upstream: upstream(config),
             master: Arc::new(master),
             store,
             log,

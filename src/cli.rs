@@ -538,7 +538,7 @@ fn check(config: &Config) -> Result<i32, CliError> {
         return Ok(0);
     }
     server::configure_runtime(config.workers);
-    let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
+    let upstream = crate::app::upstream(config);
     let now = crate::time::now_ms();
     let probed = health::probe(&upstream, &catalog, &master, &store, Selection::Every, now)?;
     let checked = health::save(&store, probed, now)?;

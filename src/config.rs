@@ -123,6 +123,9 @@ pub struct Config {
     pub encryption_key: Option<String>,
     /// Platform id → base URL, from `FREELLMAPI_UPSTREAM_<PLATFORM>`.
     pub upstream_overrides: HashMap<String, String>,
+    /// Outbound proxies: `FREELLMAPI_PROXY` (no platform) and `FREELLMAPI_PROXY_<PLATFORM>`.
+    /// The URLs may hold credentials: never log them as they are.
+    pub proxies: Vec<(Option<String>, String)>,
     pub trust_proxy: Vec<Cidr>,
     pub log_filter: Filter,
     pub body_limit: usize,
@@ -190,6 +193,29 @@ impl Config {
 
         let encryption_key = env("FREELLMAPI_ENCRYPTION_KEY").filter(|v| !v.is_empty());
 
+        let mut proxies = Vec::new();
+        for name in env_names {
+            let Some(rest) = name.strip_prefix("FREELLMAPI_PROXY") else {
+                continue;
+            };
+            let platform = match rest.strip_prefix('_') {
+                None if rest.is_empty() => None,
+                Some(p) if platforms.contains(&p.to_ascii_lowercase().as_str()) => {
+                    Some(p.to_ascii_lowercase())
+                }
+                _ => {
+                    return err(format!(
+                        "{name} names an unknown platform; use FREELLMAPI_PROXY or FREELLMAPI_PROXY_<PLATFORM> with one of: {}",
+                        platforms.join(", ")
+                    ));
+                }
+            };
+            let url = env(name).unwrap_or_default();
+            // The value may hold a password: the error names the variable only.
+            check_proxy_url(&url).map_err(|why| ConfigError(format!("{name}: {why}")))?;
+            proxies.push((platform, url.trim().to_string()));
+        }
+
         let mut upstream_overrides = HashMap::new();
         for name in env_names {
             let Some(suffix) = name.strip_prefix("FREELLMAPI_UPSTREAM_") else {
@@ -254,6 +280,7 @@ impl Config {
             data_dir,
             encryption_key,
             upstream_overrides,
+            proxies,
             trust_proxy,
             log_filter,
             body_limit,
@@ -337,6 +364,32 @@ pub fn validate_base_url(url: &str) -> Result<(), String> {
     crate::netguard::check_base_url(url)
 }
 
+/// A proxy URL's shape: `http://`, `socks5://` or `socks5h://`, a host and a port, optional
+/// `user:pass@`. The answer never repeats the URL (it may hold a password).
+pub fn check_proxy_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(
+            "expected a URL such as http://host:3128 or socks5h://user:pass@host:1080".into(),
+        );
+    };
+    if !matches!(scheme, "http" | "socks5" | "socks5h") {
+        return Err("the scheme must be http, socks5 or socks5h".into());
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let port_ok = host_port
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok {
+        return Err("the proxy needs a host and a port (host:port)".into());
+    }
+    if rest.len() > authority.len() && rest[authority.len()..] != *"/" {
+        return Err("a proxy URL has no path".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +406,43 @@ mod tests {
             &names,
             &["groq", "google", "cloudflare"],
         )
+    }
+
+    #[test]
+    fn proxies_are_read_per_platform_and_checked_without_echoing_secrets() {
+        let c = build(
+            Flags::default(),
+            &[
+                ("FREELLMAPI_PROXY", "http://proxy.lan:3128"),
+                ("FREELLMAPI_PROXY_GROQ", "socks5h://u:secret@10.0.0.2:1080"),
+            ],
+        )
+        .unwrap();
+        let mut p = c.proxies.clone();
+        p.sort();
+        assert_eq!(
+            p,
+            vec![
+                (None, "http://proxy.lan:3128".to_string()),
+                (
+                    Some("groq".into()),
+                    "socks5h://u:secret@10.0.0.2:1080".into()
+                )
+            ]
+        );
+        for bad in [
+            "ftp://x:1",
+            "http://nohost",
+            "socks5://u:secret@:1080",
+            "http://h:1/path",
+            "h:1",
+        ] {
+            let e = build(Flags::default(), &[("FREELLMAPI_PROXY", bad)]).unwrap_err();
+            assert!(e.0.starts_with("FREELLMAPI_PROXY: "), "{bad}: {}", e.0);
+            assert!(!e.0.contains("secret"));
+        }
+        let e = build(Flags::default(), &[("FREELLMAPI_PROXY_NOPE", "http://h:1")]).unwrap_err();
+        assert!(e.0.contains("unknown platform"), "{}", e.0);
     }
 
     #[test]

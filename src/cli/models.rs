@@ -55,7 +55,7 @@ pub(super) fn discover(config: &Config, platform: &str) -> Result<i32, CliError>
     let Opened { store, master } = open(config, DataDirUse::Read)?;
     let c = catalog_in_effect(config, &store)?;
     server::configure_runtime(config.workers);
-    let upstream = crate::upstream::Upstream::new(crate::app::timeouts(config));
+    let upstream = crate::app::upstream(config);
     // Upstream I/O runs on a coroutine, as in the server.
     let found = may::coroutine::scope(|scope| {
         // SAFETY: the scope joins the coroutine before the borrowed arguments go away.

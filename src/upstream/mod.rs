@@ -8,16 +8,21 @@
 //! what happened (timeout, refused, TLS), never a URL with a key in it.
 
 pub mod classify;
+pub mod proxy;
 pub mod resolver;
 pub mod sse;
 pub mod transport;
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;
 
 use ureq::Agent;
+use ureq::Proxy;
 use ureq::http::HeaderMap;
-use ureq::unversioned::transport::{Connector, RustlsConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
+
+use proxy::Proxies;
 
 use crate::catalog::{Auth, KeyFormat, Platform};
 use crate::crypto::{MasterKey, Secret};
@@ -166,32 +171,58 @@ impl Reply {
 }
 
 pub struct Upstream {
+    /// Calls with no proxy of their own (the global proxy, if any, is in its config).
     agent: Agent,
+    /// Platforms with their own proxy.
+    by_platform: HashMap<String, Agent>,
 }
 
 impl Upstream {
-    pub fn new(timeouts: Timeouts) -> Upstream {
-        let config = Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .proxy(None)
-            .no_delay(true)
-            .user_agent(concat!("freellmapi/", env!("CARGO_PKG_VERSION")))
-            .timeout_global(Some(timeouts.total))
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_recv_response(Some(timeouts.first_byte))
-            .timeout_per_read(Some(timeouts.idle))
-            .input_buffer_size(transport::INPUT_BUFFER)
-            .output_buffer_size(transport::OUTPUT_BUFFER)
-            .max_idle_connections(64)
-            .max_idle_connections_per_host(16)
-            .max_idle_age(Duration::from_secs(30))
-            .build();
-        let connector = transport::MayConnector.chain(RustlsConnector::default());
-        let agent = Agent::with_parts(config, connector, resolver::CachingResolver::new());
-        Upstream { agent }
+    pub fn new(timeouts: Timeouts, proxies: &Proxies) -> Upstream {
+        let resolver = resolver::CachingResolver::new();
+        let agent = |proxy: Option<Proxy>| {
+            let connector = proxy::SocksConnector
+                .chain(ConnectProxyConnector::default())
+                .chain(transport::MayConnector)
+                .chain(RustlsConnector::default());
+            Agent::with_parts(agent_config(&timeouts, proxy), connector, resolver.clone())
+        };
+        Upstream {
+            agent: agent(proxies.global.clone()),
+            by_platform: proxies
+                .per_platform
+                .iter()
+                .map(|(p, proxy)| (p.clone(), agent(Some(proxy.clone()))))
+                .collect(),
+        }
     }
 
+    /// The agent for `platform`'s calls: its own proxy's, else the shared one.
+    fn agent(&self, platform: &Platform) -> &Agent {
+        self.by_platform.get(&platform.id).unwrap_or(&self.agent)
+    }
+}
+
+fn agent_config(timeouts: &Timeouts, proxy: Option<Proxy>) -> ureq::config::Config {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(proxy)
+        .no_delay(true)
+        .user_agent(concat!("freellmapi/", env!("CARGO_PKG_VERSION")))
+        .timeout_global(Some(timeouts.total))
+        .timeout_connect(Some(timeouts.connect))
+        .timeout_recv_response(Some(timeouts.first_byte))
+        .timeout_per_read(Some(timeouts.idle))
+        .input_buffer_size(transport::INPUT_BUFFER)
+        .output_buffer_size(transport::OUTPUT_BUFFER)
+        .max_idle_connections(64)
+        .max_idle_connections_per_host(16)
+        .max_idle_age(Duration::from_secs(30))
+        .build()
+}
+
+impl Upstream {
     /// Sends a chat request for `platform` with the key sealed in `sealed_key`.
     pub fn send(
         &self,
@@ -201,7 +232,7 @@ impl Upstream {
         out: &Outbound,
     ) -> Result<Reply, UpstreamError> {
         let creds = credentials(platform, Some(sealed_key), master, &out.url)?;
-        let mut req = self.agent.post(creds.url.as_str());
+        let mut req = self.agent(platform).post(creds.url.as_str());
         // A request-level config is a copy of the agent's: only made when the platform needs it.
         if let Some(first_byte) = out.first_byte {
             req = req.config().timeout_recv_response(Some(first_byte)).build();
@@ -263,7 +294,7 @@ impl Upstream {
         let creds = credentials(platform, sealed_key, master, url)?;
         let response = if method.eq_ignore_ascii_case("POST") {
             let req = self
-                .agent
+                .agent(platform)
                 .post(creds.url.as_str())
                 .config()
                 .timeout_global(Some(timeout))
@@ -271,7 +302,7 @@ impl Upstream {
             with_auth(req, &creds, platform).send(&b"{}"[..])?
         } else {
             let req = self
-                .agent
+                .agent(platform)
                 .get(creds.url.as_str())
                 .config()
                 .timeout_global(Some(timeout))

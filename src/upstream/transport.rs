@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use may::net::TcpStream;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
 };
 
 use crate::net::MIN_WAIT;
@@ -31,18 +31,30 @@ const KEEPALIVE_PATIENCE: Duration = Duration::from_secs(10);
 pub const INPUT_BUFFER: usize = 8 * 1024;
 pub const OUTPUT_BUFFER: usize = 4 * 1024;
 
-/// Opens plain TCP connections with `may` sockets. Must be the first link of the chain.
+/// Opens plain TCP connections with `may` sockets, unless an earlier link of the chain (a
+/// proxy) already made the connection, which it passes on.
 #[derive(Debug, Default)]
 pub struct MayConnector;
 
-impl Connector<()> for MayConnector {
-    type Out = MayTransport;
+impl<In: Transport> Connector<In> for MayConnector {
+    type Out = Either<In, MayTransport>;
 
     fn connect(
         &self,
         details: &ConnectionDetails,
-        _: Option<()>,
-    ) -> Result<Option<MayTransport>, ureq::Error> {
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if let Some(t) = chained {
+            return Ok(Some(Either::A(t)));
+        }
+        MayConnector::open(details).map(|t| Some(Either::B(t)))
+    }
+}
+
+impl MayConnector {
+    /// A TCP connection to one of `details.addrs` (for `details.uri`'s host), within the
+    /// connect timeout and the watch's deadline.
+    pub fn open(details: &ConnectionDetails) -> Result<MayTransport, ureq::Error> {
         let total = details
             .timeout
             .not_zero()
@@ -79,14 +91,14 @@ impl Connector<()> for MayConnector {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
                     let buffers = LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER);
-                    return Ok(Some(MayTransport {
+                    return Ok(MayTransport {
                         stream,
                         buffers,
                         read_timeout: None,
                         write_timeout: None,
                         corked: Vec::new(),
                         pooled: false,
-                    }));
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     last_err = Some(ureq::Error::Timeout(details.timeout.reason))

@@ -1,0 +1,293 @@
+//! Outbound proxies: which one a platform's calls go through, and SOCKS5 over the may
+//! transport.
+//!
+//! Precedence: a platform's own (`FREELLMAPI_PROXY_<PLATFORM>`), then the global one
+//! (`FREELLMAPI_PROXY`), then the standard `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` with
+//! `NO_PROXY` when none of ours is set. Each distinct proxy gets its own agent (and so its own
+//! connection pool), built once at start: choosing one is a map lookup, no lock.
+//!
+//! `http://` proxies are asked to `CONNECT` (ureq's connector, over our transport); `socks5://`
+//! (the target resolved here) and `socks5h://` (resolved by the proxy) are spoken here, with
+//! username/password authentication when the URL has credentials. A proxy that cannot be
+//! reached or refuses is a transport failure of that attempt. Proxy URLs may hold passwords:
+//! only [`redacted`] forms are ever logged, and errors never carry the URL.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+
+use ureq::http::Uri;
+use ureq::unversioned::transport::{ConnectionDetails, Connector, TransportAdapter};
+use ureq::{Proxy, ProxyProtocol};
+
+use super::transport::{MayConnector, MayTransport};
+
+/// The proxies in effect, parsed once.
+#[derive(Default, Clone)]
+pub struct Proxies {
+    pub global: Option<Proxy>,
+    pub per_platform: HashMap<String, Proxy>,
+}
+
+/// A proxy URL with its password hidden, for logs.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split('/').next().unwrap_or(rest);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => format!("{scheme}://{authority}"),
+            }
+        }
+        None => "(unreadable proxy URL)".into(),
+    }
+}
+
+impl Proxies {
+    /// From the configuration's `(platform, url)` pairs (already checked); the standard
+    /// variables apply only when none is given.
+    pub fn from_config(pairs: &[(Option<String>, String)]) -> Proxies {
+        let mut out = Proxies::default();
+        for (platform, url) in pairs {
+            let Ok(proxy) = Proxy::new(url) else {
+                log::warn!("proxy {} is not usable and is ignored", redacted(url));
+                continue;
+            };
+            match platform {
+                None => {
+                    log::info!("outbound proxy for every platform: {}", redacted(url));
+                    out.global = Some(proxy);
+                }
+                Some(p) => {
+                    log::info!("outbound proxy for {p}: {}", redacted(url));
+                    out.per_platform.insert(p.clone(), proxy);
+                }
+            }
+        }
+        if pairs.is_empty()
+            && let Some(p) = Proxy::try_from_env()
+        {
+            // Anything else would be passed by and the calls would go out directly.
+            if !(is_socks5(&p) || p.protocol() == ProxyProtocol::Http) {
+                log::warn!(
+                    "the proxy in the environment ({}) is not http, socks5 or socks5h and is ignored",
+                    p.protocol()
+                );
+                return out;
+            }
+            log::info!(
+                "outbound proxy from the environment: {}://{}:{} (NO_PROXY honoured)",
+                p.protocol(),
+                p.host(),
+                p.port()
+            );
+            out.global = Some(p);
+        }
+        out
+    }
+}
+
+fn is_socks5(p: &Proxy) -> bool {
+    matches!(p.protocol(), ProxyProtocol::Socks5 | ProxyProtocol::Socks5h)
+}
+
+/// Speaks SOCKS5 to the proxy in the call's config, if it is one; otherwise leaves the
+/// connection to the rest of the chain. Must be the first link.
+#[derive(Debug, Default)]
+pub struct SocksConnector;
+
+impl Connector<()> for SocksConnector {
+    type Out = MayTransport;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        _: Option<()>,
+    ) -> Result<Option<MayTransport>, ureq::Error> {
+        let Some(proxy) = details.config.proxy() else {
+            return Ok(None);
+        };
+        if !is_socks5(proxy) || proxy.is_no_proxy(details.uri) {
+            return Ok(None);
+        }
+        let proxy_uri: Uri = format!("http://{}:{}", proxy.host(), proxy.port())
+            .parse()
+            .map_err(|_| ureq::Error::InvalidProxyUrl)?;
+        let addrs = details
+            .resolver
+            .resolve(&proxy_uri, details.config, details.timeout)?;
+        let to_proxy = ConnectionDetails {
+            uri: &proxy_uri,
+            addrs,
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: details.register_shutdown.clone(),
+        };
+        let transport = MayConnector::open(&to_proxy)?;
+        let mut link = TransportAdapter::new(transport, details.current_time.clone());
+        link.set_timeout(details.timeout);
+        handshake(&mut link, proxy, details).map_err(|e| match e {
+            Refusal::Io(e) => ureq::Error::Io(e),
+            Refusal::Said(why) => ureq::Error::ConnectProxyFailed(why.into()),
+        })?;
+        Ok(Some(link.into_inner()))
+    }
+}
+
+enum Refusal {
+    Io(io::Error),
+    Said(&'static str),
+}
+
+impl From<io::Error> for Refusal {
+    fn from(e: io::Error) -> Self {
+        Refusal::Io(e)
+    }
+}
+
+/// The SOCKS5 exchange (RFC 1928, RFC 1929 for the password).
+fn handshake(
+    link: &mut (impl Read + Write),
+    proxy: &Proxy,
+    details: &ConnectionDetails,
+) -> Result<(), Refusal> {
+    let user = proxy.username().unwrap_or_default();
+    let pass = proxy.password().unwrap_or_default();
+    let with_password = !user.is_empty() || !pass.is_empty();
+    link.write_all(if with_password {
+        &[5, 2, 0, 2]
+    } else {
+        &[5, 1, 0]
+    })?;
+    link.flush()?;
+    let mut reply = [0u8; 2];
+    link.read_exact(&mut reply)?;
+    match reply {
+        [5, 0] => {}
+        [5, 2] if with_password => {
+            if user.len() > 255 || pass.len() > 255 {
+                return Err(Refusal::Said("SOCKS credentials longer than 255 bytes"));
+            }
+            let mut auth = Vec::with_capacity(3 + user.len() + pass.len());
+            auth.extend_from_slice(&[1, user.len() as u8]);
+            auth.extend_from_slice(user.as_bytes());
+            auth.push(pass.len() as u8);
+            auth.extend_from_slice(pass.as_bytes());
+            link.write_all(&auth)?;
+            crate::crypto::wipe(&mut auth);
+            link.flush()?;
+            let mut status = [0u8; 2];
+            link.read_exact(&mut status)?;
+            if status[1] != 0 {
+                return Err(Refusal::Said("the SOCKS proxy refused the credentials"));
+            }
+        }
+        [5, 0xff] | [5, _] => {
+            return Err(Refusal::Said(
+                "the SOCKS proxy accepts none of our authentication methods",
+            ));
+        }
+        _ => return Err(Refusal::Said("not a SOCKS5 proxy")),
+    }
+
+    let uri = details.uri;
+    let host = uri.host().ok_or(Refusal::Said("the target has no host"))?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let mut request = vec![5, 1, 0];
+    // socks5: the address resolved here; socks5h: the name, resolved by the proxy.
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved = proxy
+        .resolve_target()
+        .then(|| details.addrs.first().map(|a| a.ip()))
+        .flatten();
+    match name.parse::<IpAddr>().ok().or(resolved) {
+        Some(IpAddr::V4(ip)) => {
+            request.push(1);
+            request.extend_from_slice(&ip.octets());
+        }
+        Some(IpAddr::V6(ip)) => {
+            request.push(4);
+            request.extend_from_slice(&ip.octets());
+        }
+        None if name.len() > 255 => {
+            return Err(Refusal::Said(
+                "the target's host name is too long for SOCKS",
+            ));
+        }
+        None => {
+            request.push(3);
+            request.push(name.len() as u8);
+            request.extend_from_slice(name.as_bytes());
+        }
+    }
+    request.extend_from_slice(&port.to_be_bytes());
+    link.write_all(&request)?;
+    link.flush()?;
+    let mut head = [0u8; 4];
+    link.read_exact(&mut head)?;
+    if head[0] != 5 {
+        return Err(Refusal::Said("not a SOCKS5 proxy"));
+    }
+    if head[1] != 0 {
+        return Err(Refusal::Said(match head[1] {
+            2 => "the SOCKS proxy does not allow this connection",
+            3 => "the SOCKS proxy says the network is unreachable",
+            4 => "the SOCKS proxy says the host is unreachable",
+            5 => "the target refused the SOCKS proxy's connection",
+            _ => "the SOCKS proxy could not connect to the target",
+        }));
+    }
+    // The bound address, which we do not need, then the port.
+    let skip = match head[3] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let mut n = [0u8; 1];
+            link.read_exact(&mut n)?;
+            n[0] as usize
+        }
+        _ => return Err(Refusal::Said("a malformed SOCKS reply")),
+    };
+    let mut rest = vec![0u8; skip + 2];
+    link.read_exact(&mut rest)?;
+    Ok(())
+}
+
+impl std::fmt::Debug for Proxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Proxies may hold passwords: hosts only.
+        f.debug_struct("Proxies")
+            .field(
+                "global",
+                &self.global.as_ref().map(|p| p.host().to_string()),
+            )
+            .field("platforms", &self.per_platform.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_credentials_only() {
+        assert_eq!(redacted("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(
+            redacted("socks5h://user:secret@10.0.0.2:1080"),
+            "socks5h://***@10.0.0.2:1080"
+        );
+        assert!(!redacted("http://a:b@c:1/").contains('b'));
+    }
+}

@@ -1,0 +1,334 @@
+//! Outbound proxies over real sockets: a small HTTP CONNECT proxy and a small SOCKS5 proxy
+//! (both here, std threads, each logging what it was asked for) sit between the server and the
+//! mock provider. Requests reach the provider through them with credentials; a platform's own
+//! proxy beats the global one; the standard variables apply when ours are unset and NO_PROXY
+//! bypasses them; a dead proxy fails over like a dead provider; proxy passwords never appear in
+//! the log or in an answer.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use support::Proxy;
+use support::mock::{Mock, Reply};
+
+const SECRET: &str = "pr0xy-s3cret";
+const CHAT: &str =
+    r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"hi"}]}"#;
+
+/// What a test proxy was asked for, one line per connection.
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn pipe(a: TcpStream, b: TcpStream) {
+    let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let (mut a, mut b) = (a, b);
+    let t = thread::spawn(move || {
+        let _ = std::io::copy(&mut a2, &mut b2);
+        let _ = b2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut b, &mut a);
+    let _ = a.shutdown(Shutdown::Write);
+    let _ = t.join();
+}
+
+/// An HTTP CONNECT proxy; with `auth`, it wants `Proxy-Authorization: Basic <auth>`.
+fn connect_proxy(auth: Option<&str>) -> (String, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let log: Log = Arc::default();
+    let (seen, auth) = (log.clone(), auth.map(str::to_string));
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (seen, auth) = (seen.clone(), auth.clone());
+            thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap_or(0);
+                let mut authorized = auth.is_none();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let (Some(want), Some(v)) =
+                        (&auth, line.strip_prefix("Proxy-Authorization: Basic "))
+                    {
+                        authorized |= v.trim() == want;
+                    }
+                }
+                let mut conn = conn;
+                seen.lock().unwrap().push(first.trim().to_string());
+                if !authorized {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+                    );
+                    return;
+                }
+                let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
+                let Ok(up) = TcpStream::connect(&target) else {
+                    let _ =
+                        conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                };
+                conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                pipe(conn, up);
+            });
+        }
+    });
+    (addr, log)
+}
+
+/// A SOCKS5 proxy wanting `user`/`pass`; logs `CONNECT <host>:<port>` with the name as sent.
+fn socks_proxy(user: &str, pass: &str) -> (String, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let log: Log = Arc::default();
+    let (seen, user, pass) = (log.clone(), user.to_string(), pass.to_string());
+    thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (seen, user, pass) = (seen.clone(), user.clone(), pass.clone());
+            thread::spawn(move || {
+                let mut c = conn;
+                let mut b = [0u8; 2];
+                c.read_exact(&mut b).unwrap();
+                let mut methods = vec![0u8; b[1] as usize];
+                c.read_exact(&mut methods).unwrap();
+                if !methods.contains(&2) {
+                    c.write_all(&[5, 0xff]).unwrap();
+                    return;
+                }
+                c.write_all(&[5, 2]).unwrap();
+                let mut v = [0u8; 2];
+                c.read_exact(&mut v).unwrap();
+                let mut u = vec![0u8; v[1] as usize];
+                c.read_exact(&mut u).unwrap();
+                let mut pl = [0u8; 1];
+                c.read_exact(&mut pl).unwrap();
+                let mut p = vec![0u8; pl[0] as usize];
+                c.read_exact(&mut p).unwrap();
+                if u != user.as_bytes() || p != pass.as_bytes() {
+                    c.write_all(&[1, 1]).unwrap();
+                    seen.lock().unwrap().push("refused credentials".into());
+                    return;
+                }
+                c.write_all(&[1, 0]).unwrap();
+                let mut head = [0u8; 4];
+                c.read_exact(&mut head).unwrap();
+                let host = match head[3] {
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        c.read_exact(&mut ip).unwrap();
+                        std::net::Ipv4Addr::from(ip).to_string()
+                    }
+                    3 => {
+                        let mut n = [0u8; 1];
+                        c.read_exact(&mut n).unwrap();
+                        let mut name = vec![0u8; n[0] as usize];
+                        c.read_exact(&mut name).unwrap();
+                        String::from_utf8(name).unwrap()
+                    }
+                    _ => panic!("unexpected address type"),
+                };
+                let mut port = [0u8; 2];
+                c.read_exact(&mut port).unwrap();
+                let port = u16::from_be_bytes(port);
+                seen.lock().unwrap().push(format!("CONNECT {host}:{port}"));
+                let up = TcpStream::connect((host.as_str(), port)).unwrap();
+                c.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+                pipe(c, up);
+            });
+        }
+    });
+    (addr, log)
+}
+
+fn port_of(base: &str) -> String {
+    base.split("//")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_no_secret(p: &Proxy, answers: &[&support::Response]) {
+    assert!(
+        !p.log_text().contains(SECRET),
+        "a proxy password reached the log"
+    );
+    for r in answers {
+        assert!(!r.text().contains(SECRET) && !r.head.contains(SECRET));
+    }
+}
+
+#[test]
+fn requests_reach_the_provider_through_an_http_connect_proxy_with_credentials() {
+    let m = Mock::start(|_| Reply::completion("via proxy"));
+    // base64("user:pr0xy-s3cret")
+    let (proxy, log) = connect_proxy(Some("dXNlcjpwcjB4eS1zM2NyZXQ="));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_proxy_test")
+        .env("FREELLMAPI_PROXY", &format!("http://user:{SECRET}@{proxy}"))
+        .start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![format!("CONNECT 127.0.0.1:{} HTTP/1.1", port_of(&m.base()))]
+    );
+    // A second request reuses the pooled connection through the proxy.
+    assert_eq!(p.chat(CHAT).status, 200);
+    assert_eq!(log.lock().unwrap().len(), 1, "the tunnel was pooled");
+    assert!(
+        p.log_text()
+            .contains("outbound proxy for every platform: http://***@")
+    );
+    assert_no_secret(&p, &[&r]);
+}
+
+#[test]
+fn a_platforms_socks5h_proxy_beats_the_global_one_and_names_the_host() {
+    let m = Mock::start(|_| Reply::completion("via socks"));
+    let (socks, socks_log) = socks_proxy("me", SECRET);
+    let (global, global_log) = connect_proxy(None);
+    // The host goes to the proxy by name (socks5h): `localhost`, resolved by the proxy.
+    let base = m.base().replace("127.0.0.1", "localhost");
+    let p = Proxy::builder()
+        .upstream("groq", &base)
+        .key("groq", "gsk_proxy_test")
+        .env("FREELLMAPI_PROXY", &format!("http://{global}"))
+        .env(
+            "FREELLMAPI_PROXY_GROQ",
+            &format!("socks5h://me:{SECRET}@{socks}"),
+        )
+        .start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        socks_log.lock().unwrap().clone(),
+        vec![format!("CONNECT localhost:{}", port_of(&m.base()))]
+    );
+    assert!(
+        global_log.lock().unwrap().is_empty(),
+        "the global proxy was used"
+    );
+    assert_no_secret(&p, &[&r]);
+}
+
+#[test]
+fn socks5_resolves_here_and_wrong_credentials_fail_over_without_leaking() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let backup = Mock::start(|_| Reply::completion("from cerebras"));
+    let (socks, log) = socks_proxy("me", "another-password");
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_proxy_test")
+        .upstream("cerebras", &backup.base())
+        .key("cerebras", "csk-proxy-test-key")
+        .env(
+            "FREELLMAPI_PROXY_GROQ",
+            &format!("socks5://me:{SECRET}@{socks}"),
+        )
+        .start();
+    // The groq model: tried through the proxy first (which refuses), then whatever else serves.
+    let r = p.chat(CHAT);
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains(&"refused credentials".to_string()),
+        "{:?} {:?}",
+        log.lock().unwrap(),
+        r.header("X-Fallback-Trail")
+    );
+    assert_eq!(m.count(), 0, "groq was reached around its proxy");
+    let trail = r.header("X-Fallback-Trail").unwrap_or_default();
+    assert!(trail.starts_with("groq/"), "{trail}");
+    assert_no_secret(&p, &[&r]);
+}
+
+#[test]
+fn a_dead_proxy_fails_over_like_a_dead_provider() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let backup = Mock::start(|_| Reply::completion("from cerebras"));
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_proxy_test")
+        .upstream("cerebras", &backup.base())
+        .key("cerebras", "csk-proxy-test-key")
+        .env(
+            "FREELLMAPI_PROXY_GROQ",
+            &format!("http://u:{SECRET}@{dead}"),
+        )
+        .start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let trail = r.header("X-Fallback-Trail").unwrap_or_default();
+    assert!(
+        trail.starts_with("groq/"),
+        "groq (through the dead proxy) was tried first: {trail}"
+    );
+    assert_ne!(
+        r.header("X-Routed-Via").unwrap().split('/').next(),
+        Some("groq")
+    );
+    assert_eq!(m.count(), 0);
+    assert_no_secret(&p, &[&r]);
+}
+
+#[test]
+fn the_standard_variables_apply_when_ours_are_unset_and_no_proxy_bypasses_them() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let (proxy, log) = connect_proxy(None);
+    let via_env = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_proxy_test")
+        .env("HTTPS_PROXY", &format!("http://{proxy}"))
+        .start();
+    assert_eq!(via_env.chat(CHAT).status, 200);
+    assert_eq!(log.lock().unwrap().len(), 1, "HTTPS_PROXY was not used");
+
+    let bypassed = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_proxy_test")
+        .env("HTTPS_PROXY", &format!("http://{proxy}"))
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .start();
+    assert_eq!(bypassed.chat(CHAT).status, 200);
+    assert_eq!(log.lock().unwrap().len(), 1, "NO_PROXY was not honoured");
+}
+
+#[test]
+fn socks5_sends_the_address_it_resolved() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let (socks, log) = socks_proxy("me", SECRET);
+    let base = m.base().replace("127.0.0.1", "localhost");
+    let p = Proxy::builder()
+        .upstream("groq", &base)
+        .key("groq", "gsk_proxy_test")
+        .env("FREELLMAPI_PROXY", &format!("socks5://me:{SECRET}@{socks}"))
+        .start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // `localhost` was resolved here; the proxy got an address, not the name.
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("CONNECT 127.0.0.1:") || seen[0].starts_with("CONNECT ::1"),
+        "{seen:?}"
+    );
+    assert_no_secret(&p, &[&r]);
+}
