@@ -43,6 +43,8 @@ USAGE:
                                         a running server applies it within 2 s
   freellmapi admin-password             set or reset the dashboard password, read from stdin
                                         (works while the server runs; logs everyone out)
+  freellmapi healthcheck                exit 0 when the server on --listen answers /healthz
+                                        (for container HEALTHCHECKs: no curl needed)
   freellmapi backup <file>              the store and master key in one file sealed with a
                                         passphrase read from stdin (works while the server runs)
   freellmapi restore <file>             into --data-dir, which must be new or empty
@@ -308,6 +310,7 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             "usage: freellmapi cooldowns clear [--platform P] [--model M] [--key ID]".into(),
         )),
         ["admin-password"] => admin_password(&config),
+        ["healthcheck"] => healthcheck(&config),
         ["backup", file] => backups::backup(&config, file),
         ["restore", file] => backups::restore(&config, file),
         ["backup" | "restore", ..] => Err(CliError::Usage(
@@ -713,6 +716,43 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Cl
     }
     println!("imported {added} keys, skipped {skipped}");
     Ok(0)
+}
+
+/// `GET /healthz` on the configured listen address (a wildcard address means this host),
+/// within two seconds: exit 0 when it answers 200, else 1.
+fn healthcheck(config: &Config) -> Result<i32, CliError> {
+    use std::io::Write;
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let wait = std::time::Duration::from_secs(2);
+    let answer = (|| -> std::io::Result<Vec<u8>> {
+        let mut s = std::net::TcpStream::connect_timeout(&addr, wait)?;
+        s.set_read_timeout(Some(wait))?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: healthcheck\r\nConnection: close\r\n\r\n")?;
+        let mut head = vec![0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head)
+    })();
+    match answer {
+        Ok(head) if head.starts_with(b"HTTP/1.1 200") => Ok(0),
+        Ok(head) => {
+            eprintln!(
+                "freellmapi: {addr} answered {:?}",
+                String::from_utf8_lossy(&head)
+            );
+            Ok(1)
+        }
+        Err(e) => {
+            eprintln!("freellmapi: no answer from {addr}: {e}");
+            Ok(1)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -226,3 +226,28 @@ fn token_prints_the_same_key_until_rotated() {
     let c = String::from_utf8(cli(&dir, &[], &["token", "--rotate"], "").stdout).unwrap();
     assert_ne!(a, c);
 }
+
+#[test]
+fn healthcheck_exits_zero_only_while_the_server_answers() {
+    // The container image's HEALTHCHECK: no curl in the image, the binary asks itself.
+    let m = support::mock::Mock::start(|_| support::mock::Reply::completion("hi"));
+    let p = support::Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_health_check")
+        .start();
+    let addr = p.addr.to_string();
+    let up = p.cli(&["healthcheck", "--listen", &addr], "");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    // Tries a port nobody listens on: exit 1 and one line naming the address.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = p.cli(&["healthcheck", "--listen", &free.to_string()], "");
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains(&free.to_string()));
+}
