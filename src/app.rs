@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use parking_lot::RwLock;
 
 use crate::catalog::{Auth, Catalog};
 use crate::config::{Cidr, Config};
@@ -40,7 +41,10 @@ pub struct App {
     pub trust_proxy: Vec<Cidr>,
     token: ArcSwap<Secret>,
     /// Named client keys by digest, with when each was last used (loaded with the snapshot).
-    client_keys: ArcSwap<ClientKeyIndex>,
+    /// A lock, not an `ArcSwap`: it is read from the store-poll coroutine, which sleeps and
+    /// may wake on another worker thread, and arc-swap's thread-local bookkeeping was seen to
+    /// trip there (a panic in a release build); a read lock held for a clone has no such state.
+    client_keys: RwLock<Arc<ClientKeyIndex>>,
     generation: AtomicU64,
     /// The last cooldown-clear request (left by the CLI) applied to the router.
     cooldown_clears_seen: AtomicU64,
@@ -107,7 +111,7 @@ impl App {
     /// CLI) stops working on the very next request: a match is confirmed against the store's
     /// generation, and a changed store is reloaded first.
     pub fn named_client_key(&self, presented: &[u8]) -> Option<u64> {
-        let index = self.client_keys.load();
+        let index = self.client_keys.read().clone();
         if index.ids.is_empty() {
             return None;
         }
@@ -119,7 +123,7 @@ impl App {
         {
             log::error!("reloading from the store failed: {e}");
         }
-        let index = self.client_keys.load();
+        let index = self.client_keys.read().clone();
         let at = index.find(&digest)?;
         index.last_used[at].store(crate::time::now_ms(), Ordering::Relaxed);
         Some(index.ids[at])
@@ -127,7 +131,7 @@ impl App {
 
     /// Which named key (if any) made a request already admitted: no store read.
     pub fn client_key_of(&self, presented: &[u8]) -> Option<u64> {
-        let index = self.client_keys.load();
+        let index = self.client_keys.read().clone();
         if index.ids.is_empty() {
             return None;
         }
@@ -139,7 +143,7 @@ impl App {
     /// When each named key was last used, as this server knows it (`(id, ms)`, 0: not since
     /// start or ever).
     pub fn client_key_use(&self) -> Vec<(u64, u64)> {
-        let index = self.client_keys.load();
+        let index = self.client_keys.read().clone();
         index
             .ids
             .iter()
@@ -150,7 +154,7 @@ impl App {
 
     /// Saves when named keys were last used (on the store writer, off the request path).
     pub fn persist_client_key_use(&self) {
-        let index = self.client_keys.load();
+        let index = self.client_keys.read().clone();
         let used: Vec<(u64, u64)> = index
             .ids
             .iter()
@@ -190,8 +194,7 @@ impl App {
         let generation = self.store.generation()?;
         let (token, _) = self.store.unified_key(&self.master)?;
         self.token.store(Arc::new(token));
-        self.client_keys
-            .store(Arc::new(ClientKeyIndex::new(self.store.client_keys()?)));
+        *self.client_keys.write() = Arc::new(ClientKeyIndex::new(self.store.client_keys()?));
         let catalog = Arc::new(self.builtin.merged(&self.store.overrides()?));
         let mut usable = Vec::new();
         for k in self.store.list_keys()? {

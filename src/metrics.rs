@@ -2,7 +2,7 @@
 //! by verdict class; tokens in and out; upstream latency and time-to-first-byte histograms; and
 //! the in-flight requests and streams. Everything the request path touches is an atomic: a
 //! request's record is counted once, as it is logged ([`Metrics::observe`]), through a
-//! per-model tally found with one lock-free snapshot load. Tallies are created the first time
+//! per-model tally found under a read lock held for one map lookup. Tallies are created the first time
 //! a model serves (a short lock, then never again) and bounded in number.
 //!
 //! Owns the counters and their text form ([`Exposition`], the Prometheus 0.0.4 format). Gauges
@@ -14,8 +14,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::chat::Surface;
 use crate::store::{RequestOutcome, RequestRecord};
@@ -91,7 +90,8 @@ type Tallies = HashMap<Box<str>, HashMap<Box<str>, Arc<Tally>>>;
 
 #[derive(Default)]
 pub struct Metrics {
-    tallies: ArcSwap<Tallies>,
+    /// A lock, not an `ArcSwap` (see `App::client_keys` for why): held for an `Arc` clone.
+    tallies: RwLock<Arc<Tallies>>,
     /// Serialises the rare insertion of a new tally (copy, insert, swap).
     adding: Mutex<()>,
     attempts: [AtomicU64; ATTEMPT_CLASSES.len()],
@@ -156,11 +156,11 @@ impl Metrics {
 
     fn tally(&self, platform: &str, model: &str) -> Arc<Tally> {
         let find = |t: &Tallies| t.get(platform).and_then(|m| m.get(model)).cloned();
-        if let Some(t) = find(&self.tallies.load()) {
+        if let Some(t) = find(&self.tallies.read()) {
             return t;
         }
         let _adding = self.adding.lock();
-        let current = self.tallies.load_full();
+        let current = self.tallies.read().clone();
         if let Some(t) = find(&current) {
             return t;
         }
@@ -178,13 +178,13 @@ impl Metrics {
         next.entry(platform.into())
             .or_default()
             .insert(model.into(), tally.clone());
-        self.tallies.store(Arc::new(next));
+        *self.tallies.write() = Arc::new(next);
         tally
     }
 
     /// Writes every counter and histogram (the route adds its gauges).
     pub fn write(&self, out: &mut Exposition) {
-        let tallies = self.tallies.load_full();
+        let tallies = self.tallies.read().clone();
         let mut rows: Vec<(&str, &str, &Tally)> = tallies
             .iter()
             .flat_map(|(p, models)| models.iter().map(move |(m, t)| (&**p, &**m, &**t)))
@@ -405,11 +405,11 @@ mod tests {
             r.model = Some(format!("m{i}"));
             m.observe(&r);
         }
-        let count: usize = m.tallies.load().values().map(|x| x.len()).sum();
+        let count: usize = m.tallies.read().values().map(|x| x.len()).sum();
         assert_eq!(count, MAX_TALLIES + 1);
         let other = m
             .tallies
-            .load()
+            .read()
             .get(OTHER)
             .and_then(|x| x.get(OTHER))
             .cloned()
