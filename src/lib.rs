@@ -24,7 +24,6 @@ pub mod outcome;
 pub mod router;
 pub mod routes;
 pub mod server;
-pub mod stack;
 pub mod store;
 pub mod time;
 pub mod upstream;

@@ -108,11 +108,6 @@ pub fn relay(
     encoder: Encoder,
     sent_at: Instant,
 ) -> RelayEnd {
-    // The connect-and-send path was the deepest part of this request; the stream now waits in
-    // a shallow loop, possibly for minutes.
-    if let Some(mark) = res.stack_mark() {
-        watch::release_stack_when_quiet(mark);
-    }
     let end_is_marked = reply.end_is_marked();
     let mut reader = reply.into_reader();
     let mut sse = SseReader::new();
@@ -138,6 +133,7 @@ pub fn relay(
     };
     let mut done = false;
     let mut last_event = Instant::now();
+    let mut stack_released = false;
     let stop: Option<Stop> = 'read: loop {
         let mut events = false;
         loop {
@@ -161,6 +157,14 @@ pub fn relay(
         // Everything this read produced, in one write.
         if let Err(stop) = r.flush() {
             break Some(stop);
+        }
+        // A stream that did not end with its first read may wait in this shallow loop for
+        // minutes while the pages its deep start touched stay resident: give them back, once.
+        // (A fast provider's whole answer arrives in the first read and never pays for the
+        // `madvise` and the other cores' TLB flush.)
+        if !stack_released && let Some(writer) = &r.writer {
+            stack_released = true;
+            writer.release_idle_stack();
         }
         if last_event.elapsed() > head.event_idle {
             break Some(Stop::Upstream);

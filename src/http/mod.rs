@@ -11,6 +11,7 @@ pub mod fuzz;
 mod problem;
 mod request;
 mod response;
+mod stack;
 mod text;
 
 use std::net::{Shutdown, SocketAddr};
@@ -257,7 +258,7 @@ fn serve_connection<H: Handler>(
     shared: &Shared,
     settings: &Settings,
 ) {
-    let stack_mark = crate::stack::StackMark::here();
+    let stack_mark = stack::StackMark::here();
     let _ = stream.set_nodelay(true);
     let mut input = Input::new();
     let mut out = Vec::with_capacity(512);

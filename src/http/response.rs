@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use may::net::TcpStream;
 
-use crate::stack::StackMark;
+use super::stack::StackMark;
 
 /// The state of the current request's response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +73,18 @@ impl<'a> Responder<'a> {
         }
     }
 
-    /// Lets a stream give back the stack pages of its deep start (see `stack_mark`).
+    /// Lets a stream give back the stack pages of its deep start (see `release_idle_stack`).
     pub(crate) fn with_stack_mark(mut self, mark: StackMark) -> Self {
         self.stack_mark = Some(mark);
         self
     }
 
-    /// The top of this connection's coroutine stack, for a handler that will wait a long time
-    /// in a shallow loop (a stream) after a deep start and wants the pages between given back.
-    pub fn stack_mark(&self) -> Option<StackMark> {
-        self.stack_mark
+    /// Returns the coroutine-stack pages below the caller's frame to the OS: for a handler
+    /// about to wait a long time in a shallow loop (a stream) after a deep start.
+    pub fn release_idle_stack(&self) {
+        if let Some(mark) = &self.stack_mark {
+            mark.release_below();
+        }
     }
 
     /// Whether anything has been sent for this request.
@@ -280,6 +282,11 @@ impl StreamWriter<'_, '_> {
 
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.write_parts(&[data])
+    }
+
+    /// See [`Responder::release_idle_stack`].
+    pub fn release_idle_stack(&self) {
+        self.r.release_idle_stack();
     }
 
     /// The exact bytes that carry `data` as one unit of this stream's framing.

@@ -3,8 +3,7 @@
 //!
 //! While a read waits, it wakes twice a second to run the coroutine's [`watch`]: if the client
 //! that asked for this call has gone, the read fails at once (and the upstream connection is
-//! dropped, not pooled); if a stream is committed and quiet, a keep-alive comment goes out; the
-//! first time a stream's read waits at all, its idle stack pages are given back.
+//! dropped, not pooled); if a stream is committed and quiet, a keep-alive comment goes out.
 
 use std::cell::RefCell;
 use std::io;
@@ -17,12 +16,9 @@ use ureq::unversioned::transport::{
 };
 
 use crate::net::MIN_WAIT;
-use crate::stack::StackMark;
 
 /// Upstream reads wake this often to check the client and send keep-alives.
 const WATCH_TICK: Duration = Duration::from_millis(500);
-/// A stream read that waits this long is between events (see [`watch::release_stack_when_quiet`]).
-const QUIET: Duration = Duration::from_millis(10);
 /// How long a keep-alive cut short by a full send buffer may take to finish.
 const KEEPALIVE_PATIENCE: Duration = Duration::from_secs(10);
 /// Buffer sizes per upstream connection. Both are zero-filled on first use, so every open
@@ -206,9 +202,6 @@ impl Transport for MayTransport {
                 }
                 wait = wait.min(left);
             }
-            if let Some(quiet) = watch::quiet_probe() {
-                wait = wait.min(quiet);
-            }
             let stream = &self.stream;
             set_timeout(&mut self.read_timeout, wait, |d| stream.set_read_timeout(d))?;
             let input = self.buffers.input_append_buf();
@@ -309,8 +302,6 @@ pub mod watch {
         client_fd: RawFd,
         gone: bool,
         heartbeat: Option<Heartbeat>,
-        /// Released the first time a read waits [`QUIET`]: a stream between events.
-        idle_stack: Option<StackMark>,
         /// Connects and reads wait no later than this: the request's deadline until the client
         /// has its first byte (a stream may then run as long as it flows), and a short drain
         /// once the client's response is complete and only the upstream body's end is read.
@@ -342,7 +333,6 @@ pub mod watch {
                 client_fd,
                 gone: false,
                 heartbeat: None,
-                idle_stack: None,
                 until: Some(deadline),
             })
         });
@@ -361,27 +351,6 @@ pub mod watch {
                 });
             }
         });
-    }
-
-    /// A stream's read loop is shallow and may wait for minutes, while the pages its deep start
-    /// touched stay resident: give them back (below `mark`) once a read has waited [`QUIET`].
-    /// A stream whose whole answer arrives at once never waits that long and never pays for
-    /// the `madvise` (and the other cores' TLB flush) the release costs.
-    pub fn release_stack_when_quiet(mark: StackMark) {
-        WATCH.with(|w| {
-            if let Some(w) = w.borrow_mut().as_mut() {
-                w.idle_stack = Some(mark);
-            }
-        });
-    }
-
-    /// How long the next read may wait before the watch has work (a stack release pending).
-    pub(super) fn quiet_probe() -> Option<Duration> {
-        WATCH.with(|w| {
-            w.borrow()
-                .as_ref()
-                .and_then(|w| w.idle_stack.is_some().then_some(QUIET))
-        })
     }
 
     /// The relay wrote to the client; the keep-alive clock restarts.
@@ -443,9 +412,6 @@ pub mod watch {
             if w.gone || !peer_alive(w.client_fd) {
                 w.gone = true;
                 return Err(());
-            }
-            if let Some(mark) = w.idle_stack.take() {
-                mark.release_below();
             }
             if let Some(hb) = w.heartbeat.as_mut()
                 && hb.last.elapsed() >= hb.every
