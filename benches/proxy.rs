@@ -3,11 +3,12 @@
 //!
 //! One run: a fast mock provider (below, std threads), the proxy under test (a release binary
 //! with one key pointing at the mock) and nginx (Debian's, with a temporary config proxying to
-//! the same mock). Measures idle RSS, RSS after 100 000 requests, added latency p50/p99 and CPU
-//! per request at concurrency 1 and 32 in interleaved rounds (direct, proxy, nginx), the same for
-//! `/v1/messages` and `/v1/responses` at concurrency 1 beside chat, streaming
-//! time to first byte and per-frame delay, and RSS with 1 000 open streams. Prints a table and
-//! writes it as JSON under target/bench/.
+//! the same mock). Measures idle RSS, added latency p50/p99, CPU per request and requests/s at
+//! concurrency 1 and 32 in interleaved rounds (direct, proxy, nginx), the same for burst streams
+//! (a whole 22-frame answer in one upstream write) at concurrency 1 and 8, `/v1/messages` and
+//! `/v1/responses` at concurrency 1 beside chat, anonymous RSS and the data file over 1 000 000
+//! mixed requests, paced streams' time to first frame and per-frame delay, and RSS with 1 000
+//! open streams. Prints a table and writes it as JSON under target/bench/.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
