@@ -159,6 +159,20 @@ fn port_of(base: &str) -> String {
         .to_string()
 }
 
+/// Groq behind `proxy` and Cerebras direct, each with its own mock (groq's first).
+fn groq_behind(proxy: &str) -> (Mock, Mock, Proxy) {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let backup = Mock::start(|_| Reply::completion("from cerebras"));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_proxy_test")
+        .upstream("cerebras", &backup.base())
+        .key("cerebras", "csk-proxy-test-key")
+        .env("FREELLMAPI_PROXY_GROQ", proxy)
+        .start();
+    (m, backup, p)
+}
+
 fn assert_no_secret(p: &Proxy, answers: &[&support::Response]) {
     assert!(
         !p.log_text().contains(SECRET),
@@ -227,19 +241,8 @@ fn a_platforms_socks5h_proxy_beats_the_global_one_and_names_the_host() {
 
 #[test]
 fn socks5_resolves_here_and_wrong_credentials_fail_over_without_leaking() {
-    let m = Mock::start(|_| Reply::completion("ok"));
-    let backup = Mock::start(|_| Reply::completion("from cerebras"));
     let (socks, log) = socks_proxy("me", "another-password");
-    let p = Proxy::builder()
-        .upstream("groq", &m.base())
-        .key("groq", "gsk_proxy_test")
-        .upstream("cerebras", &backup.base())
-        .key("cerebras", "csk-proxy-test-key")
-        .env(
-            "FREELLMAPI_PROXY_GROQ",
-            &format!("socks5://me:{SECRET}@{socks}"),
-        )
-        .start();
+    let (m, _backup, p) = groq_behind(&format!("socks5://me:{SECRET}@{socks}"));
     // The groq model: tried through the proxy first (which refuses), then whatever else serves.
     let r = p.chat(CHAT);
     assert!(
@@ -258,22 +261,11 @@ fn socks5_resolves_here_and_wrong_credentials_fail_over_without_leaking() {
 
 #[test]
 fn a_dead_proxy_fails_over_like_a_dead_provider() {
-    let m = Mock::start(|_| Reply::completion("ok"));
-    let backup = Mock::start(|_| Reply::completion("from cerebras"));
     let dead = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let p = Proxy::builder()
-        .upstream("groq", &m.base())
-        .key("groq", "gsk_proxy_test")
-        .upstream("cerebras", &backup.base())
-        .key("cerebras", "csk-proxy-test-key")
-        .env(
-            "FREELLMAPI_PROXY_GROQ",
-            &format!("http://u:{SECRET}@{dead}"),
-        )
-        .start();
+    let (m, _backup, p) = groq_behind(&format!("http://u:{SECRET}@{dead}"));
     let r = p.chat(CHAT);
     assert_eq!(r.status, 200, "{}", r.text());
     let trail = r.header("X-Fallback-Trail").unwrap_or_default();
