@@ -34,6 +34,10 @@ pub struct App {
     pub log: LogSink,
     /// The counters `/metrics` shows.
     pub metrics: crate::metrics::Metrics,
+    /// Where the store and `master.key` live, and the master key's text when it comes from
+    /// the environment instead (both for backups).
+    pub data_dir: std::path::PathBuf,
+    pub master_from_env: Option<Secret>,
     pub request_budget: Duration,
     pub sse_keepalive: Duration,
     /// The longest an upstream stream may go without a complete event.
@@ -89,6 +93,11 @@ impl App {
             store,
             log,
             metrics: Default::default(),
+            data_dir: config.data_dir.clone(),
+            master_from_env: config
+                .encryption_key
+                .as_ref()
+                .map(|k| Secret::new(k.clone().into_bytes())),
             request_budget: config.request_budget,
             sse_keepalive: config.sse_keepalive,
             event_idle: config.idle_timeout,

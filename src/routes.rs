@@ -92,6 +92,7 @@ enum AdminRoute<'p> {
     ListClientKeys,
     AddClientKey,
     RemoveClientKey(&'p str),
+    Backup,
 }
 
 impl AdminRoute<'_> {
@@ -192,6 +193,8 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["client-keys"], _) if get => R::ListClientKeys,
         (["client-keys"], Post) => R::AddClientKey,
         (["client-keys", id], Delete) => R::RemoveClientKey(id),
+        (["backup"], Post) => R::Backup,
+        (["backup"], _) => return Err(not_allowed(POST)),
         (["session" | "health"] | ["analytics", _] | ["settings", "token"], _) => {
             return Err(not_allowed(GET));
         }
@@ -342,7 +345,7 @@ fn dashboard(
 ) -> Result<(), AdminError> {
     use AdminRoute as R;
     use admin::{
-        aliases, analytics, chain, clientkeys, cooldowns, discovery, keys, models, settings,
+        aliases, analytics, backup, chain, clientkeys, cooldowns, discovery, keys, models, settings,
     };
     match route {
         R::Session => settings::session_state(app, req, res),
@@ -374,6 +377,7 @@ fn dashboard(
         R::ListClientKeys => clientkeys::list(app, res),
         R::AddClientKey => clientkeys::add(app, req, res),
         R::RemoveClientKey(id) => clientkeys::remove(app, id, res),
+        R::Backup => backup::download(app, state, req, res),
     }
 }
 

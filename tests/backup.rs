@@ -189,3 +189,59 @@ fn wrong_passphrases_damaged_files_and_full_targets_are_refused_with_nothing_wri
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("not empty"), "{}", text(&out));
 }
+
+#[test]
+fn the_dashboard_downloads_the_same_backup_after_asking_for_the_password_again() {
+    let m = Mock::start(|_| Reply::completion("hi"));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_backup_test_key_1")
+        .start();
+    let admin = support::admin::Admin::setup(&p);
+    // Tries: the wrong password, a short passphrase, a missing field, GET.
+    let wrong = admin.req(
+        "POST",
+        "/api/backup",
+        r#"{"password":"not it","passphrase":"a long backup passphrase"}"#,
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let body = |pass: &str| {
+        format!(
+            r#"{{"password":"{}","passphrase":"{pass}"}}"#,
+            support::admin::PASSWORD
+        )
+    };
+    assert_eq!(admin.req("POST", "/api/backup", &body("short")).status, 400);
+    assert_eq!(
+        admin
+            .req("POST", "/api/backup", r#"{"password":"x"}"#)
+            .status,
+        400
+    );
+    assert_eq!(admin.get("/api/backup").status, 405);
+
+    let r = admin.req("POST", "/api/backup", &body("a long backup passphrase"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.starts_with(b"FLLMBAK1"));
+    let disposition = r.header("content-disposition").unwrap_or_default();
+    assert!(
+        disposition.starts_with("attachment; filename=\"freellmapi-"),
+        "{disposition}"
+    );
+    // Nothing is left beside the store.
+    let left: Vec<_> = std::fs::read_dir(&p.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let file = temp_dir("dashboard-backup").join("f.bak");
+    std::fs::write(&file, &r.body).unwrap();
+    let dir = temp_dir("dashboard-restored");
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = cli(&dir, &p.env, &["restore", file.to_str().unwrap()], PASS);
+    assert!(out.status.success(), "{}", text(&out));
+    let restored = Proxy::spawn(dir, p.env.clone());
+    assert_eq!(restored.token, p.token);
+}

@@ -25,6 +25,7 @@ const Pages = (() => {
     root.append(
       card('Client API key', tokenBox),
       card('Named client keys', clientBox),
+      card('Backup', renderBackup()),
       card('Add a provider key', addBox),
       h('section', { class: 'card' }, h('div', { class: 'row spread' }, h('h2', {}, 'Provider keys'), checkAll), list));
 
@@ -99,6 +100,37 @@ const Pages = (() => {
       made,
       h('form', { class: 'row wrap', onsubmit: add, id: 'client-key-form' },
         h('label', { for: 'client-key-label' }, 'Label'), label, h('button', { type: 'submit', class: 'primary' }, 'Make a key')));
+  }
+
+  // The same sealed file as `freellmapi backup`: the store and the master key.
+  function renderBackup() {
+    const password = h('input', { id: 'backup-password', type: 'password', autocomplete: 'current-password', required: true });
+    const passphrase = h('input', { id: 'backup-passphrase', type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
+    const submit = async e => {
+      e.preventDefault();
+      const res = await fetch('/api/backup', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ password: password.value, passphrase: passphrase.value }) });
+      if (!res.ok) {
+        let msg = `backup failed (${res.status})`;
+        try { msg = (await res.json()).error.message; } catch (_) { /* not JSON */ }
+        toast(msg, 'error');
+        return;
+      }
+      const blob = await res.blob();
+      const name = (res.headers.get('Content-Disposition') || '').match(/filename="([^"]+)"/);
+      const a = h('a', { href: URL.createObjectURL(blob), download: name ? name[1] : 'freellmapi.bak', id: 'backup-link' });
+      document.body.append(a);
+      a.click();
+      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      password.value = ''; passphrase.value = '';
+      toast(`Backup downloaded (${(blob.size / 1048576).toFixed(1)} MiB). Keep the passphrase apart from the file.`);
+    };
+    return h('form', { class: 'grid-form', id: 'backup-form', onsubmit: submit },
+      h('p', { class: 'muted' }, 'Keys, client keys, settings and the master key in one file sealed with a passphrase; restore it with ',
+        h('code', {}, 'freellmapi restore FILE --data-dir NEW_DIR'), '.'),
+      h('div', { class: 'field' }, h('label', { for: 'backup-password' }, 'Dashboard password'), password),
+      h('div', { class: 'field' }, h('label', { for: 'backup-passphrase' }, 'Backup passphrase (8+ characters)'), passphrase),
+      h('button', { type: 'submit', class: 'primary' }, 'Download backup'));
   }
 
   function renderAdd(box, platforms, refresh) {

@@ -12,6 +12,7 @@
 pub mod aliases;
 pub mod analytics;
 pub mod auth;
+pub mod backup;
 mod body;
 pub mod chain;
 pub mod clientkeys;
