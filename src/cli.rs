@@ -632,56 +632,18 @@ fn keys_rm(config: &Config, id: &str) -> Result<i32, CliError> {
     }
 }
 
-/// One `NAME=value` line of an env file: `export ` prefixes, quotes and comments allowed.
-fn env_line(line: &str) -> Option<(&str, &str)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let line = line.strip_prefix("export ").unwrap_or(line);
-    let (name, value) = line.split_once('=')?;
-    let value = value.trim();
-    let value = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-        .unwrap_or(value);
-    Some((name.trim(), value))
-}
-
 fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, CliError> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?;
-    let mut found: Vec<(String, String)> = Vec::new();
-    let mut cf_account = None;
-    let mut cf_token = None;
-    let mut ignored = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let Some((name, value)) = env_line(line) else {
-            continue;
-        };
-        if value.is_empty() {
-            continue;
-        }
-        match name {
-            "CLOUDFLARE_ACCOUNT_ID" => cf_account = Some(value.to_string()),
-            "CLOUDFLARE_API_TOKEN" | "CLOUDFLARE_API_KEY" => cf_token = Some(value.to_string()),
-            _ => match catalog
-                .platforms
-                .iter()
-                .find(|p| p.key_env.iter().any(|e| e == name))
-            {
-                Some(p) => found.push((p.id.clone(), value.to_string())),
-                None => ignored.push(format!("{name} (line {})", n + 1)),
-            },
-        }
-    }
-    match (cf_account, cf_token) {
-        (Some(a), Some(t)) => found.push(("cloudflare".into(), format!("{a}:{t}"))),
-        (None, None) => {}
-        _ => eprintln!(
+    let crate::catalog::envfile::EnvKeys {
+        found,
+        ignored,
+        cloudflare_incomplete,
+    } = crate::catalog::envfile::parse(catalog, &text);
+    if cloudflare_incomplete {
+        eprintln!(
             "skipped Cloudflare: both CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are needed"
-        ),
+        );
     }
     let Opened { store, master } = open(config, DataDirUse::Write)?;
     let existing: Vec<(String, Vec<u8>)> = store
@@ -752,22 +714,5 @@ fn healthcheck(config: &Config) -> Result<i32, CliError> {
             eprintln!("freellmapi: no answer from {addr}: {e}");
             Ok(1)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_lines() {
-        assert_eq!(
-            env_line("GROQ_API_KEY=gsk_1"),
-            Some(("GROQ_API_KEY", "gsk_1"))
-        );
-        assert_eq!(env_line("export X=\"a b\""), Some(("X", "a b")));
-        assert_eq!(env_line("Y='q'"), Some(("Y", "q")));
-        assert_eq!(env_line("# c"), None);
-        assert_eq!(env_line("junk"), None);
     }
 }

@@ -93,6 +93,8 @@ enum AdminRoute<'p> {
     AddClientKey,
     RemoveClientKey(&'p str),
     Backup,
+    ExportKeys,
+    ImportKeys,
 }
 
 impl AdminRoute<'_> {
@@ -170,7 +172,9 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["keys"], _) if get => R::ListKeys,
         (["keys"], Post) => R::AddKey,
         (["keys", "check-all"], Post) => R::CheckAll,
-        (["keys", "check-all"], _) => return Err(not_allowed(POST)),
+        (["keys", "export"], Post) => R::ExportKeys,
+        (["keys", "import"], Post) => R::ImportKeys,
+        (["keys", "check-all" | "export" | "import"], _) => return Err(not_allowed(POST)),
         (["keys", id], Patch) => R::EditKey(id),
         (["keys", id], Delete) => R::RemoveKey(id),
         (["keys", id, "check"], Post) => R::CheckKey(id),
@@ -345,7 +349,8 @@ fn dashboard(
 ) -> Result<(), AdminError> {
     use AdminRoute as R;
     use admin::{
-        aliases, analytics, backup, chain, clientkeys, cooldowns, discovery, keys, models, settings,
+        aliases, analytics, backup, chain, clientkeys, cooldowns, discovery, envkeys, keys, models,
+        settings,
     };
     match route {
         R::Session => settings::session_state(app, req, res),
@@ -378,6 +383,8 @@ fn dashboard(
         R::AddClientKey => clientkeys::add(app, req, res),
         R::RemoveClientKey(id) => clientkeys::remove(app, id, res),
         R::Backup => backup::download(app, state, req, res),
+        R::ExportKeys => envkeys::export(app, state, req, res),
+        R::ImportKeys => envkeys::import(app, req, res),
     }
 }
 

@@ -8,6 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use simd_json::prelude::*;
 use support::mock::{Mock, Reply};
 use support::{Proxy, cli, temp_dir};
 
@@ -244,4 +245,52 @@ fn the_dashboard_downloads_the_same_backup_after_asking_for_the_password_again()
     assert!(out.status.success(), "{}", text(&out));
     let restored = Proxy::spawn(dir, p.env.clone());
     assert_eq!(restored.token, p.token);
+}
+
+#[test]
+fn provider_keys_move_between_installs_as_env_lines() {
+    let m = Mock::start(|_| Reply::completion("hi"));
+    let from = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_env_export_key_1")
+        .key("groq", "gsk_env_export_key_2")
+        .start();
+    let admin = support::admin::Admin::setup(&from);
+    // Tries the wrong password: nothing leaves.
+    let wrong = admin.req("POST", "/api/keys/export", r#"{"password":"nope"}"#);
+    assert_eq!(wrong.status, 401);
+    assert!(!wrong.text().contains("gsk_env"));
+    let body = format!(r#"{{"password":"{}"}}"#, support::admin::PASSWORD);
+    let r = admin.req("POST", "/api/keys/export", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let env = r.text();
+    assert!(
+        env.contains("GROQ_API_KEY=gsk_env_export_key_1\nGROQ_API_KEY=gsk_env_export_key_2\n"),
+        "{env}"
+    );
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("freellmapi-keys.env")
+    );
+
+    let to = Proxy::builder().upstream("groq", &m.base()).start();
+    let admin2 = support::admin::Admin::setup(&to);
+    let with_junk = format!("{env}NOT_A_KEY=1\nGROQ_API_KEY=bad key with spaces\n");
+    let body = format!(r#"{{"text":{}}}"#, support::mock::quote(&with_junk));
+    let r = admin2.req("POST", "/api/keys/import", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v.get_u64("added"), Some(2), "{}", r.text());
+    assert_eq!(v.get_u64("skipped"), Some(1), "{}", r.text());
+    assert!(r.text().contains("NOT_A_KEY"));
+    // Again: both already present.
+    let again = admin2.req("POST", "/api/keys/import", &body).json();
+    assert_eq!(again.get_u64("added"), Some(0));
+    // The imported keys route at once.
+    assert_eq!(
+        to.chat(r#"{"messages":[{"role":"user","content":"hi"}]}"#)
+            .status,
+        200
+    );
 }

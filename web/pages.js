@@ -161,7 +161,41 @@ const Pages = (() => {
         refresh();
       }
     };
-    box.replaceChildren(h('form', { class: 'grid-form', onsubmit: submit, id: 'add-key-form' },
+    const envText = h('textarea', { id: 'import-env', rows: 3, placeholder: 'GROQ_API_KEY=gsk_…\nGEMINI_API_KEY=…' });
+    const importEnv = async e => {
+      e.preventDefault();
+      const r = await attempt(() => api('POST', '/api/keys/import', { text: envText.value }));
+      if (!r) return;
+      envText.value = '';
+      toast(`Imported ${r.added} keys, skipped ${r.skipped}${r.notes.length ? ': ' + r.notes.join('; ') : ''}`, r.skipped ? 'error' : undefined);
+      refresh();
+    };
+    const exportPassword = h('input', { id: 'export-password', type: 'password', autocomplete: 'current-password', required: true });
+    const exportEnv = async e => {
+      e.preventDefault();
+      const res = await fetch('/api/keys/export', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ password: exportPassword.value }) });
+      if (!res.ok) {
+        let msg = `export failed (${res.status})`;
+        try { msg = (await res.json()).error.message; } catch (_) { /* not JSON */ }
+        toast(msg, 'error');
+        return;
+      }
+      const a = h('a', { href: URL.createObjectURL(await res.blob()), download: 'freellmapi-keys.env' });
+      document.body.append(a);
+      a.click();
+      setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+      exportPassword.value = '';
+      toast('Keys exported as .env lines (plaintext: keep the file private).');
+    };
+    const envTools = h('details', { class: 'env-tools' }, h('summary', {}, '.env import / export'),
+      h('form', { id: 'import-env-form', onsubmit: importEnv },
+        h('label', { for: 'import-env' }, 'Paste GROQ_API_KEY=… lines (the names of the provider docs)'), envText,
+        h('button', { type: 'submit' }, 'Import')),
+      h('form', { class: 'row wrap', id: 'export-env-form', onsubmit: exportEnv },
+        h('label', { for: 'export-password' }, 'Dashboard password'), exportPassword,
+        h('button', { type: 'submit' }, 'Export .env')));
+    box.replaceChildren(envTools, h('form', { class: 'grid-form', onsubmit: submit, id: 'add-key-form' },
       h('div', { class: 'field' }, h('label', { for: 'add-platform' }, 'Platform'), platform),
       accountRow,
       h('div', { class: 'field' }, h('label', { for: 'add-key' }, 'API key'), key),

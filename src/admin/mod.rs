@@ -18,6 +18,7 @@ pub mod chain;
 pub mod clientkeys;
 pub mod cooldowns;
 pub mod discovery;
+pub mod envkeys;
 mod errors;
 pub mod keys;
 pub mod models;

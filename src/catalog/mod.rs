@@ -7,6 +7,7 @@
 //! its snapshot.
 
 pub mod aliases;
+pub mod envfile;
 mod overrides;
 
 use std::collections::HashMap;
