@@ -246,7 +246,20 @@ fn counters_move_with_traffic_on_every_surface() {
             .status,
         400
     );
-    let after = scrape(&p);
+    // A request is counted as it is logged, just after its answer went out: a scrape right
+    // behind it may be a moment early, so wait (bounded) until all five show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let total = |s: &[Sample]| {
+        s.iter()
+            .filter(|(n, _, _)| n == "freellmapi_requests_total")
+            .map(|x| x.2)
+            .sum::<f64>()
+    };
+    let mut after = scrape(&p);
+    while total(&after) < total(&before) + 5.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        after = scrape(&p);
+    }
 
     let requests = |s: &[Sample], surface: &str, platform: &str, model: &str, outcome: &str| {
         value(
