@@ -11,6 +11,7 @@ anything outside the text format. Prints "N passed, N failed".
 
 import json
 import os
+import time
 import sys
 import urllib.error
 import urllib.request
@@ -61,9 +62,14 @@ def main():
             chat = {"model": GROQ, "messages": [{"role": "user", "content": "hi"}]}
             for body in (chat, dict(chat, stream=True)):
                 assert call(proxy, "/v1/chat/completions", body, proxy.token)[0] == 200
-            after = families(proxy)
-            moved = (total(after, "freellmapi_requests", platform="groq", outcome="success")
-                     - total(before, "freellmapi_requests", platform="groq", outcome="success"))
+            # Counted as logged, just after the answer went out: allow a moment.
+            for _ in range(100):
+                after = families(proxy)
+                moved = (total(after, "freellmapi_requests", platform="groq", outcome="success")
+                         - total(before, "freellmapi_requests", platform="groq", outcome="success"))
+                if moved >= 2:
+                    break
+                time.sleep(0.05)
             assert moved == 2, moved
             for name in ("freellmapi_attempts", "freellmapi_upstream_latency_seconds",
                          "freellmapi_time_to_first_byte_seconds", "freellmapi_provider_keys",
