@@ -133,7 +133,7 @@ pub fn relay(
     };
     let mut done = false;
     let mut last_event = Instant::now();
-    let mut stack_released = false;
+    let (mut read_once, mut stack_released) = (false, false);
     let stop: Option<Stop> = 'read: loop {
         let mut events = false;
         loop {
@@ -162,10 +162,15 @@ pub fn relay(
         // minutes while the pages its deep start touched stay resident: give them back, once.
         // (A fast provider's whole answer arrives in the first read and never pays for the
         // `madvise` and the other cores' TLB flush.)
-        if !stack_released && let Some(writer) = &r.writer {
+        if read_once && !stack_released {
             stack_released = true;
-            writer.release_idle_stack();
+            match (&r.writer, &r.res) {
+                (Some(writer), _) => writer.release_idle_stack(),
+                (None, Some(res)) => res.release_idle_stack(),
+                (None, None) => {}
+            }
         }
+        read_once = true;
         if last_event.elapsed() > head.event_idle {
             break Some(Stop::Upstream);
         }
