@@ -232,6 +232,9 @@ fn scan(data: &[u8]) -> Option<usize> {
 }
 
 /// The index after the JSON number at `at`: `-? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?`.
+/// Numbers longer than [`MAX_NUMBER`] characters or with an exponent of three or more digits
+/// are left to the parser, which refuses some of them (integers past 64 bits, overflowing
+/// exponents); no chunk field needs them.
 fn number(data: &[u8], at: usize) -> Option<usize> {
     let digits = |from: usize| {
         let n = data[from.min(data.len())..]
@@ -253,10 +256,17 @@ fn number(data: &[u8], at: usize) -> Option<usize> {
         if matches!(data.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
+        let from = i;
         i = digits(i)?;
+        if i - from > 2 {
+            return None;
+        }
     }
-    Some(i)
+    (i - at <= MAX_NUMBER).then_some(i)
 }
+
+/// The longest number the scan vouches for (a millisecond timestamp and a 17-digit float fit).
+const MAX_NUMBER: usize = 17;
 
 /// The UTF-16 unit of the `\\uXXXX` escape at `at`.
 fn unit(data: &[u8], at: usize) -> Option<u16> {
@@ -363,6 +373,8 @@ mod tests {
         r#"{"a":1e}"#,
         r#"{"a":.5}"#,
         r#"{"a":1-2}"#,
+        r#"{"a":1111111111111111111111111111111111111111111111111111}"#,
+        r#"{"a":1e999}"#,
         r#"{"a" 1}"#,
         r#"{"a":1,}"#,
         r#"{"a":[1,]}"#,
