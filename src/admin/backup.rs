@@ -1,7 +1,8 @@
 //! `POST /api/backup {"password", "passphrase"}`: the same sealed backup file as
 //! `freellmapi backup`, as a download. The dashboard password is asked again (a backup holds
-//! the master key); the file is written beside the store by a worker thread, then streamed to
-//! the browser in 64 KiB chunks and removed, so memory stays small however large the store.
+//! the master key); the file is written beside the store by a worker thread, unlinked once
+//! open, and streamed to the browser in 64 KiB chunks, so memory stays small however large
+//! the store and nothing is left behind.
 
 use std::io::Read;
 
@@ -53,15 +54,17 @@ pub fn download(
         log::error!("dashboard backup failed: {e}");
         return Err(AdminError::Internal);
     }
-    let sent = send(&file, res);
+    // Unlinked as soon as it is open: the open handle still reads it, and nothing is left
+    // behind however the download ends.
+    let input = std::fs::File::open(&file);
     let _ = std::fs::remove_file(&file);
+    let input = input.map_err(|_| AdminError::Internal)?;
     log::info!("backup downloaded from the dashboard");
-    sent
+    send(input, res)
 }
 
 /// Streams the file as an attachment.
-fn send(file: &std::path::Path, res: &mut Responder<'_>) -> Result<(), AdminError> {
-    let mut input = std::fs::File::open(file).map_err(|_| AdminError::Internal)?;
+fn send(mut input: std::fs::File, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let date = crate::time::rfc3339_ms(crate::time::now_ms());
     let disposition = format!("attachment; filename=\"freellmapi-{}.bak\"", &date[..10]);
     let Ok(mut writer) = res
