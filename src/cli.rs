@@ -10,7 +10,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, DataDirUse, Flags};
 use crate::health::{self, Checked, Selection};
 use crate::server::{self, Opened, StartError};
-use crate::store::StoreError;
+use crate::store::{Imported, StoreError};
 
 mod backups;
 mod models;
@@ -646,32 +646,22 @@ fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, Cl
         );
     }
     let Opened { store, master } = open(config, DataDirUse::Write)?;
-    let existing: Vec<(String, Vec<u8>)> = store
-        .list_keys()?
-        .into_iter()
-        .filter_map(|k| {
-            let plain = master.open(&k.sealed_bytes()?, &k.platform).ok()?;
-            Some((k.platform, plain.as_bytes().to_vec()))
-        })
-        .collect();
     let (mut added, mut skipped) = (0, 0);
-    for (platform, key) in found {
-        if let Err(why) = catalog.check_key(&platform, &key) {
-            eprintln!("skipped a {platform} key: {why}");
-            skipped += 1;
-            continue;
+    for (platform, outcome) in store.import_keys(&master, catalog, found)? {
+        match outcome {
+            Imported::Malformed(why) => {
+                eprintln!("skipped a {platform} key: {why}");
+                skipped += 1;
+            }
+            Imported::Present => {
+                println!("{platform}: already present");
+                skipped += 1;
+            }
+            Imported::Added(r) => {
+                println!("added key {} for {platform} ({})", r.id, r.masked);
+                added += 1;
+            }
         }
-        if existing
-            .iter()
-            .any(|(p, k)| *p == platform && k == key.as_bytes())
-        {
-            println!("{platform}: already present");
-            skipped += 1;
-            continue;
-        }
-        let r = store.add_key(&master, &platform, "imported", &key, false)?;
-        println!("added key {} for {platform} ({})", r.id, r.masked);
-        added += 1;
     }
     for name in ignored {
         eprintln!("ignored {name}: not a known provider key variable");

@@ -8,6 +8,7 @@ use super::{AdminError, AdminState, Fields, off_worker, settings, storage};
 use crate::app::App;
 use crate::catalog::envfile;
 use crate::http::{Request, Responder};
+use crate::store::Imported;
 
 /// `POST /api/keys/export {"password"}`: every key that opens, as a `.env` attachment.
 pub fn export(
@@ -22,13 +23,11 @@ pub fn export(
         .to_string();
     settings::reauthenticate(app, state, req, password)?;
     let store = app.store.clone();
-    let rows = off_worker(move || store.list_keys())?.map_err(storage)?;
-    let keys: Vec<(String, String)> = rows
+    let master = app.master.clone();
+    let keys: Vec<(String, String)> = off_worker(move || store.opened_keys(&master))?
+        .map_err(storage)?
         .into_iter()
-        .filter_map(|k| {
-            let plain = app.master.open(&k.sealed_bytes()?, &k.platform).ok()?;
-            Some((k.platform, plain.as_str()?.to_string()))
-        })
+        .filter_map(|(platform, plain)| Some((platform, plain.as_str()?.to_string())))
         .collect();
     // Plaintext keys: wiped once sent.
     let mut text = envfile::write(&app.catalog(), &keys).into_bytes();
@@ -46,7 +45,7 @@ pub fn export(
 }
 
 #[derive(Serialize)]
-struct Imported {
+struct ImportReport {
     added: usize,
     /// Already stored, or not in the platform's key format (each named in `notes`).
     skipped: usize,
@@ -73,43 +72,28 @@ pub fn import(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Resu
         );
     }
     let (store, master) = (app.store.clone(), app.master.clone());
-    let outcome = off_worker(
-        move || -> crate::store::Result<(usize, usize, Vec<String>)> {
-            let existing: Vec<(String, Vec<u8>)> = store
-                .list_keys()?
-                .into_iter()
-                .filter_map(|k| {
-                    let plain = master.open(&k.sealed_bytes()?, &k.platform).ok()?;
-                    Some((k.platform, plain.as_bytes().to_vec()))
-                })
-                .collect();
-            let (mut added, mut skipped, mut notes) = (0, 0, Vec::new());
-            for (platform, key) in parsed.found {
-                if let Err(why) = catalog.check_key(&platform, &key) {
-                    notes.push(format!("skipped a {platform} key: {why}"));
-                    skipped += 1;
-                } else if existing
-                    .iter()
-                    .any(|(p, k)| *p == platform && k == key.as_bytes())
-                {
-                    notes.push(format!("{platform}: already present"));
-                    skipped += 1;
-                } else {
-                    store.add_key(&master, &platform, "imported", &key, false)?;
-                    added += 1;
-                }
+    let outcomes =
+        off_worker(move || store.import_keys(&master, &catalog, parsed.found))?.map_err(storage)?;
+    let (mut added, mut skipped) = (0, 0);
+    for (platform, outcome) in outcomes {
+        match outcome {
+            Imported::Malformed(why) => {
+                notes.push(format!("skipped a {platform} key: {why}"));
+                skipped += 1;
             }
-            Ok((added, skipped, notes))
-        },
-    )?;
-    let (added, skipped, more) = outcome.map_err(storage)?;
-    notes.extend(more);
+            Imported::Present => {
+                notes.push(format!("{platform}: already present"));
+                skipped += 1;
+            }
+            Imported::Added(_) => added += 1,
+        }
+    }
     app.reload().map_err(storage)?;
     log::info!("{added} provider keys imported from the dashboard");
     super::reply(
         res,
         200,
-        &Imported {
+        &ImportReport {
             added,
             skipped,
             notes,

@@ -224,6 +224,56 @@ impl Store {
     }
 }
 
+/// What became of one key offered to [`Store::import_keys`].
+#[derive(Debug)]
+pub enum Imported {
+    Added(KeyRecord),
+    /// Not in its platform's key format (why).
+    Malformed(String),
+    /// The same key is already stored for that platform.
+    Present,
+}
+
+impl Store {
+    /// Every stored key that opens with `master`: (platform, plaintext).
+    pub fn opened_keys(&self, master: &MasterKey) -> Result<Vec<(String, crypto::Secret)>> {
+        Ok(self
+            .list_keys()?
+            .into_iter()
+            .filter_map(|k| {
+                let plain = master.open(&k.sealed_bytes()?, &k.platform).ok()?;
+                Some((k.platform, plain))
+            })
+            .collect())
+    }
+
+    /// Adds `keys` ((platform, key), labelled "imported"), skipping malformed keys and keys
+    /// already stored for their platform; one outcome per key, in order.
+    pub fn import_keys(
+        &self,
+        master: &MasterKey,
+        catalog: &crate::catalog::Catalog,
+        keys: Vec<(String, String)>,
+    ) -> Result<Vec<(String, Imported)>> {
+        let existing = self.opened_keys(master)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (platform, key) in keys {
+            let outcome = if let Err(why) = catalog.check_key(&platform, &key) {
+                Imported::Malformed(why)
+            } else if existing
+                .iter()
+                .any(|(p, k)| *p == platform && k.as_bytes() == key.as_bytes())
+            {
+                Imported::Present
+            } else {
+                Imported::Added(self.add_key(master, &platform, "imported", &key, false)?)
+            };
+            out.push((platform, outcome));
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::temp_store;
