@@ -229,10 +229,21 @@ impl App {
                 );
                 continue;
             };
+            // A key whose own proxy cannot be read is left out: calling directly would bypass
+            // the proxy its operator set.
+            let Ok(proxy) = k.open_proxy(&self.master) else {
+                log::warn!(
+                    "key {} ({}): its proxy cannot be decrypted with this master key; skipped",
+                    k.id,
+                    k.platform
+                );
+                continue;
+            };
             usable.push(UsableKey {
                 id: k.id,
                 platform,
                 sealed,
+                proxy: proxy.map(String::into_boxed_str),
                 masked: k.masked,
                 unlimited: k.unlimited,
             });
@@ -243,6 +254,7 @@ impl App {
                     id: KEYLESS_KEY_BASE - i as u64,
                     platform: i,
                     sealed: vec![],
+                    proxy: None,
                     masked: "(no key)".into(),
                     unlimited: false,
                 });

@@ -10,9 +10,10 @@ use crate::catalog::Catalog;
 use crate::config::{Config, ConfigError, DataDirUse, Flags};
 use crate::health::{self, Checked, Selection};
 use crate::server::{self, Opened, StartError};
-use crate::store::{Imported, StoreError};
+use crate::store::StoreError;
 
 mod backups;
+mod keys;
 mod models;
 mod tokens;
 
@@ -25,10 +26,13 @@ USAGE:
   freellmapi token add --label L        make a named client key (printed once)
   freellmapi token list                 named client keys (masked), created, last used
   freellmapi token rm <id>              revoke a named client key (refused at once)
-  freellmapi keys add <platform> [--label L] [--unlimited]
-                                        add a provider key, read from stdin
+  freellmapi keys add <platform> [--label L] [--unlimited] [--proxy URL]
+                                        add a provider key, read from stdin; --proxy: this
+                                        key's calls go through that proxy (http://, socks5://,
+                                        socks5h://, optional user:pass@)
   freellmapi keys list                  list keys (masked)
   freellmapi keys rm <id>               remove a key
+  freellmapi keys proxy <id> <URL|none> set or clear one key's own proxy
   freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
   freellmapi check                      probe every key once and print a table
   freellmapi models list [--platform P]  the catalog in effect: models, switches, capabilities
@@ -147,6 +151,8 @@ struct Parsed {
     key: Option<u64>,
     unlimited: bool,
     rotate: bool,
+    /// `keys add --proxy`.
+    proxy: Option<String>,
     words: Vec<String>,
 }
 
@@ -172,6 +178,7 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
         log_level: opt(&mut p, "--log-level")?,
     };
     let label = opt(&mut p, "--label")?;
+    let proxy = opt(&mut p, "--proxy")?;
     let number =
         |p: &mut pico_args::Arguments, name: &'static str| -> Result<Option<u64>, CliError> {
             opt(p, name)?
@@ -222,6 +229,7 @@ fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
         key,
         unlimited,
         rotate,
+        proxy,
         words,
     }))
 }
@@ -255,6 +263,9 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             "--platform/--model/--key",
         )?;
     }
+    if !matches!(words.as_slice(), ["keys", "add", _]) {
+        only(p.proxy.is_none(), "--proxy")?;
+    }
     if !matches!(words.as_slice(), ["models", "add", ..]) {
         only(
             p.limits == ModelLimits::default(),
@@ -285,17 +296,19 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
         )),
         ["keys", "add", platform] => {
             only(!p.rotate, "--rotate")?;
-            keys_add(
+            keys::add(
                 &config,
                 &catalog,
                 platform,
                 p.label.as_deref().unwrap_or(""),
                 p.unlimited,
+                p.proxy.as_deref(),
             )
         }
-        ["keys", "list"] => keys_list(&config),
-        ["keys", "rm", id] => keys_rm(&config, id),
-        ["keys", "import", file] => keys_import(&config, &catalog, file),
+        ["keys", "list"] => keys::list(&config),
+        ["keys", "rm", id] => keys::rm(&config, id),
+        ["keys", "proxy", id, url] => keys::proxy(&config, id, url),
+        ["keys", "import", file] => keys::import(&config, &catalog, file),
         ["check"] => check(&config),
         ["models", "list"] => models::list(&config, p.platform.as_deref()),
         ["models", "discover", platform] => models::discover(&config, platform),
@@ -317,7 +330,7 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
             "usage: freellmapi backup <file> | restore <file> --data-dir NEW_DIR (passphrase on stdin)".into(),
         )),
         ["keys", ..] => Err(CliError::Usage(
-            "usage: freellmapi keys add <platform> | list | rm <id> | import <file.env>".into(),
+            "usage: freellmapi keys add <platform> [--label L] [--unlimited] [--proxy URL] | list | rm <id> | proxy <id> <URL|none> | import <file.env>".into(),
         )),
         other => Err(CliError::Usage(format!(
             "unknown command {:?}; see `freellmapi --help`",
@@ -429,40 +442,6 @@ fn read_secret_from_stdin(what: &str) -> Result<String, CliError> {
             .map_err(|e| CliError::Usage(format!("reading stdin: {e}")))?;
     }
     Ok(text.trim().to_string())
-}
-
-fn keys_add(
-    config: &Config,
-    builtin: &Catalog,
-    platform: &str,
-    label: &str,
-    unlimited: bool,
-) -> Result<i32, CliError> {
-    let Opened { store, master } = open(config, DataDirUse::Write)?;
-    // Custom platforms count too: they live in the store's catalog edits.
-    let catalog = builtin.merged(&store.overrides()?);
-    let Some(p) = catalog.platform_index(platform) else {
-        return Err(CliError::Usage(format!(
-            "unknown platform {platform:?}; known: {}",
-            catalog.platform_ids().join(", ")
-        )));
-    };
-    if catalog.platforms[p].auth == crate::catalog::Auth::None {
-        return Err(CliError::Usage(format!(
-            "{platform} is a keyless platform; it needs no key"
-        )));
-    }
-    let key = read_secret_from_stdin("provider key")?;
-    catalog.check_key(platform, &key).map_err(CliError::Usage)?;
-    let record = store.add_key(&master, platform, label, &key, unlimited)?;
-    println!("added key {} for {platform} ({})", record.id, record.masked);
-    if let Some(note) = &catalog.platforms[p].no_free_tier {
-        eprintln!("warning: {note}");
-    }
-    if let Some(warning) = catalog.dead_key_warning(p) {
-        eprintln!("warning: {warning}");
-    }
-    Ok(0)
 }
 
 /// Sets or resets the dashboard password (the recovery path). A terminal is asked twice.
@@ -582,92 +561,6 @@ fn check(config: &Config) -> Result<i32, CliError> {
         .iter()
         .any(|c| matches!(c.outcome, health::Outcome::Invalid { .. }));
     Ok(if invalid { 1 } else { 0 })
-}
-
-fn keys_list(config: &Config) -> Result<i32, CliError> {
-    let Opened { store, .. } = open(config, DataDirUse::Read)?;
-    let keys = store.list_keys()?;
-    if keys.is_empty() {
-        println!("no keys; add one with `freellmapi keys add <platform>` (the key on stdin)");
-        return Ok(0);
-    }
-    println!(
-        "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} CREATED",
-        "ID", "PLATFORM", "LABEL", "KEY", "STATUS", "ENABLED"
-    );
-    let now = crate::time::now_ms();
-    for k in keys {
-        let status = k.effective_status(now).as_str();
-        let created = crate::time::rfc3339_ms(k.created_ms);
-        println!(
-            "{:<4} {:<12} {:<16} {:<20} {:<12} {:<8} {}",
-            k.id,
-            k.platform,
-            k.label,
-            k.masked,
-            status,
-            if k.enabled { "yes" } else { "no" },
-            &created[..19]
-        );
-        if let Some(reason) = &k.disabled_reason {
-            println!("     disabled: {reason}");
-        }
-    }
-    Ok(0)
-}
-
-fn keys_rm(config: &Config, id: &str) -> Result<i32, CliError> {
-    let id: u64 = id.parse().map_err(|_| {
-        CliError::Usage(format!(
-            "{id:?} is not a key id; see `freellmapi keys list`"
-        ))
-    })?;
-    let Opened { store, .. } = open(config, DataDirUse::Write)?;
-    if store.remove_key(id)? {
-        println!("removed key {id}");
-        Ok(0)
-    } else {
-        eprintln!("freellmapi: no key with id {id}");
-        Ok(1)
-    }
-}
-
-fn keys_import(config: &Config, catalog: &Catalog, file: &str) -> Result<i32, CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?;
-    let crate::catalog::envfile::EnvKeys {
-        found,
-        ignored,
-        cloudflare_incomplete,
-    } = crate::catalog::envfile::parse(catalog, &text);
-    if cloudflare_incomplete {
-        eprintln!(
-            "skipped Cloudflare: both CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are needed"
-        );
-    }
-    let Opened { store, master } = open(config, DataDirUse::Write)?;
-    let (mut added, mut skipped) = (0, 0);
-    for (platform, outcome) in store.import_keys(&master, catalog, found)? {
-        match outcome {
-            Imported::Malformed(why) => {
-                eprintln!("skipped a {platform} key: {why}");
-                skipped += 1;
-            }
-            Imported::Present => {
-                println!("{platform}: already present");
-                skipped += 1;
-            }
-            Imported::Added(r) => {
-                println!("added key {} for {platform} ({})", r.id, r.masked);
-                added += 1;
-            }
-        }
-    }
-    for name in ignored {
-        eprintln!("ignored {name}: not a known provider key variable");
-    }
-    println!("imported {added} keys, skipped {skipped}");
-    Ok(0)
 }
 
 /// `GET /healthz` on the configured listen address (a wildcard address means this host),

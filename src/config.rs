@@ -387,7 +387,25 @@ pub fn check_proxy_url(url: &str) -> Result<(), String> {
     if rest.len() > authority.len() && rest[authority.len()..] != *"/" {
         return Err("a proxy URL has no path".into());
     }
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    if let Some(why) = crate::netguard::forbidden_host(host) {
+        return Err(format!("the proxy's address is refused: {why}"));
+    }
     Ok(())
+}
+
+/// A proxy URL with its credentials hidden, for logs and for showing on the dashboard.
+pub fn redact_proxy_url(url: &str) -> String {
+    match url.trim().split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split('/').next().unwrap_or(rest);
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => format!("{scheme}://{authority}"),
+            }
+        }
+        None => "(unreadable proxy URL)".into(),
+    }
 }
 
 #[cfg(test)]
@@ -552,5 +570,24 @@ mod tests {
                 .unwrap()
                 .contains("8.8.8.8".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn proxy_redaction_hides_credentials_only() {
+        assert_eq!(redact_proxy_url("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(
+            redact_proxy_url("socks5h://user:secret@10.0.0.2:1080"),
+            "socks5h://***@10.0.0.2:1080"
+        );
+        assert!(!redact_proxy_url("http://a:b@c:1/").contains('b'));
+    }
+
+    #[test]
+    fn a_proxy_on_a_metadata_address_is_refused() {
+        for url in ["http://169.254.169.254:80", "socks5://u:p@[fe80::1]:1080"] {
+            let why = check_proxy_url(url).unwrap_err();
+            assert!(why.contains("refused"), "{url}: {why}");
+        }
+        assert!(check_proxy_url("http://10.0.0.1:3128").is_ok());
     }
 }

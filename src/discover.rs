@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 use crate::catalog::{Catalog, Wire};
 use crate::crypto::MasterKey;
 use crate::store::{KeyStatus, Store, StoreError};
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{KeyRef, Upstream, UpstreamError};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 /// Listings are large (OpenRouter lists hundreds of models) but bounded.
@@ -79,14 +79,21 @@ pub fn discover(
             .into_iter()
             .filter(|k| k.platform == platform && k.enabled && k.status != KeyStatus::Invalid)
             .find_map(|k| {
-                k.sealed_bytes()
-                    .filter(|s| master.open(s, &k.platform).is_ok())
+                let sealed = k
+                    .sealed_bytes()
+                    .filter(|s| master.open(s, &k.platform).is_ok())?;
+                // Listed the way the key's calls go: through its own proxy, if it has one.
+                Some((sealed, k.open_proxy(master).ok()?))
             })
             .ok_or_else(|| DiscoverError::NoKey(platform.to_string()))?;
         Some(key)
     };
+    let key = sealed.as_ref().map(|(sealed, proxy)| KeyRef {
+        sealed,
+        proxy: proxy.as_deref(),
+    });
     let (status, mut body) = upstream
-        .list_models(plat, sealed.as_deref(), master, TIMEOUT, MAX_LISTING)
+        .list_models(plat, key, master, TIMEOUT, MAX_LISTING)
         .map_err(DiscoverError::Upstream)?;
     if !(200..300).contains(&status) {
         return Err(DiscoverError::Status(status));

@@ -15,7 +15,7 @@ use simd_json::prelude::*;
 use crate::catalog::{Catalog, Platform};
 use crate::crypto::MasterKey;
 use crate::store::{KeyRecord, KeyStatus, Store, StoreError};
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{KeyRef, Upstream, UpstreamError};
 
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONCURRENT_PROBES: usize = 4;
@@ -288,9 +288,19 @@ fn check(
             detail: "unreadable key row".into(),
         };
     };
+    // The probe goes the way the key's calls go: through its own proxy, if it has one.
+    let Ok(proxy) = record.open_proxy(master) else {
+        return Outcome::Error {
+            detail: "its proxy cannot be decrypted with this master key".into(),
+        };
+    };
+    let key = KeyRef {
+        sealed: &sealed,
+        proxy: proxy.as_deref(),
+    };
     let answer = upstream.probe(
         platform,
-        Some(&sealed),
+        Some(key),
         master,
         &platform.probe.method,
         &probe_url(platform),
@@ -351,6 +361,8 @@ mod tests {
             disabled_reason: None,
             last_detail: None,
             rate_limited_until: None,
+            proxy_sealed: None,
+            proxy_shown: None,
         }
     }
 

@@ -1165,3 +1165,72 @@ fn dashboard_is_served_with_a_strict_csp_and_cache_validators() {
         );
     }
 }
+
+#[test]
+fn a_keys_proxy_is_set_shown_without_credentials_edited_and_cleared() {
+    let proxy = Proxy::builder()
+        .env(
+            "FREELLMAPI_PROXY_GROQ",
+            "http://ops:platform-pw@10.1.2.3:3128",
+        )
+        .start();
+    let admin = Admin::setup(&proxy);
+    // Refused proxies, each naming the field, none repeating the password.
+    for (body, want) in [
+        (
+            r#"{"platform":"groq","key":"gsk_proxykey00000000001","proxy":"ftp://u:hunter22@h:1"}"#,
+            "proxy: the scheme must be http, socks5 or socks5h",
+        ),
+        (
+            r#"{"platform":"groq","key":"gsk_proxykey00000000001","proxy":"http://u:hunter22@nohost"}"#,
+            "proxy: the proxy needs a host and a port",
+        ),
+        (
+            r#"{"platform":"groq","key":"gsk_proxykey00000000001","proxy":"http://169.254.169.254:80"}"#,
+            "proxy: the proxy's address is refused",
+        ),
+        (
+            r#"{"platform":"groq","key":"gsk_proxykey00000000001","proxy":7}"#,
+            "proxy: expected a string, got a number",
+        ),
+    ] {
+        let r = admin.req("POST", "/api/keys", body);
+        assert_bad(&r, 400, "invalid_field", want);
+        assert!(!r.text().contains("hunter22"), "{}", r.text());
+    }
+    assert_eq!(admin.get("/api/keys").json().as_array().unwrap().len(), 0);
+
+    let r = admin.req(
+        "POST",
+        "/api/keys",
+        r#"{"platform":"groq","key":"gsk_proxykey00000000001","proxy":"socks5h://me:hunter22@10.0.0.5:1080"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["proxy"], "socks5h://***@10.0.0.5:1080");
+    let id = r.json()["id"].as_u64().unwrap();
+
+    let health = admin.get("/api/health");
+    assert!(!health.text().contains("hunter22") && !health.text().contains("platform-pw"));
+    assert_eq!(
+        health.json()["keys"][0]["proxy"],
+        "socks5h://***@10.0.0.5:1080"
+    );
+    let configured = &health.json()["proxies"];
+    assert_eq!(configured[0]["platform"], "groq");
+    assert_eq!(configured[0]["url"], "http://***@10.1.2.3:3128");
+
+    let path = format!("/api/keys/{id}");
+    let r = admin.req("PATCH", &path, r#"{"proxy":"http://10.0.0.6:8080"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["proxy"], "http://10.0.0.6:8080");
+    assert_bad(
+        &admin.req("PATCH", &path, r#"{"proxy":"socks4://10.0.0.6:1"}"#),
+        400,
+        "invalid_field",
+        "proxy: the scheme",
+    );
+    let r = admin.req("PATCH", &path, r#"{"proxy":null}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["proxy"].is_null(), "{}", r.text());
+    assert!(!proxy.log_text().contains("hunter22"));
+}

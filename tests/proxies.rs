@@ -324,3 +324,143 @@ fn socks5_sends_the_address_it_resolved() {
     );
     assert_no_secret(&p, &[&r]);
 }
+
+/// Polls `done` for up to ten seconds (a running server picks store changes up within its
+/// store poll).
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < until, "{what}");
+        thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_keys_own_proxy_beats_its_platforms_which_beats_the_global_one() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let (socks, key_log) = socks_proxy("me", SECRET);
+    let (platform, platform_log) = connect_proxy(None);
+    let (global, global_log) = connect_proxy(None);
+    let dir = support::temp_dir("key-proxy");
+    let env = vec![
+        ("FREELLMAPI_UPSTREAM_GROQ".to_string(), m.base()),
+        ("FREELLMAPI_PROXY".into(), format!("http://{global}")),
+        ("FREELLMAPI_PROXY_GROQ".into(), format!("http://{platform}")),
+    ];
+    let key_proxy = format!("socks5://me:{SECRET}@{socks}");
+    let added = support::cli(
+        &dir,
+        &env,
+        &["keys", "add", "groq", "--proxy", &key_proxy],
+        "gsk_key_with_its_own_proxy",
+    );
+    assert!(added.status.success(), "{added:?}");
+    let said = String::from_utf8_lossy(&added.stdout);
+    assert!(said.contains("through socks5://***@"), "{said}");
+    assert!(!said.contains(SECRET), "{said}");
+    let listed = support::cli(&dir, &env, &["keys", "list"], "");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listed.contains("through socks5://***@127.0.0.1:"),
+        "{listed}"
+    );
+    assert!(!listed.contains(SECRET), "{listed}");
+
+    let mut builder = Proxy::builder().dir(&dir);
+    for (k, v) in &env {
+        builder = builder.env(k, v);
+    }
+    let p = builder.start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        key_log.lock().unwrap().len(),
+        1,
+        "the key's own proxy was not used"
+    );
+    assert!(platform_log.lock().unwrap().is_empty());
+    assert!(global_log.lock().unwrap().is_empty());
+
+    // The key's proxy removed while the server runs: the platform's takes over.
+    let cleared = support::cli(&dir, &env, &["keys", "proxy", "1", "none"], "");
+    assert!(cleared.status.success(), "{cleared:?}");
+    eventually("the platform's proxy never took over", || {
+        p.chat(CHAT);
+        !platform_log.lock().unwrap().is_empty()
+    });
+    assert!(
+        global_log.lock().unwrap().is_empty(),
+        "the global proxy was used"
+    );
+    assert_eq!(key_log.lock().unwrap().len(), 1);
+
+    // A refused proxy URL is not stored, and its password is not repeated.
+    let refused = support::cli(
+        &dir,
+        &env,
+        &["keys", "proxy", "1", &format!("ftp://u:{SECRET}@h:1")],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("scheme") && !err.contains(SECRET), "{err}");
+    assert_no_secret(&p, &[&r]);
+}
+
+#[test]
+fn a_keys_proxy_also_carries_its_health_probe_and_a_dead_one_is_not_the_keys_fault() {
+    let m = Mock::start(|_| Reply::completion("ok"));
+    let backup = Mock::start(|_| Reply::completion("from cerebras"));
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = support::temp_dir("key-proxy-dead");
+    let env = vec![
+        ("FREELLMAPI_UPSTREAM_GROQ".to_string(), m.base()),
+        ("FREELLMAPI_UPSTREAM_CEREBRAS".to_string(), backup.base()),
+    ];
+    for (platform, key, proxy) in [
+        (
+            "groq",
+            "gsk_behind_a_dead_proxy",
+            Some(format!("http://u:{SECRET}@{dead}")),
+        ),
+        ("cerebras", "csk-direct-key-for-failover", None),
+    ] {
+        let mut args = vec!["keys", "add", platform];
+        if let Some(proxy) = &proxy {
+            args.extend(["--proxy", proxy.as_str()]);
+        }
+        let out = support::cli(&dir, &env, &args, key);
+        assert!(out.status.success(), "{out:?}");
+    }
+    // The probe goes through the dead proxy: an error (transport), not an invalid key.
+    let checked = support::cli(&dir, &env, &["check"], "");
+    let table = String::from_utf8_lossy(&checked.stdout).to_string();
+    let groq_line = table
+        .lines()
+        .find(|l| l.contains("groq"))
+        .unwrap_or_default();
+    assert!(!groq_line.contains("invalid"), "{table}");
+    assert!(
+        !groq_line.contains("healthy"),
+        "the probe went around the proxy: {table}"
+    );
+    assert_eq!(m.count(), 0, "the probe went around the proxy");
+
+    let mut builder = Proxy::builder().dir(&dir);
+    for (k, v) in &env {
+        builder = builder.env(k, v);
+    }
+    let p = builder.start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.count(), 0, "groq was reached around its key's proxy");
+    assert_eq!(
+        r.header("X-Routed-Via").unwrap().split('/').next(),
+        Some("cerebras")
+    );
+    assert_no_secret(&p, &[&r]);
+    assert!(!table.contains(SECRET));
+}

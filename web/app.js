@@ -69,7 +69,7 @@ const App = (() => {
   function confirmBox(text, okLabel, input) {
     return new Promise(resolve => {
       const d = document.getElementById('dialog');
-      const field = input ? h('input', { type: input, autocomplete: 'current-password', required: true, 'aria-label': text }) : null;
+      const field = input ? h('input', { type: input, autocomplete: input === 'password' ? 'current-password' : 'off', required: true, 'aria-label': text }) : null;
       const done = v => { d.close(); resolve(v); };
       const form = h('form', { method: 'dialog', onsubmit: e => { e.preventDefault(); done(field ? field.value : true); } },
         h('p', {}, text),

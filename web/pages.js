@@ -142,6 +142,7 @@ const Pages = (() => {
     const key = h('input', { id: 'add-key', type: 'password', autocomplete: 'off', required: true });
     const label = h('input', { id: 'add-label', autocomplete: 'off', maxlength: 100, placeholder: 'optional' });
     const unlimited = h('input', { id: 'add-unlimited', type: 'checkbox' });
+    const proxy = h('input', { id: 'add-proxy', autocomplete: 'off', placeholder: 'optional: socks5h://user:pass@host:1080' });
     const sync = () => {
       const p = keyed.find(x => x.id === platform.value);
       accountRow.hidden = !(p && p.accountToken);
@@ -153,11 +154,12 @@ const Pages = (() => {
       e.preventDefault();
       const body = { platform: platform.value, key: key.value, label: label.value, unlimited: unlimited.checked };
       if (!accountRow.hidden) body.accountId = account.value;
+      if (proxy.value.trim()) body.proxy = proxy.value.trim();
       const r = await attempt(() => api('POST', '/api/keys', body));
       if (r) {
         const note = r.warning || r.noFreeTier;
         toast(note ? `Added ${r.maskedKey}, but ${note}` : `Added ${r.maskedKey} for ${r.platformName}`, note ? 'error' : undefined);
-        key.value = ''; label.value = ''; account.value = ''; unlimited.checked = false;
+        key.value = ''; label.value = ''; account.value = ''; proxy.value = ''; unlimited.checked = false;
         refresh();
       }
     };
@@ -200,13 +202,17 @@ const Pages = (() => {
       accountRow,
       h('div', { class: 'field' }, h('label', { for: 'add-key' }, 'API key'), key),
       h('div', { class: 'field' }, h('label', { for: 'add-label' }, 'Label'), label),
+      h('div', { class: 'field' }, h('label', { for: 'add-proxy' }, 'Proxy for this key'), proxy),
       h('label', { class: 'check' }, unlimited, ' Paid key (ignore free-tier limits)'),
       h('button', { type: 'submit', class: 'primary' }, 'Add key')));
   }
 
   function renderKeys(list, health, refresh) {
+    // The proxies set in the server's environment; a key's own is on its row and wins.
+    const proxies = (health.proxies || []).length ? h('p', { class: 'muted small', id: 'configured-proxies' }, 'Outbound proxies: ',
+      health.proxies.map((p, i) => [i ? '; ' : '', p.platform ? `${p.platform} through ` : 'every platform through ', h('code', {}, p.url)])) : null;
     if (!health.keys.length) {
-      list.replaceChildren(h('p', { class: 'muted' }, 'No provider keys yet. Add one above; the free tiers need only a sign-up.'));
+      list.replaceChildren(h('p', { class: 'muted' }, 'No provider keys yet. Add one above; the free tiers need only a sign-up.'), proxies || '');
       return;
     }
     const groups = new Map();
@@ -219,6 +225,7 @@ const Pages = (() => {
       out.push(h('h3', {}, ks[0].platformName, h('span', { class: 'count' }, ` ${ks.length}`)));
       out.push(h('ul', { class: 'keys' }, ks.map(k => keyRow(k, refresh))));
     }
+    if (proxies) out.unshift(proxies);
     list.replaceChildren(...out);
   }
 
@@ -233,7 +240,8 @@ const Pages = (() => {
         h('div', {}, h('code', {}, k.maskedKey), ' ', label, k.unlimited ? h('span', { class: 'badge' }, 'paid') : null),
         h('div', { class: 'muted small' }, STATUS_TEXT[k.status] || k.status,
           ` · checked ${hhmm(k.lastCheckedAt)}`, detail ? ` · ${detail}` : '',
-          k.rateLimitedUntil ? ` · until ${hhmm(k.rateLimitedUntil)}` : ''),
+          k.rateLimitedUntil ? ` · until ${hhmm(k.rateLimitedUntil)}` : '',
+          k.proxy ? [' · through ', h('code', { class: 'key-proxy' }, k.proxy)] : ''),
         k.warning ? h('div', { class: 'small warn-text' }, `Routes nothing: ${k.warning}`) : null),
       h('div', { class: 'key-actions' },
         h('label', { class: 'switch', title: k.enabled ? 'Enabled' : 'Disabled' },
@@ -245,6 +253,15 @@ const Pages = (() => {
           if (r) toast(`${r.maskedKey}: ${STATUS_TEXT[r.status]}${r.lastDetail ? ' (' + r.lastDetail + ')' : ''}`);
           refresh();
         } }, 'Check'),
+        h('button', { type: 'button', class: 'ghost', onclick: async () => {
+          const url = await confirmBox(`Proxy for ${k.maskedKey}'s calls (http://, socks5:// or socks5h://, optional user:pass@). Type none to remove it.`, 'Save', 'text');
+          if (!url) return;
+          const none = url.trim().toLowerCase() === 'none';
+          if (await attempt(() => api('PATCH', `/api/keys/${k.id}`, { proxy: none ? null : url.trim() }))) {
+            toast(none ? `${k.maskedKey} has no proxy of its own now` : `${k.maskedKey} now goes through its proxy`);
+            refresh();
+          }
+        } }, 'Proxy'),
         h('button', { type: 'button', class: 'ghost', onclick: async () => {
           const pw = await confirmBox(`Enter the dashboard password to reveal ${k.maskedKey}.`, 'Reveal', 'password');
           if (!pw) return;

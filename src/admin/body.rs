@@ -126,6 +126,15 @@ impl<'v> Fields<'v> {
         }
     }
 
+    /// An edit of an optional string: absent → `None` (unchanged), `null` → `Some(None)`
+    /// (cleared), a string → `Some(Some(s))`.
+    pub fn str_or_null(&self, key: &str) -> Result<Option<Option<&'v str>>, AdminError> {
+        match self.get(key) {
+            Some(v) if v.is_null() => Ok(Some(None)),
+            _ => Ok(self.str(key)?.map(Some)),
+        }
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.obj.contains_key(key)
     }

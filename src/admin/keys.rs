@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::catalog::{Auth, Catalog, KeyFormat};
 use crate::health::Selection;
 use crate::http::{Request, Responder};
-use crate::store::{KeyRecord, KeyStatus};
+use crate::store::{KeyRecord, KeyStatus, NewKey};
 use crate::time::{now_ms, rfc3339_ms};
 
 const MAX_LABEL: usize = 100;
@@ -35,6 +35,8 @@ pub struct KeyView {
     /// What the last probe saw (`HTTP 401`, `timed out`, ...).
     last_detail: Option<String>,
     rate_limited_until: Option<String>,
+    /// This key's own outbound proxy, credentials hidden.
+    proxy: Option<String>,
     /// Why this key routes nothing (its platform has no enabled model), with what to do.
     warning: Option<String>,
     /// The platform has no free tier left: what its key needs instead.
@@ -59,6 +61,7 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
         disabled_reason: r.disabled_reason.clone(),
         last_detail: r.last_detail.clone(),
         rate_limited_until: r.rate_limited_until.filter(|t| *t > now).map(rfc3339_ms),
+        proxy: r.proxy_shown.clone(),
         warning: catalog
             .platform_index(&r.platform)
             .and_then(|p| catalog.dead_key_warning(p)),
@@ -94,19 +97,37 @@ fn check_label(label: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// `POST /api/keys {platform, key, label?, unlimited?, accountId?}` → 201 with the new key.
+/// A key's proxy URL as sent: checked, `None` when empty (no proxy of its own).
+fn check_proxy(url: Option<&str>) -> Result<Option<String>, AdminError> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    crate::config::check_proxy_url(url).map_err(|why| bad("proxy", why))?;
+    Ok(Some(url.to_string()))
+}
+
+/// `POST /api/keys {platform, key, label?, unlimited?, accountId?, proxy?}` → 201 with the new
+/// key.
 pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let value = super::body::parse(req.body)?;
     let f = Fields::new(
         &value,
         "",
-        &["platform", "key", "label", "unlimited", "accountId"],
+        &[
+            "platform",
+            "key",
+            "label",
+            "unlimited",
+            "accountId",
+            "proxy",
+        ],
     )?;
     let platform = f.req_str("platform")?;
     let key = f.req_str("key")?.trim();
     let label = f.str("label")?.unwrap_or("").trim().to_string();
     let unlimited = f.bool("unlimited")?.unwrap_or(false);
     let account = f.str("accountId")?.map(str::trim);
+    let proxy = check_proxy(f.str("proxy")?)?;
     check_label(&label)?;
     let catalog = app.catalog();
     let Some(p) = catalog.platform_index(platform) else {
@@ -155,8 +176,17 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
         bad(field, m)
     })?;
     let (store, master, platform) = (app.store.clone(), app.master.clone(), p.id.clone());
-    let record = off_worker(move || store.add_key(&master, &platform, &label, &key, unlimited))?
-        .map_err(storage)?;
+    let record = off_worker(move || {
+        let new = NewKey {
+            platform: &platform,
+            label: &label,
+            key: &key,
+            unlimited,
+            proxy: proxy.as_deref(),
+        };
+        store.add_key(&master, &new)
+    })?
+    .map_err(storage)?;
     app.reload().map_err(storage)?;
     log::info!(
         "key {} added for {} from the dashboard",
@@ -166,7 +196,8 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
     reply(res, 201, &view(&record, &catalog, now_ms()))
 }
 
-/// `PATCH /api/keys/{id} {label?, enabled?, unlimited?}`.
+/// `PATCH /api/keys/{id} {label?, enabled?, unlimited?, proxy?}` (`proxy: null` or `""` clears
+/// the key's own proxy).
 pub fn edit(
     app: &App,
     id: &str,
@@ -175,24 +206,28 @@ pub fn edit(
 ) -> Result<(), AdminError> {
     let id = key_id(id)?;
     let value = super::body::parse(req.body)?;
-    let f = Fields::new(&value, "", &["label", "enabled", "unlimited"])?;
+    let f = Fields::new(&value, "", &["label", "enabled", "unlimited", "proxy"])?;
     let label = f.str("label")?.map(|l| l.trim().to_string());
     let enabled = f.bool("enabled")?;
     let unlimited = f.bool("unlimited")?;
+    let proxy = f.str_or_null("proxy")?.map(check_proxy).transpose()?;
     if let Some(l) = &label {
         check_label(l)?;
     }
-    if label.is_none() && enabled.is_none() && unlimited.is_none() {
+    if label.is_none() && enabled.is_none() && unlimited.is_none() && proxy.is_none() {
         return Err(bad(
             "",
-            "nothing to change: send label, enabled or unlimited",
+            "nothing to change: send label, enabled, unlimited or proxy",
         ));
     }
-    let store = app.store.clone();
+    let (store, master) = (app.store.clone(), app.master.clone());
     let found = off_worker(move || {
         store.update_key(id, |r| {
             if let Some(l) = label {
                 r.label = l;
+            }
+            if let Some(p) = &proxy {
+                r.set_proxy(&master, p.as_deref());
             }
             if let Some(u) = unlimited {
                 r.unlimited = u;
@@ -346,6 +381,16 @@ struct Health {
     checking: bool,
     platforms: Vec<PlatformHealth>,
     keys: Vec<KeyView>,
+    /// Outbound proxies from the configuration (a key's own is in its row).
+    proxies: Vec<ProxyView>,
+}
+
+#[derive(Serialize)]
+struct ProxyView {
+    /// A platform id, or `null` for every platform.
+    platform: Option<String>,
+    /// Credentials hidden.
+    url: String,
 }
 
 /// `GET /api/health`: key status per platform and per key.
@@ -383,6 +428,15 @@ pub fn health(app: &App, state: &AdminState, res: &mut Responder<'_>) -> Result<
         checking: state.checking.load(Ordering::Acquire),
         platforms,
         keys: keys.iter().rev().map(|k| view(k, &catalog, now)).collect(),
+        proxies: app
+            .upstream
+            .configured_proxies()
+            .iter()
+            .map(|(platform, url)| ProxyView {
+                platform: platform.clone(),
+                url: url.clone(),
+            })
+            .collect(),
     };
     reply(res, 200, &body)
 }

@@ -485,7 +485,11 @@ pub(super) fn call(
     let key = &entry.slots[cand.slot].key;
     app.router.record_sent(snap, cand, now_ms());
     let sent_at = Instant::now();
-    let mut reply = match app.upstream.send(platform, &key.sealed, &app.master, &out) {
+    let key_ref = upstream::KeyRef {
+        sealed: &key.sealed,
+        proxy: key.proxy.as_deref(),
+    };
+    let mut reply = match app.upstream.send(platform, key_ref, &app.master, &out) {
         Ok(r) => r,
         Err(e) => {
             return Err(match classify::transport(e) {

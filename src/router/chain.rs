@@ -53,6 +53,8 @@ pub struct KeyInfo {
     pub id: u64,
     pub platform: usize,
     pub sealed: Vec<u8>,
+    /// The key's own outbound proxy URL (opened: it may hold a password; never logged).
+    pub proxy: Option<Box<str>>,
     pub masked: String,
     pub unlimited: bool,
     pub state: Arc<KeyState>,
@@ -132,6 +134,7 @@ pub struct UsableKey {
     pub id: u64,
     pub platform: usize,
     pub sealed: Vec<u8>,
+    pub proxy: Option<Box<str>>,
     pub masked: String,
     pub unlimited: bool,
 }
@@ -210,6 +213,7 @@ impl Registry {
                     id: k.id,
                     platform: k.platform,
                     sealed: k.sealed,
+                    proxy: k.proxy,
                     masked: k.masked,
                     unlimited: k.unlimited,
                     state: self.key(k.id),

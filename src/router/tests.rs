@@ -84,6 +84,7 @@ fn key(id: u64, platform: usize) -> UsableKey {
         id,
         platform,
         sealed: vec![],
+        proxy: None,
         masked: String::new(),
         unlimited: false,
     }

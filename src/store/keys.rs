@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, be_u64, setting};
-use crate::crypto::{self, MasterKey};
+use crate::crypto::{self, MasterKey, OpenError};
 
 /// What the last health check or upstream answer said about a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,29 @@ pub struct KeyRecord {
     /// An upstream answered 429 for this key; it reads `rate_limited` until then.
     #[serde(default)]
     pub rate_limited_until: Option<u64>,
+    /// This key's own outbound proxy, sealed like the key (the URL may hold a password), hex.
+    #[serde(default)]
+    pub proxy_sealed: Option<String>,
+    /// That proxy's URL with its credentials hidden, for lists.
+    #[serde(default)]
+    pub proxy_shown: Option<String>,
+}
+
+/// A key to add: what the CLI and the dashboard ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey<'a> {
+    pub platform: &'a str,
+    pub label: &'a str,
+    /// The plaintext key; sealed before it is stored.
+    pub key: &'a str,
+    pub unlimited: bool,
+    /// An outbound proxy URL for this key's calls (already checked by the caller).
+    pub proxy: Option<&'a str>,
+}
+
+/// The associated data a key's proxy is sealed under: a sealed proxy opens only on its row.
+fn proxy_aad(id: u64) -> String {
+    format!("proxy/{id}")
 }
 
 impl KeyStatus {
@@ -78,30 +101,58 @@ impl KeyRecord {
     }
 
     pub fn sealed_bytes(&self) -> Option<Vec<u8>> {
-        let s = self.sealed.as_bytes();
-        if !s.len().is_multiple_of(2) {
-            return None;
-        }
-        s.chunks(2)
-            .map(|p| {
-                std::str::from_utf8(p)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .collect()
+        from_hex(&self.sealed)
+    }
+
+    /// This key's own proxy URL, opened: `Ok(None)` when it has none, `Err` when the sealed
+    /// URL does not open with `master` (the key must then not be used: going out directly
+    /// would bypass the proxy the operator set).
+    pub fn open_proxy(&self, master: &MasterKey) -> std::result::Result<Option<String>, OpenError> {
+        let Some(sealed) = &self.proxy_sealed else {
+            return Ok(None);
+        };
+        let bytes = from_hex(sealed).ok_or(OpenError)?;
+        let opened = master.open(&bytes, &proxy_aad(self.id))?;
+        opened
+            .as_str()
+            .map(|s| Some(s.to_string()))
+            .ok_or(OpenError)
+    }
+
+    /// Sets (or with `None` or an empty URL clears) this key's own proxy.
+    pub fn set_proxy(&mut self, master: &MasterKey, url: Option<&str>) {
+        let url = url.map(str::trim).filter(|u| !u.is_empty());
+        self.proxy_sealed =
+            url.map(|u| crypto::to_hex(&master.seal(u.as_bytes(), &proxy_aad(self.id))));
+        self.proxy_shown = url.map(crate::config::redact_proxy_url);
     }
 }
 
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.chunks(2)
+        .map(|p| {
+            std::str::from_utf8(p)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
 impl Store {
-    /// Seals and stores a new key; bumps the generation so a running server picks it up.
-    pub fn add_key(
-        &self,
-        master: &MasterKey,
-        platform: &str,
-        label: &str,
-        plaintext: &str,
-        unlimited: bool,
-    ) -> Result<KeyRecord> {
+    /// Seals and stores a new key (and its proxy); bumps the generation so a running server
+    /// picks it up.
+    pub fn add_key(&self, master: &MasterKey, new: &NewKey) -> Result<KeyRecord> {
+        let NewKey {
+            platform,
+            label,
+            key: plaintext,
+            unlimited,
+            proxy,
+        } = *new;
         let mut wtxn = self.write_txn()?;
         let id = self
             .settings
@@ -111,7 +162,7 @@ impl Store {
             .max(1);
         self.settings
             .put(&mut wtxn, setting::NEXT_KEY_ID, &(id + 1).to_be_bytes())?;
-        let record = KeyRecord {
+        let mut record = KeyRecord {
             id,
             platform: platform.to_string(),
             label: label.to_string(),
@@ -127,7 +178,10 @@ impl Store {
             disabled_reason: None,
             last_detail: None,
             rate_limited_until: None,
+            proxy_sealed: None,
+            proxy_shown: None,
         };
+        record.set_proxy(master, proxy);
         self.put_key_row(&mut wtxn, &record)?;
         self.bump_generation(&mut wtxn)?;
         wtxn.commit()?;
@@ -197,6 +251,11 @@ impl Store {
         Ok(true)
     }
 
+    /// Sets (or with `None` clears) one key's own proxy; false when there is no such key.
+    pub fn set_key_proxy(&self, master: &MasterKey, id: u64, url: Option<&str>) -> Result<bool> {
+        self.update_key(id, |r| r.set_proxy(master, url))
+    }
+
     /// Records a 429's cooldown end on a key. No generation bump: the running router already
     /// knows, this is for what operators see.
     pub fn set_rate_limited_until(&self, id: u64, until_ms: u64) -> Result<bool> {
@@ -227,7 +286,7 @@ impl Store {
 /// What became of one key offered to [`Store::import_keys`].
 #[derive(Debug)]
 pub enum Imported {
-    Added(KeyRecord),
+    Added(Box<KeyRecord>),
     /// Not in its platform's key format (why).
     Malformed(String),
     /// The same key is already stored for that platform.
@@ -266,7 +325,16 @@ impl Store {
             {
                 Imported::Present
             } else {
-                Imported::Added(self.add_key(master, &platform, "imported", &key, false)?)
+                Imported::Added(Box::new(self.add_key(
+                    master,
+                    &NewKey {
+                        platform: &platform,
+                        label: "imported",
+                        key: &key,
+                        unlimited: false,
+                        proxy: None,
+                    },
+                )?))
             };
             out.push((platform, outcome));
         }
@@ -284,10 +352,10 @@ mod tests {
         let (store, dir) = temp_store();
         let m = MasterKey::from_hex(&"11".repeat(32), "t").unwrap();
         let a = store
-            .add_key(&m, "groq", "main", "gsk_abcdefghijklmnop", false)
+            .add_key(&m, &new("groq", "main", "gsk_abcdefghijklmnop", false))
             .unwrap();
         let b = store
-            .add_key(&m, "cerebras", "", "csk-123456789", true)
+            .add_key(&m, &new("cerebras", "", "csk-123456789", true))
             .unwrap();
         assert_eq!((a.id, b.id), (1, 2));
         let keys = store.list_keys().unwrap();
@@ -304,8 +372,66 @@ mod tests {
         assert!(!store.list_keys().unwrap()[0].enabled);
         assert!(store.remove_key(1).unwrap());
         assert!(!store.remove_key(1).unwrap());
-        let c = store.add_key(&m, "groq", "", "gsk_x", false).unwrap();
+        let c = store.add_key(&m, &new("groq", "", "gsk_x", false)).unwrap();
         assert_eq!(c.id, 3, "ids are never reused");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn new<'a>(platform: &'a str, label: &'a str, key: &'a str, unlimited: bool) -> NewKey<'a> {
+        NewKey {
+            platform,
+            label,
+            key,
+            unlimited,
+            proxy: None,
+        }
+    }
+
+    #[test]
+    fn a_keys_proxy_is_sealed_to_its_row_and_shown_without_credentials() {
+        let (store, dir) = temp_store();
+        let m = MasterKey::from_hex(&"22".repeat(32), "t").unwrap();
+        let url = "socks5h://me:s3cret-pw@10.0.0.9:1080";
+        let a = store
+            .add_key(
+                &m,
+                &NewKey {
+                    proxy: Some(url),
+                    ..new("groq", "", "gsk_abcdefghijklmnop", false)
+                },
+            )
+            .unwrap();
+        let b = store
+            .add_key(&m, &new("groq", "", "gsk_qrstuvwxyz012345", false))
+            .unwrap();
+        assert_eq!(
+            a.proxy_shown.as_deref(),
+            Some("socks5h://***@10.0.0.9:1080")
+        );
+        assert!(!a.proxy_sealed.as_ref().unwrap().contains("s3cret"));
+        assert_eq!(a.open_proxy(&m), Ok(Some(url.to_string())));
+        assert_eq!(b.open_proxy(&m), Ok(None));
+        // Moved onto another row, the sealed URL does not open.
+        let mut moved = b.clone();
+        moved.proxy_sealed = a.proxy_sealed.clone();
+        assert_eq!(moved.open_proxy(&m), Err(OpenError));
+        let other = MasterKey::from_hex(&"33".repeat(32), "t").unwrap();
+        assert_eq!(a.open_proxy(&other), Err(OpenError));
+
+        assert!(
+            store
+                .set_key_proxy(&m, b.id, Some("http://10.0.0.1:3128"))
+                .unwrap()
+        );
+        assert!(store.set_key_proxy(&m, a.id, None).unwrap());
+        let keys = store.list_keys().unwrap();
+        assert_eq!(keys[0].open_proxy(&m), Ok(None));
+        assert_eq!(keys[0].proxy_shown, None);
+        assert_eq!(
+            keys[1].open_proxy(&m),
+            Ok(Some("http://10.0.0.1:3128".into()))
+        );
+        assert!(!store.set_key_proxy(&m, 99, None).unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -24,7 +24,7 @@ use heed::{Database, Env, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 pub use clientkeys::{AddClientKey, ClientKey, MAX_CLIENT_KEYS};
 pub use cooldowns::CooldownClear;
-pub use keys::{Imported, KeyRecord, KeyStatus};
+pub use keys::{Imported, KeyRecord, KeyStatus, NewKey};
 pub use requestlog::{
     AttemptRecord, LogSink, QueueStats, RequestOutcome, RequestRecord, Retention, spawn_writer,
 };

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::time::Duration;
 
+use parking_lot::RwLock;
 use ureq::Agent;
 use ureq::Proxy;
 use ureq::http::HeaderMap;
@@ -170,37 +171,100 @@ impl Reply {
     }
 }
 
+/// A provider key as a call needs it: still sealed, and the key's own proxy if it has one.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRef<'a> {
+    pub sealed: &'a [u8],
+    pub proxy: Option<&'a str>,
+}
+
+/// At most this many keys' own proxies have an agent (a pool) at once; past it the cache
+/// starts over (calls under way keep their agent).
+const MAX_KEY_PROXIES: usize = 64;
+
 pub struct Upstream {
+    timeouts: Timeouts,
+    resolver: resolver::CachingResolver,
     /// Calls with no proxy of their own (the global proxy, if any, is in its config).
     agent: Agent,
     /// Platforms with their own proxy.
     by_platform: HashMap<String, Agent>,
+    /// Keys with their own proxy, by proxy URL: built on a key's first call. The lock is
+    /// held only to find or add an agent, never across a call.
+    by_key_proxy: RwLock<HashMap<Box<str>, Agent>>,
+    /// The configured proxies, credentials hidden, for the dashboard.
+    configured: Vec<(Option<String>, String)>,
 }
 
 impl Upstream {
     pub fn new(timeouts: Timeouts, proxies: &Proxies) -> Upstream {
         let resolver = resolver::CachingResolver::new();
-        let agent = |proxy: Option<Proxy>| {
-            let connector = proxy::SocksConnector
-                .chain(ConnectProxyConnector::default())
-                .chain(transport::MayConnector)
-                .chain(RustlsConnector::default());
-            Agent::with_parts(agent_config(&timeouts, proxy), connector, resolver.clone())
-        };
+        let agent = |proxy: &Option<Proxy>| build_agent(&timeouts, &resolver, proxy.clone());
         Upstream {
-            agent: agent(proxies.global.clone()),
+            agent: agent(&proxies.global),
             by_platform: proxies
                 .per_platform
                 .iter()
-                .map(|(p, proxy)| (p.clone(), agent(Some(proxy.clone()))))
+                .map(|(p, proxy)| (p.clone(), agent(&Some(proxy.clone()))))
                 .collect(),
+            by_key_proxy: RwLock::default(),
+            configured: proxies.described(),
+            timeouts,
+            resolver,
         }
     }
 
-    /// The agent for `platform`'s calls: its own proxy's, else the shared one.
-    fn agent(&self, platform: &Platform) -> &Agent {
-        self.by_platform.get(&platform.id).unwrap_or(&self.agent)
+    /// The proxies set for every platform (`None`) or for one, credentials hidden.
+    pub fn configured_proxies(&self) -> &[(Option<String>, String)] {
+        &self.configured
     }
+
+    /// Runs `call` with the agent for this call: the key's own proxy's, else the platform's,
+    /// else the shared one.
+    fn with_agent<R>(
+        &self,
+        platform: &Platform,
+        key_proxy: Option<&str>,
+        call: impl FnOnce(&Agent) -> Result<R, UpstreamError>,
+    ) -> Result<R, UpstreamError> {
+        let Some(url) = key_proxy else {
+            return call(self.by_platform.get(&platform.id).unwrap_or(&self.agent));
+        };
+        let found = self.by_key_proxy.read().get(url).cloned();
+        let agent = match found {
+            Some(agent) => agent,
+            None => {
+                let Ok(proxy) = Proxy::new(url) else {
+                    log::warn!(
+                        "the proxy {} of a {} key is not usable",
+                        crate::config::redact_proxy_url(url),
+                        platform.id
+                    );
+                    return Err(UpstreamError::Connect);
+                };
+                let agent = build_agent(&self.timeouts, &self.resolver, Some(proxy));
+                let mut map = self.by_key_proxy.write();
+                if map.len() >= MAX_KEY_PROXIES {
+                    map.clear();
+                }
+                map.entry(url.into()).or_insert(agent).clone()
+            }
+        };
+        call(&agent)
+    }
+}
+
+/// An agent (its own connection pool) for calls through `proxy`, or direct.
+fn build_agent(
+    timeouts: &Timeouts,
+    resolver: &resolver::CachingResolver,
+    proxy: Option<Proxy>,
+) -> Agent {
+    let connector = proxy::SocksConnector
+        .chain(ConnectProxyConnector::default())
+        .chain(transport::MayConnector)
+        .chain(RustlsConnector::default());
+    Agent::with_parts(agent_config(timeouts, proxy), connector, resolver.clone())
 }
 
 fn agent_config(timeouts: &Timeouts, proxy: Option<Proxy>) -> ureq::config::Config {
@@ -223,25 +287,28 @@ fn agent_config(timeouts: &Timeouts, proxy: Option<Proxy>) -> ureq::config::Conf
 }
 
 impl Upstream {
-    /// Sends a chat request for `platform` with the key sealed in `sealed_key`.
+    /// Sends a chat request for `platform` with `key`.
     pub fn send(
         &self,
         platform: &Platform,
-        sealed_key: &[u8],
+        key: KeyRef,
         master: &MasterKey,
         out: &Outbound,
     ) -> Result<Reply, UpstreamError> {
-        let creds = credentials(platform, Some(sealed_key), master, &out.url)?;
-        let mut req = self.agent(platform).post(creds.url.as_str());
-        // A request-level config is a copy of the agent's: only made when the platform needs it.
-        if let Some(first_byte) = out.first_byte {
-            req = req.config().timeout_recv_response(Some(first_byte)).build();
-        }
-        let req = req
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json, text/event-stream");
-        let response = with_auth(req, &creds, platform).send(&out.body[..])?;
-        Ok(reply(response))
+        let creds = credentials(platform, Some(key.sealed), master, &out.url)?;
+        self.with_agent(platform, key.proxy, |agent| {
+            let mut req = agent.post(creds.url.as_str());
+            // A request-level config is a copy of the agent's: only made when the platform
+            // needs it.
+            if let Some(first_byte) = out.first_byte {
+                req = req.config().timeout_recv_response(Some(first_byte)).build();
+            }
+            let req = req
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json, text/event-stream");
+            let response = with_auth(req, &creds, platform).send(&out.body[..])?;
+            Ok(reply(response))
+        })
     }
 
     /// A key probe: `method` on `url` (with `{account_id}` filled from the key), the whole
@@ -249,34 +316,26 @@ impl Upstream {
     pub fn probe(
         &self,
         platform: &Platform,
-        sealed_key: Option<&[u8]>,
+        key: Option<KeyRef>,
         master: &MasterKey,
         method: &str,
         url: &str,
         timeout: Duration,
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
-        self.call_small(
-            platform,
-            sealed_key,
-            master,
-            method,
-            url,
-            timeout,
-            64 * 1024,
-        )
+        self.call_small(platform, key, master, method, url, timeout, 64 * 1024)
     }
 
     /// A provider's model listing (`GET {base}/models`): status and up to `limit` bytes.
     pub fn list_models(
         &self,
         platform: &Platform,
-        sealed_key: Option<&[u8]>,
+        key: Option<KeyRef>,
         master: &MasterKey,
         timeout: Duration,
         limit: u64,
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
         let url = format!("{}/models", platform.base_url);
-        self.call_small(platform, sealed_key, master, "GET", &url, timeout, limit)
+        self.call_small(platform, key, master, "GET", &url, timeout, limit)
     }
 
     /// One short authenticated call whose whole answer is read (at most `limit` bytes).
@@ -284,31 +343,31 @@ impl Upstream {
     fn call_small(
         &self,
         platform: &Platform,
-        sealed_key: Option<&[u8]>,
+        key: Option<KeyRef>,
         master: &MasterKey,
         method: &str,
         url: &str,
         timeout: Duration,
         limit: u64,
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
-        let creds = credentials(platform, sealed_key, master, url)?;
-        let response = if method.eq_ignore_ascii_case("POST") {
-            let req = self
-                .agent(platform)
-                .post(creds.url.as_str())
-                .config()
-                .timeout_global(Some(timeout))
-                .build();
-            with_auth(req, &creds, platform).send(&b"{}"[..])?
-        } else {
-            let req = self
-                .agent(platform)
-                .get(creds.url.as_str())
-                .config()
-                .timeout_global(Some(timeout))
-                .build();
-            with_auth(req, &creds, platform).call()?
-        };
+        let creds = credentials(platform, key.map(|k| k.sealed), master, url)?;
+        let response = self.with_agent(platform, key.and_then(|k| k.proxy), |agent| {
+            Ok(if method.eq_ignore_ascii_case("POST") {
+                let req = agent
+                    .post(creds.url.as_str())
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build();
+                with_auth(req, &creds, platform).send(&b"{}"[..])?
+            } else {
+                let req = agent
+                    .get(creds.url.as_str())
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build();
+                with_auth(req, &creds, platform).call()?
+            })
+        })?;
         let reply = reply(response);
         let status = reply.status;
         Ok((status, reply.read_body(limit).unwrap_or_default()))

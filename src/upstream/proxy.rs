@@ -1,16 +1,17 @@
 //! Outbound proxies: which one a platform's calls go through, and SOCKS5 over the may
 //! transport.
 //!
-//! Precedence: a platform's own (`FREELLMAPI_PROXY_<PLATFORM>`), then the global one
-//! (`FREELLMAPI_PROXY`), then the standard `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` with
-//! `NO_PROXY` when none of ours is set. Each distinct proxy gets its own agent (and so its own
-//! connection pool), built once at start: choosing one is a map lookup, no lock.
+//! Precedence: a key's own (stored sealed with the key), then its platform's
+//! (`FREELLMAPI_PROXY_<PLATFORM>`), then the global one (`FREELLMAPI_PROXY`), then the
+//! standard `ALL_PROXY`/`HTTPS_PROXY`/`HTTP_PROXY` with `NO_PROXY` when none of ours is set.
+//! Each distinct proxy gets its own agent (and so its own connection pool): the configured
+//! ones built once at start (choosing one is a map lookup, no lock), a key's on its first call.
 //!
 //! `http://` proxies are asked to `CONNECT` (ureq's connector, over our transport); `socks5://`
 //! (the target resolved here) and `socks5h://` (resolved by the proxy) are spoken here, with
 //! username/password authentication when the URL has credentials. A proxy that cannot be
 //! reached or refuses is a transport failure of that attempt. Proxy URLs may hold passwords:
-//! only [`redacted`] forms are ever logged, and errors never carry the URL.
+//! only redacted forms are ever logged, and errors never carry the URL.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -21,26 +22,13 @@ use ureq::unversioned::transport::{ConnectionDetails, Connector, TransportAdapte
 use ureq::{Proxy, ProxyProtocol};
 
 use super::transport::{MayConnector, MayTransport};
+use crate::config::redact_proxy_url as redacted;
 
 /// The proxies in effect, parsed once.
 #[derive(Default, Clone)]
 pub struct Proxies {
     pub global: Option<Proxy>,
     pub per_platform: HashMap<String, Proxy>,
-}
-
-/// A proxy URL with its password hidden, for logs.
-pub fn redacted(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split('/').next().unwrap_or(rest);
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}"),
-                None => format!("{scheme}://{authority}"),
-            }
-        }
-        None => "(unreadable proxy URL)".into(),
-    }
 }
 
 impl Proxies {
@@ -83,6 +71,34 @@ impl Proxies {
             );
             out.global = Some(p);
         }
+        out
+    }
+}
+
+/// A proxy as operators may see it: scheme, host and port, credentials hidden.
+pub fn shown(p: &Proxy) -> String {
+    let scheme = match p.protocol() {
+        ProxyProtocol::Socks5 => "socks5",
+        ProxyProtocol::Socks5h => "socks5h",
+        ProxyProtocol::Https => "https",
+        // Only http, socks5 and socks5h are ever kept.
+        _ => "http",
+    };
+    let creds = if p.username().is_some() { "***@" } else { "" };
+    format!("{scheme}://{creds}{}:{}", p.host(), p.port())
+}
+
+impl Proxies {
+    /// (whose calls, the proxy shown) for each proxy in effect: `None` for every platform.
+    pub fn described(&self) -> Vec<(Option<String>, String)> {
+        let mut out: Vec<_> = self.global.iter().map(|p| (None, shown(p))).collect();
+        let mut platforms: Vec<_> = self
+            .per_platform
+            .iter()
+            .map(|(id, p)| (Some(id.clone()), shown(p)))
+            .collect();
+        platforms.sort();
+        out.extend(platforms);
         out
     }
 }
@@ -274,20 +290,5 @@ impl std::fmt::Debug for Proxies {
             )
             .field("platforms", &self.per_platform.keys().collect::<Vec<_>>())
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_hides_credentials_only() {
-        assert_eq!(redacted("http://proxy:3128"), "http://proxy:3128");
-        assert_eq!(
-            redacted("socks5h://user:secret@10.0.0.2:1080"),
-            "socks5h://***@10.0.0.2:1080"
-        );
-        assert!(!redacted("http://a:b@c:1/").contains('b'));
     }
 }

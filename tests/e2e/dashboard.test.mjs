@@ -150,6 +150,19 @@ try {
   await page.click('#key-list li.key button:has-text("Check")');
   await page.waitForSelector('#key-list li.key .status-dot.healthy');
 
+  step = 'give the key a proxy of its own (shown without its password), then take it away';
+  await page.click('#key-list li.key button:has-text("Proxy")');
+  await page.waitForSelector('#dialog[open]');
+  await page.fill('#dialog input', 'socks5h://me:e2e-proxy-pw@10.9.8.7:1080');
+  await page.click('#dialog button:has-text("Save")');
+  await page.waitForSelector('#key-list li.key .key-proxy:has-text("socks5h://***@10.9.8.7:1080")');
+  if ((await page.content()).includes('e2e-proxy-pw')) fail('the proxy password is on the page');
+  await page.click('#key-list li.key button:has-text("Proxy")');
+  await page.waitForSelector('#dialog[open]');
+  await page.fill('#dialog input', 'none');
+  await page.click('#dialog button:has-text("Save")');
+  await page.waitForSelector('#key-list li.key .key-proxy', { state: 'detached' });
+
   step = 'make a named client key, see it once, revoke it after confirming';
   await page.fill('#client-key-label', 'tablet');
   await page.click('#client-key-form button[type=submit]');
