@@ -57,7 +57,13 @@ pub struct App {
 /// The upstream client the configuration asks for: its timeouts and outbound proxies.
 pub fn upstream(config: &Config) -> Upstream {
     let proxies = crate::upstream::proxy::Proxies::from_config(&config.proxies);
-    Upstream::new(timeouts(config), &proxies)
+    if !config.ca_roots.0.is_empty() {
+        log::info!(
+            "provider TLS is verified against the {} certificates of FREELLMAPI_CA_FILE only",
+            config.ca_roots.0.len()
+        );
+    }
+    Upstream::new(timeouts(config), &proxies, &config.ca_roots.0)
 }
 
 /// Upstream timeouts from the configuration.

@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
+use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::logging::Filter;
@@ -114,6 +115,45 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
     rest == 0 || (a[full] ^ b[full]) >> (8 - rest) == 0
 }
 
+/// Root certificates (DER) to verify providers' TLS with, in place of the built-in Mozilla
+/// roots: for a network whose proxy re-signs TLS with its own CA. Empty: the built-in roots.
+#[derive(Clone, Default)]
+pub struct CaRoots(pub Vec<Vec<u8>>);
+
+/// At most this much PEM is read (a full system bundle is about 250 KiB).
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+impl CaRoots {
+    /// The certificates of a PEM file; at least one, or an error that says why.
+    pub fn read(path: &Path) -> Result<CaRoots, String> {
+        let mut pem = Vec::new();
+        fs::File::open(path)
+            .and_then(|f| f.take(MAX_CA_FILE + 1).read_to_end(&mut pem))
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        if pem.len() as u64 > MAX_CA_FILE {
+            return Err("larger than 4 MiB; expected PEM certificates".into());
+        }
+        let mut roots = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => roots.push(c.der().to_vec()),
+                Ok(_) => {}
+                Err(_) => return Err("not readable as PEM".into()),
+            }
+        }
+        if roots.is_empty() {
+            return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+        }
+        Ok(CaRoots(roots))
+    }
+}
+
+impl std::fmt::Debug for CaRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} root certificates", self.0.len())
+    }
+}
+
 /// The validated process configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -126,6 +166,8 @@ pub struct Config {
     /// Outbound proxies: `FREELLMAPI_PROXY` (no platform) and `FREELLMAPI_PROXY_<PLATFORM>`.
     /// The URLs may hold credentials: never log them as they are.
     pub proxies: Vec<(Option<String>, String)>,
+    /// `FREELLMAPI_CA_FILE`: the roots to trust instead of the built-in Mozilla set.
+    pub ca_roots: CaRoots,
     pub trust_proxy: Vec<Cidr>,
     pub log_filter: Filter,
     pub body_limit: usize,
@@ -216,6 +258,12 @@ impl Config {
             proxies.push((platform, url.trim().to_string()));
         }
 
+        let ca_roots = match env("FREELLMAPI_CA_FILE").filter(|v| !v.trim().is_empty()) {
+            None => CaRoots::default(),
+            Some(path) => CaRoots::read(Path::new(path.trim()))
+                .map_err(|why| ConfigError(format!("FREELLMAPI_CA_FILE={path:?}: {why}")))?,
+        };
+
         let mut upstream_overrides = HashMap::new();
         for name in env_names {
             let Some(suffix) = name.strip_prefix("FREELLMAPI_UPSTREAM_") else {
@@ -281,6 +329,7 @@ impl Config {
             encryption_key,
             upstream_overrides,
             proxies,
+            ca_roots,
             trust_proxy,
             log_filter,
             body_limit,

@@ -234,6 +234,28 @@ pub fn to_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Appends the base64 (standard alphabet, padded) of `bytes` to `out`.
+pub fn base64_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    out.reserve(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.len();
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let word = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= n {
+                out.push(B64[((word >> (18 - 6 * k)) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+}
+
 /// A new unified client key: `freellmapi-` + 48 lowercase hex (24 random bytes).
 pub fn new_unified_key() -> String {
     format!("freellmapi-{}", random_hex(24))
@@ -279,6 +301,23 @@ mod tests {
 
     fn key() -> MasterKey {
         MasterKey::from_hex(&"ab".repeat(32), "test").unwrap()
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_4648_vectors() {
+        for (plain, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let mut out = Vec::new();
+            base64_into(&mut out, plain.as_bytes());
+            assert_eq!(out, want.as_bytes(), "{plain}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Outbound proxies over real sockets: a small HTTP CONNECT proxy and a small SOCKS5 proxy
+//! Outbound proxies over real sockets: a small HTTP proxy (CONNECT and absolute form) and a
+//! small SOCKS5 proxy
 //! (both here, std threads, each logging what it was asked for) sit between the server and the
 //! mock provider. Requests reach the provider through them with credentials; a platform's own
 //! proxy beats the global one; the standard variables apply when ours are unset and NO_PROXY
@@ -34,8 +35,10 @@ fn pipe(a: TcpStream, b: TcpStream) {
     let _ = t.join();
 }
 
-/// An HTTP CONNECT proxy; with `auth`, it wants `Proxy-Authorization: Basic <auth>`.
-fn connect_proxy(auth: Option<&str>) -> (String, Log) {
+/// An HTTP proxy; with `auth`, it wants `Proxy-Authorization: Basic <auth>`. `CONNECT host:port`
+/// opens a tunnel; a request in absolute form (`POST http://host:port/path`) is forwarded in
+/// origin form, one per connection. Logs each first line.
+fn http_proxy(auth: Option<&str>) -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let log: Log = Arc::default();
@@ -48,15 +51,15 @@ fn connect_proxy(auth: Option<&str>) -> (String, Log) {
                 let mut first = String::new();
                 reader.read_line(&mut first).unwrap_or(0);
                 let mut authorized = auth.is_none();
+                let mut headers = Vec::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                         break;
                     }
-                    if let (Some(want), Some(v)) =
-                        (&auth, line.strip_prefix("Proxy-Authorization: Basic "))
-                    {
-                        authorized |= v.trim() == want;
+                    match line.strip_prefix("Proxy-Authorization: Basic ") {
+                        Some(v) => authorized |= auth.as_deref() == Some(v.trim()),
+                        None => headers.push(line),
                     }
                 }
                 let mut conn = conn;
@@ -67,15 +70,42 @@ fn connect_proxy(auth: Option<&str>) -> (String, Log) {
                     );
                     return;
                 }
-                let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
-                let Ok(up) = TcpStream::connect(&target) else {
-                    let _ =
-                        conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                let mut words = first.split_whitespace();
+                let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                if method == "CONNECT" {
+                    let Ok(up) = TcpStream::connect(target) else {
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+                        return;
+                    };
+                    conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .unwrap();
+                    pipe(conn, up);
                     return;
-                };
-                conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .unwrap();
-                pipe(conn, up);
+                }
+                // Absolute form: http://host:port/path.
+                let rest = target
+                    .strip_prefix("http://")
+                    .expect("an absolute-form target");
+                let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                let mut up = TcpStream::connect(host).unwrap();
+                let length = headers
+                    .iter()
+                    .find_map(|h| {
+                        h.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).unwrap();
+                let head = format!("{method} {path} HTTP/1.1\r\n{}\r\n", headers.concat());
+                up.write_all(head.as_bytes()).unwrap();
+                up.write_all(&body).unwrap();
+                // One request per connection: the provider sees the end, answers and closes.
+                up.shutdown(Shutdown::Write).unwrap();
+                let _ = std::io::copy(&mut up, &mut conn);
+                let _ = conn.shutdown(Shutdown::Both);
             });
         }
     });
@@ -184,10 +214,10 @@ fn assert_no_secret(p: &Proxy, answers: &[&support::Response]) {
 }
 
 #[test]
-fn requests_reach_the_provider_through_an_http_connect_proxy_with_credentials() {
+fn plain_http_requests_reach_the_provider_through_an_http_proxy_in_absolute_form() {
     let m = Mock::start(|_| Reply::completion("via proxy"));
     // base64("user:pr0xy-s3cret")
-    let (proxy, log) = connect_proxy(Some("dXNlcjpwcjB4eS1zM2NyZXQ="));
+    let (proxy, log) = http_proxy(Some("dXNlcjpwcjB4eS1zM2NyZXQ="));
     let p = Proxy::builder()
         .upstream("groq", &m.base())
         .key("groq", "gsk_proxy_test")
@@ -195,26 +225,73 @@ fn requests_reach_the_provider_through_an_http_connect_proxy_with_credentials() 
         .start();
     let r = p.chat(CHAT);
     assert_eq!(r.status, 200, "{}", r.text());
-    let seen = log.lock().unwrap().clone();
-    assert_eq!(
-        seen,
-        vec![format!("CONNECT 127.0.0.1:{} HTTP/1.1", port_of(&m.base()))]
+    let line = format!(
+        "POST http://127.0.0.1:{}/v1/chat/completions HTTP/1.1",
+        port_of(&m.base())
     );
-    // A second request reuses the pooled connection through the proxy.
-    assert_eq!(p.chat(CHAT).status, 200);
-    assert_eq!(log.lock().unwrap().len(), 1, "the tunnel was pooled");
+    assert_eq!(log.lock().unwrap().clone(), vec![line.clone()]);
+    // The provider got the request in origin form, without the proxy's credentials.
+    let got = m.last();
+    assert_eq!(got.path, "/v1/chat/completions");
+    assert!(
+        got.headers
+            .iter()
+            .all(|(k, _)| !k.eq_ignore_ascii_case("proxy-authorization"))
+    );
+    assert!(
+        got.headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v == "Bearer gsk_proxy_test")
+    );
+    // The proxy closed that connection; the next request opens another, credentials again.
+    let again = p.chat(CHAT);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(log.lock().unwrap().clone(), vec![line.clone(), line]);
     assert!(
         p.log_text()
             .contains("outbound proxy for every platform: http://***@")
     );
-    assert_no_secret(&p, &[&r]);
+    assert_no_secret(&p, &[&r, &again]);
+}
+
+#[test]
+fn https_requests_go_through_an_http_proxys_connect_tunnel_which_is_pooled() {
+    let m = Mock::start(|_| Reply::completion("over tls through the tunnel"));
+    let front = support::tls::front(m.addr);
+    // base64("user:pr0xy-s3cret")
+    let (proxy, log) = http_proxy(Some("dXNlcjpwcjB4eS1zM2NyZXQ="));
+    let p = Proxy::builder()
+        .upstream("groq", &format!("https://localhost:{}/v1", front.port()))
+        .key("groq", "gsk_proxy_test")
+        .env("FREELLMAPI_CA_FILE", &support::tls::ca_file())
+        .env(
+            "FREELLMAPI_PROXY_GROQ",
+            &format!("http://user:{SECRET}@{proxy}"),
+        )
+        .start();
+    let r = p.chat(CHAT);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("over tls through the tunnel"));
+    // The proxy is asked for the host by name (it resolves it), with the credentials.
+    let tunnel = format!("CONNECT localhost:{} HTTP/1.1", front.port());
+    assert_eq!(log.lock().unwrap().clone(), vec![tunnel.clone()]);
+    // The next request reuses the pooled tunnel (and its TLS session).
+    let again = p.chat(CHAT);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(
+        log.lock().unwrap().clone(),
+        vec![tunnel],
+        "the tunnel was pooled"
+    );
+    assert_eq!(m.count(), 2);
+    assert_no_secret(&p, &[&r, &again]);
 }
 
 #[test]
 fn a_platforms_socks5h_proxy_beats_the_global_one_and_names_the_host() {
     let m = Mock::start(|_| Reply::completion("via socks"));
     let (socks, socks_log) = socks_proxy("me", SECRET);
-    let (global, global_log) = connect_proxy(None);
+    let (global, global_log) = http_proxy(None);
     // The host goes to the proxy by name (socks5h): `localhost`, resolved by the proxy.
     let base = m.base().replace("127.0.0.1", "localhost");
     let p = Proxy::builder()
@@ -284,7 +361,7 @@ fn a_dead_proxy_fails_over_like_a_dead_provider() {
 #[test]
 fn the_standard_variables_apply_when_ours_are_unset_and_no_proxy_bypasses_them() {
     let m = Mock::start(|_| Reply::completion("ok"));
-    let (proxy, log) = connect_proxy(None);
+    let (proxy, log) = http_proxy(None);
     let via_env = Proxy::builder()
         .upstream("groq", &m.base())
         .key("groq", "gsk_proxy_test")
@@ -339,8 +416,8 @@ fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 fn a_keys_own_proxy_beats_its_platforms_which_beats_the_global_one() {
     let m = Mock::start(|_| Reply::completion("ok"));
     let (socks, key_log) = socks_proxy("me", SECRET);
-    let (platform, platform_log) = connect_proxy(None);
-    let (global, global_log) = connect_proxy(None);
+    let (platform, platform_log) = http_proxy(None);
+    let (global, global_log) = http_proxy(None);
     let dir = support::temp_dir("key-proxy");
     let env = vec![
         ("FREELLMAPI_UPSTREAM_GROQ".to_string(), m.base()),

@@ -129,27 +129,10 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
     })
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Base64 (standard alphabet, padded) of the vector as little-endian `float32`s.
 fn write_base64(out: &mut Vec<u8>, v: &[f64]) {
     let bytes: Vec<u8> = v.iter().flat_map(|x| (*x as f32).to_le_bytes()).collect();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.len();
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let word = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= n {
-                out.push(B64[((word >> (18 - 6 * k)) & 63) as usize]);
-            } else {
-                out.push(b'=');
-            }
-        }
-    }
+    crate::crypto::base64_into(out, &bytes);
 }
 
 /// The OpenAI list of embeddings.

@@ -21,6 +21,7 @@ use parking_lot::RwLock;
 use ureq::Agent;
 use ureq::Proxy;
 use ureq::http::HeaderMap;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
 use proxy::Proxies;
@@ -184,6 +185,7 @@ const MAX_KEY_PROXIES: usize = 64;
 
 pub struct Upstream {
     timeouts: Timeouts,
+    tls: TlsConfig,
     resolver: resolver::CachingResolver,
     /// Calls with no proxy of their own (the global proxy, if any, is in its config).
     agent: Agent,
@@ -197,9 +199,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(timeouts: Timeouts, proxies: &Proxies) -> Upstream {
+    /// `roots`: DER certificates to verify TLS with instead of the built-in Mozilla roots
+    /// (empty: the built-in ones).
+    pub fn new(timeouts: Timeouts, proxies: &Proxies, roots: &[Vec<u8>]) -> Upstream {
         let resolver = resolver::CachingResolver::new();
-        let agent = |proxy: &Option<Proxy>| build_agent(&timeouts, &resolver, proxy.clone());
+        let tls = tls_config(roots);
+        let agent = |proxy: &Option<Proxy>| build_agent(&timeouts, &tls, &resolver, proxy.clone());
         Upstream {
             agent: agent(&proxies.global),
             by_platform: proxies
@@ -210,6 +215,7 @@ impl Upstream {
             by_key_proxy: RwLock::default(),
             configured: proxies.described(),
             timeouts,
+            tls,
             resolver,
         }
     }
@@ -242,7 +248,7 @@ impl Upstream {
                     );
                     return Err(UpstreamError::Connect);
                 };
-                let agent = build_agent(&self.timeouts, &self.resolver, Some(proxy));
+                let agent = build_agent(&self.timeouts, &self.tls, &self.resolver, Some(proxy));
                 let mut map = self.by_key_proxy.write();
                 if map.len() >= MAX_KEY_PROXIES {
                     map.clear();
@@ -254,21 +260,47 @@ impl Upstream {
     }
 }
 
+/// The TLS settings: verified against `roots` when given, else the built-in Mozilla roots.
+fn tls_config(roots: &[Vec<u8>]) -> TlsConfig {
+    let builder = TlsConfig::builder();
+    if roots.is_empty() {
+        return builder.build();
+    }
+    let certs: Vec<Certificate<'static>> = roots
+        .iter()
+        .map(|der| Certificate::from_der(der).to_owned())
+        .collect();
+    builder
+        .root_certs(RootCerts::new_with_certs(&certs))
+        .build()
+}
+
 /// An agent (its own connection pool) for calls through `proxy`, or direct.
 fn build_agent(
     timeouts: &Timeouts,
+    tls: &TlsConfig,
     resolver: &resolver::CachingResolver,
     proxy: Option<Proxy>,
 ) -> Agent {
     let connector = proxy::SocksConnector
+        .chain(proxy::ForwardConnector)
         .chain(ConnectProxyConnector::default())
         .chain(transport::MayConnector)
         .chain(RustlsConnector::default());
-    Agent::with_parts(agent_config(timeouts, proxy), connector, resolver.clone())
+    Agent::with_parts(
+        agent_config(timeouts, tls, proxy),
+        connector,
+        resolver.clone(),
+    )
 }
 
-fn agent_config(timeouts: &Timeouts, proxy: Option<Proxy>) -> ureq::config::Config {
+fn agent_config(
+    timeouts: &Timeouts,
+    tls: &TlsConfig,
+    proxy: Option<Proxy>,
+) -> ureq::config::Config {
     Agent::config_builder()
+        .tls_config(tls.clone())
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(proxy)

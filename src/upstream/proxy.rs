@@ -7,7 +7,8 @@
 //! Each distinct proxy gets its own agent (and so its own connection pool): the configured
 //! ones built once at start (choosing one is a map lookup, no lock), a key's on its first call.
 //!
-//! `http://` proxies are asked to `CONNECT` (ureq's connector, over our transport); `socks5://`
+//! `http://` proxies are asked to `CONNECT` for HTTPS targets (ureq's connector, over our
+//! transport) and get plain-HTTP requests in absolute form ([`ForwardConnector`]); `socks5://`
 //! (the target resolved here) and `socks5h://` (resolved by the proxy) are spoken here, with
 //! username/password authentication when the URL has credentials. A proxy that cannot be
 //! reached or refuses is a transport failure of that attempt. Proxy URLs may hold passwords:
@@ -18,11 +19,14 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 
 use ureq::http::Uri;
-use ureq::unversioned::transport::{ConnectionDetails, Connector, TransportAdapter};
+use ureq::unversioned::transport::{
+    ConnectionDetails, Connector, Either, Transport, TransportAdapter,
+};
 use ureq::{Proxy, ProxyProtocol};
 
 use super::transport::{MayConnector, MayTransport};
 use crate::config::redact_proxy_url as redacted;
+use crate::crypto::Secret;
 
 /// The proxies in effect, parsed once.
 #[derive(Default, Clone)]
@@ -126,25 +130,7 @@ impl Connector<()> for SocksConnector {
         if !is_socks5(proxy) || proxy.is_no_proxy(details.uri) {
             return Ok(None);
         }
-        let proxy_uri: Uri = format!("http://{}:{}", proxy.host(), proxy.port())
-            .parse()
-            .map_err(|_| ureq::Error::InvalidProxyUrl)?;
-        let addrs = details
-            .resolver
-            .resolve(&proxy_uri, details.config, details.timeout)?;
-        let to_proxy = ConnectionDetails {
-            uri: &proxy_uri,
-            addrs,
-            config: details.config,
-            request_level: details.request_level,
-            resolver: details.resolver,
-            now: details.now,
-            timeout: details.timeout,
-            current_time: details.current_time.clone(),
-            run_connector: details.run_connector.clone(),
-            register_shutdown: details.register_shutdown.clone(),
-        };
-        let transport = MayConnector::open(&to_proxy)?;
+        let transport = open_to(proxy, details)?;
         let mut link = TransportAdapter::new(transport, details.current_time.clone());
         link.set_timeout(details.timeout);
         handshake(&mut link, proxy, details).map_err(|e| match e {
@@ -152,6 +138,73 @@ impl Connector<()> for SocksConnector {
             Refusal::Said(why) => ureq::Error::ConnectProxyFailed(why.into()),
         })?;
         Ok(Some(link.into_inner()))
+    }
+}
+
+/// A TCP connection to `proxy` itself (resolved here; the address guard applies to it).
+fn open_to(proxy: &Proxy, details: &ConnectionDetails) -> Result<MayTransport, ureq::Error> {
+    let proxy_uri: Uri = format!("http://{}:{}", proxy.host(), proxy.port())
+        .parse()
+        .map_err(|_| ureq::Error::InvalidProxyUrl)?;
+    let addrs = details
+        .resolver
+        .resolve(&proxy_uri, details.config, details.timeout)?;
+    let to_proxy = ConnectionDetails {
+        uri: &proxy_uri,
+        addrs,
+        config: details.config,
+        request_level: details.request_level,
+        resolver: details.resolver,
+        now: details.now,
+        timeout: details.timeout,
+        current_time: details.current_time.clone(),
+        run_connector: details.run_connector.clone(),
+        register_shutdown: details.register_shutdown.clone(),
+    };
+    MayConnector::open(&to_proxy)
+}
+
+/// For a plain-HTTP target behind an `http://` proxy: a connection to the proxy that sends
+/// each request in absolute form with the proxy's credentials (no `CONNECT`). HTTPS targets
+/// are left to the `CONNECT` link after it.
+#[derive(Debug, Default)]
+pub struct ForwardConnector;
+
+impl<In: Transport> Connector<In> for ForwardConnector {
+    type Out = Either<In, MayTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        if let Some(t) = chained {
+            return Ok(Some(Either::A(t)));
+        }
+        let Some(proxy) = details.config.proxy() else {
+            return Ok(None);
+        };
+        let uri = details.uri;
+        if proxy.protocol() != ProxyProtocol::Http
+            || uri.scheme_str() != Some("http")
+            || proxy.is_no_proxy(uri)
+        {
+            return Ok(None);
+        }
+        let host = uri.host().ok_or(ureq::Error::BadUri("no host".into()))?;
+        let origin = format!("http://{host}:{}", uri.port_u16().unwrap_or(80));
+        let mut auth = Vec::new();
+        if let Some(user) = proxy.username() {
+            let mut creds = format!("{user}:{}", proxy.password().unwrap_or_default()).into_bytes();
+            auth.extend_from_slice(b"Proxy-Authorization: Basic ");
+            crate::crypto::base64_into(&mut auth, &creds);
+            auth.extend_from_slice(b"\r\n");
+            crate::crypto::wipe(&mut creds);
+        }
+        let transport = open_to(proxy, details)?;
+        Ok(Some(Either::B(
+            transport.forward_to(origin, Secret::new(auth)),
+        )))
     }
 }
 

@@ -15,6 +15,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
 };
 
+use crate::crypto::Secret;
 use crate::net::MIN_WAIT;
 
 /// Upstream reads wake this often to check the client and send keep-alives.
@@ -94,6 +95,7 @@ impl MayConnector {
                         write_timeout: None,
                         corked: Vec::new(),
                         pooled: false,
+                        forward: None,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -116,6 +118,40 @@ pub struct MayTransport {
     corked: Vec<u8>,
     /// Set when ureq first asks `is_open` after the connection was used (see there).
     pooled: bool,
+    /// Set on a connection to an HTTP proxy that forwards plain-HTTP requests.
+    forward: Option<Box<Forward>>,
+}
+
+/// How requests to a plain-HTTP target go through an `http://` proxy: in absolute form
+/// (`POST http://host:port/path HTTP/1.1`) with the proxy's credentials, as forward proxies
+/// expect (many allow `CONNECT` only to port 443).
+struct Forward {
+    /// `http://host:port` of the target.
+    origin: Box<str>,
+    /// `Proxy-Authorization: Basic …\r\n`, or nothing.
+    auth: Secret,
+    /// The next output begins a request (a response was awaited since the last one).
+    request_start: bool,
+}
+
+impl Forward {
+    /// Appends `out` to `corked`, the request line's target made absolute and the proxy's
+    /// credentials after it. ureq hands a request's head over whole, so its first output
+    /// holds the request line; anything else goes out as it is (and the proxy refuses it).
+    fn rewrite_into(&self, corked: &mut Vec<u8>, out: &[u8]) {
+        let line_end = out.windows(2).position(|w| w == b"\r\n");
+        let target = out.iter().position(|&b| b == b' ').map(|sp| sp + 1);
+        match (target, line_end) {
+            (Some(t), Some(end)) if t < end && out[t] == b'/' => {
+                corked.extend_from_slice(&out[..t]);
+                corked.extend_from_slice(self.origin.as_bytes());
+                corked.extend_from_slice(&out[t..end + 2]);
+                corked.extend_from_slice(self.auth.as_bytes());
+                corked.extend_from_slice(&out[end + 2..]);
+            }
+            _ => corked.extend_from_slice(out),
+        }
+    }
 }
 
 impl Drop for MayTransport {
@@ -170,10 +206,20 @@ impl Transport for MayTransport {
         if self.corked.capacity() == 0 {
             // Room for the most it holds before a flush, so it never moves (a move would
             // free a copy of the auth header unwiped).
-            self.corked.reserve_exact(2 * OUTPUT_BUFFER);
+            let forwarding = self
+                .forward
+                .as_ref()
+                .map_or(0, |f| f.origin.len() + f.auth.as_bytes().len());
+            self.corked.reserve_exact(2 * OUTPUT_BUFFER + forwarding);
         }
-        self.corked
-            .extend_from_slice(&self.buffers.output()[..amount]);
+        let out = &self.buffers.output()[..amount];
+        match &mut self.forward {
+            Some(f) if f.request_start && amount > 0 => {
+                f.request_start = false;
+                f.rewrite_into(&mut self.corked, out);
+            }
+            _ => self.corked.extend_from_slice(out),
+        }
         if self.corked.len() > OUTPUT_BUFFER {
             return self.flush(timeout);
         }
@@ -184,6 +230,9 @@ impl Transport for MayTransport {
         self.pooled = false;
         if !self.corked.is_empty() {
             self.flush(timeout)?;
+        }
+        if let Some(f) = &mut self.forward {
+            f.request_start = true;
         }
         let timeout = timeout.for_read();
         if timeout.after.is_zero() {
@@ -243,6 +292,18 @@ impl Transport for MayTransport {
 }
 
 impl MayTransport {
+    /// Makes this connection to an HTTP proxy carry requests for the plain-HTTP `origin`
+    /// (`http://host:port`) in absolute form, with `auth` (a whole `Proxy-Authorization`
+    /// header line, or empty) on each.
+    pub fn forward_to(mut self, origin: String, auth: Secret) -> MayTransport {
+        self.forward = Some(Box::new(Forward {
+            origin: origin.into_boxed_str(),
+            auth,
+            request_start: true,
+        }));
+        self
+    }
+
     /// Writes the held-back output, then wipes and frees its buffer.
     fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let mut out = std::mem::take(&mut self.corked);
@@ -525,6 +586,7 @@ mod tests {
             write_timeout: None,
             corked: Vec::new(),
             pooled: false,
+            forward: None,
         };
         let hand_over = |t: &mut MayTransport, bytes: &[u8]| {
             t.buffers.output()[..bytes.len()].copy_from_slice(bytes);
@@ -566,5 +628,33 @@ mod tests {
             !t.is_open(),
             "a connection closed by the upstream is not reused"
         );
+    }
+
+    #[test]
+    fn a_forwarded_request_line_becomes_absolute_and_carries_the_proxy_credentials() {
+        let f = Forward {
+            origin: "http://10.0.0.7:8080".into(),
+            auth: Secret::new(b"Proxy-Authorization: Basic dTpw\r\n".to_vec()),
+            request_start: true,
+        };
+        let mut out = Vec::new();
+        f.rewrite_into(
+            &mut out,
+            b"POST /v1/chat?x=1 HTTP/1.1\r\nhost: 10.0.0.7:8080\r\n\r\n{}",
+        );
+        assert_eq!(
+            out,
+            b"POST http://10.0.0.7:8080/v1/chat?x=1 HTTP/1.1\r\nProxy-Authorization: Basic dTpw\r\nhost: 10.0.0.7:8080\r\n\r\n{}"
+        );
+        // Not a request line (no origin-form target, or no line end yet): left as it is.
+        for odd in [
+            &b"{\"body\":1}"[..],
+            b"POST /v1 HTTP/1.1",
+            b"CONNECT h:1 HTTP/1.1\r\n",
+        ] {
+            let mut out = Vec::new();
+            f.rewrite_into(&mut out, odd);
+            assert_eq!(out, odd);
+        }
     }
 }

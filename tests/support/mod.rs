@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod mock;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
