@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Proves the cross-built static binaries on emulated ARM (Debian's qemu-user): for aarch64
-# and armv7 each, --version, a key pointing at a mock provider, a streamed chat completion
-# through the server, and a clean stop on SIGTERM.
+# and armv7 each, --version, a key pointing at a mock provider served over HTTPS (the
+# certificate verified against tests/tls/ca.pem: a full TLS handshake on the production
+# coroutine stacks of that architecture), a streamed chat completion through the server, and
+# a clean stop on SIGTERM.
 #
 #   cross/qemu-smoke.sh   (after cross/build.sh aarch64 and cross/build.sh armv7)
 set -euo pipefail
@@ -12,9 +14,10 @@ command -v qemu-aarch64 >/dev/null || { say "installing qemu-user (apt)"; apt-ge
 work="$(mktemp -d)"
 cleanup() { kill "${server:-}" "${mock:-}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-python3 tests/sdk/mock_provider.py "$work/port" & mock=$!
+python3 tests/sdk/mock_provider.py "$work/port" --tls & mock=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
-export FREELLMAPI_UPSTREAM_GROQ="http://127.0.0.1:$(cat "$work/port")/openai/v1"
+export FREELLMAPI_UPSTREAM_GROQ="https://localhost:$(cat "$work/port")/openai/v1"
+export FREELLMAPI_CA_FILE="$PWD/tests/tls/ca.pem"
 
 # smoke <qemu> <binary> <file(1) pattern>: key, server, streamed completion, clean SIGTERM.
 smoke() {
@@ -45,7 +48,7 @@ smoke() {
     server=
     [ "$code" = 0 ] || { cat "$work/log"; say "exit code $code after SIGTERM"; exit 1; }
     grep -q "stopped" "$work/log" || { say "no clean stop in the log"; exit 1; }
-    say "$kind: $version, streamed \"$text\", stopped cleanly"
+    say "$kind: $version, streamed \"$text\" over verified TLS, stopped cleanly"
 }
 
 smoke qemu-aarch64 target/aarch64-unknown-linux-musl/release/freellmapi "ARM aarch64"

@@ -6,7 +6,9 @@ Speaks the OpenAI chat API (JSON and SSE, with a two-turn tool flow), embeddings
 streamGenerateContent (text, and a tool call carrying a thought signature that must come back
 on the next turn). Records every request in SEEN.
 
-As a program: `mock_provider.py PORTFILE` serves on a free port and writes it to PORTFILE.
+As a program: `mock_provider.py PORTFILE [--tls]` serves on a free port and writes it to
+PORTFILE; with --tls it speaks HTTPS with the test certificate in tests/tls (for `localhost`,
+signed by tests/tls/ca.pem).
 """
 
 import json
@@ -148,6 +150,13 @@ def start():
 
 if __name__ == "__main__":
     server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    if "--tls" in sys.argv[2:]:
+        import os
+        import ssl
+        fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(fixtures, "localhost.pem"), os.path.join(fixtures, "localhost.key"))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     with open(sys.argv[1], "w") as f:
         f.write(str(server.server_address[1]))
     server.serve_forever()
