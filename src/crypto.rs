@@ -224,6 +224,17 @@ pub fn random_hex(n: usize) -> String {
     to_hex(&bytes)
 }
 
+/// The bytes of a hex string (either case); `None` for an odd length or a non-hex digit.
+pub fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let text = text.as_bytes();
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.chunks(2)
+        .map(|pair| Some(hex_val(pair[0])? << 4 | hex_val(pair[1])?))
+        .collect()
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -347,6 +358,19 @@ mod tests {
     fn nonces_differ_between_seals() {
         let k = key();
         assert_ne!(k.seal(b"x", "a")[1..13], k.seal(b"x", "a")[1..13]);
+    }
+
+    #[test]
+    fn hex_round_trips_and_refuses_what_is_not_hex() {
+        assert_eq!(
+            from_hex(&to_hex(&[0, 1, 0xab, 0xff])),
+            Some(vec![0, 1, 0xab, 0xff])
+        );
+        assert_eq!(from_hex("ABcd"), Some(vec![0xab, 0xcd]));
+        assert_eq!(from_hex(""), Some(vec![]));
+        for bad in ["abc", "zz", "+f", "0x", " 1"] {
+            assert_eq!(from_hex(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -64,8 +64,8 @@ pub fn verify_password(password: &str, encoded: &str) -> bool {
     };
     let (Some(iter), Some(salt), Some(hash)) = (
         iter.parse().ok().and_then(NonZeroU32::new),
-        from_hex(salt),
-        from_hex(hash),
+        crate::crypto::from_hex(salt),
+        crate::crypto::from_hex(hash),
     ) else {
         return false;
     };
@@ -77,16 +77,6 @@ pub fn verify_password(password: &str, encoded: &str) -> bool {
         &hash,
     )
     .is_ok()
-}
-
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The rules a new password must meet; the message says which one failed.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Result, Store, StoreError, setting};
-use crate::crypto::{Secret, digest, new_unified_key};
+use crate::crypto::{self, Secret, digest, new_unified_key};
 
 /// At most this many named keys.
 pub const MAX_CLIENT_KEYS: usize = 256;
@@ -45,14 +45,7 @@ fn hex(bytes: &[u8]) -> String {
 impl ClientKey {
     /// The stored digest as bytes (`None` for a row that does not hold one).
     pub fn digest_bytes(&self) -> Option<[u8; 32]> {
-        let mut out = [0u8; 32];
-        if self.digest.len() != 64 {
-            return None;
-        }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(self.digest.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(out)
+        crypto::from_hex(&self.digest)?.try_into().ok()
     }
 }
 

@@ -101,7 +101,7 @@ impl KeyRecord {
     }
 
     pub fn sealed_bytes(&self) -> Option<Vec<u8>> {
-        from_hex(&self.sealed)
+        crypto::from_hex(&self.sealed)
     }
 
     /// This key's own proxy URL, opened: `Ok(None)` when it has none, `Err` when the sealed
@@ -111,7 +111,7 @@ impl KeyRecord {
         let Some(sealed) = &self.proxy_sealed else {
             return Ok(None);
         };
-        let bytes = from_hex(sealed).ok_or(OpenError)?;
+        let bytes = crypto::from_hex(sealed).ok_or(OpenError)?;
         let opened = master.open(&bytes, &proxy_aad(self.id))?;
         opened
             .as_str()
@@ -126,20 +126,6 @@ impl KeyRecord {
             url.map(|u| crypto::to_hex(&master.seal(u.as_bytes(), &proxy_aad(self.id))));
         self.proxy_shown = url.map(crate::config::redact_proxy_url);
     }
-}
-
-fn from_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.chunks(2)
-        .map(|p| {
-            std::str::from_utf8(p)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect()
 }
 
 impl Store {
