@@ -68,10 +68,8 @@ impl Proxies {
                 return out;
             }
             log::info!(
-                "outbound proxy from the environment: {}://{}:{} (NO_PROXY honoured)",
-                p.protocol(),
-                p.host(),
-                p.port()
+                "outbound proxy from the environment: {} (NO_PROXY honoured)",
+                shown(&p)
             );
             out.global = Some(p);
         }
