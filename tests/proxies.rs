@@ -402,16 +402,6 @@ fn socks5_sends_the_address_it_resolved() {
     assert_no_secret(&p, &[&r]);
 }
 
-/// Polls `done` for up to ten seconds (a running server picks store changes up within its
-/// store poll).
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !done() {
-        assert!(std::time::Instant::now() < until, "{what}");
-        thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_keys_own_proxy_beats_its_platforms_which_beats_the_global_one() {
     let m = Mock::start(|_| Reply::completion("ok"));
@@ -461,10 +451,15 @@ fn a_keys_own_proxy_beats_its_platforms_which_beats_the_global_one() {
     // The key's proxy removed while the server runs: the platform's takes over.
     let cleared = support::cli(&dir, &env, &["keys", "proxy", "1", "none"], "");
     assert!(cleared.status.success(), "{cleared:?}");
-    eventually("the platform's proxy never took over", || {
-        p.chat(CHAT);
-        !platform_log.lock().unwrap().is_empty()
-    });
+    // A running server picks store changes up within its store poll.
+    p.wait_for(
+        "the platform's proxy to take over",
+        std::time::Duration::from_secs(10),
+        |p| {
+            p.chat(CHAT);
+            !platform_log.lock().unwrap().is_empty()
+        },
+    );
     assert!(
         global_log.lock().unwrap().is_empty(),
         "the global proxy was used"
@@ -481,6 +476,34 @@ fn a_keys_own_proxy_beats_its_platforms_which_beats_the_global_one() {
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("scheme") && !err.contains(SECRET), "{err}");
+    // Other refusals, each with the line that names the fault, nothing stored.
+    for (args, want) in [
+        (
+            vec!["keys", "add", "groq", "--proxy", "http://u:pw@nohost"],
+            "--proxy: the proxy needs a host and a port (host:port)",
+        ),
+        (
+            vec!["keys", "proxy", "1", "socks5://169.254.169.254:1080"],
+            "proxy: the proxy's address is refused",
+        ),
+        (
+            vec!["keys", "proxy", "one", "none"],
+            "\"one\" is not a key id",
+        ),
+        (
+            vec!["keys", "list", "--proxy", "http://h:1"],
+            "--proxy does not apply",
+        ),
+    ] {
+        let out = support::cli(&dir, &env, &args, "gsk_not_stored_0000000000");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("pw@"), "{err}");
+    }
+    let listed = support::cli(&dir, &env, &["keys", "list"], "");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert_eq!(listed.matches("groq").count(), 1, "{listed}");
     assert_no_secret(&p, &[&r]);
 }
 

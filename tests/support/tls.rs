@@ -82,8 +82,9 @@ fn serve(tls: StreamOwned<ServerConnection, TcpStream>, plain: SocketAddr) {
         let copied = match (chunked, length) {
             (true, _) => copy_chunked(upstream, tls),
             (false, Some(n)) => copy_exactly(upstream, tls, n),
+            // Delimited by the close: copied to the end, and the connection is done.
             (false, None) => {
-                let _ = copy_exactly(upstream, tls, usize::MAX);
+                let _ = copy_to_end(upstream, tls);
                 return;
             }
         };
@@ -117,16 +118,12 @@ fn send(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     w.flush()
 }
 
-/// Copies `n` bytes (or to the end), each piece as it arrives.
+/// Copies `n` bytes, each piece as it arrives.
 fn copy_exactly(r: &mut impl BufRead, w: &mut impl Write, mut n: usize) -> std::io::Result<()> {
     while n > 0 {
         let piece = r.fill_buf()?;
         if piece.is_empty() {
-            return if n == usize::MAX {
-                Ok(())
-            } else {
-                Err(std::io::ErrorKind::UnexpectedEof.into())
-            };
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         let take = piece.len().min(n);
         send(w, &piece[..take])?;
@@ -134,6 +131,19 @@ fn copy_exactly(r: &mut impl BufRead, w: &mut impl Write, mut n: usize) -> std::
         n -= take;
     }
     Ok(())
+}
+
+/// Copies everything until the sender closes, each piece as it arrives.
+fn copy_to_end(r: &mut impl BufRead, w: &mut impl Write) -> std::io::Result<()> {
+    loop {
+        let piece = r.fill_buf()?;
+        if piece.is_empty() {
+            return Ok(());
+        }
+        let n = piece.len();
+        send(w, piece)?;
+        r.consume(n);
+    }
 }
 
 /// Copies a chunked body through its last chunk and trailer, chunk by chunk.
