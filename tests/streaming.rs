@@ -453,3 +453,59 @@ fn a_stream_asks_for_real_usage_and_keeps_it_from_a_client_that_did_not() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn many_waiting_streams_give_back_their_stack_and_stay_intact() {
+    // Tries: more streams waiting at once than the server keeps stack pages for, so each gives
+    // the deep pages of its start back while it waits (a few streams keep them); then a second,
+    // deep request on every one of those connections, on the stack that was given back. Every
+    // answer must arrive whole and in order.
+    const STREAMS: usize = 24;
+    let parts = ["alpha", "beta", "gamma", "delta"];
+    let m = Mock::start(move |_| Reply::stream(&parts, Duration::from_millis(40)));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_stack")
+        .start();
+    let expected: Vec<String> = std::iter::once(String::new())
+        .chain(parts.iter().map(|s| s.to_string()))
+        .collect();
+    let (addr, token) = (p.addr, p.token.clone());
+    let clients: Vec<_> = (0..STREAMS)
+        .map(|_| {
+            let token = token.clone();
+            let expected = expected.clone();
+            std::thread::spawn(move || {
+                let mut s = support::connect(addr);
+                for round in 0..2 {
+                    write!(
+                        s,
+                        "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{STREAM}",
+                        STREAM.len()
+                    )
+                    .unwrap();
+                    let r = support::read_response(&mut s);
+                    assert_eq!(r.status, 200, "round {round}: {}", r.text());
+                    let data = r.sse_data();
+                    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "round {round}");
+                    let texts: Vec<String> = data
+                        .iter()
+                        .filter(|d| d.starts_with('{'))
+                        .filter_map(|d| {
+                            let mut bytes = d.clone().into_bytes();
+                            let v = simd_json::to_owned_value(&mut bytes).unwrap();
+                            v.get("choices")?.get_idx(0)?.get("delta")?.get_str("content")
+                                .map(str::to_string)
+                        })
+                        .collect();
+                    assert_eq!(texts, expected, "round {round}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("a client saw a damaged stream");
+    }
+    assert_eq!(m.count(), 2 * STREAMS);
+    assert!(p.get("/healthz").status == 200, "the server is still up");
+}

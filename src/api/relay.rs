@@ -159,16 +159,16 @@ pub fn relay(
             break Some(stop);
         }
         // A stream that did not end with its first read may wait in this shallow loop for
-        // minutes while the pages its deep start touched stay resident: give them back, once.
-        // (A fast provider's whole answer arrives in the first read and never pays for the
-        // `madvise` and the other cores' TLB flush.)
+        // minutes while the pages its deep start touched stay resident: give them back once,
+        // when enough streams wait for that to matter (the responder decides; asked at every
+        // wait until it has). A fast provider's whole answer arrives in the first read and
+        // never pays for the `madvise` and the other cores' TLB flush.
         if read_once && !stack_released {
-            stack_released = true;
-            match (&r.writer, &r.res) {
+            stack_released = match (&r.writer, &r.res) {
                 (Some(writer), _) => writer.release_idle_stack(),
                 (None, Some(res)) => res.release_idle_stack(),
-                (None, None) => {}
-            }
+                (None, None) => true,
+            };
         }
         read_once = true;
         if last_event.elapsed() > head.event_idle {

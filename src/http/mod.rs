@@ -328,8 +328,8 @@ fn serve_connection<H: Handler>(
             keep_alive,
             head_only: head.method == Method::Head,
         };
-        let mut res =
-            Responder::new(&mut stream, &mut out, mode, id.as_str()).with_stack_mark(stack_mark);
+        let mut res = Responder::new(&mut stream, &mut out, mode, id.as_str())
+            .with_stack_mark(stack_mark, shared);
         let mut req = input.request(&head, peer, fd, id.as_str());
         let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req, &mut res)));
         if outcome.is_err() {
