@@ -4,6 +4,7 @@
 static GLOBAL: freellmapi::alloc::EdgeAlloc = freellmapi::alloc::EdgeAlloc;
 
 fn main() {
+    freellmapi::alloc::purge_promptly();
     // Panics go through the redacting logger, one line, instead of raw stderr.
     std::panic::set_hook(Box::new(|info| {
         let location = info
