@@ -32,9 +32,11 @@ pub const COROUTINE_STACK_BYTES: usize = 256 * 1024;
 const COROUTINE_POOL: usize = 16;
 /// How long an idle worker sleeps in `epoll_wait` when no timer is due sooner. may's default,
 /// 10 ms, woke each idle worker 100 times a second (measured: ~160 context switches a second
-/// for an idle server with two workers). Nothing depends on the poll: work for a sleeping
-/// worker arrives with an eventfd wake-up, and timers shorten the wait themselves.
-const IDLE_POLL: Duration = Duration::from_secs(1);
+/// for an idle server with two workers). Work handed to a sleeping worker comes with an eventfd
+/// wake-up and timers shorten the wait themselves; what the poll still bounds is how long a
+/// sleeping worker leaves a coroutine queued behind a busy one (a connection accepted while
+/// its worker runs a long dashboard query) before it steals it, hence 100 ms, not seconds.
+const IDLE_POLL: Duration = Duration::from_millis(100);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 const STORE_POLL: Duration = Duration::from_secs(2);
 const LEDGER_PERSIST_EVERY: Duration = Duration::from_secs(60);
