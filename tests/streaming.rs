@@ -507,5 +507,5 @@ fn many_waiting_streams_give_back_their_stack_and_stay_intact() {
         c.join().expect("a client saw a damaged stream");
     }
     assert_eq!(m.count(), 2 * STREAMS);
-    assert!(p.get("/healthz").status == 200, "the server is still up");
+    assert_eq!(p.get("/healthz").status, 200, "the server is still up");
 }
