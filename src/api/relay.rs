@@ -86,7 +86,7 @@ struct Relay<'r, 'a> {
     out: Vec<u8>,
     /// Events in `out` before the head is sent.
     held: usize,
-    scratch: Vec<u8>,
+    scratch: crate::json::ChunkScratch,
     /// The chunks a translating decoder made of one event.
     decoded: Vec<Vec<u8>>,
     output_chars: usize,
@@ -121,7 +121,7 @@ pub fn relay(
         encoder,
         out: Vec::new(),
         held: 0,
-        scratch: Vec::new(),
+        scratch: crate::json::ChunkScratch::default(),
         decoded: Vec::new(),
         output_chars: 0,
         has_output: false,

@@ -4,6 +4,7 @@
 use simd_json::prelude::*;
 use simd_json::{BorrowedValue, OwnedValue};
 
+use crate::json::ChunkScratch;
 use crate::wire::WireError;
 
 /// One tool call of an answer.
@@ -80,16 +81,10 @@ pub enum Piece<'a> {
 /// Calls `f` with each piece of one chunk, in order. `scratch` is reused between chunks.
 pub fn pieces(
     data: &[u8],
-    scratch: &mut Vec<u8>,
+    scratch: &mut ChunkScratch,
     mut f: impl FnMut(Piece<'_>),
 ) -> Result<(), WireError> {
-    if crate::json::exceeds_depth(data, crate::json::MAX_DEPTH) {
-        return Err(WireError::Malformed);
-    }
-    scratch.clear();
-    scratch.extend_from_slice(data);
-    let v: BorrowedValue =
-        simd_json::to_borrowed_value(scratch).map_err(|_| WireError::Malformed)?;
+    let v: BorrowedValue = scratch.parse(data).map_err(|_| WireError::Malformed)?;
     let Some(choice) = v
         .get("choices")
         .and_then(|c| c.as_array())
@@ -133,7 +128,7 @@ pub const MAX_KEPT: usize = 8 * 1024 * 1024;
 /// An encoder that takes a chunk's pieces one by one.
 pub trait PieceSink {
     /// The encoder's reusable parse buffer.
-    fn scratch(&mut self) -> &mut Vec<u8>;
+    fn scratch(&mut self) -> &mut ChunkScratch;
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>);
     /// Bytes of the answer kept so far (bounded by [`MAX_KEPT`]).
     fn kept(&self) -> usize;

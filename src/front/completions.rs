@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 use super::chunk::{self, Piece};
 use super::{Echo, Inbound, new_id, unix_now};
 use crate::chat::{ChatRequest, Invalid, invalid, parse_body, wrong_type};
-use crate::json::write_str;
+use crate::json::{ChunkScratch, write_str};
 use crate::wire::{Usage, WireError};
 
 pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
@@ -162,7 +162,7 @@ pub struct StreamEncoder {
     id: String,
     created: u64,
     model: String,
-    scratch: Vec<u8>,
+    scratch: ChunkScratch,
 }
 
 impl StreamEncoder {
@@ -171,7 +171,7 @@ impl StreamEncoder {
             id: new_id("cmpl-"),
             created: unix_now(),
             model: model.to_string(),
-            scratch: Vec::new(),
+            scratch: ChunkScratch::default(),
         }
     }
 

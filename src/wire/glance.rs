@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn plain_frames_pass_with_the_characters_the_parser_counts() {
-        let mut scratch = Vec::new();
+        let mut scratch = crate::json::ChunkScratch::default();
         for frame in PLAIN {
             let facts = inspect_chunk(frame.as_bytes(), &mut scratch).unwrap();
             assert_eq!(

@@ -319,14 +319,12 @@ impl ChunkFacts {
     }
 }
 
-/// Inspects a chunk's JSON. `scratch` is reused between calls (simd-json parses in place).
-pub fn inspect_chunk(data: &[u8], scratch: &mut Vec<u8>) -> Result<ChunkFacts, WireError> {
-    if json::exceeds_depth(data, json::MAX_DEPTH) {
-        return Err(WireError::Malformed);
-    }
-    scratch.clear();
-    scratch.extend_from_slice(data);
-    let v = simd_json::to_borrowed_value(scratch).map_err(|_| WireError::Malformed)?;
+/// Inspects a chunk's JSON. `scratch` is reused between calls.
+pub fn inspect_chunk(
+    data: &[u8],
+    scratch: &mut json::ChunkScratch,
+) -> Result<ChunkFacts, WireError> {
+    let v = scratch.parse(data).map_err(|_| WireError::Malformed)?;
     let obj = v.as_object().ok_or(WireError::Malformed)?;
     let mut facts = ChunkFacts::default();
     if obj.get("choices").is_none() && obj.get("error").is_some() {
@@ -525,7 +523,7 @@ mod tests {
 
     #[test]
     fn chunk_inspection() {
-        let mut s = Vec::new();
+        let mut s = json::ChunkScratch::default();
         let f = inspect_chunk(
             br#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
             &mut s,

@@ -4,7 +4,7 @@ use simd_json::json;
 
 use crate::front::chunk::{self, Piece, PieceSink};
 use crate::front::{Echo, event, new_id};
-use crate::json::write_str;
+use crate::json::{ChunkScratch, write_str};
 use crate::wire::{Usage, WireError};
 
 fn stop_reason(finish: &str, used_tools: bool) -> &'static str {
@@ -79,7 +79,7 @@ pub struct StreamEncoder {
     blocks: u32,
     used_tools: bool,
     finish: Option<String>,
-    scratch: Vec<u8>,
+    scratch: ChunkScratch,
 }
 
 impl StreamEncoder {
@@ -94,7 +94,7 @@ impl StreamEncoder {
             blocks: 0,
             used_tools: false,
             finish: None,
-            scratch: Vec::new(),
+            scratch: ChunkScratch::default(),
         }
     }
 
@@ -161,7 +161,7 @@ impl StreamEncoder {
 }
 
 impl PieceSink for StreamEncoder {
-    fn scratch(&mut self) -> &mut Vec<u8> {
+    fn scratch(&mut self) -> &mut ChunkScratch {
         &mut self.scratch
     }
 

@@ -32,7 +32,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let (Ok(a), Ok(b)) = (&whole, &bytewise) {
         assert_eq!(a, b, "the split changed the events");
     }
-    let mut scratch = Vec::new();
+    let mut scratch = freellmapi::json::ChunkScratch::default();
     for event in whole.iter().flatten() {
         if let Glance::Plain { output_chars } = glance(event) {
             let facts = inspect_chunk(event, &mut scratch).expect("a passed event parses");
