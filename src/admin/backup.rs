@@ -28,15 +28,7 @@ pub fn download(
         ));
     }
     settings::reauthenticate(app, state, req, password)?;
-    let mut suffix = [0u8; 6];
-    crate::crypto::fill_random(&mut suffix);
-    let name = format!(
-        ".download-{}.bak",
-        suffix
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let name = format!(".download-{}.bak", crate::crypto::random_hex(6));
     let file = app.data_dir.join(name);
     let (store, dir, master_env, target) = (
         app.store.clone(),

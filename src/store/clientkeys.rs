@@ -38,10 +38,6 @@ pub enum AddClientKey {
     Store(StoreError),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl ClientKey {
     /// The stored digest as bytes (`None` for a row that does not hold one).
     pub fn digest_bytes(&self) -> Option<[u8; 32]> {
@@ -88,7 +84,7 @@ impl Store {
                     let row = ClientKey {
                         id: all.next_id,
                         label: label.to_string(),
-                        digest: hex(&digest(key.as_bytes())),
+                        digest: crypto::to_hex(&digest(key.as_bytes())),
                         masked: masked.clone(),
                         created_ms: now_ms,
                         last_used_ms: None,
