@@ -503,6 +503,63 @@ fn start_nginx(dir: &Path, mock: SocketAddr) -> Option<(Proc, SocketAddr)> {
     Some((Proc { child, pids }, addr))
 }
 
+/// `streams` paced streams one after another on one connection: (time to the first data
+/// frame, every frame's delay), in µs.
+fn paced(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    body: &str,
+    streams: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut c = Client::new(addr, path, token, body);
+    let mut ttfb = Vec::new();
+    let mut delays = Vec::new();
+    for _ in 0..streams {
+        let (t, d) = c.stream();
+        ttfb.push(t);
+        delays.extend(d);
+    }
+    (ttfb, delays)
+}
+
+/// `--paced ROUNDS`: only the paced streams, direct → freellmapi → nginx in each round, one
+/// line per round; for comparing builds on what the full run measures last.
+fn paced_rounds(targets: &Targets, rounds: usize, streams: usize) {
+    let body = REQUEST.replace("{\"model\"", "{\"stream\":true,\"model\"");
+    let path = "/v1/chat/completions";
+    for round in 1..=rounds {
+        let first = |addr: SocketAddr, token: &str| {
+            let (mut ttfb, mut delay) = paced(addr, path, token, &body, streams);
+            (
+                pct(&mut ttfb, 0.5),
+                pct(&mut delay, 0.5),
+                pct(&mut delay, 0.99),
+            )
+        };
+        let direct = first(targets.mock, "x");
+        let ours = first(targets.proxy.1, targets.proxy.2);
+        let line = |(t, d50, d99): (f64, f64, f64)| {
+            format!(
+                "first frame +{:.0} µs, frame delay +{:.0} / +{:.0} µs",
+                t - direct.0,
+                d50 - direct.1,
+                d99 - direct.2
+            )
+        };
+        let mut out = format!("round {round}: freellmapi {}", line(ours));
+        if let Some((_, addr)) = targets.nginx {
+            let theirs = first(*addr, "x");
+            out.push_str(&format!(
+                "; nginx {}; first frame ratio {:.2}×",
+                line(theirs),
+                (ours.0 - direct.0) / (theirs.0 - direct.0)
+            ));
+        }
+        println!("{out}");
+    }
+}
+
 // ----- the run ------------------------------------------------------------------------------
 
 /// The printed table and the JSON fields, built row by row.
@@ -717,6 +774,10 @@ fn main() {
         proxy: (&proxy, proxy_addr, &token),
         nginx: nginx.as_ref(),
     };
+    if let Some(rounds) = arg("--paced").and_then(|n| n.parse().ok()) {
+        paced_rounds(&targets, rounds, 80 / scale.min(4));
+        return;
+    }
     let mut results = Vec::new();
     for (conc, total) in [(1usize, 2000 / scale), (32, 20_000 / scale)] {
         let [direct, via_proxy, via_nginx] = targets.interleaved(REQUEST, conc, total, 5);
@@ -809,17 +870,7 @@ fn main() {
     };
     // 80 streams of 25 frames each: 20 s per target, enough for a steady p50 on a noisy VM.
     let streams = 80 / scale.min(4);
-    let measure = |addr: SocketAddr, token: &str| {
-        let mut c = Client::new(addr, path, token, stream_body);
-        let mut ttfb = Vec::new();
-        let mut delays = Vec::new();
-        for _ in 0..streams {
-            let (t, d) = c.stream();
-            ttfb.push(t);
-            delays.extend(d);
-        }
-        (ttfb, delays)
-    };
+    let measure = |addr: SocketAddr, token: &str| paced(addr, path, token, stream_body, streams);
     let (mut d_ttfb, mut d_delay) = measure(mock, "x");
     // (added time to first frame p50, added frame delay p50, p99) over the direct stream.
     let mut added_over_direct = |(mut ttfb, mut delay): (Vec<f64>, Vec<f64>)| {
