@@ -560,6 +560,34 @@ fn paced_rounds(targets: &Targets, rounds: usize, streams: usize) {
     }
 }
 
+/// `--chat ROUNDS` (chat at c=1) or `--burst ROUNDS` (burst streams at c=8): only that
+/// scenario, interleaved as in the full run, one line per round with the ratios to nginx.
+fn scenario_only(targets: &Targets, body: &'static str, conc: usize, total: usize, rounds: usize) {
+    let [direct, ours, theirs] = targets.interleaved(body, conc, total, rounds);
+    for i in 0..rounds {
+        let added = |side: &Side| side.p50[i] - direct.p50[i];
+        let mut out = format!(
+            "round {}: c={conc} freellmapi +{:.0} µs p50, {:.0} µs CPU, {:.0}/s",
+            i + 1,
+            added(&ours),
+            ours.cpu_us[i],
+            ours.rps[i]
+        );
+        if targets.nginx.is_some() {
+            out.push_str(&format!(
+                "; nginx +{:.0} µs, {:.0} µs CPU, {:.0}/s; ratios {:.2}× p50, {:.2}× CPU, {:.2}× req/s",
+                added(&theirs),
+                theirs.cpu_us[i],
+                theirs.rps[i],
+                added(&ours) / added(&theirs),
+                ours.cpu_us[i] / theirs.cpu_us[i],
+                ours.rps[i] / theirs.rps[i]
+            ));
+        }
+        println!("{out}");
+    }
+}
+
 // ----- the run ------------------------------------------------------------------------------
 
 /// The printed table and the JSON fields, built row by row.
@@ -776,6 +804,21 @@ fn main() {
     };
     if let Some(rounds) = arg("--paced").and_then(|n| n.parse().ok()) {
         paced_rounds(&targets, rounds, 80 / scale.min(4));
+        return;
+    }
+    if let Some(rounds) = arg("--chat").and_then(|n| n.parse().ok()) {
+        scenario_only(&targets, REQUEST, 1, 2000 / scale, rounds);
+        return;
+    }
+    if let Some(rounds) = arg("--burst").and_then(|n| n.parse().ok()) {
+        *shape.lock().unwrap() = StreamShape {
+            frames: 22,
+            interval_ms: 0,
+        };
+        let body: &'static str = REQUEST
+            .replace("{\"model\"", "{\"stream\":true,\"model\"")
+            .leak();
+        scenario_only(&targets, body, 8, 8000 / scale, rounds);
         return;
     }
     let mut results = Vec::new();

@@ -25,6 +25,7 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
 use proxy::Proxies;
+use transport::{Lane, MayConnector};
 
 use crate::catalog::{Auth, KeyFormat, Platform};
 use crate::crypto::{MasterKey, Secret};
@@ -187,8 +188,10 @@ pub struct Upstream {
     timeouts: Timeouts,
     tls: TlsConfig,
     resolver: resolver::CachingResolver,
-    /// Calls with no proxy of their own (the global proxy, if any, is in its config).
-    agent: Agent,
+    /// Calls with no proxy of their own (the global proxy, if any, is in its config): one
+    /// agent (one pool) per coroutine worker, whose connections that worker serves
+    /// ([`transport::Lane`]).
+    lanes: Vec<Agent>,
     /// Platforms with their own proxy.
     by_platform: HashMap<String, Agent>,
     /// Keys with their own proxy, by proxy URL: built on a key's first call. The lock is
@@ -204,13 +207,18 @@ impl Upstream {
     pub fn new(timeouts: Timeouts, proxies: &Proxies, roots: &[Vec<u8>]) -> Upstream {
         let resolver = resolver::CachingResolver::new();
         let tls = tls_config(roots);
-        let agent = |proxy: &Option<Proxy>| build_agent(&timeouts, &tls, &resolver, proxy.clone());
+        let agent = |proxy: &Option<Proxy>, lane: Option<Lane>| {
+            build_agent(&timeouts, &tls, &resolver, proxy.clone(), lane)
+        };
+        let count = may::config().get_workers().max(1);
         Upstream {
-            agent: agent(&proxies.global),
+            lanes: (0..count)
+                .map(|index| agent(&proxies.global, Some(Lane { index, count })))
+                .collect(),
             by_platform: proxies
                 .per_platform
                 .iter()
-                .map(|(p, proxy)| (p.clone(), agent(&Some(proxy.clone()))))
+                .map(|(p, proxy)| (p.clone(), agent(&Some(proxy.clone()), None)))
                 .collect(),
             by_key_proxy: RwLock::default(),
             configured: proxies.described(),
@@ -226,7 +234,7 @@ impl Upstream {
     }
 
     /// Runs `call` with the agent for this call: the key's own proxy's, else the platform's,
-    /// else the shared one.
+    /// else the one of this coroutine's lane.
     fn with_agent<R>(
         &self,
         platform: &Platform,
@@ -234,7 +242,12 @@ impl Upstream {
         call: impl FnOnce(&Agent) -> Result<R, UpstreamError>,
     ) -> Result<R, UpstreamError> {
         let Some(url) = key_proxy else {
-            return call(self.by_platform.get(&platform.id).unwrap_or(&self.agent));
+            let lane = Lane::current(self.lanes.len()).index;
+            return call(
+                self.by_platform
+                    .get(&platform.id)
+                    .unwrap_or(&self.lanes[lane]),
+            );
         };
         let found = self.by_key_proxy.read().get(url).cloned();
         let agent = match found {
@@ -248,7 +261,8 @@ impl Upstream {
                     );
                     return Err(UpstreamError::Connect);
                 };
-                let agent = build_agent(&self.timeouts, &self.tls, &self.resolver, Some(proxy));
+                let agent =
+                    build_agent(&self.timeouts, &self.tls, &self.resolver, Some(proxy), None);
                 let mut map = self.by_key_proxy.write();
                 if map.len() >= MAX_KEY_PROXIES {
                     map.clear();
@@ -275,17 +289,20 @@ fn tls_config(roots: &[Vec<u8>]) -> TlsConfig {
         .build()
 }
 
-/// An agent (its own connection pool) for calls through `proxy`, or direct.
+/// An agent (its own connection pool) for calls through `proxy`, or direct; its own sockets
+/// on `lane`'s worker when given.
 fn build_agent(
     timeouts: &Timeouts,
     tls: &TlsConfig,
     resolver: &resolver::CachingResolver,
     proxy: Option<Proxy>,
+    lane: Option<Lane>,
 ) -> Agent {
+    let tcp = lane.map_or_else(MayConnector::default, MayConnector::on_lane);
     let connector = proxy::SocksConnector
         .chain(proxy::ForwardConnector)
         .chain(ConnectProxyConnector::default())
-        .chain(transport::MayConnector)
+        .chain(tcp)
         .chain(RustlsConnector::default());
     Agent::with_parts(
         agent_config(timeouts, tls, proxy),

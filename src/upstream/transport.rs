@@ -31,7 +31,61 @@ pub const OUTPUT_BUFFER: usize = 4 * 1024;
 /// Opens plain TCP connections with `may` sockets, unless an earlier link of the chain (a
 /// proxy) already made the connection, which it passes on.
 #[derive(Debug, Default)]
-pub struct MayConnector;
+pub struct MayConnector {
+    lane: Option<Lane>,
+}
+
+/// The worker a connector's sockets belong to. `may` hands a socket's events to worker
+/// `fd % workers`, and a coroutine runs where its event arrived: a request whose upstream
+/// socket sits on another worker than its client socket crosses cores twice per request (its
+/// stack and data follow it through the caches), and an event for the socket it is not yet
+/// waiting on wakes the other worker for nothing. Measured at c=1: one worker instead of two
+/// took ~40 µs off a stream's first frame and a quarter off the CPU per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Lane {
+    /// The lane of the coroutine making the call: its client socket's worker (lane 0 for
+    /// background calls, which have no client).
+    pub fn current(count: usize) -> Lane {
+        let index = watch::client_fd().map_or(0, |fd| fd as usize % count.max(1));
+        Lane { index, count }
+    }
+
+    fn holds(self, fd: RawFd) -> bool {
+        self.count <= 1 || fd as usize % self.count == self.index
+    }
+}
+
+impl MayConnector {
+    /// A connector whose sockets belong to `lane`'s worker.
+    pub fn on_lane(lane: Lane) -> MayConnector {
+        MayConnector { lane: Some(lane) }
+    }
+}
+
+/// Moves `stream` to a descriptor of `lane`'s worker: duplicates it until one is (the lowest
+/// free descriptors come first, so that takes one or two tries), then lets the others and the
+/// original go. Keeps the original when duplicating fails (the call still works, on another
+/// worker).
+fn onto_lane(stream: TcpStream, lane: Lane) -> TcpStream {
+    use std::os::fd::AsRawFd;
+    if lane.holds(stream.as_raw_fd()) {
+        return stream;
+    }
+    let mut passed_over = Vec::new();
+    while passed_over.len() <= 2 * lane.count {
+        match stream.try_clone() {
+            Ok(dup) if lane.holds(dup.as_raw_fd()) => return dup,
+            Ok(dup) => passed_over.push(dup),
+            Err(_) => break,
+        }
+    }
+    stream
+}
 
 impl<In: Transport> Connector<In> for MayConnector {
     type Out = Either<In, MayTransport>;
@@ -44,7 +98,7 @@ impl<In: Transport> Connector<In> for MayConnector {
         if let Some(t) = chained {
             return Ok(Some(Either::A(t)));
         }
-        MayConnector::open(details).map(|t| Some(Either::B(t)))
+        self.connect_on_lane(details).map(|t| Some(Either::B(t)))
     }
 }
 
@@ -52,6 +106,10 @@ impl MayConnector {
     /// A TCP connection to one of `details.addrs` (for `details.uri`'s host), within the
     /// connect timeout and the watch's deadline.
     pub fn open(details: &ConnectionDetails) -> Result<MayTransport, ureq::Error> {
+        MayConnector::default().connect_on_lane(details)
+    }
+
+    fn connect_on_lane(&self, details: &ConnectionDetails) -> Result<MayTransport, ureq::Error> {
         let total = details
             .timeout
             .not_zero()
@@ -86,6 +144,10 @@ impl MayConnector {
             }
             match TcpStream::connect_timeout(addr, left) {
                 Ok(stream) => {
+                    let stream = match self.lane {
+                        Some(lane) => onto_lane(stream, lane),
+                        None => stream,
+                    };
                     stream.set_nodelay(true)?;
                     let buffers = LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER);
                     return Ok(MayTransport {
@@ -460,6 +522,11 @@ pub mod watch {
         WATCH.with(|w| w.borrow().is_some())
     }
 
+    /// The watched client's socket, if this coroutine has a watch.
+    pub(super) fn client_fd() -> Option<RawFd> {
+        WATCH.with(|w| w.borrow().as_ref().map(|w| w.client_fd))
+    }
+
     /// True once a tick has seen the client go away.
     pub fn client_gone() -> bool {
         WATCH.with(|w| w.borrow().as_ref().is_some_and(|w| w.gone))
@@ -628,6 +695,55 @@ mod tests {
             !t.is_open(),
             "a connection closed by the upstream is not reused"
         );
+    }
+
+    /// Tries: a connection made for each lane of three ends on a descriptor of that lane's
+    /// worker, still carries bytes both ways, and leaves no descriptor behind.
+    #[test]
+    fn a_lane_connection_gets_a_descriptor_of_its_worker() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let open_fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        for index in [0, 1, 2, 1, 0] {
+            let lane = Lane { index, count: 3 };
+            let stream = may::go!(move || onto_lane(TcpStream::connect(addr).unwrap(), lane))
+                .join()
+                .unwrap();
+            assert_eq!(stream.as_raw_fd() as usize % 3, index);
+            let (mut peer, _) = listener.accept().unwrap();
+            peer.write_all(b"ping").unwrap();
+            let mut stream = may::go!(move || {
+                let mut stream = stream;
+                let mut got = [0u8; 4];
+                stream.read_exact(&mut got).unwrap();
+                assert_eq!(&got, b"ping");
+                stream.write_all(b"pong").unwrap();
+                stream
+            })
+            .join()
+            .unwrap();
+            let mut got = [0u8; 4];
+            peer.read_exact(&mut got).unwrap();
+            assert_eq!(&got, b"pong");
+            stream.flush().unwrap();
+        }
+        // Other tests open descriptors meanwhile; a leak of one per connection stands out.
+        let before = open_fds();
+        for round in 0..120 {
+            let lane = Lane {
+                index: round % 2,
+                count: 2,
+            };
+            let stream = may::go!(move || onto_lane(TcpStream::connect(addr).unwrap(), lane))
+                .join()
+                .unwrap();
+            drop((stream, listener.accept().unwrap()));
+        }
+        let grown = open_fds().saturating_sub(before);
+        assert!(grown < 40, "{grown} more descriptors after 120 connections");
+        assert_eq!(Lane::current(4).index, 0, "a call without a client is on lane 0");
     }
 
     #[test]
