@@ -588,6 +588,43 @@ fn scenario_only(targets: &Targets, body: &'static str, conc: usize, total: usiz
     }
 }
 
+/// Ten batches of `batch` requests at concurrency 16, a quarter of them burst streams (the
+/// mock must be set to bursts); after each, 2 s of rest, then the RSS (total, anon, file KiB)
+/// and the data file's size. Starts the list with `warm` (0 requests).
+fn soak(
+    addr: SocketAddr,
+    token: &str,
+    pid: u32,
+    data_dir: &Path,
+    batch: usize,
+    warm: (u64, u64, u64),
+) -> Vec<(usize, (u64, u64, u64), u64)> {
+    let path = "/v1/chat/completions";
+    let stream_body: &'static str = REQUEST
+        .replace("{\"model\"", "{\"stream\":true,\"model\"")
+        .leak();
+    let mut soak = vec![(0usize, warm, data_file_kib(data_dir))];
+    for i in 1..=10 {
+        let streams = thread::spawn({
+            let token = token.to_string();
+            move || load_body(addr, path, &token, stream_body, 4, batch / 4)
+        });
+        load_body(addr, path, token, REQUEST, 12, batch - batch / 4);
+        streams.join().unwrap();
+        thread::sleep(Duration::from_secs(2));
+        let (r, data) = (rss(pid), data_file_kib(data_dir));
+        eprintln!(
+            "after {} requests: RSS {} KiB (anon {}, file {}), data file {data} KiB",
+            i * batch,
+            r.0,
+            r.1,
+            r.2
+        );
+        soak.push((i * batch, r, data));
+    }
+    soak
+}
+
 // ----- the run ------------------------------------------------------------------------------
 
 /// The printed table and the JSON fields, built row by row.
@@ -810,6 +847,21 @@ fn main() {
         scenario_only(&targets, REQUEST, 1, 2000 / scale, rounds);
         return;
     }
+    if args.iter().any(|a| a == "--soak") {
+        *shape.lock().unwrap() = StreamShape {
+            frames: 22,
+            interval_ms: 0,
+        };
+        soak(
+            proxy_addr,
+            &token,
+            pid,
+            &work.join("proxy"),
+            100_000 / scale,
+            idle,
+        );
+        return;
+    }
     if let Some(rounds) = arg("--burst").and_then(|n| n.parse().ok()) {
         *shape.lock().unwrap() = StreamShape {
             frames: 22,
@@ -886,25 +938,7 @@ fn main() {
     eprintln!("RSS warm {} KiB (anon {}, file {})", warm.0, warm.1, warm.2);
     let data_dir = work.join("proxy");
     let batch = 100_000 / scale;
-    let mut soak = vec![(0usize, warm, data_file_kib(&data_dir))];
-    for i in 1..=10 {
-        let streams = thread::spawn({
-            let token = token.clone();
-            move || load_body(proxy_addr, path, &token, stream_body, 4, batch / 4)
-        });
-        load_body(proxy_addr, path, &token, REQUEST, 12, batch - batch / 4);
-        streams.join().unwrap();
-        thread::sleep(Duration::from_secs(2));
-        let (r, data) = (rss(pid), data_file_kib(&data_dir));
-        eprintln!(
-            "after {} requests: RSS {} KiB (anon {}, file {}), data file {data} KiB",
-            i * batch,
-            r.0,
-            r.1,
-            r.2
-        );
-        soak.push((i * batch, r, data));
-    }
+    let soak = soak(proxy_addr, &token, pid, &data_dir, batch, warm);
 
     // Streaming: time to first frame and per-frame delay, direct and through the proxy.
     *shape.lock().unwrap() = StreamShape {

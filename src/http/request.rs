@@ -280,6 +280,9 @@ impl Input {
         // The slow-drip deadline starts with the first byte, not with the idle wait before it.
         let mut started = (!self.pending.is_empty()).then(Instant::now);
         let idle_until = Instant::now() + idle;
+        // The first wait for the next request is short: on a busy connection it ends long
+        // before its timer, which may then keeps until it expires (`net::SHORT_WAIT`).
+        let mut slice = crate::net::SHORT_WAIT.min(per_read);
         loop {
             if !self.pending.is_empty() {
                 let started = *started.get_or_insert_with(Instant::now);
@@ -295,15 +298,17 @@ impl Input {
                 }
             }
             let waiting_for_first_byte = self.pending.is_empty();
-            // The socket keeps `per_read` as its timeout whenever it can: `may` makes every
-            // change a system call, and a busy connection would pay two per request. A longer
-            // idle wait is served in `per_read` slices; only its last slice sets a shorter one.
+            // `may` makes every timeout change a system call, so a busy connection keeps the
+            // short first slice as its timeout and pays none; a connection that stays idle
+            // past it waits on in `per_read` slices (one change), the last one shorter.
             let wait = if waiting_for_first_byte {
                 let left = idle_until.saturating_duration_since(Instant::now());
                 if left < crate::net::MIN_WAIT {
                     return Ok(None);
                 }
-                per_read.min(left)
+                let wait = slice.min(left);
+                slice = per_read;
+                wait
             } else {
                 per_read
             };
@@ -721,6 +726,105 @@ mod tests {
         let mut input = Input::new();
         input.pending.extend_from_slice(bytes);
         input.try_parse()
+    }
+
+    /// A client that is silent for `silent` reads (each one a timeout), then sends `bytes`;
+    /// records every socket timeout it is given.
+    struct Scripted {
+        silent: usize,
+        bytes: Vec<u8>,
+        waits: std::cell::RefCell<Vec<Duration>>,
+    }
+
+    impl Source for Scripted {
+        fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.silent > 0 {
+                self.silent -= 1;
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            let n = self.bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes.drain(..n);
+            Ok(n)
+        }
+
+        fn send(&mut self, _: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn set_wait(&self, wait: Duration) -> io::Result<()> {
+            self.waits.borrow_mut().push(wait);
+            Ok(())
+        }
+    }
+
+    /// Tries: the wait for a connection's next request. Its first slice is the short one (a
+    /// busy connection's wait ends before its timer, which may would keep queued for the
+    /// timer's whole length), a connection idle past it waits on in `per_read` slices, and the
+    /// last slice ends at the idle limit; back-to-back requests change no timeout at all.
+    #[test]
+    fn the_wait_for_the_next_request_starts_short_and_then_waits_in_long_slices() {
+        let secs = Duration::from_secs;
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let mut input = Input::new();
+        let mut client = Scripted {
+            silent: 3,
+            bytes: request.clone(),
+            waits: Default::default(),
+        };
+        let head = input.read_head(&mut client, secs(75), secs(30)).unwrap();
+        assert!(head.is_some());
+        assert_eq!(
+            *client.waits.borrow(),
+            [crate::net::SHORT_WAIT, secs(30)],
+            "short first, then one change to the long slice"
+        );
+        input.pending.clear();
+
+        // The next request arrives at once: the timeout goes back to the short wait, and a
+        // third one after it changes nothing.
+        client.waits.borrow_mut().clear();
+        for _ in 0..2 {
+            client.bytes.extend_from_slice(&request);
+            assert!(
+                input
+                    .read_head(&mut client, secs(75), secs(30))
+                    .unwrap()
+                    .is_some()
+            );
+            input.pending.clear();
+        }
+        assert_eq!(*client.waits.borrow(), [crate::net::SHORT_WAIT]);
+
+        // Idle to the limit: the short slice, then one cut to what is left (a real socket
+        // waits its timeout out; this one sleeps it).
+        struct Silent(std::cell::RefCell<Vec<Duration>>);
+        impl Source for Silent {
+            fn receive(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                std::thread::sleep(*self.0.borrow().last().unwrap());
+                Err(io::ErrorKind::TimedOut.into())
+            }
+            fn send(&mut self, _: &[u8]) -> io::Result<()> {
+                Ok(())
+            }
+            fn set_wait(&self, wait: Duration) -> io::Result<()> {
+                self.0.borrow_mut().push(wait);
+                Ok(())
+            }
+        }
+        let mut idle = Silent(Default::default());
+        let mut input = Input::new();
+        let limit = crate::net::SHORT_WAIT + secs(1);
+        assert!(
+            input
+                .read_head(&mut idle, limit, secs(30))
+                .unwrap()
+                .is_none()
+        );
+        let waits = idle.0.borrow();
+        assert_eq!(waits.len(), 2, "{waits:?}");
+        assert_eq!(waits[0], crate::net::SHORT_WAIT);
+        assert!(waits[1] <= secs(1), "{waits:?}");
     }
 
     #[test]

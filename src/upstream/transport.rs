@@ -18,8 +18,9 @@ use ureq::unversioned::transport::{
 use crate::crypto::Secret;
 use crate::net::MIN_WAIT;
 
-/// Upstream reads wake this often to check the client and send keep-alives.
-const WATCH_TICK: Duration = Duration::from_millis(500);
+/// Upstream reads wake this often to check the client and send keep-alives (the short wait
+/// of `net`, so the timers of both share one list in may).
+const WATCH_TICK: Duration = crate::net::SHORT_WAIT;
 /// How long a keep-alive cut short by a full send buffer may take to finish.
 const KEEPALIVE_PATIENCE: Duration = Duration::from_secs(10);
 /// Buffer sizes per upstream connection. Both are zero-filled on first use, so every open
@@ -743,7 +744,11 @@ mod tests {
         }
         let grown = open_fds().saturating_sub(before);
         assert!(grown < 40, "{grown} more descriptors after 120 connections");
-        assert_eq!(Lane::current(4).index, 0, "a call without a client is on lane 0");
+        assert_eq!(
+            Lane::current(4).index,
+            0,
+            "a call without a client is on lane 0"
+        );
     }
 
     #[test]
