@@ -138,9 +138,12 @@ fn a_client_disconnect_closes_a_silent_upstream_within_a_second() {
 #[test]
 fn finished_streams_leave_their_upstream_connection_in_the_pool() {
     let m = Mock::start(|_| Reply::stream(&["a", "b"], Duration::from_millis(5)));
+    // One worker: each worker keeps its own pool (a request uses its client socket's
+    // worker's), and every stream here comes on a new client connection.
     let p = Proxy::builder()
         .upstream("groq", &m.base())
         .key("groq", "gsk_pool")
+        .env("FREELLMAPI_WORKERS", "1")
         .start();
     for _ in 0..3 {
         let r = p.chat(STREAM);

@@ -29,11 +29,14 @@ fn answers_and_streams_come_over_verified_tls_on_a_pooled_connection() {
             Reply::completion("hello over tls")
         }
     });
-    // By name: the certificate names localhost (and 127.0.0.1).
+    // By name: the certificate names localhost (and 127.0.0.1). One worker: each worker keeps
+    // its own pool (a request uses its client socket's worker's), and every request here
+    // comes on a new client connection.
     let p = Proxy::builder()
         .upstream("groq", &over_tls(&m, "localhost"))
         .key("groq", "gsk_tls_test")
         .env("FREELLMAPI_CA_FILE", &tls::ca_file())
+        .env("FREELLMAPI_WORKERS", "1")
         .start();
     let r = p.chat(CHAT);
     assert_eq!(r.status, 200, "{}\n{}", r.text(), p.log_text());
