@@ -328,7 +328,10 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention, stats: &Q
                 .iter()
                 .filter(|m| matches!(m, Msg::Record(_)))
                 .count();
-            if let Err(e) = write_batch(store, &mut records, &mut seq, &mut acks, retention) {
+            // A batch of jobs alone needs no transaction of its own.
+            if !records.is_empty()
+                && let Err(e) = write_batch(store, &mut records, &mut seq, &mut acks, retention)
+            {
                 log::error!("request log write failed: {e}");
             }
             stats.queued.fetch_sub(queued as u64, Ordering::Relaxed);
