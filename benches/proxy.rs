@@ -40,6 +40,18 @@ struct StreamShape {
     interval_ms: u64,
 }
 
+/// A burst: 22 frames, the finish frame, `[DONE]` and the body's end in one write.
+const BURST: StreamShape = StreamShape {
+    frames: 22,
+    interval_ms: 0,
+};
+
+/// [`REQUEST`] asking for a stream.
+fn stream_request() -> &'static str {
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| REQUEST.replace("{\"model\"", "{\"stream\":true,\"model\""))
+}
+
 fn start_mock(shape: Arc<std::sync::Mutex<StreamShape>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -526,11 +538,10 @@ fn paced(
 /// `--paced ROUNDS`: only the paced streams, direct → freellmapi → nginx in each round, one
 /// line per round; for comparing builds on what the full run measures last.
 fn paced_rounds(targets: &Targets, rounds: usize, streams: usize) {
-    let body = REQUEST.replace("{\"model\"", "{\"stream\":true,\"model\"");
     let path = "/v1/chat/completions";
     for round in 1..=rounds {
         let first = |addr: SocketAddr, token: &str| {
-            let (mut ttfb, mut delay) = paced(addr, path, token, &body, streams);
+            let (mut ttfb, mut delay) = paced(addr, path, token, stream_request(), streams);
             (
                 pct(&mut ttfb, 0.5),
                 pct(&mut delay, 0.5),
@@ -600,9 +611,7 @@ fn soak(
     warm: (u64, u64, u64),
 ) -> Vec<(usize, (u64, u64, u64), u64)> {
     let path = "/v1/chat/completions";
-    let stream_body: &'static str = REQUEST
-        .replace("{\"model\"", "{\"stream\":true,\"model\"")
-        .leak();
+    let stream_body = stream_request();
     let mut soak = vec![(0usize, warm, data_file_kib(data_dir))];
     for i in 1..=10 {
         let streams = thread::spawn({
@@ -848,10 +857,7 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--soak") {
-        *shape.lock().unwrap() = StreamShape {
-            frames: 22,
-            interval_ms: 0,
-        };
+        *shape.lock().unwrap() = BURST;
         soak(
             proxy_addr,
             &token,
@@ -863,14 +869,8 @@ fn main() {
         return;
     }
     if let Some(rounds) = arg("--burst").and_then(|n| n.parse().ok()) {
-        *shape.lock().unwrap() = StreamShape {
-            frames: 22,
-            interval_ms: 0,
-        };
-        let body: &'static str = REQUEST
-            .replace("{\"model\"", "{\"stream\":true,\"model\"")
-            .leak();
-        scenario_only(&targets, body, 8, 8000 / scale, rounds);
+        *shape.lock().unwrap() = BURST;
+        scenario_only(&targets, stream_request(), 8, 8000 / scale, rounds);
         return;
     }
     let mut results = Vec::new();
@@ -882,13 +882,8 @@ fn main() {
     // Burst streams: the whole answer (22 frames, the finish frame and [DONE]) arrives in one
     // write, as from a provider generating faster than the round trip. Latency is the whole
     // stream's, request to last chunk.
-    *shape.lock().unwrap() = StreamShape {
-        frames: 22,
-        interval_ms: 0,
-    };
-    let stream_body: &'static str = REQUEST
-        .replace("{\"model\"", "{\"stream\":true,\"model\"")
-        .leak();
+    *shape.lock().unwrap() = BURST;
+    let stream_body = stream_request();
     eprintln!("burst streams");
     let mut bursts = Vec::new();
     for (conc, total) in [(1usize, 2000 / scale), (8, 8000 / scale)] {
