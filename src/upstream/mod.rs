@@ -242,11 +242,10 @@ impl Upstream {
         call: impl FnOnce(&Agent) -> Result<R, UpstreamError>,
     ) -> Result<R, UpstreamError> {
         let Some(url) = key_proxy else {
-            let lane = Lane::current(self.lanes.len()).index;
             return call(
                 self.by_platform
                     .get(&platform.id)
-                    .unwrap_or(&self.lanes[lane]),
+                    .unwrap_or_else(|| &self.lanes[Lane::current(self.lanes.len()).index]),
             );
         };
         let found = self.by_key_proxy.read().get(url).cloned();
