@@ -76,7 +76,7 @@ pub fn invalid(code: &'static str, message: String) -> Invalid {
     Invalid { message, code }
 }
 
-pub fn wrong_type(path: &str, want: &str, got: &OwnedValue) -> Invalid {
+pub fn wrong_type(path: impl std::fmt::Display, want: &str, got: &OwnedValue) -> Invalid {
     invalid(
         "invalid_type",
         format!("{path}: expected {want}, got {}", type_name(got)),
@@ -261,8 +261,29 @@ struct MessageFacts {
     null_content: bool,
 }
 
+/// A field's path (`messages[2].content[0]`), written out only when an error names it: a valid
+/// request, the usual case, builds no strings however long its conversation.
+enum At<'a> {
+    /// `list[index]` at the top of the body.
+    Item(&'static str, usize),
+    /// `path.field`
+    Field(&'a At<'a>, &'static str),
+    /// `path[index]`
+    Index(&'a At<'a>, usize),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Item(list, i) => write!(f, "{list}[{i}]"),
+            At::Field(at, field) => write!(f, "{at}.{field}"),
+            At::Index(at, i) => write!(f, "{at}[{i}]"),
+        }
+    }
+}
+
 fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(), Invalid> {
-    let path = format!("messages[{i}]");
+    let path = At::Item("messages", i);
     if !m.is_object() {
         return Err(wrong_type(&path, "an object", m));
     }
@@ -275,7 +296,7 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
         }
         Some(r) => r
             .as_str()
-            .ok_or_else(|| wrong_type(&format!("{path}.role"), "a string", r))?,
+            .ok_or_else(|| wrong_type(format!("{path}.role"), "a string", r))?,
     };
     if !ROLES.contains(&role) {
         return Err(invalid(
@@ -288,7 +309,7 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
     if let Some(n) = m.get("name")
         && !n.is_str()
     {
-        return Err(wrong_type(&format!("{path}.name"), "a string", n));
+        return Err(wrong_type(format!("{path}.name"), "a string", n));
     }
     let content = m.get("content");
     match content {
@@ -308,7 +329,9 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
             }
             facts.null_content = true;
         }
-        Some(c) => facts.chars += check_content(&format!("{path}.content"), c, &mut facts.images)?,
+        Some(c) => {
+            facts.chars += check_content(&At::Field(&path, "content"), c, &mut facts.images)?
+        }
     }
     facts.tool_turns |= role == "tool";
     match role {
@@ -321,19 +344,17 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
                 facts.tool_turns = true;
                 let calls = calls
                     .as_array()
-                    .ok_or_else(|| wrong_type(&format!("{path}.tool_calls"), "an array", calls))?;
+                    .ok_or_else(|| wrong_type(format!("{path}.tool_calls"), "an array", calls))?;
+                let list = At::Field(&path, "tool_calls");
                 for (j, call) in calls.iter().enumerate() {
-                    facts.chars += check_tool_call(
-                        &format!("{path}.tool_calls[{j}]"),
-                        call,
-                        &mut facts.thought_signatures,
-                    )?;
+                    facts.chars +=
+                        check_tool_call(&At::Index(&list, j), call, &mut facts.thought_signatures)?;
                 }
             }
         }
         "tool" => match m.get("tool_call_id") {
             Some(id) if id.is_str() => {}
-            Some(id) => return Err(wrong_type(&format!("{path}.tool_call_id"), "a string", id)),
+            Some(id) => return Err(wrong_type(format!("{path}.tool_call_id"), "a string", id)),
             None => {
                 return Err(invalid(
                     "missing_required_parameter",
@@ -347,7 +368,7 @@ fn check_message(i: usize, m: &OwnedValue, facts: &mut MessageFacts) -> Result<(
 }
 
 /// Validates string-or-parts content; returns its text length in characters and notes images.
-fn check_content(path: &str, c: &OwnedValue, images: &mut bool) -> Result<usize, Invalid> {
+fn check_content(path: &At<'_>, c: &OwnedValue, images: &mut bool) -> Result<usize, Invalid> {
     if let Some(s) = c.as_str() {
         return Ok(s.chars().count());
     }
@@ -356,14 +377,14 @@ fn check_content(path: &str, c: &OwnedValue, images: &mut bool) -> Result<usize,
         .ok_or_else(|| wrong_type(path, "a string or an array of content parts", c))?;
     let mut chars = 0;
     for (k, part) in parts.iter().enumerate() {
-        let ppath = format!("{path}[{k}]");
+        let ppath = At::Index(path, k);
         if !part.is_object() {
             return Err(wrong_type(&ppath, "an object", part));
         }
         let kind = match part.get("type") {
             Some(t) => t
                 .as_str()
-                .ok_or_else(|| wrong_type(&format!("{ppath}.type"), "a string", t))?,
+                .ok_or_else(|| wrong_type(format!("{ppath}.type"), "a string", t))?,
             None => {
                 return Err(invalid(
                     "missing_required_parameter",
@@ -376,7 +397,7 @@ fn check_content(path: &str, c: &OwnedValue, images: &mut bool) -> Result<usize,
                 Some(t) => {
                     chars += t
                         .as_str()
-                        .ok_or_else(|| wrong_type(&format!("{ppath}.text"), "a string", t))?
+                        .ok_or_else(|| wrong_type(format!("{ppath}.text"), "a string", t))?
                         .chars()
                         .count()
                 }
@@ -407,13 +428,17 @@ fn check_content(path: &str, c: &OwnedValue, images: &mut bool) -> Result<usize,
     Ok(chars)
 }
 
-fn check_tool_call(path: &str, call: &OwnedValue, signatures: &mut bool) -> Result<usize, Invalid> {
+fn check_tool_call(
+    path: &At<'_>,
+    call: &OwnedValue,
+    signatures: &mut bool,
+) -> Result<usize, Invalid> {
     if !call.is_object() {
         return Err(wrong_type(path, "an object", call));
     }
     let f = match call.get("function") {
         Some(f) if f.is_object() => f,
-        Some(f) => return Err(wrong_type(&format!("{path}.function"), "an object", f)),
+        Some(f) => return Err(wrong_type(format!("{path}.function"), "an object", f)),
         None => {
             return Err(invalid(
                 "missing_required_parameter",
@@ -432,7 +457,7 @@ fn check_tool_call(path: &str, call: &OwnedValue, signatures: &mut bool) -> Resu
         None => 0,
         Some(a) => a
             .as_str()
-            .ok_or_else(|| wrong_type(&format!("{path}.function.arguments"), "a JSON string", a))?
+            .ok_or_else(|| wrong_type(format!("{path}.function.arguments"), "a JSON string", a))?
             .chars()
             .count(),
     };
@@ -453,7 +478,7 @@ fn check_tools(body: &OwnedValue) -> Result<usize, Invalid> {
         .as_array()
         .ok_or_else(|| wrong_type("tools", "an array", tools))?;
     for (i, t) in list.iter().enumerate() {
-        let path = format!("tools[{i}]");
+        let path = At::Item("tools", i);
         if !t.is_object() {
             return Err(wrong_type(&path, "an object", t));
         }
@@ -467,7 +492,7 @@ fn check_tools(body: &OwnedValue) -> Result<usize, Invalid> {
         }
         let f = match t.get("function") {
             Some(f) if f.is_object() => f,
-            Some(f) => return Err(wrong_type(&format!("{path}.function"), "an object", f)),
+            Some(f) => return Err(wrong_type(format!("{path}.function"), "an object", f)),
             None => {
                 return Err(invalid(
                     "missing_required_parameter",
@@ -488,7 +513,7 @@ fn check_tools(body: &OwnedValue) -> Result<usize, Invalid> {
             && !p.is_object()
         {
             return Err(wrong_type(
-                &format!("{path}.function.parameters"),
+                format!("{path}.function.parameters"),
                 "a JSON Schema object",
                 p,
             ));
@@ -707,6 +732,16 @@ mod tests {
         assert_eq!(
             err(r#"{"messages":[{"role":"user","content":[{"type":"text"}]}]}"#),
             "messages[0].content[0].text: required"
+        );
+        assert_eq!(
+            err(
+                r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":null,"tool_calls":[{"function":{"name":"f"}},{"function":{"name":"g","arguments":{}}}]}]}"#
+            ),
+            "messages[1].tool_calls[1].function.arguments: expected a JSON string, got an object"
+        );
+        assert_eq!(
+            err(r#"{"messages":[{"role":"user","content":["a",{"type":7}]}]}"#),
+            "messages[0].content[0]: expected an object, got a string"
         );
         assert_eq!(
             err(

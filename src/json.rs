@@ -79,7 +79,54 @@ pub fn parse_value(bytes: &mut [u8]) -> Result<OwnedValue, JsonError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(JsonError::Invalid("empty body".into()));
     }
-    simd_json::to_owned_value(bytes).map_err(|e| JsonError::Invalid(describe(&e)))
+    // A large document parses with buffers of its own, dropped before the value is built
+    // (the thread's scratch would hold them, twice the document, until the value is done).
+    if bytes.len() > SCRATCH_KEEP {
+        return simd_json::to_owned_value(bytes).map_err(|e| JsonError::Invalid(describe(&e)));
+    }
+    with_scratch(|scratch| {
+        let buffers = scratch.buffers_for(bytes.len());
+        simd_json::value::owned::to_value_with_buffers(bytes, buffers)
+    })
+    .map_err(|e| JsonError::Invalid(describe(&e)))
+}
+
+/// Parses an object in place into a value that borrows `bytes` (escaped strings are rewritten
+/// in the buffer), with parser buffers of its own that are gone before it returns: for a
+/// document too large for the thread's scratch.
+pub fn parse_in_place(bytes: &mut [u8]) -> Result<simd_json::BorrowedValue<'_>, JsonError> {
+    if exceeds_depth(bytes, MAX_DEPTH) {
+        return Err(JsonError::TooDeep);
+    }
+    let mut buffers = simd_json::Buffers::new(bytes.len());
+    simd_json::value::borrowed::to_value_with_buffers(bytes, &mut buffers)
+        .map_err(|e| JsonError::Invalid(describe(&e)))
+}
+
+/// A scratch holding more than this after a parse is dropped rather than kept for the next;
+/// larger documents are parsed without it.
+pub const SCRATCH_KEEP: usize = 32 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<ChunkScratch> = std::cell::RefCell::default();
+}
+
+/// Runs `f` with this thread's scratch: the parser buffers and copy space one-off parses share
+/// (a request body, an upstream answer), which spares each parse the allocations of a fresh
+/// parser. Parsing never yields, so no other coroutine sees the scratch mid-use; a nested call
+/// gets a fresh one. A scratch grown past [`SCRATCH_KEEP`] by a large document is let go, so
+/// one large body does not stay resident on every worker.
+pub fn with_scratch<R>(f: impl FnOnce(&mut ChunkScratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let out = f(&mut scratch);
+            if scratch.bytes.capacity() > SCRATCH_KEEP || scratch.grown > SCRATCH_KEEP {
+                *scratch = ChunkScratch::default();
+            }
+            out
+        }
+        Err(_) => f(&mut ChunkScratch::default()),
+    })
 }
 
 /// Space reused to parse one small document after another (a stream's chunks). simd-json
@@ -89,6 +136,8 @@ pub fn parse_value(bytes: &mut [u8]) -> Result<OwnedValue, JsonError> {
 pub struct ChunkScratch {
     bytes: Vec<u8>,
     buffers: Option<simd_json::Buffers>,
+    /// The largest document the buffers were used for: they grow with it and cannot be asked.
+    grown: usize,
 }
 
 impl ChunkScratch {
@@ -99,11 +148,18 @@ impl ChunkScratch {
         }
         self.bytes.clear();
         self.bytes.extend_from_slice(data);
+        self.grown = self.grown.max(data.len());
         let buffers = self
             .buffers
             .get_or_insert_with(|| simd_json::Buffers::new(data.len()));
         simd_json::value::borrowed::to_value_with_buffers(&mut self.bytes, buffers)
             .map_err(|e| JsonError::Invalid(describe(&e)))
+    }
+
+    fn buffers_for(&mut self, len: usize) -> &mut simd_json::Buffers {
+        self.grown = self.grown.max(len);
+        self.buffers
+            .get_or_insert_with(|| simd_json::Buffers::new(len))
     }
 }
 
@@ -224,6 +280,39 @@ mod tests {
             Err(JsonError::TooDeep)
         );
         assert!(parse_object(&mut br#"{"a":1}"#.to_vec()).is_ok());
+    }
+
+    #[test]
+    fn the_thread_scratch_is_reused_nests_and_lets_a_large_document_go() {
+        let small = br#"{"a":[1,2,{"b":"c"}]}"#;
+        assert!(parse_object(&mut small.to_vec()).is_ok());
+        let kept = SCRATCH.with(|s| s.borrow().buffers.is_some());
+        assert!(kept, "the parser buffers stay for the next parse");
+        // A parse inside a scratch user gets its own scratch instead of failing.
+        let nested = with_scratch(|outer| {
+            let v = outer.parse(small).unwrap();
+            let inner = parse_object(&mut br#"{"x":1}"#.to_vec()).unwrap();
+            (v.get("a").is_some(), inner.get_u64("x"))
+        });
+        assert_eq!(nested, (true, Some(1)));
+        let large = format!(r#"{{"s":"{}"}}"#, "y".repeat(SCRATCH_KEEP + 1)).into_bytes();
+        // A large document parses without the scratch (whose buffers would live as long as
+        // the value being built), and where it is used, the scratch is not kept.
+        assert!(parse_object(&mut large.clone()).is_ok());
+        assert!(SCRATCH.with(|s| s.borrow().grown) <= SCRATCH_KEEP);
+        assert!(with_scratch(|s| s.parse(&large).is_ok()));
+        let released = SCRATCH.with(|s| {
+            let s = s.borrow();
+            s.buffers.is_none() && s.bytes.capacity() == 0 && s.grown == 0
+        });
+        assert!(released, "a scratch grown by a large document is not kept");
+        assert_eq!(
+            parse_object(&mut b"{\"a\":".to_vec())
+                .err()
+                .map(|e| matches!(e, JsonError::Invalid(_))),
+            Some(true),
+            "an error still reads as one after the scratch was reset"
+        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
             match item.as_str() {
                 Some(s) => out.push(s.to_string()),
                 None if item.is_number() || item.is_array() => return Err(token_arrays()),
-                None => return Err(wrong_type(&format!("input[{i}]"), "a string", item)),
+                None => return Err(wrong_type(format!("input[{i}]"), "a string", item)),
             }
         }
         out

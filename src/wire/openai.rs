@@ -6,8 +6,8 @@
 //! normalised: content arrays flattened, `reasoning_content` used as content only when
 //! content is empty and there are no tool calls, `finish_reason` and `usage` always present.
 
-use simd_json::OwnedValue;
 use simd_json::prelude::*;
+use simd_json::{BorrowedValue, OwnedValue};
 
 use super::{Completion, Usage, WireError};
 use crate::chat::ChatRequest;
@@ -174,8 +174,57 @@ pub fn fim_body(chat: &ChatRequest, model_id: &str, max_tokens_cap: Option<u64>)
 }
 
 /// Normalises a non-streaming response body. `input_tokens` fills estimated usage.
+///
+/// A usual answer is read in this thread's scratch space, not copied into an owned tree, and
+/// most providers already answer in the normal shape: their bytes then go to the client as
+/// they came, and only an answer that needed a change is encoded again. A large answer is
+/// read in place instead (no second copy of it) and always encoded again.
 pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, WireError> {
-    let mut v = json::parse_object(&mut body).map_err(|_| WireError::Malformed)?;
+    let size = body.len();
+    if size > json::SCRATCH_KEEP {
+        let mut v = json::parse_in_place(&mut body).map_err(|_| WireError::Malformed)?;
+        let shape = normalise_value(&mut v, input_tokens)?;
+        return Ok(shape.completion(encode(&v, size)));
+    }
+    json::with_scratch(|scratch| {
+        let mut v = scratch.parse(&body).map_err(|_| WireError::Malformed)?;
+        let shape = normalise_value(&mut v, input_tokens)?;
+        let body = if shape.changed {
+            encode(&v, size)
+        } else {
+            body
+        };
+        Ok(shape.completion(body))
+    })
+}
+
+fn encode(v: &BorrowedValue<'_>, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + 96);
+    // Writing into a Vec cannot fail.
+    let _ = v.write(&mut out);
+    out
+}
+
+/// What normalising a whole answer found, and whether it changed it.
+struct Shape {
+    usage: Usage,
+    estimated: bool,
+    empty: bool,
+    changed: bool,
+}
+
+impl Shape {
+    fn completion(self, body: Vec<u8>) -> Completion {
+        Completion {
+            body,
+            usage: self.usage,
+            usage_estimated: self.estimated,
+            empty: self.empty,
+        }
+    }
+}
+
+fn normalise_value(v: &mut BorrowedValue<'_>, input_tokens: u64) -> Result<Shape, WireError> {
     let obj = v.as_object_mut().ok_or(WireError::Malformed)?;
     if obj.get("choices").is_none() {
         return Err(if obj.get("error").is_some() {
@@ -186,17 +235,18 @@ pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, Wir
     }
     let mut output_chars = 0usize;
     let mut empty = true;
+    let mut changed = false;
     if let Some(choices) = obj.get_mut("choices").and_then(|c| c.as_array_mut()) {
         for (i, choice) in choices.iter_mut().enumerate() {
-            let (chars, has_output) = normalise_choice(choice);
-            output_chars += chars;
+            let facts = normalise_choice(choice);
+            output_chars += facts.chars;
+            changed |= facts.changed;
             if i == 0 {
-                empty = !has_output;
+                empty = !facts.has_output;
             }
         }
     }
-    let usage = read_usage(obj.get("usage"));
-    let (usage, estimated) = match usage {
+    let (usage, estimated) = match read_usage(obj.get("usage")) {
         Some(u) => (u, false),
         None => {
             let completion = (output_chars as u64).div_ceil(4);
@@ -205,55 +255,65 @@ pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, Wir
                 completion,
                 total: input_tokens + completion,
             };
-            let mut uv = OwnedValue::object();
+            let mut uv = BorrowedValue::object();
             if let Some(o) = uv.as_object_mut() {
-                o.insert("prompt_tokens".into(), OwnedValue::from(u.prompt));
-                o.insert("completion_tokens".into(), OwnedValue::from(u.completion));
-                o.insert("total_tokens".into(), OwnedValue::from(u.total));
+                o.insert("prompt_tokens".into(), BorrowedValue::from(u.prompt));
+                o.insert(
+                    "completion_tokens".into(),
+                    BorrowedValue::from(u.completion),
+                );
+                o.insert("total_tokens".into(), BorrowedValue::from(u.total));
             }
             obj.insert("usage".into(), uv);
+            changed = true;
             (u, true)
         }
     };
-    Ok(Completion {
-        body: json::encode(&v),
+    Ok(Shape {
         usage,
-        usage_estimated: estimated,
+        estimated,
         empty,
+        changed,
     })
 }
 
-/// Returns (output characters, whether the choice carries content or tool calls).
-fn normalise_choice(choice: &mut OwnedValue) -> (usize, bool) {
+/// What normalising one choice found and did.
+struct ChoiceFacts {
+    /// Output characters: the content's and the tool calls' arguments.
+    chars: usize,
+    /// The choice carries content or tool calls.
+    has_output: bool,
+    /// The choice was rewritten.
+    changed: bool,
+}
+
+fn normalise_choice(choice: &mut BorrowedValue<'_>) -> ChoiceFacts {
+    let mut facts = ChoiceFacts {
+        chars: 0,
+        has_output: false,
+        changed: false,
+    };
     let Some(c) = choice.as_object_mut() else {
-        return (0, false);
+        return facts;
     };
     let mut has_tools = false;
-    let mut chars = 0;
     if let Some(msg) = c.get_mut("message").and_then(|m| m.as_object_mut()) {
         if let Some(parts) = msg.get("content").and_then(|v| v.as_array()) {
             let flat: String = parts
                 .iter()
-                .map(|p| {
-                    p.as_str()
-                        .map(str::to_string)
-                        .or_else(|| p.get_str("text").map(str::to_string))
-                        .unwrap_or_default()
-                })
+                .filter_map(|p| p.as_str().or_else(|| p.get_str("text")))
                 .collect();
-            msg.insert("content".into(), OwnedValue::from(flat));
+            msg.insert("content".into(), BorrowedValue::from(flat));
+            facts.changed = true;
         }
-        has_tools = msg
-            .get("tool_calls")
-            .and_then(|t| t.as_array())
-            .is_some_and(|t| !t.is_empty());
-        for call in msg
+        let calls = msg
             .get("tool_calls")
             .and_then(|t| t.as_array())
             .map(|a| a.as_slice())
-            .unwrap_or(&[])
-        {
-            chars += call
+            .unwrap_or(&[]);
+        has_tools = !calls.is_empty();
+        for call in calls {
+            facts.chars += call
                 .get("function")
                 .and_then(|f| f.get_str("arguments"))
                 .map_or(0, |a| a.chars().count());
@@ -262,33 +322,34 @@ fn normalise_choice(choice: &mut OwnedValue) -> (usize, bool) {
             .get("content")
             .and_then(|v| v.as_str())
             .is_none_or(str::is_empty);
-        let reasoning = msg
-            .get("reasoning_content")
-            .and_then(|v| v.as_str())
-            .filter(|r| !r.is_empty())
-            .map(str::to_string);
-        if content_empty
-            && !has_tools
-            && let Some(r) = reasoning
-        {
-            msg.insert("content".into(), OwnedValue::from(r));
+        if content_empty && !has_tools {
+            let reasoning = msg
+                .get("reasoning_content")
+                .and_then(|v| v.as_str())
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+            if let Some(r) = reasoning {
+                msg.insert("content".into(), BorrowedValue::from(r));
+                facts.changed = true;
+            }
         }
-        chars += msg
+        facts.chars += msg
             .get("content")
             .and_then(|v| v.as_str())
             .map_or(0, |s| s.chars().count());
     }
-    let has_output = has_tools || chars > 0;
+    facts.has_output = has_tools || facts.chars > 0;
     if c.get("finish_reason").is_none_or(|f| f.is_null()) {
         c.insert(
             "finish_reason".into(),
-            OwnedValue::from(if has_tools { "tool_calls" } else { "stop" }),
+            BorrowedValue::from(if has_tools { "tool_calls" } else { "stop" }),
         );
+        facts.changed = true;
     }
-    (chars, has_output)
+    facts
 }
 
-fn read_usage(v: Option<&OwnedValue>) -> Option<Usage> {
+fn read_usage(v: Option<&BorrowedValue<'_>>) -> Option<Usage> {
     let u = v?;
     let prompt = u.get_u64("prompt_tokens")?;
     let completion = u.get_u64("completion_tokens").unwrap_or(0);
@@ -504,6 +565,59 @@ mod tests {
         );
         assert_eq!(choice.get_str("finish_reason"), Some("tool_calls"));
         assert!(!c.empty);
+    }
+
+    #[test]
+    fn an_answer_already_in_shape_goes_out_byte_for_byte() {
+        // Pretty-printed, an escaped string, a vendor field and key order that re-encoding
+        // would not keep: nothing needed changing, so nothing may change.
+        let up = b"{\n  \"id\": \"x\",\n  \"choices\": [{\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"caf\\u00e9 \\\"ok\\\"\"}, \"finish_reason\": \"stop\"}],\n  \"x_vendor\": {\"a\": [1, 2.50]},\n  \"usage\": {\"prompt_tokens\": 3, \"completion_tokens\": 2, \"total_tokens\": 5}\n}";
+        let c = normalise(up.to_vec(), 99).unwrap();
+        assert_eq!(c.body, up.to_vec());
+        assert!(!c.usage_estimated && !c.empty);
+        assert_eq!(
+            c.usage,
+            Usage {
+                prompt: 3,
+                completion: 2,
+                total: 5
+            }
+        );
+        // One missing finish_reason is enough to re-encode, and the rest survives it.
+        let up = br#"{"id":"x","choices":[{"message":{"content":"caf\u00e9"}}],"usage":{"prompt_tokens":3}}"#;
+        let v = value(&normalise(up.to_vec(), 0).unwrap().body);
+        let choice = &v.get_array("choices").unwrap()[0];
+        assert_eq!(choice.get_str("finish_reason"), Some("stop"));
+        assert_eq!(
+            choice.get("message").unwrap().get_str("content"),
+            Some("café")
+        );
+        assert_eq!(v.get_str("id"), Some("x"));
+    }
+
+    #[test]
+    fn a_large_answer_is_read_in_place_and_encoded_again() {
+        let text = format!("{}\\n\\u00e9", "long ".repeat(json::SCRATCH_KEEP / 4));
+        let up = format!(
+            r#"{{"id":"big","choices":[{{"message":{{"role":"assistant","content":"{text}"}},"finish_reason":"length"}}],"usage":{{"prompt_tokens":4,"completion_tokens":9000}}}}"#
+        );
+        assert!(up.len() > json::SCRATCH_KEEP);
+        let c = normalise(up.clone().into_bytes(), 0).unwrap();
+        let v = value(&c.body);
+        let content = v.get_array("choices").unwrap()[0]
+            .get("message")
+            .unwrap()
+            .get_str("content")
+            .unwrap()
+            .to_string();
+        assert!(content.starts_with("long long ") && content.ends_with("\né"));
+        assert_eq!(content.len(), json::SCRATCH_KEEP / 4 * 5 + 3);
+        assert_eq!(c.usage.total, 9004);
+        assert!(!c.empty && !c.usage_estimated);
+        // Malformed stays malformed on this path too.
+        let mut broken = up.into_bytes();
+        broken.truncate(broken.len() - 1);
+        assert_eq!(normalise(broken, 0).err(), Some(WireError::Malformed));
     }
 
     #[test]

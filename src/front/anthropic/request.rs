@@ -157,14 +157,14 @@ fn block_type<'v>(b: &'v OwnedValue, path: &str) -> Result<&'v str, Invalid> {
         )
     })?;
     t.as_str()
-        .ok_or_else(|| wrong_type(&format!("{path}.type"), "a string", t))
+        .ok_or_else(|| wrong_type(format!("{path}.type"), "a string", t))
 }
 
 fn block_text<'v>(b: &'v OwnedValue, path: &str) -> Result<&'v str, Invalid> {
     match b.get("text") {
         Some(t) => t
             .as_str()
-            .ok_or_else(|| wrong_type(&format!("{path}.text"), "a string", t)),
+            .ok_or_else(|| wrong_type(format!("{path}.text"), "a string", t)),
         None => Err(invalid(
             "missing_required_parameter",
             format!("{path}.text: required"),
@@ -190,7 +190,7 @@ fn translate_turn(
     })?;
     let role = role
         .as_str()
-        .ok_or_else(|| wrong_type(&format!("{path}.role"), "a string", role))?;
+        .ok_or_else(|| wrong_type(format!("{path}.role"), "a string", role))?;
     let content = turn.get("content").ok_or_else(|| {
         invalid(
             "missing_required_parameter",
@@ -354,7 +354,7 @@ fn tool_result(b: &OwnedValue, path: &str, open_calls: &[String]) -> Result<Owne
     })?;
     let id = id
         .as_str()
-        .ok_or_else(|| wrong_type(&format!("{path}.tool_use_id"), "a string", id))?;
+        .ok_or_else(|| wrong_type(format!("{path}.tool_use_id"), "a string", id))?;
     if !open_calls.iter().any(|c| c == id) {
         return Err(invalid(
             "invalid_value",
@@ -370,7 +370,7 @@ fn tool_result(b: &OwnedValue, path: &str, open_calls: &[String]) -> Result<Owne
         Some(c) => {
             let blocks = c.as_array().ok_or_else(|| {
                 wrong_type(
-                    &format!("{path}.content"),
+                    format!("{path}.content"),
                     "a string or an array of blocks",
                     c,
                 )
@@ -504,7 +504,7 @@ fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<S
             }
             Some(s) => {
                 return Err(wrong_type(
-                    &format!("{path}.input_schema"),
+                    format!("{path}.input_schema"),
                     "a JSON Schema object",
                     s,
                 ));

@@ -115,7 +115,7 @@ fn translate_items(items: &[OwnedValue], messages: &mut Vec<OwnedValue>) -> Resu
         let kind = match item.get("type") {
             Some(t) => t
                 .as_str()
-                .ok_or_else(|| wrong_type(&format!("{path}.type"), "a string", t))?,
+                .ok_or_else(|| wrong_type(format!("{path}.type"), "a string", t))?,
             None if item.get("role").is_some() => "message",
             None => {
                 return Err(invalid(
@@ -178,7 +178,7 @@ fn translate_items(items: &[OwnedValue], messages: &mut Vec<OwnedValue>) -> Resu
                 let output = match item.get("output") {
                     Some(o) if o.is_str() => o.as_str().unwrap_or_default().to_string(),
                     Some(o) if o.is_array() => parts_text(o, &format!("{path}.output"))?,
-                    Some(o) => return Err(wrong_type(&format!("{path}.output"), "a string", o)),
+                    Some(o) => return Err(wrong_type(format!("{path}.output"), "a string", o)),
                     None => String::new(),
                 };
                 messages
@@ -399,7 +399,7 @@ fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<S
             }
             Some(p) if !p.is_null() => {
                 return Err(wrong_type(
-                    &format!("{path}.parameters"),
+                    format!("{path}.parameters"),
                     "a JSON Schema object",
                     p,
                 ));
