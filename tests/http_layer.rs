@@ -22,6 +22,11 @@ impl Handler for Echo {
                 w.write_parts(&[b"data: ", b"2", b"\n\n"]).unwrap();
                 w.finish().unwrap();
             }
+            "/one-write-stream" => {
+                // Head, the only chunk and the end: one write.
+                let w = res.head(200).stream("text/event-stream").unwrap();
+                w.finish_with(b"data: only\n\n").unwrap();
+            }
             "/empty-stream" => {
                 let w = res.head(200).stream("text/event-stream").unwrap();
                 w.finish().unwrap();
@@ -322,6 +327,24 @@ fn streamed_responses_are_chunked_and_http10_is_close_delimited() {
     let text = String::from_utf8(all).unwrap();
     assert!(text.starts_with("HTTP/1.0 200 OK"));
     assert!(text.ends_with("\r\n\r\ndata: 1\n\ndata: 2\n\n"), "{text}");
+
+    // A stream's last chunk can leave with its end, the head too when nothing went before.
+    let mut s = connect(addr);
+    s.write_all(b"GET /one-write-stream HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let (status, head, body) = read_response(&mut s);
+    assert_eq!(status, 200);
+    assert!(head.contains("Transfer-Encoding: chunked"), "{head}");
+    assert_eq!(body, b"data: only\n\n");
+    s.write_all(b"GET /after HTTP/1.1\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).0, 200, "keep-alive survives it");
+    let mut s = connect(addr);
+    s.write_all(b"GET /one-write-stream HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8(all).unwrap();
+    assert!(text.ends_with("\r\n\r\ndata: only\n\n"), "{text}");
 
     // The head waits for the first chunk; a stream ended before any still sends it.
     for version in ["1.1", "1.0"] {

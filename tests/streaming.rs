@@ -194,6 +194,40 @@ fn finished_streams_leave_their_upstream_connection_in_the_pool() {
     );
 }
 
+/// Tries: streams whose whole body, end included, arrives in one write (a fast provider).
+/// Each client gets every frame, `[DONE]` and its response's end; the relay finds the body's
+/// end already there, so it ends the response with the last frames and reuses the upstream
+/// connection for every stream.
+#[test]
+fn a_stream_whose_end_comes_with_done_ends_at_once_and_pools() {
+    let burst = || {
+        Reply::SseBurst(vec![
+            mock::chunk(r#"{"role":"assistant","content":"one "}"#, None),
+            mock::chunk(r#"{"content":"two"}"#, Some("stop")),
+            "data: [DONE]\n\n".to_string(),
+        ])
+    };
+    let m = Mock::start(move |_| burst());
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_burst")
+        .env("FREELLMAPI_WORKERS", "1")
+        .start();
+    for _ in 0..3 {
+        let r = p.chat(STREAM);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let data = r.sse_data();
+        assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
+        assert!(data.iter().any(|d| d.contains("one ")) && data.iter().any(|d| d.contains("two")));
+    }
+    assert_eq!(m.count(), 3);
+    assert_eq!(
+        m.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "every stream after the first reused the upstream connection"
+    );
+}
+
 #[test]
 fn a_failure_after_the_first_frame_ends_with_an_error_frame_and_done() {
     let m = Mock::start(|_| Reply::Sse {

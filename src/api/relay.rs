@@ -195,27 +195,45 @@ pub fn relay(
     let complete = done || r.finished || decoder.finished();
     // Only a body read to its end lets ureq pool the connection (it goes back to the pool as
     // the end is read): without this, every stream would cost the next one a new TCP and TLS
-    // handshake. It happens after the client has `[DONE]` but before its response ends, so a
-    // client that waits for the end cannot start its next request before the connection is
-    // back in the pool (on a loaded machine too). A close-delimited body cannot be pooled, so
-    // it is not waited for.
+    // handshake. It happens before the client's response ends, so a client that waits for the
+    // end cannot start its next request before the connection is back in the pool (on a loaded
+    // machine too). A close-delimited body cannot be pooled, so it is not waited for.
     let to_drain = (clean && end_is_marked).then_some(&mut reader as &mut dyn std::io::Read);
     r.end(stop, complete, chat, to_drain)
 }
 
-/// Reads what follows `[DONE]` to the end of the body, within [`DRAIN_WAIT`] and
-/// [`DRAIN_BYTES`]; an upstream that keeps the body open past them is given up on (its
-/// connection is closed).
-fn drain(reader: &mut dyn std::io::Read) {
-    watch::drain_for(DRAIN_WAIT);
+/// What reading to the end of a body came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Drained {
+    /// The end was read: the connection is back in the pool.
+    Ended,
+    /// Not ended with what has arrived (only when not waiting).
+    Pending,
+    /// Given up on: the wait or [`DRAIN_BYTES`] ran out, or the body broke off.
+    GaveUp,
+}
+
+/// Reads what follows `[DONE]` to the end of the body, within [`DRAIN_BYTES`]: only what has
+/// already arrived with `wait` `None`, else for up to `wait`. An upstream that keeps the body
+/// open past the wait is given up on (its connection is closed).
+fn drain(reader: &mut dyn std::io::Read, wait: Option<Duration>) -> Drained {
+    match wait {
+        Some(wait) => watch::drain_for(wait),
+        None => watch::buffered_only(true),
+    }
     let mut sink = [0u8; 256];
     let mut left = DRAIN_BYTES;
-    while left > 0 {
+    let drained = loop {
         match reader.read(&mut sink) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => left = left.saturating_sub(n),
+            Ok(0) => break Drained::Ended,
+            // Nothing more yet, as a timeout; a body that broke off says so again, waited for.
+            Err(_) if wait.is_none() => break Drained::Pending,
+            Ok(n) if n < left => left -= n,
+            Ok(_) | Err(_) => break Drained::GaveUp,
         }
-    }
+    };
+    watch::buffered_only(false);
+    drained
 }
 
 impl Relay<'_, '_> {
@@ -363,7 +381,7 @@ impl Relay<'_, '_> {
         stop: Option<Stop>,
         complete: bool,
         chat: &ChatRequest,
-        to_drain: Option<&mut dyn std::io::Read>,
+        mut to_drain: Option<&mut dyn std::io::Read>,
     ) -> RelayEnd {
         let (usage, estimated) = self.usage(chat);
         if let Some(Stop::ClientGone) = stop {
@@ -390,22 +408,31 @@ impl Relay<'_, '_> {
         };
         if !clean {
             self.encoder.fail(INTERRUPTED, &mut self.out);
-            let _ = writer.write(&self.out);
-            let _ = writer.finish();
+            let _ = writer.finish_with(&self.out);
             return RelayEnd::Interrupted {
                 usage,
                 ttfb_ms: self.ttfb_ms,
             };
         }
-        // The last events and the stream's end leave in one write.
+        // The last events, `[DONE]` and the response's end leave in one write when the
+        // upstream body's end came with `[DONE]` (as it usually does). When it is still on its
+        // way, the client gets `[DONE]` at once and the response's end after the drain.
         self.encoder.finish(usage, &mut self.out);
-        if writer.write(&self.out).is_err() {
-            return RelayEnd::ClientGone;
-        }
-        if let Some(reader) = to_drain {
-            drain(reader);
-        }
-        if writer.finish().is_err() {
+        let pending = match to_drain.as_deref_mut() {
+            Some(reader) => drain(reader, None) == Drained::Pending,
+            None => false,
+        };
+        let written = if !pending {
+            writer.finish_with(&self.out)
+        } else {
+            writer.write(&self.out).and_then(|()| {
+                if let Some(reader) = to_drain {
+                    drain(reader, Some(DRAIN_WAIT));
+                }
+                writer.finish()
+            })
+        };
+        if written.is_err() {
             return RelayEnd::ClientGone;
         }
         RelayEnd::Completed {
@@ -413,5 +440,53 @@ impl Relay<'_, '_> {
             estimated,
             ttfb_ms: self.ttfb_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{self, Read};
+
+    /// Hands out `pieces` one read at a time, then ends the body (`None`) or fails as a read
+    /// with nothing arrived does (`Some(kind)`).
+    struct Body {
+        pieces: Vec<usize>,
+        then: Option<io::ErrorKind>,
+    }
+
+    impl Read for Body {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.pieces.is_empty() {
+                return match self.then {
+                    None => Ok(0),
+                    Some(kind) => Err(kind.into()),
+                };
+            }
+            let n = self.pieces.remove(0).min(buf.len());
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_drain_tells_an_end_that_came_from_one_still_on_its_way() {
+        let mut ended = Body {
+            pieces: vec![5],
+            then: None,
+        };
+        assert_eq!(drain(&mut ended, None), Drained::Ended);
+        // Nothing more has arrived: only a look, so it is pending, not given up on.
+        let mut pending = Body {
+            pieces: vec![],
+            then: Some(io::ErrorKind::Other),
+        };
+        assert_eq!(drain(&mut pending, None), Drained::Pending);
+        assert_eq!(drain(&mut pending, Some(Duration::ZERO)), Drained::GaveUp);
+        // A provider that keeps talking after [DONE] is given up on past DRAIN_BYTES.
+        let mut chatty = Body {
+            pieces: vec![256; DRAIN_BYTES / 256 + 1],
+            then: None,
+        };
+        assert_eq!(drain(&mut chatty, None), Drained::GaveUp);
     }
 }

@@ -264,36 +264,50 @@ pub struct StreamWriter<'r, 'a> {
 impl StreamWriter<'_, '_> {
     /// Writes the concatenation of `parts` (at most 6) as one chunk, in one vectored write.
     pub fn write_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        self.put(parts, false)
+    }
+
+    /// One vectored write: the head if still pending, `parts` as one chunk (none when they are
+    /// empty), and with `end` the body's end.
+    fn put(&mut self, parts: &[&[u8]], end: bool) -> io::Result<()> {
         assert!(parts.len() <= 6, "write_parts takes at most 6 parts");
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len == 0 {
+        if len == 0 && !end {
             return Ok(());
         }
         let mut size = [0u8; 18];
         let size = chunk_size_line(len, &mut size);
-        let mut slices = [IoSlice::new(&[]); 9];
+        let mut slices = [IoSlice::new(&[]); 10];
         let mut n = 0;
         if self.head_pending {
             slices[n] = IoSlice::new(self.r.out);
             n += 1;
         }
-        if self.chunked {
-            slices[n] = IoSlice::new(size);
-            n += 1;
+        if len > 0 {
+            if self.chunked {
+                slices[n] = IoSlice::new(size);
+                n += 1;
+            }
+            for p in parts {
+                slices[n] = IoSlice::new(p);
+                n += 1;
+            }
+            if self.chunked {
+                slices[n] = IoSlice::new(b"\r\n");
+                n += 1;
+            }
         }
-        for p in parts {
-            slices[n] = IoSlice::new(p);
-            n += 1;
-        }
-        if self.chunked {
-            slices[n] = IoSlice::new(b"\r\n");
+        if end && self.chunked {
+            slices[n] = IoSlice::new(b"0\r\n\r\n");
             n += 1;
         }
         let result = crate::net::write_all_vectored(self.r.stream, &mut slices[..n]);
-        if result.is_err() {
-            self.r.state = State::Broken;
-        }
         self.head_pending = false;
+        self.r.state = match (&result, end) {
+            (Err(_), _) => State::Broken,
+            (Ok(()), true) => State::Done,
+            (Ok(()), false) => self.r.state,
+        };
         result
     }
 
@@ -322,22 +336,16 @@ impl StreamWriter<'_, '_> {
 
     /// Ends the body. A chunked stream may then carry the next request on the same connection.
     pub fn finish(self) -> io::Result<()> {
-        let head: &[u8] = if self.head_pending { self.r.out } else { &[] };
-        let end: &[u8] = if self.chunked { b"0\r\n\r\n" } else { &[] };
+        self.finish_with(&[])
+    }
+
+    /// Writes `last` as the body's last chunk and ends the body, in one write: the client
+    /// wakes once for both.
+    pub fn finish_with(mut self, last: &[u8]) -> io::Result<()> {
         if !self.chunked {
             self.r.keep_alive = false;
         }
-        let mut slices = [IoSlice::new(head), IoSlice::new(end)];
-        match crate::net::write_all_vectored(self.r.stream, &mut slices) {
-            Ok(()) => {
-                self.r.state = State::Done;
-                Ok(())
-            }
-            Err(e) => {
-                self.r.state = State::Broken;
-                Err(e)
-            }
-        }
+        self.put(&[last], true)
     }
 }
 

@@ -301,6 +301,9 @@ impl Transport for MayTransport {
         if timeout.after.is_zero() {
             return Err(ureq::Error::Timeout(timeout.reason));
         }
+        if watch::is_buffered_only() {
+            return self.take_arrived(timeout.reason);
+        }
         let budget = timeout.not_zero().map(|d| *d);
         let started = Instant::now();
         loop {
@@ -367,6 +370,20 @@ impl MayTransport {
         self
     }
 
+    /// Takes what has already arrived on the socket, without waiting: with nothing there (or
+    /// the end of the stream, left for a waiting read to find), a timeout.
+    fn take_arrived(&mut self, reason: ureq::Timeout) -> Result<bool, ureq::Error> {
+        let input = self.buffers.input_append_buf();
+        // The socket is non-blocking underneath may: a read with nothing queued returns at once.
+        match io::Read::read(&mut self.stream.inner(), input) {
+            Ok(n) if n > 0 => {
+                self.buffers.input_appended(n);
+                Ok(true)
+            }
+            _ => Err(ureq::Error::Timeout(reason)),
+        }
+    }
+
     /// Writes the held-back output, then wipes and frees its buffer.
     fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let mut out = std::mem::take(&mut self.corked);
@@ -430,6 +447,8 @@ pub mod watch {
         /// has its first byte (a stream may then run as long as it flows), and a short drain
         /// once the client's response is complete and only the upstream body's end is read.
         until: Option<Instant>,
+        /// Reads take only what has already arrived (see [`buffered_only`]).
+        buffered_only: bool,
     }
 
     struct Heartbeat {
@@ -458,6 +477,7 @@ pub mod watch {
                 gone: false,
                 heartbeat: None,
                 until: Some(deadline),
+                buffered_only: false,
             })
         });
         Guard(())
@@ -497,6 +517,21 @@ pub mod watch {
                 w.until = Some(w.until.map_or(drained_by, |u| u.min(drained_by)));
             }
         });
+    }
+
+    /// While on, upstream reads take only what has already arrived and never wait: with nothing
+    /// there, a read fails as a timeout at once (ureq's body reader can be read again after
+    /// one). The relay uses it to learn whether a body's end came with `[DONE]`.
+    pub fn buffered_only(on: bool) {
+        WATCH.with(|w| {
+            if let Some(w) = w.borrow_mut().as_mut() {
+                w.buffered_only = on;
+            }
+        });
+    }
+
+    pub(super) fn is_buffered_only() -> bool {
+        WATCH.with(|w| w.borrow().as_ref().is_some_and(|w| w.buffered_only))
     }
 
     /// The client has the response's first byte: the request's deadline no longer applies

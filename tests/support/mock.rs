@@ -46,6 +46,9 @@ pub enum Reply {
         frames: Vec<(Duration, String)>,
         abrupt: bool,
     },
+    /// A chunked SSE body written whole, its end included, in one write: a fast provider
+    /// whose tokens come faster than the round trip. The connection stays open.
+    SseBurst(Vec<String>),
     /// Read the request, then say nothing for this long (then close).
     Stall(Duration),
     /// Close the connection without answering.
@@ -340,6 +343,20 @@ fn serve(
                     return;
                 }
                 if conn.write_all(b"0\r\n\r\n").is_err() {
+                    return;
+                }
+                events
+                    .lock()
+                    .unwrap()
+                    .push(Event::StreamDone(Instant::now()));
+            }
+            Reply::SseBurst(frames) => {
+                let body: String = frames.concat();
+                let all = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                    body.len()
+                );
+                if conn.write_all(all.as_bytes()).is_err() {
                     return;
                 }
                 events
