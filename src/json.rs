@@ -129,9 +129,10 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut ChunkScratch) -> R) -> R {
     })
 }
 
-/// Space reused to parse one small document after another (a stream's chunks). simd-json
-/// parses in place, so each chunk is copied here first; its parser buffers are kept as well,
-/// which spares every parsed chunk the four allocations of a fresh parser.
+/// Space reused to parse one small document after another (a stream's chunks, an upstream
+/// answer): each worker thread has one (see [`with_scratch`]). simd-json parses in place, so
+/// each document is copied here first; its parser buffers are kept as well, which spares every
+/// parse the four allocations of a fresh parser.
 #[derive(Default)]
 pub struct ChunkScratch {
     bytes: Vec<u8>,

@@ -86,7 +86,6 @@ struct Relay<'r, 'a> {
     out: Vec<u8>,
     /// Events in `out` before the head is sent.
     held: usize,
-    scratch: crate::json::ChunkScratch,
     /// The chunks a translating decoder made of one event.
     decoded: Vec<Vec<u8>>,
     output_chars: usize,
@@ -121,7 +120,6 @@ pub fn relay(
         encoder,
         out: Vec::new(),
         held: 0,
-        scratch: crate::json::ChunkScratch::default(),
         decoded: Vec::new(),
         output_chars: 0,
         has_output: false,
@@ -264,7 +262,8 @@ impl Relay<'_, '_> {
             self.output_chars += output_chars;
             return self.emit(data);
         }
-        let facts = inspect_chunk(data, &mut self.scratch).map_err(|_| Stop::Upstream)?;
+        let facts = crate::json::with_scratch(|scratch| inspect_chunk(data, scratch))
+            .map_err(|_| Stop::Upstream)?;
         if facts.error {
             return Err(Stop::Upstream);
         }

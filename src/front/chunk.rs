@@ -4,7 +4,7 @@
 use simd_json::prelude::*;
 use simd_json::{BorrowedValue, OwnedValue};
 
-use crate::json::ChunkScratch;
+use crate::json::{self, ChunkScratch};
 use crate::wire::WireError;
 
 /// One tool call of an answer.
@@ -78,8 +78,13 @@ pub enum Piece<'a> {
     Finish(&'a str),
 }
 
-/// Calls `f` with each piece of one chunk, in order. `scratch` is reused between chunks.
-pub fn pieces(
+/// Calls `f` with each piece of one chunk, in order. The chunk is parsed in the thread's
+/// scratch (`json::with_scratch`): `f` must not yield.
+pub fn pieces(data: &[u8], f: impl FnMut(Piece<'_>)) -> Result<(), WireError> {
+    json::with_scratch(|scratch| pieces_in(data, scratch, f))
+}
+
+fn pieces_in(
     data: &[u8],
     scratch: &mut ChunkScratch,
     mut f: impl FnMut(Piece<'_>),
@@ -127,20 +132,14 @@ pub const MAX_KEPT: usize = 8 * 1024 * 1024;
 
 /// An encoder that takes a chunk's pieces one by one.
 pub trait PieceSink {
-    /// The encoder's reusable parse buffer.
-    fn scratch(&mut self) -> &mut ChunkScratch;
     fn piece(&mut self, piece: Piece<'_>, out: &mut Vec<u8>);
     /// Bytes of the answer kept so far (bounded by [`MAX_KEPT`]).
     fn kept(&self) -> usize;
 }
 
-/// Feeds one chunk's pieces to `sink`. The sink's parse buffer is lent out for the call, so
-/// the pieces (which borrow it) can be handed to the sink while it writes.
+/// Feeds one chunk's pieces to `sink`.
 pub fn feed(sink: &mut impl PieceSink, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
-    let mut scratch = std::mem::take(sink.scratch());
-    let r = pieces(data, &mut scratch, |p| sink.piece(p, out));
-    *sink.scratch() = scratch;
-    r?;
+    pieces(data, |p| sink.piece(p, out))?;
     if sink.kept() > MAX_KEPT {
         return Err(WireError::Unsupported(
             "the streamed answer is larger than this proxy keeps",

@@ -13,7 +13,7 @@ use simd_json::prelude::*;
 use super::chunk::{self, Piece};
 use super::{Echo, Inbound, new_id, unix_now};
 use crate::chat::{ChatRequest, Invalid, invalid, parse_body, wrong_type};
-use crate::json::{ChunkScratch, write_str};
+use crate::json::write_str;
 use crate::wire::{Usage, WireError};
 
 pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
@@ -162,7 +162,6 @@ pub struct StreamEncoder {
     id: String,
     created: u64,
     model: String,
-    scratch: ChunkScratch,
 }
 
 impl StreamEncoder {
@@ -171,14 +170,13 @@ impl StreamEncoder {
             id: new_id("cmpl-"),
             created: unix_now(),
             model: model.to_string(),
-            scratch: ChunkScratch::default(),
         }
     }
 
     pub fn chunk(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), WireError> {
         let mut text = String::new();
         let mut finish = None;
-        chunk::pieces(data, &mut self.scratch, |p| match p {
+        chunk::pieces(data, |p| match p {
             Piece::Text(t) => text.push_str(t),
             Piece::Finish(f) => finish = Some(f.to_string()),
             Piece::Tool { .. } => {}

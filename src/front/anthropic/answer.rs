@@ -4,7 +4,7 @@ use simd_json::json;
 
 use crate::front::chunk::{self, Piece, PieceSink};
 use crate::front::{Echo, event, new_id};
-use crate::json::{ChunkScratch, write_str};
+use crate::json::write_str;
 use crate::wire::{Usage, WireError};
 
 fn stop_reason(finish: &str, used_tools: bool) -> &'static str {
@@ -79,7 +79,6 @@ pub struct StreamEncoder {
     blocks: u32,
     used_tools: bool,
     finish: Option<String>,
-    scratch: ChunkScratch,
 }
 
 impl StreamEncoder {
@@ -94,7 +93,6 @@ impl StreamEncoder {
             blocks: 0,
             used_tools: false,
             finish: None,
-            scratch: ChunkScratch::default(),
         }
     }
 
@@ -161,10 +159,6 @@ impl StreamEncoder {
 }
 
 impl PieceSink for StreamEncoder {
-    fn scratch(&mut self) -> &mut ChunkScratch {
-        &mut self.scratch
-    }
-
     /// Only the open tool call's arguments are kept (to close an empty one with `{}`).
     fn kept(&self) -> usize {
         self.args.len()

@@ -5,7 +5,7 @@ use simd_json::prelude::*;
 
 use crate::front::chunk::{self, Piece, PieceSink};
 use crate::front::{Echo, event, new_id, unix_now};
-use crate::json::{ChunkScratch, encode};
+use crate::json::encode;
 use crate::wire::{Usage, WireError};
 
 fn usage_value(u: Usage) -> OwnedValue {
@@ -171,7 +171,6 @@ pub struct StreamEncoder {
     /// The last item is still receiving deltas.
     open: bool,
     finish: Option<String>,
-    scratch: ChunkScratch,
     /// Bytes held in `items`, bounded by `chunk::MAX_KEPT`.
     kept: usize,
 }
@@ -187,7 +186,6 @@ impl StreamEncoder {
             items: Vec::new(),
             open: false,
             finish: None,
-            scratch: ChunkScratch::default(),
             kept: 0,
         }
     }
@@ -277,10 +275,6 @@ impl StreamEncoder {
 }
 
 impl PieceSink for StreamEncoder {
-    fn scratch(&mut self) -> &mut ChunkScratch {
-        &mut self.scratch
-    }
-
     /// Every item's text or arguments are kept: `response.completed` repeats them all.
     fn kept(&self) -> usize {
         self.kept
