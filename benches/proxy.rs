@@ -45,6 +45,11 @@ const BURST: StreamShape = StreamShape {
     frames: 22,
     interval_ms: 0,
 };
+/// The paced stream's shape: 25 frames, 10 ms apart.
+const PACED: StreamShape = StreamShape {
+    frames: 25,
+    interval_ms: 10,
+};
 
 /// [`REQUEST`] asking for a stream.
 fn stream_request() -> &'static str {
@@ -820,10 +825,7 @@ fn main() {
     }
 
     let work = std::env::temp_dir().join(format!("freellmapi-bench-{}", std::process::id()));
-    let shape = Arc::new(std::sync::Mutex::new(StreamShape {
-        frames: 25,
-        interval_ms: 10,
-    }));
+    let shape = Arc::new(std::sync::Mutex::new(PACED));
     let mock = start_mock(shape.clone());
     eprintln!("mock upstream on {mock}");
     let (proxy, proxy_addr, token) = start_proxy(&bin, &work.join("proxy"), mock);
@@ -849,6 +851,18 @@ fn main() {
         nginx: nginx.as_ref(),
     };
     if let Some(rounds) = arg("--paced").and_then(|n| n.parse().ok()) {
+        if args.iter().any(|a| a == "--soak") {
+            *shape.lock().unwrap() = BURST;
+            soak(
+                proxy_addr,
+                &token,
+                pid,
+                &work.join("proxy"),
+                100_000 / scale,
+                idle,
+            );
+            *shape.lock().unwrap() = PACED;
+        }
         paced_rounds(&targets, rounds, 80 / scale.min(4));
         return;
     }
@@ -936,10 +950,7 @@ fn main() {
     let soak = soak(proxy_addr, &token, pid, &data_dir, batch, warm);
 
     // Streaming: time to first frame and per-frame delay, direct and through the proxy.
-    *shape.lock().unwrap() = StreamShape {
-        frames: 25,
-        interval_ms: 10,
-    };
+    *shape.lock().unwrap() = PACED;
     // 80 streams of 25 frames each: 20 s per target, enough for a steady p50 on a noisy VM.
     let streams = 80 / scale.min(4);
     let measure = |addr: SocketAddr, token: &str| paced(addr, path, token, stream_body, streams);

@@ -228,6 +228,44 @@ fn a_stream_whose_end_comes_with_done_ends_at_once_and_pools() {
     );
 }
 
+/// Tries: a stream whose first output is a tool call with no arguments yet (the byte scan
+/// counts no output in it; only the parse sees the call). It must count as output: the stream
+/// is served, not failed over as empty.
+#[test]
+fn a_tool_call_without_arguments_is_output_from_its_first_delta() {
+    let m = Mock::start(|_| Reply::Sse {
+        frames: frames(&[
+            (
+                0,
+                &mock::chunk(r#"{"role":"assistant","content":""}"#, None),
+            ),
+            (
+                0,
+                &mock::chunk(
+                    r#"{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"now","arguments":""}}]}"#,
+                    None,
+                ),
+            ),
+            (0, &mock::chunk("{}", Some("tool_calls"))),
+            (0, "data: [DONE]\n\n"),
+        ]),
+        abrupt: false,
+    });
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_tools")
+        .start();
+    let r = p.chat(STREAM);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let data = r.sse_data();
+    assert!(
+        data.iter().any(|d| d.contains(r#""name":"now""#)),
+        "{data:?}"
+    );
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(m.count(), 1);
+}
+
 #[test]
 fn a_failure_after_the_first_frame_ends_with_an_error_frame_and_done() {
     let m = Mock::start(|_| Reply::Sse {

@@ -7,9 +7,10 @@
 //! (see `upstream::watch`).
 //!
 //! The fast path: everything one upstream read produced leaves in one write (one chunk, one
-//! wake-up of the client), events are read out of the read buffer without a copy, and after
-//! the first output only the frames a byte scan flags (an error, a finish, usage, anything it
-//! cannot vouch for) are parsed (`wire::glance`). Nothing is allocated per event.
+//! wake-up of the client), events are read out of the read buffer without a copy, and only the
+//! frames a byte scan flags (an error, a finish, usage, anything it cannot vouch for, and
+//! before the first output any frame it counts no output in) are parsed (`wire::glance`).
+//! Nothing is allocated per event.
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -254,12 +255,14 @@ impl Relay<'_, '_> {
 
     /// One OpenAI chunk: accounted for, then encoded into `out`.
     fn event(&mut self, data: &[u8]) -> Result<(), Stop> {
-        // After the first output, most chunks are a few characters of text: a scan vouches
-        // for them without a parse.
-        if self.has_output
-            && let Glance::Plain { output_chars } = glance(data)
+        // Most chunks are a few characters of text: a scan vouches for them without a parse.
+        // Before the first output, only one whose scan counts output may skip it: a tool call's
+        // first delta can carry no arguments yet, and only the parse sees the call.
+        if let Glance::Plain { output_chars } = glance(data)
+            && (self.has_output || output_chars > 0)
         {
             self.output_chars += output_chars;
+            self.has_output = true;
             return self.emit(data);
         }
         let facts = crate::json::with_scratch(|scratch| inspect_chunk(data, scratch))
