@@ -850,27 +850,8 @@ fn main() {
         proxy: (&proxy, proxy_addr, &token),
         nginx: nginx.as_ref(),
     };
-    if let Some(rounds) = arg("--paced").and_then(|n| n.parse().ok()) {
-        if args.iter().any(|a| a == "--soak") {
-            *shape.lock().unwrap() = BURST;
-            soak(
-                proxy_addr,
-                &token,
-                pid,
-                &work.join("proxy"),
-                100_000 / scale,
-                idle,
-            );
-            *shape.lock().unwrap() = PACED;
-        }
-        paced_rounds(&targets, rounds, 80 / scale.min(4));
-        return;
-    }
-    if let Some(rounds) = arg("--chat").and_then(|n| n.parse().ok()) {
-        scenario_only(&targets, REQUEST, 1, 2000 / scale, rounds);
-        return;
-    }
-    if args.iter().any(|a| a == "--soak") {
+    let soaking = args.iter().any(|a| a == "--soak");
+    let soak_rows = || {
         *shape.lock().unwrap() = BURST;
         soak(
             proxy_addr,
@@ -880,6 +861,21 @@ fn main() {
             100_000 / scale,
             idle,
         );
+    };
+    if let Some(rounds) = arg("--paced").and_then(|n| n.parse().ok()) {
+        if soaking {
+            soak_rows();
+            *shape.lock().unwrap() = PACED;
+        }
+        paced_rounds(&targets, rounds, 80 / scale.min(4));
+        return;
+    }
+    if let Some(rounds) = arg("--chat").and_then(|n| n.parse().ok()) {
+        scenario_only(&targets, REQUEST, 1, 2000 / scale, rounds);
+        return;
+    }
+    if soaking {
+        soak_rows();
         return;
     }
     if let Some(rounds) = arg("--burst").and_then(|n| n.parse().ok()) {
