@@ -212,22 +212,22 @@ enum Drained {
     GaveUp,
 }
 
-/// Reads what follows `[DONE]` to the end of the body, within [`DRAIN_BYTES`]: only what has
+/// Reads what follows `[DONE]` to the end of the body, within `left` bytes (what is read is
+/// taken from it, so a look and the wait after it share one [`DRAIN_BYTES`]): only what has
 /// already arrived with `wait` `None`, else for up to `wait`. An upstream that keeps the body
 /// open past the wait is given up on (its connection is closed).
-fn drain(reader: &mut dyn std::io::Read, wait: Option<Duration>) -> Drained {
+fn drain(reader: &mut dyn std::io::Read, wait: Option<Duration>, left: &mut usize) -> Drained {
     match wait {
         Some(wait) => watch::drain_for(wait),
         None => watch::buffered_only(true),
     }
     let mut sink = [0u8; 256];
-    let mut left = DRAIN_BYTES;
     let drained = loop {
         match reader.read(&mut sink) {
             Ok(0) => break Drained::Ended,
             // Nothing more yet, as a timeout; a body that broke off says so again, waited for.
             Err(_) if wait.is_none() => break Drained::Pending,
-            Ok(n) if n < left => left -= n,
+            Ok(n) if n < *left => *left -= n,
             Ok(_) | Err(_) => break Drained::GaveUp,
         }
     };
@@ -420,8 +420,9 @@ impl Relay<'_, '_> {
         // upstream body's end came with `[DONE]` (as it usually does). When it is still on its
         // way, the client gets `[DONE]` at once and the response's end after the drain.
         self.encoder.finish(usage, &mut self.out);
+        let mut left = DRAIN_BYTES;
         let pending = match to_drain.as_deref_mut() {
-            Some(reader) => drain(reader, None) == Drained::Pending,
+            Some(reader) => drain(reader, None, &mut left) == Drained::Pending,
             None => false,
         };
         let written = if !pending {
@@ -429,7 +430,7 @@ impl Relay<'_, '_> {
         } else {
             writer.write(&self.out).and_then(|()| {
                 if let Some(reader) = to_drain {
-                    drain(reader, Some(DRAIN_WAIT));
+                    drain(reader, Some(DRAIN_WAIT), &mut left);
                 }
                 writer.finish()
             })
@@ -476,19 +477,45 @@ mod tests {
             pieces: vec![5],
             then: None,
         };
-        assert_eq!(drain(&mut ended, None), Drained::Ended);
+        assert_eq!(
+            drain(&mut ended, None, &mut DRAIN_BYTES.clone()),
+            Drained::Ended
+        );
         // Nothing more has arrived: only a look, so it is pending, not given up on.
         let mut pending = Body {
             pieces: vec![],
             then: Some(io::ErrorKind::Other),
         };
-        assert_eq!(drain(&mut pending, None), Drained::Pending);
-        assert_eq!(drain(&mut pending, Some(Duration::ZERO)), Drained::GaveUp);
+        let mut left = DRAIN_BYTES;
+        assert_eq!(drain(&mut pending, None, &mut left), Drained::Pending);
+        assert_eq!(
+            drain(&mut pending, Some(Duration::ZERO), &mut left),
+            Drained::GaveUp
+        );
         // A provider that keeps talking after [DONE] is given up on past DRAIN_BYTES.
         let mut chatty = Body {
             pieces: vec![256; DRAIN_BYTES / 256 + 1],
             then: None,
         };
-        assert_eq!(drain(&mut chatty, None), Drained::GaveUp);
+        assert_eq!(
+            drain(&mut chatty, None, &mut DRAIN_BYTES.clone()),
+            Drained::GaveUp
+        );
+        // The look and the wait after it share that budget: what the look read counts.
+        let mut split = Body {
+            pieces: vec![256; DRAIN_BYTES / 256 - 1],
+            then: Some(io::ErrorKind::Other),
+        };
+        let mut left = DRAIN_BYTES;
+        assert_eq!(drain(&mut split, None, &mut left), Drained::Pending);
+        assert_eq!(left, 256);
+        let mut more = Body {
+            pieces: vec![256],
+            then: None,
+        };
+        assert_eq!(
+            drain(&mut more, Some(Duration::ZERO), &mut left),
+            Drained::GaveUp
+        );
     }
 }
