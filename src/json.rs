@@ -204,8 +204,8 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Encodes a value compactly into `out`.
-pub fn write_value(out: &mut Vec<u8>, v: &OwnedValue) {
+/// Encodes a value (owned or borrowed) compactly into `out`.
+pub fn write_value(out: &mut Vec<u8>, v: &impl Writable) {
     // Writing into a Vec cannot fail.
     let _ = v.write(out);
 }

@@ -200,8 +200,7 @@ pub fn normalise(mut body: Vec<u8>, input_tokens: u64) -> Result<Completion, Wir
 
 fn encode(v: &BorrowedValue<'_>, size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 96);
-    // Writing into a Vec cannot fail.
-    let _ = v.write(&mut out);
+    json::write_value(&mut out, v);
     out
 }
 
@@ -418,16 +417,9 @@ pub fn inspect_chunk(
         .get("choices")
         .and_then(|c| c.as_array())
         .is_none_or(|c| c.is_empty());
-    if let Some(u) = obj.get("usage")
-        && let Some(prompt) = u.get_u64("prompt_tokens")
-    {
+    if let Some(usage) = read_usage(obj.get("usage")) {
         facts.usage_only = no_choices;
-        let completion = u.get_u64("completion_tokens").unwrap_or(0);
-        facts.usage = Some(Usage {
-            prompt,
-            completion,
-            total: u.get_u64("total_tokens").unwrap_or(prompt + completion),
-        });
+        facts.usage = Some(usage);
     }
     Ok(facts)
 }
