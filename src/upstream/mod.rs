@@ -8,6 +8,7 @@
 //! what happened (timeout, refused, TLS), never a URL with a key in it.
 
 pub mod classify;
+pub mod pool;
 pub mod proxy;
 pub mod resolver;
 pub mod sse;
@@ -24,6 +25,7 @@ use ureq::http::HeaderMap;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
+use pool::PoolingConnector;
 use proxy::Proxies;
 use transport::{Lane, MayConnector};
 
@@ -308,14 +310,14 @@ fn build_agent(
     lane: Option<Lane>,
 ) -> Agent {
     let tcp = lane.map_or_else(MayConnector::default, MayConnector::on_lane);
-    let connector = proxy::SocksConnector
+    let chain = proxy::SocksConnector
         .chain(proxy::ForwardConnector)
         .chain(ConnectProxyConnector::default())
         .chain(tcp)
         .chain(RustlsConnector::default());
     Agent::with_parts(
         agent_config(timeouts, tls, proxy),
-        connector,
+        PoolingConnector::new(chain, pool::Limits::default()),
         resolver.clone(),
     )
 }
@@ -338,9 +340,8 @@ fn agent_config(
         .timeout_per_read(Some(timeouts.idle))
         .input_buffer_size(transport::INPUT_BUFFER)
         .output_buffer_size(transport::OUTPUT_BUFFER)
-        .max_idle_connections(64)
-        .max_idle_connections_per_host(16)
-        .max_idle_age(Duration::from_secs(30))
+        // Idle connections are kept by our own pool (see `pool`), most recently used first.
+        .max_idle_connections(0)
         .build()
 }
 
