@@ -3,7 +3,7 @@
 //! error fields (`error.code`, Google's `quotaId`), never at message text.
 
 use simd_json::prelude::*;
-use ureq::http::HeaderMap;
+use ureq::http::{HeaderMap, HeaderName};
 
 use super::UpstreamError;
 use crate::outcome::{RateHints, Verdict};
@@ -117,20 +117,28 @@ fn google_quota(body: &[u8]) -> GoogleQuota {
     q
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// Read from every answer; as names made once, a lookup only hashes them.
+const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
+fn header<'a>(h: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
 /// The wait a rate-limited answer asks for: `Retry-After` seconds, or an `x-ratelimit-reset`
 /// epoch, or the reset of an exhausted request window.
 pub fn retry_after(h: &HeaderMap) -> Option<u64> {
-    if let Some(s) = header(h, "retry-after").and_then(|v| v.parse::<f64>().ok())
+    if let Some(s) = header(h, &RETRY_AFTER).and_then(|v| v.parse::<f64>().ok())
         && s.is_finite()
         && s >= 0.0
     {
         return Some((s * 1000.0) as u64);
     }
-    if let Some(reset) = header(h, "x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(reset) = header(h, &RESET).and_then(|v| v.parse::<u64>().ok()) {
         let now = crate::time::now_ms();
         // OpenRouter sends epoch milliseconds; some providers epoch seconds.
         let at = if reset > 10_000_000_000 {
@@ -151,13 +159,13 @@ pub fn retry_after(h: &HeaderMap) -> Option<u64> {
 
 /// `x-ratelimit-remaining-*` / `x-ratelimit-reset-*` as Groq and OpenAI send them.
 pub fn rate_hints(h: &HeaderMap) -> RateHints {
-    let num = |name: &str| header(h, name).and_then(|v| v.parse::<u64>().ok());
-    let dur = |name: &str| header(h, name).and_then(parse_duration_ms);
+    let num = |name: &HeaderName| header(h, name).and_then(|v| v.parse::<u64>().ok());
+    let dur = |name: &HeaderName| header(h, name).and_then(parse_duration_ms);
     RateHints {
-        remaining_requests: num("x-ratelimit-remaining-requests"),
-        reset_requests_ms: dur("x-ratelimit-reset-requests"),
-        remaining_tokens: num("x-ratelimit-remaining-tokens"),
-        reset_tokens_ms: dur("x-ratelimit-reset-tokens"),
+        remaining_requests: num(&REMAINING_REQUESTS),
+        reset_requests_ms: dur(&RESET_REQUESTS),
+        remaining_tokens: num(&REMAINING_TOKENS),
+        reset_tokens_ms: dur(&RESET_TOKENS),
     }
 }
 

@@ -22,6 +22,9 @@ use parking_lot::RwLock;
 use ureq::Agent;
 use ureq::Proxy;
 use ureq::http::HeaderMap;
+use ureq::http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue, TRANSFER_ENCODING,
+};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
@@ -33,6 +36,12 @@ use crate::catalog::{Auth, KeyFormat, Platform};
 use crate::crypto::{MasterKey, Secret};
 
 pub use transport::watch;
+
+// Header names and values of every call, made once: from a `&str` each is parsed and checked
+// again per request.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const JSON_OR_EVENTS: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const GOOG_API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -133,19 +142,16 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
     /// Whether the body's end is marked (chunked, or a `Content-Length`), so reading to it
     /// leaves the connection reusable. A body that ends only when the connection closes
     /// (HTTP/1.0 style) can never be pooled.
     pub fn end_is_marked(&self) -> bool {
-        let chunked = self.headers.get_all("transfer-encoding").iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        let chunked = self.headers.get_all(TRANSFER_ENCODING).iter().any(|v| {
+            v.as_bytes()
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
         });
-        chunked || self.headers.contains_key("content-length")
+        chunked || self.headers.contains_key(CONTENT_LENGTH)
     }
 
     /// Takes the headers out (for classification after the body is read).
@@ -157,7 +163,9 @@ impl Reply {
     /// of it, when the declared `Content-Length` already says more.
     pub fn read_body(mut self, limit: u64) -> Result<Vec<u8>, UpstreamError> {
         let declared = self
-            .header("content-length")
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(UpstreamError::TooLarge);
@@ -363,8 +371,8 @@ impl Upstream {
                 req = req.config().timeout_recv_response(Some(first_byte)).build();
             }
             let req = req
-                .header("Content-Type", "application/json")
-                .header("Accept", "application/json, text/event-stream");
+                .header(CONTENT_TYPE, JSON)
+                .header(ACCEPT, JSON_OR_EVENTS);
             let response = with_auth(req, &creds, platform).send(&out.body[..])?;
             Ok(reply(response))
         })
@@ -447,7 +455,7 @@ struct Credentials {
     url: String,
     /// The header carrying the key; in a `Secret` so our copy is wiped (ureq keeps its own
     /// for the request's life).
-    header: Option<(&'static str, Secret)>,
+    header: Option<(HeaderName, Secret)>,
 }
 
 /// Opens the key (when the platform uses one), splits `account_id:api_token` keys, fills the
@@ -481,10 +489,10 @@ fn credentials(
     };
     let header = match platform.auth {
         Auth::Bearer => Some((
-            "Authorization",
+            AUTHORIZATION,
             Secret::new([b"Bearer ", token.as_bytes()].concat()),
         )),
-        Auth::GoogApiKey => Some(("x-goog-api-key", Secret::new(token.as_bytes().to_vec()))),
+        Auth::GoogApiKey => Some((GOOG_API_KEY, Secret::new(token.as_bytes().to_vec()))),
         Auth::None => None,
     };
     Ok(Credentials { url, header })
@@ -496,7 +504,7 @@ fn with_auth<B>(
     platform: &Platform,
 ) -> ureq::RequestBuilder<B> {
     if let Some((name, value)) = &creds.header {
-        req = req.header(*name, value.as_bytes());
+        req = req.header(name, value.as_bytes());
     }
     for (name, value) in &platform.extra_headers {
         req = req.header(name.as_str(), value.as_str());
