@@ -61,7 +61,6 @@ fn serve(
 fn plan(snap: &Snapshot, parsed: &Parsed, req: &Request<'_>) -> Result<Plan, ClientError> {
     let name = &parsed.model;
     let m = snap
-        .catalog
         .find_model(name)
         .ok_or_else(|| ClientError::ModelNotFound {
             model: name.clone(),
@@ -134,7 +133,7 @@ fn attempt(
     // The length the client gets: the one it asked for, else the named model's. It is sent
     // only to a model whose native length differs (some refuse the parameter otherwise).
     let want = parsed.request.dimensions.or_else(|| {
-        let asked = snap.catalog.find_model(&parsed.model)?;
+        let asked = snap.find_model(&parsed.model)?;
         snap.catalog.models[asked].dimensions
     });
     let request_dims = want.filter(|w| model.dimensions != Some(*w));

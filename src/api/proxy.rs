@@ -421,17 +421,14 @@ fn plan(
         }
     }
     if let Some(name) = &chat.model {
-        let found = snap.catalog.find_model(name);
+        let found = snap.find_model(name);
         if found.is_none() && aliases::is_aliased(name) {
             match aliases::route(&snap.catalog.aliases, name) {
                 AliasRoute::Chain => {}
                 AliasRoute::Intelligence => plan.order = Order::Intelligence,
                 AliasRoute::Speed => plan.order = Order::Speed,
                 AliasRoute::Model(id) => {
-                    plan.first = snap
-                        .catalog
-                        .find_model(id)
-                        .and_then(|m| snap.entry_for_model(m));
+                    plan.first = snap.find_model(id).and_then(|m| snap.entry_for_model(m));
                     return Ok(plan);
                 }
             }

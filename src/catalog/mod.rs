@@ -499,6 +499,11 @@ impl Catalog {
         if let Some(i) = self.models.iter().position(|m| m.model_id == name) {
             return Some(i);
         }
+        self.find_qualified(name)
+    }
+
+    /// Resolves `platform/model_id`.
+    pub fn find_qualified(&self, name: &str) -> Option<usize> {
         let (platform, id) = name.split_once('/')?;
         let p = self.platform_index(platform)?;
         self.models

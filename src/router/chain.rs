@@ -102,9 +102,21 @@ pub struct Snapshot {
     pub keys: Vec<Arc<KeyInfo>>,
     /// Catalog model index → entry index.
     entry_of_model: Vec<Option<usize>>,
+    /// Model id → the first catalog model with it: a request names its model by id, and a
+    /// scan of the catalog for it touched every model before it (cold, on each request).
+    model_by_id: HashMap<Box<str>, usize>,
 }
 
 impl Snapshot {
+    /// Resolves a client's `model` as [`Catalog::find_model`] does: an exact id first, then
+    /// `platform/model_id`.
+    pub fn find_model(&self, name: &str) -> Option<usize> {
+        match self.model_by_id.get(name) {
+            Some(&m) => Some(m),
+            None => self.catalog.find_qualified(name),
+        }
+    }
+
     pub fn entry_for_model(&self, model: usize) -> Option<usize> {
         self.entry_of_model.get(model).copied().flatten()
     }
@@ -249,11 +261,16 @@ impl Registry {
                 }
             })
             .collect();
+        let mut model_by_id = HashMap::with_capacity(catalog.models.len());
+        for (i, m) in catalog.models.iter().enumerate() {
+            model_by_id.entry(m.model_id.as_str().into()).or_insert(i);
+        }
         Snapshot {
             catalog,
             entries,
             keys,
             entry_of_model,
+            model_by_id,
         }
     }
 

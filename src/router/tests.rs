@@ -610,3 +610,39 @@ fn a_need_skips_models_without_the_capability() {
         "no capable model, so no key can serve: {why:?}"
     );
 }
+
+/// Tries: every built-in model id, its `platform/model_id` form, an id two platforms share
+/// (the first in catalog order wins, as the catalog's own scan answers), and names that are
+/// no model: the snapshot's index answers exactly as the catalog does.
+#[test]
+fn the_snapshot_resolves_model_names_as_the_catalog_does() {
+    let mut c = Catalog::builtin();
+    let mut twin = c.models[3].clone();
+    twin.platform = c.models[0].platform + 1;
+    c.models.push(twin);
+    let c = Arc::new(c);
+    let r = Router::new(c.clone());
+    r.rebuild(c.clone(), vec![], &[]);
+    let s = r.snapshot();
+    let mut names: Vec<String> = c.models.iter().map(|m| m.model_id.clone()).collect();
+    names.extend(
+        c.models
+            .iter()
+            .map(|m| format!("{}/{}", c.platforms[m.platform].id, m.model_id)),
+    );
+    names.extend(
+        [
+            "",
+            "/",
+            "no-such-model",
+            "groq/",
+            "/x",
+            "nope/llama-3.1-8b-instant",
+        ]
+        .map(String::from),
+    );
+    for name in &names {
+        assert_eq!(s.find_model(name), c.find_model(name), "{name:?}");
+    }
+    assert_eq!(s.find_model(&c.models[3].model_id), Some(3));
+}
