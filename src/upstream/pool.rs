@@ -56,8 +56,9 @@ impl Default for Limits {
     }
 }
 
-/// Where a connection leads: what ureq's pool told connections apart by.
-#[derive(Debug, Clone)]
+/// Where a connection leads: what ureq's pool told connections apart by. Shared by the
+/// connections to one place (an `Arc` each, not a copy of the URI's bytes each).
+#[derive(Debug)]
 struct Dest {
     scheme: Option<Scheme>,
     authority: Option<Authority>,
@@ -81,14 +82,15 @@ impl Dest {
     }
 
     fn same(&self, other: &Dest) -> bool {
-        self.scheme == other.scheme
-            && self.authority == other.authority
-            && self.proxy == other.proxy
+        std::ptr::eq(self, other)
+            || self.scheme == other.scheme
+                && self.authority == other.authority
+                && self.proxy == other.proxy
     }
 }
 
 struct Parked<T> {
-    dest: Dest,
+    dest: Arc<Dest>,
     since: Instant,
     transport: T,
 }
@@ -97,6 +99,8 @@ struct Parked<T> {
 struct Idle<T> {
     parked: Vec<Parked<T>>,
     limits: Limits,
+    /// The destination of the newest connection made, for the next ones to the same place.
+    last_dest: Option<Arc<Dest>>,
 }
 
 impl<T> Idle<T> {
@@ -141,6 +145,7 @@ impl<C: Connector> PoolingConnector<C> {
             idle: Arc::new(Mutex::new(Idle {
                 parked: Vec::new(),
                 limits,
+                last_dest: None,
             })),
         }
     }
@@ -186,8 +191,17 @@ impl<C: Connector> Connector for PoolingConnector<C> {
         if let Some(pooled) = self.take(details) {
             return Ok(Some(pooled));
         }
-        let made = self.chain.connect(details, chained)?;
-        Ok(made.map(|t| Pooled::new(t, Dest::of(details), &self.idle)))
+        let Some(made) = self.chain.connect(details, chained)? else {
+            return Ok(None);
+        };
+        let dest = {
+            let mut idle = self.idle.lock();
+            match &idle.last_dest {
+                Some(d) if d.leads_to(details) => d.clone(),
+                _ => idle.last_dest.insert(Arc::new(Dest::of(details))).clone(),
+            }
+        };
+        Ok(Some(Pooled::new(made, dest, &self.idle)))
     }
 }
 
@@ -204,14 +218,14 @@ impl<C: Connector> std::fmt::Debug for PoolingConnector<C> {
 pub struct Pooled<T: Transport> {
     /// Present until dropped.
     transport: Option<T>,
-    dest: Dest,
+    dest: Arc<Dest>,
     home: Weak<Mutex<Idle<T>>>,
     /// The last call was an `is_open` that said yes.
     reusable: bool,
 }
 
 impl<T: Transport> Pooled<T> {
-    fn new(transport: T, dest: Dest, home: &Arc<Mutex<Idle<T>>>) -> Pooled<T> {
+    fn new(transport: T, dest: Arc<Dest>, home: &Arc<Mutex<Idle<T>>>) -> Pooled<T> {
         Pooled {
             transport: Some(transport),
             dest,
@@ -298,6 +312,11 @@ mod tests {
     }
 
     fn server() -> Server {
+        server_from(0)
+    }
+
+    /// A server whose connections are numbered from `base + 1`.
+    fn server_from(base: usize) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -306,7 +325,7 @@ mod tests {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let id = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let id = base + count.fetch_add(1, Ordering::SeqCst) + 1;
                 let tx = tx.clone();
                 std::thread::spawn(move || {
                     serve(stream, id);
@@ -513,5 +532,22 @@ mod tests {
         closed.sort_unstable();
         assert_eq!(closed, vec![1, 2], "the oldest two are closed");
         assert_eq!(get(&agent, srv.addr, "/"), 4);
+    }
+
+    /// Tries: calls alternating between two servers (on the same address, different ports):
+    /// each is answered by a connection to its own server, and each server's one connection
+    /// serves all of its calls.
+    #[test]
+    fn a_connection_only_serves_its_own_destination() {
+        let a = server_from(0);
+        let b = server_from(100);
+        let (agent, pool) = agent(Limits::default());
+        for _ in 0..3 {
+            assert_eq!(get(&agent, a.addr, "/"), 1);
+            assert_eq!(get(&agent, b.addr, "/"), 101);
+        }
+        assert_eq!(pool.idle_count(), 2);
+        assert_eq!(a.accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(b.accepted.load(Ordering::SeqCst), 1);
     }
 }
