@@ -28,7 +28,12 @@ struct Lookup {
 }
 
 /// (host, port) → (addresses, when they were resolved).
-type Cache = HashMap<(String, u16), (Vec<SocketAddr>, Instant)>;
+/// Answers by port, then host: a cached lookup takes the host as a `&str` and copies the
+/// addresses straight into ureq's fixed-size list, so it allocates nothing.
+type Cache = HashMap<u16, HashMap<Box<str>, (Vec<SocketAddr>, Instant)>>;
+
+/// ureq takes at most this many addresses per name.
+const MAX_ADDRS: usize = 16;
 
 #[derive(Clone)]
 pub struct CachingResolver {
@@ -62,11 +67,19 @@ impl CachingResolver {
         }
     }
 
-    fn lookup(&self, host: &str, port: u16, timeout: Duration) -> Answer {
-        if let Some((addrs, at)) = self.cache.lock().get(&(host.to_string(), port))
+    /// Resolves `host` (through the cache) into `out`.
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        out: &mut ResolvedSocketAddrs,
+    ) -> std::io::Result<()> {
+        if let Some((addrs, at)) = self.cache.lock().get(&port).and_then(|m| m.get(host))
             && at.elapsed() < TTL
         {
-            return Ok(addrs.clone());
+            fill(out, addrs);
+            return Ok(());
         }
         let (tx, rx) = may::sync::mpsc::channel();
         self.requests
@@ -79,15 +92,32 @@ impl CachingResolver {
         let addrs = rx
             .recv_timeout(timeout)
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS timeout"))??;
+        fill(out, &addrs);
         let mut cache = self.cache.lock();
-        if cache.len() >= MAX_ENTRIES {
-            cache.retain(|_, (_, at)| at.elapsed() < TTL);
-            if cache.len() >= MAX_ENTRIES {
+        if cache.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
+            for hosts in cache.values_mut() {
+                hosts.retain(|_, (_, at)| at.elapsed() < TTL);
+            }
+            if cache.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
                 cache.clear();
             }
         }
-        cache.insert((host.to_string(), port), (addrs.clone(), Instant::now()));
-        Ok(addrs)
+        cache
+            .entry(port)
+            .or_default()
+            .insert(host.into(), (addrs, Instant::now()));
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn cached(&self) -> usize {
+        self.cache.lock().values().map(HashMap::len).sum()
+    }
+}
+
+fn fill(out: &mut ResolvedSocketAddrs, addrs: &[SocketAddr]) {
+    for &a in addrs.iter().take(MAX_ADDRS) {
+        out.push(a);
     }
 }
 
@@ -115,11 +145,12 @@ impl Resolver for CachingResolver {
                 80
             });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
+        let mut out = self.empty();
+        match bare.parse::<IpAddr>() {
+            Ok(ip) => out.push(SocketAddr::new(ip, port)),
             Err(_) => {
                 let wait = timeout.not_zero().map(|d| *d).unwrap_or(DEFAULT_TIMEOUT);
-                self.lookup(bare, port, wait).map_err(|e| {
+                self.lookup(bare, port, wait, &mut out).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::TimedOut {
                         ureq::Error::Timeout(timeout.reason)
                     } else {
@@ -127,14 +158,44 @@ impl Resolver for CachingResolver {
                     }
                 })?
             }
-        };
-        let mut out = self.empty();
-        for a in addrs.into_iter().take(16) {
-            out.push(a);
         }
         if out.is_empty() {
             return Err(ureq::Error::HostNotFound);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(r: &CachingResolver, url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
+        let uri: Uri = url.parse().unwrap();
+        let config = Config::default();
+        r.resolve(&uri, &config, NextTimeout::default())
+            .map(|a| a.iter().copied().collect())
+    }
+
+    /// Tries: IPv4 and bracketed IPv6 literals (no lookup, nothing cached), a name from the
+    /// hosts file twice (one cache entry, the same answer) and the same name on another port
+    /// (its own entry). No name that needs a DNS server: the tests run without a network.
+    #[test]
+    fn literals_skip_the_cache_and_names_are_cached_per_port() {
+        let r = CachingResolver::new();
+        let v4 = resolve(&r, "http://127.0.0.1:8080/v1").unwrap();
+        assert_eq!(v4, vec!["127.0.0.1:8080".parse().unwrap()]);
+        let v6 = resolve(&r, "https://[::1]/v1").unwrap();
+        assert_eq!(v6, vec!["[::1]:443".parse().unwrap()]);
+        assert_eq!(r.cached(), 0);
+
+        let first = resolve(&r, "http://localhost:9/v1").unwrap();
+        assert!(!first.is_empty() && first.iter().all(|a| a.port() == 9));
+        assert_eq!(r.cached(), 1);
+        assert_eq!(resolve(&r, "http://localhost:9/v1").unwrap(), first);
+        assert_eq!(r.cached(), 1);
+        let other = resolve(&r, "http://localhost:10/v1").unwrap();
+        assert!(other.iter().all(|a| a.port() == 10));
+        assert_eq!(r.cached(), 2);
     }
 }
