@@ -317,7 +317,8 @@ impl Response {
 }
 
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
+    // The error's kind tells a server that died (refused) from a machine out of ports.
+    let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s
 }
