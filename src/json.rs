@@ -85,7 +85,7 @@ pub fn parse_value(bytes: &mut [u8]) -> Result<OwnedValue, JsonError> {
         return simd_json::to_owned_value(bytes).map_err(|e| JsonError::Invalid(describe(&e)));
     }
     with_scratch(|scratch| {
-        let buffers = scratch.buffers_for(bytes.len());
+        let (_, buffers) = scratch.lend(bytes.len());
         simd_json::value::owned::to_value_with_buffers(bytes, buffers)
     })
     .map_err(|e| JsonError::Invalid(describe(&e)))
@@ -147,20 +147,22 @@ impl ChunkScratch {
         if exceeds_depth(data, MAX_DEPTH) {
             return Err(JsonError::TooDeep);
         }
-        self.bytes.clear();
-        self.bytes.extend_from_slice(data);
-        self.grown = self.grown.max(data.len());
-        let buffers = self
-            .buffers
-            .get_or_insert_with(|| simd_json::Buffers::new(data.len()));
-        simd_json::value::borrowed::to_value_with_buffers(&mut self.bytes, buffers)
+        let (bytes, buffers) = self.lend(data.len());
+        bytes.clear();
+        bytes.extend_from_slice(data);
+        simd_json::value::borrowed::to_value_with_buffers(bytes, buffers)
             .map_err(|e| JsonError::Invalid(describe(&e)))
     }
 
-    fn buffers_for(&mut self, len: usize) -> &mut simd_json::Buffers {
+    /// The copy space and the parser buffers for a document of `len` bytes. Every use of the
+    /// buffers goes through here, so `grown` (what [`with_scratch`] decides to keep by) always
+    /// counts it.
+    fn lend(&mut self, len: usize) -> (&mut Vec<u8>, &mut simd_json::Buffers) {
         self.grown = self.grown.max(len);
-        self.buffers
-            .get_or_insert_with(|| simd_json::Buffers::new(len))
+        let buffers = self
+            .buffers
+            .get_or_insert_with(|| simd_json::Buffers::new(len));
+        (&mut self.bytes, buffers)
     }
 }
 
