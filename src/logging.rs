@@ -20,6 +20,18 @@ pub struct Filter {
 /// Other crates stay at this level unless named, so `debug` shows our decisions, not TLS noise.
 const DEPENDENCY_DEFAULT: LevelFilter = LevelFilter::Warn;
 
+/// The HTTP client's crates. At trace they dump every byte sent as hex and text, 16 bytes a
+/// line: the `Authorization` header's key arrives cut across lines, where no redaction can
+/// recognise it. So they never go above debug, whatever is asked.
+const WIRE_TARGETS: &[&str] = &["ureq", "ureq_proto"];
+const WIRE_MAX: LevelFilter = LevelFilter::Debug;
+
+fn is_wire(target: &str) -> bool {
+    WIRE_TARGETS
+        .iter()
+        .any(|t| target == *t || target.strip_prefix(t).is_some_and(|r| r.starts_with("::")))
+}
+
 impl Filter {
     /// Parses `info`, `debug`, `freellmapi=debug,ureq=info`, ...
     pub fn parse(spec: &str) -> Result<Filter, String> {
@@ -47,7 +59,8 @@ impl Filter {
         if target == "freellmapi" || target.starts_with("freellmapi::") {
             return self.own;
         }
-        self.targets
+        let level = self
+            .targets
             .iter()
             .filter(|(t, _)| {
                 target == t
@@ -57,7 +70,19 @@ impl Filter {
             })
             .map(|(_, l)| *l)
             .next_back()
-            .unwrap_or(DEPENDENCY_DEFAULT)
+            .unwrap_or(DEPENDENCY_DEFAULT);
+        if is_wire(target) {
+            level.min(WIRE_MAX)
+        } else {
+            level
+        }
+    }
+
+    /// Whether trace was asked for a wire target (and is refused).
+    fn asks_wire_trace(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|(t, l)| *l > WIRE_MAX && is_wire(t))
     }
 
     fn max(&self) -> LevelFilter {
@@ -126,8 +151,14 @@ impl Log for StderrLogger {
 pub fn init(filter: Filter) {
     let max = filter.max();
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let wire_trace = filter.asks_wire_trace();
     if log::set_boxed_logger(Box::new(StderrLogger { filter, journald })).is_ok() {
         log::set_max_level(max);
+        if wire_trace {
+            log::warn!(
+                "ureq and ureq_proto log at debug at most: their trace output dumps request bytes, provider keys included"
+            );
+        }
     }
 }
 
@@ -251,10 +282,28 @@ mod tests {
         let f = Filter::parse("debug").unwrap();
         assert_eq!(f.level_for("freellmapi::router"), LevelFilter::Debug);
         assert_eq!(f.level_for("ureq::run"), LevelFilter::Warn);
-        let f = Filter::parse("warn,ureq=trace").unwrap();
+        let f = Filter::parse("warn,ureq=debug,rustls=trace").unwrap();
         assert_eq!(f.level_for("freellmapi"), LevelFilter::Warn);
-        assert_eq!(f.level_for("ureq::run"), LevelFilter::Trace);
+        assert_eq!(f.level_for("ureq::run"), LevelFilter::Debug);
         assert_eq!(f.level_for("ureq_proto"), LevelFilter::Warn);
+        assert_eq!(f.level_for("rustls::conn"), LevelFilter::Trace);
+        assert!(!f.asks_wire_trace());
         assert!(Filter::parse("loud").is_err());
+    }
+
+    /// Tries: trace asked for the HTTP client's crates, by name and by module. Their trace
+    /// output would dump the key-bearing request bytes; they stay at debug.
+    #[test]
+    fn wire_logs_never_go_above_debug() {
+        let f = Filter::parse("trace,ureq=trace,ureq_proto::util=trace").unwrap();
+        assert_eq!(f.level_for("freellmapi::upstream"), LevelFilter::Trace);
+        assert_eq!(f.level_for("ureq::run"), LevelFilter::Debug);
+        assert_eq!(f.level_for("ureq_proto::util"), LevelFilter::Debug);
+        assert_eq!(
+            f.level_for("ureq_protocol"),
+            LevelFilter::Warn,
+            "another crate"
+        );
+        assert!(f.asks_wire_trace());
     }
 }
