@@ -1,13 +1,16 @@
 //! Backups: one file holding a consistent copy of the store and the master key, sealed with a
 //! passphrase, and its restore into an empty data dir.
 //!
-//! The file: `FLLMBAK1`, the PBKDF2 iteration count (u32, big-endian), a 16-byte salt and an
-//! 8-byte nonce prefix (the header), then the sealed stream in segments of up to 1 MiB, each
+//! The file: `FLLMBAK2`, the key derivation (one byte: 1 is PBKDF2-HMAC-SHA256), its iteration
+//! count (u32, big-endian), a 16-byte salt and an 8-byte nonce prefix (the header), then the
+//! sealed stream in segments of up to 1 MiB, each
 //! `u32 length ‖ AES-256-GCM(segment)`. Segment `i`'s nonce is the prefix and `i`, with the top
 //! bit set on the last one; every segment authenticates the header. So a wrong passphrase, a
 //! flipped bit, reordered or dropped segments and a truncated file are all refused, and memory
 //! stays bounded however large the store (the STREAM construction). The stream inside names its
-//! parts: `master.key`, then `data.mdb`.
+//! parts: `master.key`, then `data.mdb`. Files of the first version (`FLLMBAK1`: the same
+//! without the derivation byte, written with 310 000 iterations until December 2026) still
+//! restore.
 //!
 //! Owns the format. A restore writes into a scratch dir beside the target and moves it into
 //! place only once the copy opens with its key: a failed restore leaves nothing behind.
@@ -22,16 +25,22 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use crate::crypto::{MasterKey, fill_random};
 use crate::store::Store;
 
-const MAGIC: &[u8; 8] = b"FLLMBAK1";
-const HEADER_LEN: usize = 8 + 4 + 16 + 8;
+const MAGIC_V1: &[u8; 8] = b"FLLMBAK1";
+const MAGIC_V2: &[u8; 8] = b"FLLMBAK2";
+/// The one key derivation of version 2 so far; a stronger one gets the next number.
+const KDF_PBKDF2_SHA256: u8 = 1;
+/// Magic, derivation, iterations, salt, nonce prefix.
+const HEADER_LEN: usize = 8 + 1 + 4 + 16 + 8;
 const SEGMENT: usize = 1024 * 1024;
 const TAG: usize = 16;
 const LAST: u32 = 1 << 31;
-/// PBKDF2-HMAC-SHA256 rounds for new backups (about a second on a Raspberry Pi 4).
-const ITERATIONS: u32 = 310_000;
+/// PBKDF2-HMAC-SHA256 rounds for new backups: OWASP's floor (2023), about a second on a
+/// Raspberry Pi 4. The file holds the master key, so offline guessing must be expensive.
+const ITERATIONS: u32 = 600_000;
 /// The most a file may ask for (a forged count must not stall a restore for hours).
 const MAX_ITERATIONS: u32 = 10_000_000;
-pub const MIN_PASSPHRASE: usize = 8;
+/// The shortest passphrase a new backup takes (old backups restore whatever theirs was).
+pub const MIN_PASSPHRASE: usize = 12;
 const MASTER_PART: &str = "master.key";
 const STORE_PART: &str = "data.mdb";
 
@@ -105,10 +114,11 @@ impl<W: Write> SealWriter<W> {
         fill_random(&mut salt);
         fill_random(&mut prefix);
         let mut header = [0u8; HEADER_LEN];
-        header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&ITERATIONS.to_be_bytes());
-        header[12..28].copy_from_slice(&salt);
-        header[28..].copy_from_slice(&prefix);
+        header[..8].copy_from_slice(MAGIC_V2);
+        header[8] = KDF_PBKDF2_SHA256;
+        header[9..13].copy_from_slice(&ITERATIONS.to_be_bytes());
+        header[13..29].copy_from_slice(&salt);
+        header[29..].copy_from_slice(&prefix);
         out.write_all(&header)?;
         Ok(SealWriter {
             out,
@@ -158,7 +168,8 @@ impl<W: Write> Write for SealWriter<W> {
 struct OpenReader<R: Read> {
     input: R,
     key: LessSafeKey,
-    header: [u8; HEADER_LEN],
+    /// The header as read (a version 1 header is a byte shorter): every segment's AAD.
+    header: Vec<u8>,
     prefix: [u8; 8],
     plain: Vec<u8>,
     pos: usize,
@@ -168,19 +179,40 @@ struct OpenReader<R: Read> {
 
 impl<R: Read> OpenReader<R> {
     fn new(mut input: R, passphrase: &str) -> Result<OpenReader<R>, BackupError> {
-        let mut header = [0u8; HEADER_LEN];
-        input.read_exact(&mut header).map_err(|_| WRONG)?;
-        if &header[..8] != MAGIC {
-            return Err(BackupError::Unreadable("not a freellmapi backup file"));
+        let mut magic = [0u8; 8];
+        input.read_exact(&mut magic).map_err(|_| WRONG)?;
+        // Version 1 had no derivation byte: PBKDF2-HMAC-SHA256 was implied.
+        let kdf_byte = match &magic {
+            m if m == MAGIC_V2 => true,
+            m if m == MAGIC_V1 => false,
+            m if m.starts_with(b"FLLMBAK") => {
+                return Err(BackupError::Unreadable(
+                    "this backup was written by a newer freellmapi; restore it with that version",
+                ));
+            }
+            _ => return Err(BackupError::Unreadable("not a freellmapi backup file")),
+        };
+        let mut header = magic.to_vec();
+        header.resize(HEADER_LEN - usize::from(!kdf_byte), 0);
+        input.read_exact(&mut header[8..]).map_err(|_| WRONG)?;
+        let mut rest = &header[8..];
+        if kdf_byte {
+            if rest[0] != KDF_PBKDF2_SHA256 {
+                return Err(BackupError::Unreadable(
+                    "this backup uses a key derivation this freellmapi does not know; restore it with a newer version",
+                ));
+            }
+            rest = &rest[1..];
         }
-        let iterations = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes"));
+        let iterations = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes"));
         if iterations == 0 || iterations > MAX_ITERATIONS {
             return Err(WRONG);
         }
+        let (salt, prefix_bytes) = (&rest[4..20], &rest[20..28]);
         let mut prefix = [0u8; 8];
-        prefix.copy_from_slice(&header[28..]);
+        prefix.copy_from_slice(prefix_bytes);
         Ok(OpenReader {
-            key: key_from(passphrase, &header[12..28], iterations),
+            key: key_from(passphrase, salt, iterations),
             input,
             header,
             prefix,
@@ -207,14 +239,14 @@ impl<R: Read> OpenReader<R> {
         })?;
         // The last segment says so in its nonce. Only a full segment can be a middle one;
         // a full one is tried as that first (a copy kept for the second try).
-        let header = self.header;
+        let header = &self.header;
         let full = len == SEGMENT + TAG;
         let copy = full.then(|| self.plain.clone());
         let opened = self
             .key
             .open_in_place(
                 nonce(&self.prefix, self.index, !full),
-                Aad::from(&header),
+                Aad::from(header),
                 &mut self.plain,
             )
             .map(|p| p.len());
@@ -228,7 +260,7 @@ impl<R: Read> OpenReader<R> {
                     .key
                     .open_in_place(
                         nonce(&self.prefix, self.index, true),
-                        Aad::from(&header),
+                        Aad::from(header),
                         &mut copy,
                     )
                     .map_err(|_| WRONG)?
@@ -525,9 +557,38 @@ mod tests {
         let mut longer = sealed.clone();
         longer.push(0);
         assert!(open(&longer, "correct horse").is_err());
-        // Tries a forged iteration count.
+        // Tries a forged iteration count, and an unknown key derivation.
         let mut slow = sealed.clone();
-        slow[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+        slow[9..13].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(open(&slow, "correct horse").is_err());
+        let mut other = sealed.clone();
+        other[8] = 2;
+        assert!(
+            matches!(open(&other, "correct horse"), Err(BackupError::Unreadable(m)) if m.contains("newer"))
+        );
+    }
+
+    /// A file of the first version, written by the code of November 2026 (`FLLMBAK1`, 310 000
+    /// iterations, an 8-character passphrase), still opens.
+    #[test]
+    fn a_version_one_file_still_opens() {
+        let old = include_bytes!("../tests/fixtures/backup-v1.bak");
+        assert_eq!(&old[..8], MAGIC_V1);
+        let mut r = OpenReader::new(&old[..], "passw0rd").unwrap();
+        assert_eq!(read_part(&mut r, MASTER_PART).unwrap(), 65);
+        // A wrong passphrase shows at the first segment.
+        let mut wrong = OpenReader::new(&old[..], "passw0rd!").unwrap();
+        assert!(read_part(&mut wrong, MASTER_PART).is_err());
+    }
+
+    #[test]
+    fn new_files_are_version_two_at_todays_cost() {
+        let sealed = seal(b"x", "correct horse");
+        assert_eq!(&sealed[..8], MAGIC_V2);
+        assert_eq!(sealed[8], KDF_PBKDF2_SHA256);
+        assert_eq!(
+            u32::from_be_bytes(sealed[9..13].try_into().unwrap()),
+            600_000
+        );
     }
 }

@@ -67,7 +67,7 @@ fn a_backup_under_load_restores_the_same_keys_token_and_settings() {
     load.join().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let sealed = std::fs::read(&file).unwrap();
-    assert!(sealed.starts_with(b"FLLMBAK1"));
+    assert!(sealed.starts_with(b"FLLMBAK2"));
     // Sealed: neither the master key nor the unified key appears in the file.
     let master = std::fs::read_to_string(p.dir.join("master.key")).unwrap();
     for secret in [master.trim(), p.token.as_str()] {
@@ -121,10 +121,17 @@ fn wrong_passphrases_damaged_files_and_full_targets_are_refused_with_nothing_wri
         .key("groq", "gsk_backup_test_key_1")
         .start();
     let file = temp_dir("backup-bad").join("f.bak");
-    // Tries a short passphrase.
-    let short = p.cli(&["backup", file.to_str().unwrap()], "short\n");
-    assert_eq!(short.status.code(), Some(2));
-    assert!(!file.exists());
+    // Tries short passphrases: eight digits were accepted until December 2026.
+    for short in ["short\n", "12345678\n", "eleven char\n"] {
+        let out = p.cli(&["backup", file.to_str().unwrap()], short);
+        assert_eq!(out.status.code(), Some(2), "{short}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!file.exists());
+    }
     assert!(
         p.cli(&["backup", file.to_str().unwrap()], PASS)
             .status
@@ -223,7 +230,7 @@ fn the_dashboard_downloads_the_same_backup_after_asking_for_the_password_again()
 
     let r = admin.req("POST", "/api/backup", &body("a long backup passphrase"));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.body.starts_with(b"FLLMBAK1"));
+    assert!(r.body.starts_with(b"FLLMBAK2"));
     let disposition = r.header("content-disposition").unwrap_or_default();
     assert!(
         disposition.starts_with("attachment; filename=\"freellmapi-"),

@@ -105,7 +105,7 @@ const Pages = (() => {
   // The same sealed file as `freellmapi backup`: the store and the master key.
   function renderBackup() {
     const password = h('input', { id: 'backup-password', type: 'password', autocomplete: 'current-password', required: true });
-    const passphrase = h('input', { id: 'backup-passphrase', type: 'password', autocomplete: 'new-password', minlength: 8, required: true });
+    const passphrase = h('input', { id: 'backup-passphrase', type: 'password', autocomplete: 'new-password', minlength: 12, required: true });
     const submit = async e => {
       e.preventDefault();
       const res = await fetch('/api/backup', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
@@ -129,7 +129,7 @@ const Pages = (() => {
       h('p', { class: 'muted' }, 'Keys, client keys, settings and the master key in one file sealed with a passphrase; restore it with ',
         h('code', {}, 'freellmapi restore FILE --data-dir NEW_DIR'), '.'),
       h('div', { class: 'field' }, h('label', { for: 'backup-password' }, 'Dashboard password'), password),
-      h('div', { class: 'field' }, h('label', { for: 'backup-passphrase' }, 'Backup passphrase (8+ characters)'), passphrase),
+      h('div', { class: 'field' }, h('label', { for: 'backup-passphrase' }, 'Backup passphrase (12+ characters)'), passphrase),
       h('button', { type: 'submit', class: 'primary' }, 'Download backup'));
   }
 
