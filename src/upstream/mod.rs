@@ -73,6 +73,8 @@ pub enum UpstreamError {
     Io,
     /// The response was larger than we accept.
     TooLarge,
+    /// The body trickled: too slow to arrive within the attempt's share of the budget.
+    TooSlow,
     /// Not HTTP we can read.
     Protocol,
     /// Our own client disconnected; the call was abandoned on purpose.
@@ -92,6 +94,7 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::Timeout => "timed out",
             UpstreamError::Io => "connection broke mid-response",
             UpstreamError::TooLarge => "response too large",
+            UpstreamError::TooSlow => "response too slow to arrive in time",
             UpstreamError::Protocol => "malformed HTTP response",
             UpstreamError::ClientGone => "client disconnected",
             UpstreamError::KeyUnreadable => "stored key could not be decrypted",
@@ -173,13 +176,35 @@ impl Reply {
         // Sized up front from the declared length (a claim, so only up to a point) rather
         // than grown by doubling from nothing: one allocation for a usual answer, not five.
         let mut out = Vec::with_capacity(declared.map_or(PRESIZE, |n| n.min(PRESIZE_MAX)) as usize);
-        self.body
-            .with_config()
-            .limit(limit)
-            .reader()
-            .read_to_end(&mut out)
-            .map_err(|e| UpstreamError::from(ureq::Error::from(e)))?;
-        Ok(out)
+        let mut reader = self.body.with_config().limit(limit).reader();
+        let mut pace: Option<(Pace, watch::Narrowed)> = None;
+        loop {
+            if out.capacity() - out.len() < PRESIZE as usize {
+                out.reserve(out.len().max(PRESIZE as usize));
+            }
+            let start = out.len();
+            // One read brings at most what ureq buffered: only this window is zeroed for it.
+            out.resize(out.capacity().min(start + READ_WINDOW), 0);
+            let read = reader.read(&mut out[start..]);
+            out.truncate(start + *read.as_ref().unwrap_or(&0));
+            let n = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    if pace.as_ref().is_some_and(|(p, _)| p.share_spent()) {
+                        return Err(UpstreamError::TooSlow);
+                    }
+                    return Err(UpstreamError::from(ureq::Error::from(e)));
+                }
+            };
+            if n == 0 {
+                return Ok(out);
+            }
+            match &pace {
+                // The first bytes: from now on the body has its share of the time left.
+                None => pace = Pace::start(declared).map(|p| (p, watch::narrow(p.share_end))),
+                Some((p, _)) => p.check(out.len() as u64)?,
+            }
+        }
     }
 
     /// The body as a byte stream (for SSE). Dropping it before the end closes the connection.
@@ -187,6 +212,62 @@ impl Reply {
         self.body.into_reader()
     }
 }
+
+/// How a non-streamed body must arrive once its first bytes did: a provider that trickles
+/// (bytes come, no answer forms) must not hold the request until its budget is gone while a
+/// healthy provider waits next in line. The body gets half the time the request has left
+/// (at least [`MIN_BODY_SHARE`]); a body of declared length fails as soon as its pace, after
+/// [`PACE_GRACE`], cannot bring the rest within that share. A body of unknown length has only
+/// the share: providers that pad a slow answer with whitespace are not cut short by a rate.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    started: std::time::Instant,
+    share_end: std::time::Instant,
+    declared: Option<u64>,
+}
+
+const MIN_BODY_SHARE: Duration = Duration::from_secs(5);
+const PACE_GRACE: Duration = Duration::from_secs(1);
+
+impl Pace {
+    /// `None` outside a client request (health probes, listings have their own timeouts).
+    fn start(declared: Option<u64>) -> Option<Pace> {
+        let left = watch::time_left()?;
+        let started = std::time::Instant::now();
+        let share = (left / 2).max(MIN_BODY_SHARE).min(left);
+        Some(Pace {
+            started,
+            share_end: started + share,
+            declared,
+        })
+    }
+
+    fn share_spent(&self) -> bool {
+        std::time::Instant::now() >= self.share_end
+    }
+
+    /// `Err(TooSlow)` when `got` bytes so far show the declared rest cannot come in time.
+    fn check(&self, got: u64) -> Result<(), UpstreamError> {
+        let Some(declared) = self.declared else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let elapsed = now.duration_since(self.started);
+        if elapsed < PACE_GRACE || got >= declared {
+            return Ok(());
+        }
+        let rest = (declared - got) as f64;
+        let rate = got as f64 / elapsed.as_secs_f64();
+        let needs = Duration::from_secs_f64((rest / rate).min(1e9));
+        if now + needs > self.share_end {
+            return Err(UpstreamError::TooSlow);
+        }
+        Ok(())
+    }
+}
+
+/// The most of the buffer one read of a body is offered.
+const READ_WINDOW: usize = 32 * 1024;
 
 /// A body of unknown length starts with this much room.
 const PRESIZE: u64 = 4096;
@@ -461,6 +542,37 @@ struct Credentials {
 /// Opens the key (when the platform uses one), splits `account_id:api_token` keys, fills the
 /// URL and builds the auth header. The URL never carries the secret part: only an account id
 /// may be substituted into it.
+/// Text a provider sent with every given key removed from it, whatever the key's shape (a
+/// provider that echoes the key it was sent, prefix or not, must not hand it to our client).
+/// `keys` are sealed keys with their platforms: the attempt's own and every other stored
+/// one. Each is opened only for the comparison; this is the rare path of a relayed 400.
+pub fn scrub_keys<'k>(
+    text: &str,
+    keys: impl IntoIterator<Item = (&'k Platform, &'k [u8])>,
+    master: &MasterKey,
+) -> String {
+    /// Shorter pieces are not secrets on their own (and would mangle ordinary words).
+    const MIN_SECRET: usize = 8;
+    let mut out = text.to_string();
+    for (platform, sealed) in keys {
+        let Ok(secret) = master.open(sealed, &platform.id) else {
+            continue;
+        };
+        let Some(whole) = secret.as_str() else {
+            continue;
+        };
+        // An `account_id:api_token` key is sent in two parts (the token, and the account in
+        // the URL); either may come back.
+        let parts = std::iter::once(whole).chain(whole.split(':'));
+        for part in parts.filter(|p| p.len() >= MIN_SECRET) {
+            if out.contains(part) {
+                out = out.replace(part, "[redacted]");
+            }
+        }
+    }
+    out
+}
+
 fn credentials(
     platform: &Platform,
     sealed_key: Option<&[u8]>,

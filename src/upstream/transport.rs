@@ -534,6 +534,37 @@ pub mod watch {
         WATCH.with(|w| w.borrow().as_ref().is_some_and(|w| w.buffered_only))
     }
 
+    /// Until the guard drops, connects and reads wait no later than `at` either (an attempt's
+    /// share of the request's budget); then the earlier limit applies again.
+    pub fn narrow(at: Instant) -> Narrowed {
+        let before = WATCH.with(|w| {
+            let mut w = w.borrow_mut();
+            let w = w.as_mut()?;
+            let before = w.until;
+            w.until = Some(before.map_or(at, |u| u.min(at)));
+            Some(before)
+        });
+        Narrowed { before }
+    }
+
+    /// Restores the limit [`narrow`] replaced.
+    pub struct Narrowed {
+        /// `None`: there was no watch to narrow.
+        before: Option<Option<Instant>>,
+    }
+
+    impl Drop for Narrowed {
+        fn drop(&mut self) {
+            if let Some(before) = self.before {
+                WATCH.with(|w| {
+                    if let Some(w) = w.borrow_mut().as_mut() {
+                        w.until = before;
+                    }
+                });
+            }
+        }
+    }
+
     /// The client has the response's first byte: the request's deadline no longer applies
     /// (a stream runs as long as it flows; its idle limits still do).
     pub fn committed() {
@@ -545,7 +576,7 @@ pub mod watch {
     }
 
     /// How much longer a connect or read may wait; `None` when nothing limits it.
-    pub(super) fn time_left() -> Option<Duration> {
+    pub(in crate::upstream) fn time_left() -> Option<Duration> {
         WATCH.with(|w| {
             w.borrow()
                 .as_ref()
