@@ -19,7 +19,11 @@ use crate::crypto::{MasterKey, Secret};
 use crate::health::{self, Checked, Selection};
 use crate::router::{Router, UsableKey};
 use crate::store::{KeyStatus, LogSink, Store, StoreError};
+use crate::throttle::Failures;
 use crate::upstream::{Timeouts, Upstream};
+
+/// Wrong client keys an address may send in a minute before it gets 429s.
+pub const KEY_FAILURES: u32 = 20;
 
 /// Keyless (local) platforms get one synthetic key each, numbered down from here.
 pub const KEYLESS_KEY_BASE: u64 = u64::MAX - 1024;
@@ -49,6 +53,8 @@ pub struct App {
     /// may wake on another worker thread, and arc-swap's thread-local bookkeeping was seen to
     /// trip there (a panic in a release build); a read lock held for a clone has no such state.
     client_keys: RwLock<Arc<ClientKeyIndex>>,
+    /// Wrong client keys per address (or IPv6 /64).
+    key_failures: Failures,
     generation: AtomicU64,
     /// The last cooldown-clear request (left by the CLI) applied to the router.
     cooldown_clears_seen: AtomicU64,
@@ -110,11 +116,17 @@ impl App {
             trust_proxy: config.trust_proxy.clone(),
             token: ArcSwap::from_pointee(token),
             client_keys: Default::default(),
+            key_failures: Failures::new(KEY_FAILURES, 60_000),
             generation: AtomicU64::new(u64::MAX),
             cooldown_clears_seen: AtomicU64::new(0),
         };
         app.reload()?;
         Ok(app)
+    }
+
+    /// The count of wrong client keys per address.
+    pub fn key_failures(&self) -> &Failures {
+        &self.key_failures
     }
 
     /// The unified client key.

@@ -72,6 +72,24 @@ pub struct Invalid {
     pub code: &'static str,
 }
 
+/// The longest model name a request may carry: every catalog id is far shorter, and a name is
+/// echoed in answers and kept in the request log.
+pub const MAX_MODEL_NAME: usize = 256;
+
+/// Refuses a model name longer than [`MAX_MODEL_NAME`] bytes.
+pub fn check_model_name(name: &str) -> Result<(), Invalid> {
+    if name.len() > MAX_MODEL_NAME {
+        return Err(invalid(
+            "invalid_value",
+            format!(
+                "model: {} bytes is longer than any model name (at most {MAX_MODEL_NAME}); see /v1/models",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn invalid(code: &'static str, message: String) -> Invalid {
     Invalid { message, code }
 }
@@ -129,7 +147,10 @@ impl ChatRequest {
             Some(v) if v.is_null() => None,
             Some(v) => match v.as_str() {
                 Some(s) if s.is_empty() || s == "auto" => None,
-                Some(s) => Some(s.to_string()),
+                Some(s) => {
+                    check_model_name(s)?;
+                    Some(s.to_string())
+                }
                 None => return Err(wrong_type("model", "a string", v)),
             },
         };

@@ -70,6 +70,8 @@ ENVIRONMENT:
   FREELLMAPI_SSE_KEEPALIVE_SECS   keep-alive comment interval on quiet streams [15]
   FREELLMAPI_HEALTH_INTERVAL_SECS time between key health checks [300]
   FREELLMAPI_WORKERS              coroutine worker threads [one per core]
+  FREELLMAPI_ALLOWED_HOSTS        names the dashboard answers to besides this machine's own
+                                  (comma-separated; * for any) [none]
 
 PLATFORMS:
   google groq cerebras sambanova nvidia mistral openrouter github huggingface

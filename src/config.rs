@@ -169,6 +169,9 @@ pub struct Config {
     /// `FREELLMAPI_CA_FILE`: the roots to trust instead of the built-in Mozilla set.
     pub ca_roots: CaRoots,
     pub trust_proxy: Vec<Cidr>,
+    /// `FREELLMAPI_ALLOWED_HOSTS`: names (or addresses) the dashboard answers to besides this
+    /// machine's own; `*` for any.
+    pub allowed_hosts: Vec<String>,
     pub log_filter: Filter,
     pub body_limit: usize,
     /// The longest a whole request body may take to arrive.
@@ -231,6 +234,20 @@ impl Config {
                         "invalid --trust-proxy: {e}; use CIDRs like 127.0.0.1/32,::1/128"
                     ))
                 })?,
+        };
+
+        let allowed_hosts = match env("FREELLMAPI_ALLOWED_HOSTS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|h| {
+                    check_host_name(h).map(|()| h.to_string()).map_err(|why| {
+                        ConfigError(format!("FREELLMAPI_ALLOWED_HOSTS: {h:?} {why}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         };
 
         let encryption_key = env("FREELLMAPI_ENCRYPTION_KEY").filter(|v| !v.is_empty());
@@ -331,6 +348,7 @@ impl Config {
             proxies,
             ca_roots,
             trust_proxy,
+            allowed_hosts,
             log_filter,
             body_limit,
             body_timeout,
@@ -405,6 +423,31 @@ pub enum DataDirUse {
     Write,
     /// The server: starts on a full disk (it can still proxy), not on a read-only one.
     Serve,
+}
+
+/// An entry of `FREELLMAPI_ALLOWED_HOSTS`: `*`, an address literal, or a DNS name (no port, no
+/// scheme: the dashboard compares the name a browser sends, whatever the port).
+fn check_host_name(h: &str) -> Result<(), &'static str> {
+    if h == "*"
+        || h.trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok()
+    {
+        return Ok(());
+    }
+    let name = h.trim_end_matches('.');
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(
+            "is not a host name: use names like pi.lan or addresses, comma-separated, no scheme or port",
+        )
+    }
 }
 
 /// Base URLs must be absolute `http`/`https` URLs with a host that is not link-local or a

@@ -30,10 +30,11 @@ pub struct Routes {
 }
 
 impl Routes {
-    pub fn new(app: Arc<App>) -> Routes {
+    /// `allowed_hosts`: the names the dashboard answers to besides this machine's own.
+    pub fn new(app: Arc<App>, allowed_hosts: &[String]) -> Routes {
         Routes {
             app,
-            admin: AdminState::default(),
+            admin: AdminState::new(admin::hosts::AllowedHosts::new(allowed_hosts)),
         }
     }
 
@@ -220,9 +221,20 @@ fn not_allowed(allow: &'static str) -> AdminError {
     AdminError::MethodNotAllowed { allow }
 }
 
-/// The gates of a resolved route (client key, dashboard session and origin) and its body
-/// limit.
-fn gate(app: &App, target: Target<'_>, req: &Request<'_>) -> Result<usize, Problem> {
+/// The gates of a resolved route (client key; the dashboard's host name, session and origin)
+/// and its body limit.
+fn gate(
+    app: &App,
+    admin: &AdminState,
+    target: Target<'_>,
+    req: &Request<'_>,
+) -> Result<usize, Problem> {
+    if matches!(target, Target::Admin(_) | Target::Index | Target::Asset) {
+        admin
+            .hosts
+            .check(req.header("host"))
+            .map_err(|e| e.problem())?;
+    }
     match target {
         Target::Generate(_)
         | Target::CountTokens
@@ -277,7 +289,7 @@ impl Handler for Routes {
         match resolve(req.method, req.path) {
             Ok(target) => Admission {
                 dialect: dialect(target, req),
-                verdict: gate(&self.app, target, req),
+                verdict: gate(&self.app, &self.admin, target, req),
             },
             Err(p) => Admission {
                 dialect: Dialect::OpenAi,

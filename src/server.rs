@@ -165,6 +165,25 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
     sig
 }
 
+/// Shows a key the server just created to the person at the terminal only. Under systemd (or
+/// with output redirected) stdout is a log that others may read and that is kept for weeks:
+/// there the line says how to print the key instead.
+fn announce_new_key(token: &crate::crypto::Secret, data_dir: &std::path::Path) {
+    // SAFETY: isatty only inspects the descriptor.
+    let terminal = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+    if terminal {
+        println!(
+            "Created the unified API key (`freellmapi token` prints it again):\n  {}",
+            token.as_str().unwrap_or_default()
+        );
+    } else {
+        println!(
+            "Created the unified API key; it is not written to this log. Print it with: freellmapi --data-dir {} token",
+            data_dir.display()
+        );
+    }
+}
+
 /// Runs the server until SIGTERM/SIGINT. Errors are start-up errors (exit 2).
 pub fn serve(config: &Config) -> Result<(), StartError> {
     let signals = block_signals();
@@ -176,11 +195,7 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
         .unified_key(&master)
         .map_err(|e| store_failed(config, e))?;
     if created {
-        // Printed once, to stdout (journald under systemd); never through the redacting logger.
-        println!(
-            "Created the unified API key (shown once here; `freellmapi token` prints it again):\n  {}",
-            token.as_str().unwrap_or_default()
-        );
+        announce_new_key(&token, &config.data_dir);
     }
     drop(token);
 
@@ -189,7 +204,7 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
     let app =
         App::new(catalog, store, master, log_sink, config).map_err(|e| store_failed(config, e))?;
     let app = Arc::new(app);
-    let routes = Arc::new(Routes::new(app.clone()));
+    let routes = Arc::new(Routes::new(app.clone(), &config.allowed_hosts));
     match app.store.admin_password() {
         Ok(None) => {
             let code = routes.admin().setup.issue();

@@ -174,6 +174,7 @@ fn a_named_key_works_everywhere_until_revoked_from_the_dashboard() {
 fn cli_keys_are_listed_masked_and_revoked_at_once_on_a_running_server() {
     let m = provider();
     let p = Proxy::builder()
+        .env("FREELLMAPI_TRUST_PROXY", "127.0.0.1/32")
         .upstream("groq", &m.base())
         .key("groq", "gsk_client_keys_test")
         .upstream("mistral", &m.base())
@@ -188,13 +189,15 @@ fn cli_keys_are_listed_masked_and_revoked_at_once_on_a_running_server() {
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(key.starts_with("freellmapi-") && key.len() > 40, "{key}");
     // A CLI-made key works once the running server has picked it up (it polls the store).
+    // Until then each try is a wrong key, and an address gets 20 a minute: the poll comes
+    // from another address than the checks below.
     let auth = format!("Bearer {key}");
     p.wait_for("the new key", std::time::Duration::from_secs(10), |p| {
         request(
             p.addr,
             "GET",
             "/v1/models",
-            &[("Authorization", &auth)],
+            &[("Authorization", &auth), ("X-Forwarded-For", "192.0.2.200")],
             b"",
         )
         .status

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Bottom to top. A module may name only modules of earlier rows.
 const LAYERS: &[&[&str]] = &[
     &[
-        "alloc", "time", "json", "crypto", "net", "netguard", "outcome",
+        "alloc", "time", "json", "crypto", "net", "netguard", "outcome", "throttle",
     ],
     &["logging"],
     &["config", "catalog", "chat"],

@@ -1,11 +1,10 @@
 //! Dashboard authentication: password hashing (PBKDF2-HMAC-SHA256, ring), session tokens and
-//! cookies, the one-time setup code, the per-peer lockout, the client address behind a trusted
-//! proxy, and the same-origin check on mutating routes.
+//! cookies, the one-time setup code, how guesses are counted and limited ([`Attempts`]), and
+//! the same-origin check on mutating routes.
 //!
-//! Owns the lockout table and the setup code (memory only). Sessions and the password hash are
+//! Owns the guess counters and the setup code (memory only). Sessions and the password hash are
 //! stored by `store::admin`; this module never logs a password, a token or a code.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
@@ -13,23 +12,19 @@ use parking_lot::Mutex;
 use ring::{digest, pbkdf2};
 
 use super::AdminError;
-use crate::config::Cidr;
 use crate::crypto::{ct_eq, fill_random, to_hex};
 use crate::http::Request;
+use crate::throttle::{Budget, Failures};
 
 pub const COOKIE: &str = "fla_session";
 pub const SESSION_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
-/// OWASP's 2023 floor for PBKDF2-HMAC-SHA256 is 600 000; a Pi 4 core does that in about a
-/// second, which is too slow for a login. This count takes ~0.3 s there and is stored with the
-/// hash, so it can be raised without invalidating old hashes.
-const ITERATIONS: u32 = 210_000;
+/// OWASP's floor for PBKDF2-HMAC-SHA256 (2023). A Raspberry Pi 4 core takes most of a second
+/// for it, which a login can afford once; guessing cannot (at most two hashes run at once, see
+/// [`Attempts`]). The count is stored with each hash, so older hashes (210 000 before
+/// December 2026) still verify, and are replaced at their next successful login.
+pub const ITERATIONS: u32 = 600_000;
 pub const MIN_PASSWORD: usize = 8;
 pub const MAX_PASSWORD: usize = 1024;
-
-const LOCKOUT_FAILURES: u32 = 5;
-const LOCKOUT_WINDOW_MS: u64 = 15 * 60 * 1000;
-/// Peers tracked at once; the table is cleared of stale rows, then of the oldest, beyond this.
-const LOCKOUT_MAX_PEERS: usize = 4096;
 
 /// `pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>`.
 pub fn hash_password(password: &str) -> String {
@@ -77,6 +72,15 @@ pub fn verify_password(password: &str, encoded: &str) -> bool {
         &hash,
     )
     .is_ok()
+}
+
+/// Whether a hash that verified was made with fewer iterations than today's (or is not ours).
+pub fn needs_rehash(encoded: &str) -> bool {
+    encoded
+        .split('$')
+        .nth(1)
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_none_or(|n| n < ITERATIONS)
 }
 
 /// The rules a new password must meet; the message says which one failed.
@@ -137,35 +141,6 @@ pub fn clear_cookie(secure: bool) -> String {
     )
 }
 
-/// Whether the direct peer is a proxy whose forwarding headers we believe.
-fn trusted(req: &Request<'_>, trust: &[Cidr]) -> bool {
-    trust.iter().any(|c| c.contains(req.peer.ip()))
-}
-
-/// The client's address: the peer, or behind a trusted proxy the right-most
-/// `X-Forwarded-For` entry that is not itself a trusted proxy (the left ones are client-made).
-pub fn client_ip(req: &Request<'_>, trust: &[Cidr]) -> IpAddr {
-    let peer = req.peer.ip();
-    if !trusted(req, trust) {
-        return peer;
-    }
-    req.header("x-forwarded-for")
-        .and_then(|xff| {
-            xff.rsplit(',')
-                .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-                .find(|ip| !trust.iter().any(|c| c.contains(*ip)))
-        })
-        .unwrap_or(peer)
-}
-
-/// Whether the client reached us over TLS (only a trusted proxy can say so).
-pub fn is_tls(req: &Request<'_>, trust: &[Cidr]) -> bool {
-    trusted(req, trust)
-        && req
-            .header("x-forwarded-proto")
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-}
-
 /// CSRF defence for mutating routes, beside `SameSite=Strict`: a browser request must come
 /// from our own origin. Browsers send `Sec-Fetch-Site` (and `Origin` on every non-GET fetch);
 /// a script with neither header (curl with the cookie) is not a browser being tricked.
@@ -189,49 +164,76 @@ pub fn same_origin(req: &Request<'_>) -> Result<(), AdminError> {
     }
 }
 
-/// Failed password or code attempts per client address.
-#[derive(Default)]
-pub struct Lockout {
-    peers: Mutex<HashMap<IpAddr, (u32, u64)>>,
+/// Failed guesses a peer (an IPv4 address or an IPv6 /64) may make in a window.
+const PEER_FAILURES: u32 = 5;
+const PEER_WINDOW_MS: u64 = 15 * 60 * 1000;
+/// Failed guesses the whole process allows at once, and how fast that budget comes back: many
+/// addresses each under their own limit still add up to at most this (about 120 an hour).
+const GLOBAL_FAILURES: u32 = 20;
+const GLOBAL_REFILL_MS: u64 = 30 * 1000;
+/// Password hashes computed at once in the whole process: a flood of guesses queues here
+/// instead of taking every core (each hash is most of a second on a Raspberry Pi).
+const HASHES_AT_ONCE: usize = 2;
+
+/// Every password or setup-code guess (login, setup, and the re-entry a reveal, an export or
+/// a backup asks for) goes through here: it is counted before it is checked, so guesses sent
+/// together cannot all pass a lockout that none of them has tripped yet.
+pub struct Attempts {
+    peers: Failures,
+    everyone: Budget,
+    hashing: may::sync::Semphore,
 }
 
-impl Lockout {
-    /// `Err(seconds until the window ends)` while this address is locked out.
-    pub fn check(&self, ip: IpAddr, now_ms: u64) -> Result<(), u64> {
-        let peers = self.peers.lock();
-        match peers.get(&ip) {
-            Some(&(n, since)) if n >= LOCKOUT_FAILURES && now_ms < since + LOCKOUT_WINDOW_MS => {
-                Err((since + LOCKOUT_WINDOW_MS - now_ms).div_ceil(1000))
-            }
-            _ => Ok(()),
+impl Default for Attempts {
+    fn default() -> Self {
+        Attempts {
+            peers: Failures::new(PEER_FAILURES, PEER_WINDOW_MS),
+            everyone: Budget::new(GLOBAL_FAILURES, GLOBAL_REFILL_MS),
+            hashing: may::sync::Semphore::new(HASHES_AT_ONCE),
         }
     }
+}
 
-    pub fn fail(&self, ip: IpAddr, now_ms: u64) {
-        let mut peers = self.peers.lock();
-        if peers.len() >= LOCKOUT_MAX_PEERS && !peers.contains_key(&ip) {
-            peers.retain(|_, (_, since)| now_ms < *since + LOCKOUT_WINDOW_MS);
-            if peers.len() >= LOCKOUT_MAX_PEERS {
-                let oldest = peers.iter().min_by_key(|(_, (_, s))| *s).map(|(k, _)| *k);
-                if let Some(k) = oldest {
-                    peers.remove(&k);
-                }
-            }
+impl Attempts {
+    /// Counts a guess from `ip` as failed until it [`Attempt::succeeded`]; refused (429) when
+    /// the address, or everyone, has no guesses left.
+    pub fn begin(&self, ip: IpAddr, now_ms: u64) -> Result<Attempt<'_>, AdminError> {
+        self.peers
+            .take(ip, now_ms)
+            .map_err(|retry_after_s| AdminError::TooManyAttempts { retry_after_s })?;
+        if let Err(retry_after_s) = self.everyone.take(now_ms) {
+            // Not this address's guess: it was never checked.
+            self.peers.give_back(ip);
+            log::warn!("dashboard sign-in: the global failure budget is spent; guesses wait");
+            return Err(AdminError::EveryoneWaits { retry_after_s });
         }
-        let entry = peers.entry(ip).or_insert((0, now_ms));
-        if now_ms >= entry.1 + LOCKOUT_WINDOW_MS {
-            *entry = (0, now_ms);
-        }
-        entry.0 += 1;
+        Ok(Attempt { owner: self, ip })
+    }
+}
+
+/// A guess being checked; dropped without [`Attempt::succeeded`], it stays a failure.
+pub struct Attempt<'a> {
+    owner: &'a Attempts,
+    ip: IpAddr,
+}
+
+impl Attempt<'_> {
+    /// Runs `f` (a password hash) on its own thread, at most [`HASHES_AT_ONCE`] in the process.
+    pub fn hash<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AdminError> {
+        // may's semaphore parks a coroutine (and blocks a thread) while both slots are busy.
+        self.owner.hashing.wait();
+        let out = super::off_worker(f);
+        self.owner.hashing.post();
+        out
     }
 
-    pub fn succeed(&self, ip: IpAddr) {
-        self.peers.lock().remove(&ip);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.peers.lock().len()
+    /// The guess was right: the address starts over and the global budget gets it back.
+    pub fn succeeded(self) {
+        self.owner.peers.forgive(self.ip);
+        self.owner.everyone.refund();
     }
 }
 
@@ -289,7 +291,8 @@ mod tests {
         let a = hash_password("correct horse");
         let b = hash_password("correct horse");
         assert_ne!(a, b, "a fresh salt per hash");
-        assert!(a.starts_with("pbkdf2-sha256$210000$"));
+        assert!(a.starts_with("pbkdf2-sha256$600000$"));
+        assert!(!needs_rehash(&a));
         assert!(verify_password("correct horse", &a));
         assert!(!verify_password("correct horsE", &a));
         assert!(!verify_password("correct horse", "pbkdf2-sha256$0$00$00"));
@@ -305,40 +308,6 @@ mod tests {
         assert!(check_new_password(&"x".repeat(1025)).is_err());
         assert!(check_new_password("long enough").is_ok());
         assert!(check_new_password("ünïcödé!").is_ok(), "counts characters");
-    }
-
-    #[test]
-    fn lockout_after_five_failures_for_fifteen_minutes() {
-        let l = Lockout::default();
-        let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        let other: IpAddr = "192.0.2.8".parse().unwrap();
-        for i in 0..4 {
-            l.fail(ip, 1_000 + i);
-            assert!(l.check(ip, 1_000 + i).is_ok());
-        }
-        l.fail(ip, 2_000);
-        assert_eq!(l.check(ip, 2_000), Err(899));
-        assert!(l.check(other, 2_000).is_ok(), "per peer");
-        assert!(
-            l.check(ip, 1_000 + LOCKOUT_WINDOW_MS).is_ok(),
-            "window ends"
-        );
-        l.fail(ip, 1_000 + LOCKOUT_WINDOW_MS);
-        assert!(
-            l.check(ip, 1_000 + LOCKOUT_WINDOW_MS).is_ok(),
-            "count restarts"
-        );
-        l.succeed(ip);
-        assert_eq!(l.len(), 0);
-    }
-
-    #[test]
-    fn lockout_table_is_bounded() {
-        let l = Lockout::default();
-        for i in 0..(LOCKOUT_MAX_PEERS as u32 + 50) {
-            l.fail(IpAddr::from(i.to_be_bytes()), u64::from(i));
-        }
-        assert!(l.len() <= LOCKOUT_MAX_PEERS);
     }
 
     #[test]

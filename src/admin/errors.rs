@@ -11,8 +11,12 @@ pub enum AdminError {
     WrongCredentials(&'static str),
     /// A mutating request from another site.
     CrossOrigin,
-    /// Too many failed logins from this address.
+    /// A `Host` that is not one of this machine's names (DNS rebinding).
+    MisdirectedHost { host: String },
+    /// Too many failed guesses from this address (or its IPv6 /64).
     TooManyAttempts { retry_after_s: u64 },
+    /// Too many failed guesses from everywhere together: every address waits.
+    EveryoneWaits { retry_after_s: u64 },
     /// A body or path value that is not acceptable; the message names the field.
     Invalid { code: &'static str, message: String },
     /// The request conflicts with the current state (`already_set`, `duplicate_key`...).
@@ -51,12 +55,29 @@ impl AdminError {
                 "cross_origin",
                 "cross-site request refused: admin changes must come from the dashboard's own origin",
             ),
+            AdminError::MisdirectedHost { host } => Problem::new(
+                421,
+                "permission_error",
+                "host_not_allowed",
+                format!(
+                    "this dashboard does not answer to the name {host:?} (a guard against DNS rebinding); to use that name, add it to FREELLMAPI_ALLOWED_HOSTS (comma-separated) and restart"
+                ),
+            ),
             AdminError::TooManyAttempts { retry_after_s } => Problem::new(
                 429,
                 "rate_limit_error",
                 "too_many_attempts",
                 format!(
                     "too many failed attempts from this address; try again in {retry_after_s} s"
+                ),
+            )
+            .retry_after(*retry_after_s),
+            AdminError::EveryoneWaits { retry_after_s } => Problem::new(
+                429,
+                "rate_limit_error",
+                "too_many_attempts",
+                format!(
+                    "too many failed sign-ins from many addresses; sign-ins are slowed for everyone: try again in {retry_after_s} s"
                 ),
             )
             .retry_after(*retry_after_s),

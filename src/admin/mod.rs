@@ -1,6 +1,6 @@
 //! The dashboard face: the admin API under `/api` and the dashboard's static files.
 //!
-//! Owns the dashboard's in-memory state ([`AdminState`]: login lockout, setup code, the
+//! Owns the dashboard's in-memory state ([`AdminState`]: sign-in attempts, setup code, the
 //! background check flag), the session gate and the CSRF gate, and one file per resource
 //! (`keys`, `chain`, `cooldowns`, `models`, `aliases`, `analytics`, `settings`). Which path reaches which handler is
 //! `routes`' business; every `/api` route except `session`, `setup` and `login` passes the
@@ -20,6 +20,7 @@ pub mod cooldowns;
 pub mod discovery;
 pub mod envkeys;
 mod errors;
+pub mod hosts;
 pub mod keys;
 pub mod models;
 pub mod settings;
@@ -37,12 +38,24 @@ pub use body::{Fields, bad};
 pub use errors::AdminError;
 
 /// What the dashboard keeps in memory only, beside the shared `App`.
-#[derive(Default)]
 pub struct AdminState {
-    pub lockout: auth::Lockout,
+    /// The names the dashboard answers to.
+    pub hosts: hosts::AllowedHosts,
+    pub attempts: auth::Attempts,
     pub setup: auth::SetupCode,
     /// A background "check all keys" pass is running (shared with that pass).
     pub checking: Arc<AtomicBool>,
+}
+
+impl AdminState {
+    pub fn new(hosts: hosts::AllowedHosts) -> AdminState {
+        AdminState {
+            hosts,
+            attempts: Default::default(),
+            setup: Default::default(),
+            checking: Default::default(),
+        }
+    }
 }
 
 /// Runs `f` on its own OS thread and parks only this coroutine until it returns.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::AdminError;
-use super::auth::{self, client_ip, is_tls};
+use super::auth;
 use super::{AdminState, Fields, bad, off_worker, reply, reply_with, storage};
 use crate::app::App;
 use crate::http::{Request, Responder};
@@ -46,18 +46,15 @@ pub fn session_state(
     reply(res, 200, &state)
 }
 
-/// Refuses the request while this address is locked out.
-fn not_locked(
+/// Counts a guess from this request's client (see [`auth::Attempts`]).
+fn begin<'s>(
     app: &App,
-    state: &AdminState,
+    state: &'s AdminState,
     req: &Request<'_>,
-) -> Result<std::net::IpAddr, AdminError> {
-    let ip = client_ip(req, &app.trust_proxy);
+) -> Result<auth::Attempt<'s>, AdminError> {
     state
-        .lockout
-        .check(ip, now_ms())
-        .map_err(|retry_after_s| AdminError::TooManyAttempts { retry_after_s })?;
-    Ok(ip)
+        .attempts
+        .begin(req.client_ip(&app.trust_proxy), now_ms())
 }
 
 /// `POST /api/setup {code, password}`: the first password, with the code from the log.
@@ -68,7 +65,6 @@ pub fn setup(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     auth::same_origin(req)?;
-    let ip = not_locked(app, state, req)?;
     let value = super::body::parse(req.body)?;
     let f = Fields::new(&value, "", &["code", "password"])?;
     let code = f.req_str("code")?;
@@ -80,18 +76,19 @@ pub fn setup(
         });
     }
     auth::check_new_password(&password).map_err(|m| bad("password", m))?;
+    let attempt = begin(app, state, req)?;
     if !state.setup.matches(code) {
-        state.lockout.fail(ip, now_ms());
         return Err(AdminError::WrongCredentials(
             "wrong setup code: use the one the server printed to its log at start",
         ));
     }
     state.setup.clear();
     let store = app.store.clone();
-    off_worker(move || store.set_admin_password(&auth::hash_password(&password)))?
+    attempt
+        .hash(move || store.set_admin_password(&auth::hash_password(&password)))?
         .map_err(storage)?;
     log::info!("dashboard password set through the setup code");
-    state.lockout.succeed(ip);
+    attempt.succeeded();
     start_session(app, req, res)
 }
 
@@ -103,45 +100,47 @@ pub fn login(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     auth::same_origin(req)?;
-    let ip = not_locked(app, state, req)?;
     let value = super::body::parse(req.body)?;
     let password = Fields::new(&value, "", &["password"])?
         .req_str("password")?
         .to_string();
-    if !verify(app, password)? {
-        state.lockout.fail(ip, now_ms());
-        return Err(AdminError::WrongCredentials("wrong password"));
-    }
-    state.lockout.succeed(ip);
+    reauthenticate(app, state, req, password)?;
     start_session(app, req, res)
 }
 
-/// Checks the admin password (for login and for revealing a key). `Conflict` when none is set.
-pub fn verify(app: &App, password: String) -> Result<bool, AdminError> {
-    let Some(stored) = app.store.admin_password().map_err(storage)? else {
-        return Err(AdminError::Conflict {
-            code: "setup_required",
-            message: "no dashboard password is set yet: use the setup code from the server log, or run `freellmapi admin-password` on the server".into(),
-        });
-    };
-    off_worker(move || auth::verify_password(&password, &stored))
-}
-
-/// Checks a password re-entered for a sensitive action, with the login lockout.
+/// Checks the dashboard password (a login, or the re-entry before a sensitive action) as one
+/// counted guess. A right password stored under an older, cheaper hash is hashed again at
+/// today's cost and stored in its place.
 pub fn reauthenticate(
     app: &App,
     state: &AdminState,
     req: &Request<'_>,
     password: String,
 ) -> Result<(), AdminError> {
-    let ip = not_locked(app, state, req)?;
-    if verify(app, password)? {
-        state.lockout.succeed(ip);
-        Ok(())
-    } else {
-        state.lockout.fail(ip, now_ms());
-        Err(AdminError::WrongCredentials("wrong password"))
+    let Some(stored) = app.store.admin_password().map_err(storage)? else {
+        return Err(AdminError::Conflict {
+            code: "setup_required",
+            message: "no dashboard password is set yet: use the setup code from the server log, or run `freellmapi admin-password` on the server".into(),
+        });
+    };
+    let attempt = begin(app, state, req)?;
+    let store = app.store.clone();
+    let right = attempt.hash(move || {
+        let right = auth::verify_password(&password, &stored);
+        if right && auth::needs_rehash(&stored) {
+            match store.upgrade_admin_password(&stored, &auth::hash_password(&password)) {
+                Ok(true) => log::info!("dashboard password hash upgraded to today's cost"),
+                Ok(false) => {}
+                Err(e) => log::warn!("upgrading the dashboard password hash failed: {e}"),
+            }
+        }
+        right
+    })?;
+    if !right {
+        return Err(AdminError::WrongCredentials("wrong password"));
     }
+    attempt.succeeded();
+    Ok(())
 }
 
 fn start_session(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
@@ -155,7 +154,7 @@ fn start_session(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Resul
         store.create_session(&hash, now + auth::SESSION_TTL_MS)
     })?
     .map_err(storage)?;
-    let cookie = auth::set_cookie(&token, is_tls(req, &app.trust_proxy));
+    let cookie = auth::set_cookie(&token, req.is_tls(&app.trust_proxy));
     reply_with(res, 200, &Done { ok: true }, &[("Set-Cookie", &cookie)])
 }
 
@@ -170,7 +169,7 @@ pub fn logout(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(
         let store = app.store.clone();
         off_worker(move || store.delete_session(&auth::token_hash(&token)))?.map_err(storage)?;
     }
-    let cookie = auth::clear_cookie(is_tls(req, &app.trust_proxy));
+    let cookie = auth::clear_cookie(req.is_tls(&app.trust_proxy));
     reply_with(res, 200, &Done { ok: true }, &[("Set-Cookie", &cookie)])
 }
 

@@ -8,6 +8,8 @@ use crate::http::Problem;
 pub enum ClientError {
     /// No client key, or the wrong one.
     Unauthorized,
+    /// Too many wrong keys from this address within a minute.
+    TooManyKeyFailures { retry_after_s: u64 },
     /// The request body is not a valid chat request.
     Invalid(Invalid),
     /// The named model cannot be used; `why` says how it is missing.
@@ -59,6 +61,15 @@ impl ClientError {
                 "invalid_api_key",
                 "Invalid API key",
             ),
+            ClientError::TooManyKeyFailures { retry_after_s } => Problem::new(
+                429,
+                "rate_limit_error",
+                "too_many_key_failures",
+                format!(
+                    "too many requests with a wrong API key from this address; check the client's key (`freellmapi token` prints it) and try again in {retry_after_s} s"
+                ),
+            )
+            .retry_after(*retry_after_s),
             ClientError::Invalid(i) => Problem::new(400, INVALID, i.code, i.message.clone()),
             ClientError::ModelNotFound { model, why } => {
                 let message = match why {

@@ -57,13 +57,23 @@ fn presented<'r>(req: &'r Request<'_>) -> Option<&'r [u8]> {
 }
 
 /// Client auth: the unified key or a named client key, from every peer. No loopback
-/// exemption, no trust in forwarding headers.
+/// exemption, no trust in forwarding headers. An address (or IPv6 /64) that sent
+/// [`crate::app::KEY_FAILURES`] wrong keys within a minute gets 429 instead of 401 for the rest of the
+/// minute. A right key still passes: keys are 192 random bits, so the limit is about noise
+/// and load, and one misconfigured client must not lock out the good ones beside it.
 pub fn authorized(app: &App, req: &Request<'_>) -> Result<(), ClientError> {
     match presented(req) {
-        Some(k) if ct_eq(k, app.token().as_bytes()) => Ok(()),
-        Some(k) if app.named_client_key(k).is_some() => Ok(()),
-        _ => Err(ClientError::Unauthorized),
+        Some(k) if ct_eq(k, app.token().as_bytes()) => return Ok(()),
+        Some(k) if app.named_client_key(k).is_some() => return Ok(()),
+        _ => {}
     }
+    let (ip, now) = (req.client_ip(&app.trust_proxy), crate::time::now_ms());
+    let failures = app.key_failures();
+    if let Err(retry_after_s) = failures.check(ip, now) {
+        return Err(ClientError::TooManyKeyFailures { retry_after_s });
+    }
+    let _ = failures.take(ip, now);
+    Err(ClientError::Unauthorized)
 }
 
 /// Which named client key made an admitted request (`None`: the unified key).

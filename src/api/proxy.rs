@@ -508,8 +508,14 @@ pub(super) fn call(
         let headers = reply.take_headers();
         let body = reply.read_body(MAX_ERROR_BODY).unwrap_or_default();
         let verdict = classify::status(status, &headers, &body);
-        let rejected = (verdict == Verdict::BadRequest)
-            .then(|| classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}")));
+        let rejected = (verdict == Verdict::BadRequest).then(|| {
+            let text = classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
+            let keys = snap
+                .keys
+                .iter()
+                .map(|k| (&snap.catalog.platforms[k.platform], &k.sealed[..]));
+            upstream::scrub_keys(&text, keys, &app.master)
+        });
         return Err(Step::Failed {
             verdict,
             status: Some(status),

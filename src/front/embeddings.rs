@@ -4,7 +4,7 @@
 
 use simd_json::prelude::*;
 
-use crate::chat::{Invalid, invalid, parse_body, wrong_type};
+use crate::chat::{Invalid, check_model_name, invalid, parse_body, wrong_type};
 use crate::json::write_str;
 use crate::wire::embeddings::EmbedRequest;
 
@@ -31,7 +31,9 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
     let body = parse_body(bytes)?;
     let model = match body.get("model") {
         Some(m) if m.is_str() && !m.as_str().unwrap_or_default().is_empty() => {
-            m.as_str().unwrap_or_default().to_string()
+            let name = m.as_str().unwrap_or_default();
+            check_model_name(name)?;
+            name.to_string()
         }
         Some(m) if !m.is_null() && !m.is_str() => return Err(wrong_type("model", "a string", m)),
         _ => {

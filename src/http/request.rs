@@ -6,12 +6,14 @@
 //! maps to an [`HttpError`] that the connection loop answers with the JSON error shape.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use may::net::TcpStream;
+
+use crate::config::Cidr;
 
 pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -645,6 +647,36 @@ impl<'a> Request<'a> {
     /// The client socket, for liveness checks while an upstream call is in flight.
     pub fn client_fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// Whether the direct peer is a proxy whose forwarding headers `trust` believes.
+    fn via_trusted_proxy(&self, trust: &[Cidr]) -> bool {
+        trust.iter().any(|c| c.contains(self.peer.ip()))
+    }
+
+    /// The client's address: the peer, or behind a trusted proxy the right-most
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy (the left ones are
+    /// client-made).
+    pub fn client_ip(&self, trust: &[Cidr]) -> IpAddr {
+        let peer = self.peer.ip();
+        if !self.via_trusted_proxy(trust) {
+            return peer;
+        }
+        self.header("x-forwarded-for")
+            .and_then(|xff| {
+                xff.rsplit(',')
+                    .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+                    .find(|ip| !trust.iter().any(|c| c.contains(*ip)))
+            })
+            .unwrap_or(peer)
+    }
+
+    /// Whether the client reached us over TLS (only a trusted proxy can say so).
+    pub fn is_tls(&self, trust: &[Cidr]) -> bool {
+        self.via_trusted_proxy(trust)
+            && self
+                .header("x-forwarded-proto")
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
     }
 }
 

@@ -26,6 +26,19 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the password hash `old` by `new` (the same password hashed at a higher cost),
+    /// keeping every session; false when the hash is no longer `old` (changed meanwhile).
+    pub fn upgrade_admin_password(&self, old: &str, new: &str) -> Result<bool> {
+        let mut wtxn = self.write_txn()?;
+        if self.settings.get(&wtxn, setting::ADMIN_PASSWORD)? != Some(old.as_bytes()) {
+            return Ok(false);
+        }
+        self.settings
+            .put(&mut wtxn, setting::ADMIN_PASSWORD, new.as_bytes())?;
+        wtxn.commit()?;
+        Ok(true)
+    }
+
     /// Stores a session under the hash of its token; it is valid until `expires_ms`.
     pub fn create_session(&self, token_hash: &[u8; 32], expires_ms: u64) -> Result<()> {
         let mut wtxn = self.write_txn()?;

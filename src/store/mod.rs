@@ -112,8 +112,12 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the environment in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_sized(dir, MAP_SIZE)
+    }
+
+    fn open_sized(dir: &Path, map_size: usize) -> Result<Store> {
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(MAP_SIZE).max_dbs(8);
+        options.map_size(map_size).max_dbs(8);
         // SAFETY: heed requires that the same environment is not opened twice in one process;
         // `Store::open` is called once per process (the server or one CLI command).
         let env = unsafe { options.open(dir)? };
@@ -179,6 +183,16 @@ impl Store {
             // it discards no data, and readers touching it afterwards refault the same pages.
             unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         }
+    }
+
+    /// Whether less than an eighth of the map is left beyond the file's pages (free pages
+    /// inside the file are reused by LMDB first, so this is the room truly left). The request
+    /// log stops writing then: keys, sessions and settings must still find room.
+    pub fn nearly_full(&self) -> bool {
+        let info = self.env.info();
+        let used = (info.last_page_number as u64 + 1) * u64::from(self.env.stat().page_size);
+        let map = info.map_size as u64;
+        map.saturating_sub(used) < map / 8
     }
 
     pub(crate) fn read_txn(&self) -> Result<RoTxn<'_, WithoutTls>> {
@@ -410,9 +424,14 @@ pub(crate) mod tests {
     use super::*;
 
     pub fn temp_store() -> (Store, std::path::PathBuf) {
+        temp_store_sized(MAP_SIZE)
+    }
+
+    /// A store whose map is `map_size` bytes (to fill it in a test).
+    pub fn temp_store_sized(map_size: usize) -> (Store, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("fla-store-{}", crate::crypto::random_hex(6)));
         std::fs::create_dir_all(&dir).unwrap();
-        (Store::open(&dir).unwrap(), dir)
+        (Store::open_sized(&dir, map_size).unwrap(), dir)
     }
 
     #[test]

@@ -125,11 +125,15 @@ impl RequestRecord {
     }
 }
 
-/// How much of the log is kept (30 days or 100 000 requests).
+/// How much of the log is kept: 30 days, 100 000 requests and 64 MiB of pages, whichever is
+/// least. A record is a few hundred bytes (every string in it is bounded), so the byte limit
+/// only bites if records somehow grow; it is what guarantees the store's map is never filled
+/// by the log.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     pub max_age_ms: u64,
     pub max_records: u64,
+    pub max_bytes: u64,
 }
 
 impl Default for Retention {
@@ -137,9 +141,14 @@ impl Default for Retention {
         Retention {
             max_age_ms: 30 * DAY_MS,
             max_records: 100_000,
+            max_bytes: 64 << 20,
         }
     }
 }
+
+/// A log over its byte limit is cut to a tenth under it, so that it is not cut again at
+/// every batch.
+const OVER_BYTES_DROP: u64 = 10;
 
 /// A store write run on the writer thread, off the coroutine workers.
 pub type Job = Box<dyn FnOnce(&Store) + Send>;
@@ -329,10 +338,20 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention, stats: &Q
                 .filter(|m| matches!(m, Msg::Record(_)))
                 .count();
             // A batch of jobs alone needs no transaction of its own.
-            if !records.is_empty()
-                && let Err(e) = write_batch(store, &mut records, &mut seq, &mut acks, retention)
-            {
-                log::error!("request log write failed: {e}");
+            if !records.is_empty() {
+                match write_batch(store, &mut records, &mut seq, &mut acks, retention) {
+                    Ok(0) => {}
+                    Ok(skipped) => {
+                        let before = stats.dropped.fetch_add(skipped, Ordering::Relaxed);
+                        if (before + skipped).is_power_of_two() || before == 0 {
+                            log::warn!(
+                                "the store is nearly full: request log records are not written ({} so far), so keys, sessions and settings can still be saved",
+                                before + skipped
+                            );
+                        }
+                    }
+                    Err(e) => log::error!("request log write failed: {e}"),
+                }
             }
             stats.queued.fetch_sub(queued as u64, Ordering::Relaxed);
             for job in jobs {
@@ -364,19 +383,24 @@ fn writer_loop(store: &Store, rx: Receiver<Msg>, retention: Retention, stats: &Q
 }
 
 /// Writes a batch in one transaction. When the log has grown a hundredth past its record limit,
-/// the oldest records go in the same transaction: the log (and the file, whose freed pages
-/// LMDB reuses) stays near its limit however fast requests arrive, at no extra commit.
+/// or past its byte limit, the oldest records go in the same transaction: the log (and the
+/// file, whose freed pages LMDB reuses) stays near its limit however fast requests arrive, at
+/// no extra commit. While the store's map has less than its headroom left, records are not
+/// written at all (returned as skipped): the writes that matter must never meet a full map.
 fn write_batch(
     store: &Store,
     batch: &mut Vec<Msg>,
     seq: &mut u32,
     acks: &mut Vec<mpsc::Sender<()>>,
     retention: Retention,
-) -> Result<()> {
+) -> Result<u64> {
     let mut wtxn = store.write_txn()?;
     let mut ledger = None;
+    let full = store.nearly_full();
+    let mut skipped = 0;
     for msg in batch.drain(..) {
         match msg {
+            Msg::Record(_) if full => skipped += 1,
             Msg::Record(r) => {
                 *seq = seq.wrapping_add(1);
                 let bytes = match simd_json::serde::to_vec(&*r) {
@@ -398,11 +422,25 @@ fn write_batch(
             .put(&mut wtxn, super::setting::LEDGER, &bytes)?;
     }
     let slack = (retention.max_records / 100).max(1);
-    if store.requests.len(&wtxn)? > retention.max_records.saturating_add(slack) {
+    let len = store.requests.len(&wtxn)?;
+    if len > retention.max_records.saturating_add(slack) {
         store.drop_oldest(&mut wtxn, retention.max_records)?;
+    } else {
+        // Records are of similar size: keep the share that fits, a tenth under the limit.
+        // Pages are freed as leaves empty, so one pass may leave a little over: a second
+        // pass, then the next batch, finish the job.
+        for _ in 0..2 {
+            let (len, bytes) = (store.requests.len(&wtxn)?, store.request_log_bytes(&wtxn)?);
+            if bytes <= retention.max_bytes || len == 0 {
+                break;
+            }
+            let fits = u128::from(len) * u128::from(retention.max_bytes) / u128::from(bytes);
+            let keep = (fits as u64) - (fits as u64) / OVER_BYTES_DROP;
+            store.drop_oldest(&mut wtxn, keep.min(len - 1))?;
+        }
     }
     wtxn.commit()?;
-    Ok(())
+    Ok(skipped)
 }
 
 /// Records sort by time: milliseconds in the high bits, a sequence number below them, stored
@@ -423,6 +461,12 @@ impl Store {
         removed += self.drop_oldest(&mut wtxn, retention.max_records)?;
         wtxn.commit()?;
         Ok(removed)
+    }
+
+    /// The bytes of the pages the request log takes (its tree and overflow pages).
+    fn request_log_bytes(&self, txn: &heed::RoTxn<'_>) -> Result<u64> {
+        let st = self.requests.stat(txn)?;
+        Ok((st.branch_pages + st.leaf_pages + st.overflow_pages) as u64 * u64::from(st.page_size))
     }
 
     /// Deletes the oldest records until at most `keep` are left; returns how many went.
@@ -482,7 +526,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::temp_store;
+    use super::super::tests::{temp_store, temp_store_sized};
     use super::*;
 
     fn rec(ts: u64) -> RequestRecord {
@@ -546,38 +590,120 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    /// Tries: far more records than the limit, faster than the age prune runs. The writer
-    /// drops the oldest as it goes, so the log never holds much more than its limit.
-    #[test]
-    fn the_writer_keeps_the_log_near_its_record_limit() {
+    /// Writes 20 batches of 100 records made by `make` under `retention`, each flushed, and
+    /// returns the most `measure` saw after a batch and the records left. The newest record
+    /// is always kept.
+    fn fill_in_batches(
+        retention: Retention,
+        make: fn(u64) -> RequestRecord,
+        measure: fn(&Store) -> u64,
+    ) -> (u64, Vec<RequestRecord>) {
         let (store, dir) = temp_store();
         let store = Arc::new(store);
-        let retention = Retention {
-            max_age_ms: 30 * DAY_MS,
-            max_records: 300,
-        };
         let sink = spawn_writer(store.clone(), retention);
         let now = now_ms();
         let mut most = 0;
         for chunk in 0..20u64 {
             for t in 0..100 {
-                sink.record(rec(now - 10_000 + chunk * 100 + t));
+                sink.record(make(now - 10_000 + chunk * 100 + t));
             }
             assert!(sink.flush(Duration::from_secs(5)));
-            most = most.max(store.requests_since(0).unwrap().len());
+            most = most.max(sink.call(measure).unwrap());
         }
-        assert!(most <= 303 + 100, "the log grew to {most} records");
         let left = store.requests_since(0).unwrap();
-        assert!(
-            left.len() >= 300 && left.len() <= 303,
-            "{} left",
-            left.len()
-        );
         assert_eq!(
             left.last().unwrap().ts_ms,
             now - 10_000 + 1_999,
             "newest kept"
         );
+        drop((sink, store));
+        std::fs::remove_dir_all(dir).unwrap();
+        (most, left)
+    }
+
+    /// Tries: far more records than the limit, faster than the age prune runs. The writer
+    /// drops the oldest as it goes, so the log never holds much more than its limit.
+    #[test]
+    fn the_writer_keeps_the_log_near_its_record_limit() {
+        let retention = Retention {
+            max_age_ms: 30 * DAY_MS,
+            max_records: 300,
+            max_bytes: u64::MAX,
+        };
+        let (most, left) = fill_in_batches(retention, rec, |store| {
+            store.requests.len(&store.read_txn().unwrap()).unwrap()
+        });
+        assert!(most <= 303 + 100, "the log grew to {most} records");
+        assert!((300..=303).contains(&left.len()), "{} left", left.len());
+    }
+
+    /// A record as large as a client can make one: the longest model name, twenty attempts.
+    fn large(ts: u64) -> RequestRecord {
+        let mut r = rec(ts);
+        r.requested_model = Some("m".repeat(crate::chat::MAX_MODEL_NAME));
+        r.attempts = (0..20)
+            .map(|i| AttemptRecord {
+                platform: "openrouter".into(),
+                model: format!("some-vendor/a-rather-long-model-name-{i}:free"),
+                key_id: i,
+                outcome: "rate_limited".into(),
+                status: Some(429),
+                latency_ms: 1_234,
+            })
+            .collect();
+        r
+    }
+
+    /// Tries: records at their largest, far past a byte limit that is below the row limit.
+    #[test]
+    fn the_writer_keeps_the_log_under_its_byte_limit() {
+        let max_bytes = 512 * 1024;
+        let retention = Retention {
+            max_bytes,
+            ..Retention::default()
+        };
+        let (most, left) = fill_in_batches(retention, large, |store| {
+            store.request_log_bytes(&store.read_txn().unwrap()).unwrap()
+        });
+        // One batch of 100 large records (~300 KiB) can land on a log at its limit.
+        assert!(
+            most <= max_bytes + 400 * 1024,
+            "the log grew to {most} bytes"
+        );
+        assert!(left.len() < 2_000, "{} left", left.len());
+    }
+
+    /// Tries: a store whose map is nearly full. Records stop being written (and are counted
+    /// as dropped) while a session, a key-sized setting and the password can still be saved.
+    #[test]
+    fn a_nearly_full_map_keeps_room_for_the_writes_that_matter() {
+        // An eighth of 4 MiB is kept: more than one batch of 50 large records (~150 KiB).
+        let (store, dir) = temp_store_sized(4 << 20);
+        let store = Arc::new(store);
+        let retention = Retention {
+            max_records: u64::MAX,
+            max_bytes: u64::MAX,
+            ..Retention::default()
+        };
+        let sink = spawn_writer(store.clone(), retention);
+        let now = now_ms();
+        for chunk in 0..60u64 {
+            for t in 0..50 {
+                sink.record(large(now - 100_000 + chunk * 50 + t));
+            }
+            assert!(sink.flush(Duration::from_secs(5)));
+        }
+        assert!(store.nearly_full());
+        assert!(
+            sink.stats().dropped.load(Ordering::Relaxed) > 0,
+            "records were skipped"
+        );
+        for i in 0..50u8 {
+            store.create_session(&[i; 32], now + 60_000).unwrap();
+        }
+        store.set_admin_password(&"p".repeat(200)).unwrap();
+        store.create_session(&[7; 32], now + 60_000).unwrap();
+        assert!(store.session_valid(&[7; 32], now).unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -609,6 +735,7 @@ mod tests {
             Retention {
                 max_age_ms: u64::MAX,
                 max_records: u64::MAX,
+                max_bytes: u64::MAX,
             },
         );
         let now = 100 * DAY_MS;
@@ -629,6 +756,7 @@ mod tests {
                 Retention {
                     max_age_ms: 30 * DAY_MS,
                     max_records: 3,
+                    max_bytes: u64::MAX,
                 },
                 now,
             )

@@ -18,7 +18,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_freellmapi");
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// A fresh directory under the target dir (removed when the test process ends cleanly).
+/// A fresh directory in the system's temp dir.
 pub fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "freellmapi-test-{tag}-{}-{}",
@@ -103,7 +103,12 @@ impl Proxy {
     pub fn builder() -> Builder {
         Builder {
             dir: temp_dir("proxy"),
-            env: vec![("FREELLMAPI_LOG".into(), "debug".into())],
+            // Test requests name the host `test` (see `request`): the dashboard must answer
+            // to it.
+            env: vec![
+                ("FREELLMAPI_LOG".into(), "debug".into()),
+                ("FREELLMAPI_ALLOWED_HOSTS".into(), "test".into()),
+            ],
             keys: vec![],
         }
     }
@@ -332,9 +337,13 @@ pub fn request(
 ) -> Response {
     let mut s = connect(addr);
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\n",
         body.len()
     );
+    // The host is `test` unless the caller names one.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: test\r\n");
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
