@@ -13,7 +13,7 @@ expect() { # mode owner path
 }
 expect -rwxr-xr-x 0/0 usr/bin/freellmapi
 expect -rw-r--r-- 0/0 lib/systemd/system/freellmapi.service
-expect -rw-r--r-- 0/0 etc/default/freellmapi
+expect -rw-r----- 0/0 etc/default/freellmapi
 expect -rw-r--r-- 0/0 usr/share/freellmapi/nginx-freellmapi.conf
 expect -rw-r--r-- 0/0 usr/share/doc/freellmapi/copyright
 if echo "$listing" | awk '$2!="0/0" {bad=1} END {exit !bad}'; then fail "files not owned by root"; fi
@@ -31,6 +31,9 @@ for s in postinst prerm postrm; do
 done
 grep -q 'install -d -m 0700 -o freellmapi -g freellmapi /var/lib/freellmapi' "$work/postinst" || fail "postinst does not create the private state dir"
 grep -q 'adduser --system' "$work/postinst" || fail "postinst does not create the system user"
+grep -q 'dpkg-statoverride --update --add root freellmapi 0640 /etc/default/freellmapi' "$work/postinst" \
+    || fail "postinst does not make /etc/default/freellmapi root:freellmapi 0640"
+grep -q 'dpkg-statoverride --remove /etc/default/freellmapi' "$work/postrm" || fail "postrm does not drop the statoverride on purge"
 grep -q 'deb-systemd-helper enable freellmapi.service' "$work/postinst" || fail "postinst does not enable the service"
 unit="$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/freellmapi.service)"
 for want in 'Type=notify' 'Restart=on-failure' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'ProtectHome=yes' \

@@ -45,6 +45,13 @@ done < <(py 'import json,sys
 for m in json.load(open(sys.argv[1]))["manifests"]:
     print(m["platform"]["architecture"] + m["platform"].get("variant", ""), m["digest"], m["size"])' "$index")
 
+# Who owns what in the layer: the binary root's and not writable by the runtime user, /data
+# the runtime user's.
+listing="$(tar -tzvf "$amd64_layer" --numeric-owner)"
+grep -Eq '^-rwxr-xr-x 0/0 .* freellmapi$' <<< "$listing" || fail "the binary is not root-owned 0755: $listing"
+grep -Eq '^d[rwx-]{9} 65532/65532 .* data/?$' <<< "$listing" || fail "/data is not the runtime user's: $listing"
+say "layer: /freellmapi root-owned 0755, /data owned by 65532"
+
 # The amd64 image, run as its config says.
 rootfs="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$rootfs"' EXIT

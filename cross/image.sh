@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the multi-arch OCI image (linux/amd64, linux/arm64, linux/arm/v7) without a container
 # daemon or image tool: each image is one layer holding the static binary (with its built-in
-# CA roots) and an empty /data owned by the non-root user, plus an OCI config and manifest;
+# CA roots, root-owned) and an empty /data owned by the non-root user, plus an OCI config and manifest;
 # an image index ties the three together.
 #
 #   cross/image.sh            # builds the binaries (cross/build.sh) and the image
@@ -10,7 +10,8 @@
 # (the same as one archive). Load it with
 #   podman load -i target/oci/freellmapi-<version>.oci.tar
 #   skopeo copy oci-archive:target/oci/freellmapi-<version>.oci.tar docker://registry/freellmapi:<version>
-# Layers are reproducible: sorted, owned by uid/gid 65532, dated to the last commit.
+# Layers are reproducible: sorted, dated to the last commit; /data owned by uid/gid 65532, the
+# binary by root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'cross/image.sh: %s\n' "$*" >&2; }
@@ -44,9 +45,15 @@ for arch in x86_64 aarch64 armv7; do
     rm -rf "$root" && mkdir -p "$root/data"
     install -m 0755 "$binary" "$root/freellmapi"
     layer_tar="$out/layer-$arch.tar"
-    tar --sort=name --mtime="@$epoch" --owner="$uid" --group="$uid" --numeric-owner \
-        --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-        -C "$root" -cf "$layer_tar" freellmapi data
+    # /data belongs to the runtime user; the binary to root (0755), so the process it runs
+    # cannot rewrite its own program.
+    pack() { # owner mode(c|r) path
+        tar --sort=name --mtime="@$epoch" --owner="$1" --group="$1" --numeric-owner \
+            --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+            -C "$root" -"$2"f "$layer_tar" "$3"
+    }
+    pack "$uid" c data
+    pack 0 r freellmapi
     diff_id="sha256:$(sha256sum "$layer_tar" | cut -d' ' -f1)"
     read -r layer_digest layer_size < <(gzip -9 -n -c "$layer_tar" | blob)
     rm -rf "$root" "$layer_tar"
