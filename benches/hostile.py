@@ -87,7 +87,7 @@ def status(pid, field):
 
 def start(binary, platform, key, env_extra):
     data = tempfile.mkdtemp(prefix="hostile-")
-    env = dict(os.environ, FREELLMAPI_LOG="warn", **env_extra)
+    env = dict(os.environ, FREELLMAPI_LOG="warn", FREELLMAPI_SYNC_HOURS="0", **env_extra)
     key = subprocess.run([binary, "keys", "add", platform, "--unlimited", "--data-dir", data],
                          input=key.encode(), env=env, capture_output=True)
     assert key.returncode == 0, key.stderr
@@ -147,7 +147,7 @@ def unauthenticated(port, clients):
 
 
 def image_body(total):
-    head = b'{"model":"gemini-2.5-flash","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,'
+    head = b'{"model":"gemini-3.6-flash","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,'
     tail = b'"}}]}]}'
     return head + b"A" * (total - len(head) - len(tail)) + tail
 

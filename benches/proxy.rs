@@ -26,10 +26,10 @@ fn nanos() -> u64 {
 }
 
 const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a fixed answer from the benchmark's mock provider."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":14,"total_tokens":23}}"#;
-const REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
+const REQUEST: &str = r#"{"model":"openai/gpt-oss-120b","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
 /// The same request as Anthropic Messages and as Responses.
-const MESSAGES_REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","max_tokens":1024,"system":"You are a helpful assistant.","messages":[{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
-const RESPONSES_REQUEST: &str = r#"{"model":"llama-3.3-70b-versatile","instructions":"You are a helpful assistant.","input":"Say hello in one sentence.","temperature":0.2}"#;
+const MESSAGES_REQUEST: &str = r#"{"model":"openai/gpt-oss-120b","max_tokens":1024,"system":"You are a helpful assistant.","messages":[{"role":"user","content":"Say hello in one sentence."}],"temperature":0.2}"#;
+const RESPONSES_REQUEST: &str = r#"{"model":"openai/gpt-oss-120b","instructions":"You are a helpful assistant.","input":"Say hello in one sentence.","temperature":0.2}"#;
 
 // ----- mock provider ------------------------------------------------------------------------
 
@@ -401,6 +401,8 @@ fn start_proxy(bin: &Path, dir: &Path, mock: SocketAddr) -> (Proc, SocketAddr, S
     let env = [
         ("FREELLMAPI_UPSTREAM_GROQ", format!("http://{mock}/v1")),
         ("FREELLMAPI_LOG", "warn".to_string()),
+        // A scheduled catalog sync mid-run would be noise in the figures.
+        ("FREELLMAPI_SYNC_HOURS", "0".to_string()),
     ];
     let mut add = Command::new(bin);
     add.args(["keys", "add", "groq", "--unlimited", "--data-dir"])

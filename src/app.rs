@@ -6,12 +6,14 @@
 //! built-in catalog, rebuilds the router snapshot and swaps the token. Keys that cannot be
 //! decrypted are skipped with a warning, never fatal. Also runs health passes.
 
+mod sync;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::{Auth, Catalog};
 use crate::config::{Cidr, Config};
@@ -58,7 +60,15 @@ pub struct App {
     generation: AtomicU64,
     /// The last cooldown-clear request (left by the CLI) applied to the router.
     cooldown_clears_seen: AtomicU64,
+    /// A catalog sync is running.
+    syncing: AtomicBool,
+    /// The key ids of the last load (`None` before the first), to see new ones.
+    known_keys: Mutex<Option<Vec<u64>>>,
+    /// Platforms with a key new since the last look, to sync.
+    new_key_platforms: Mutex<Vec<String>>,
 }
+
+pub use sync::{FIRST_SYNC_AFTER, SyncError};
 
 /// The upstream client the configuration asks for: its timeouts and outbound proxies.
 pub fn upstream(config: &Config) -> Upstream {
@@ -119,6 +129,9 @@ impl App {
             key_failures: Failures::new(KEY_FAILURES, 60_000),
             generation: AtomicU64::new(u64::MAX),
             cooldown_clears_seen: AtomicU64::new(0),
+            syncing: AtomicBool::new(false),
+            known_keys: Mutex::new(None),
+            new_key_platforms: Mutex::new(Vec::new()),
         };
         app.reload()?;
         Ok(app)
@@ -222,7 +235,8 @@ impl App {
         let (token, _) = self.store.unified_key(&self.master)?;
         self.token.store(Arc::new(token));
         *self.client_keys.write() = Arc::new(ClientKeyIndex::new(self.store.client_keys()?));
-        let catalog = Arc::new(self.builtin.merged(&self.store.overrides()?));
+        let overrides = self.store.overrides()?;
+        let catalog = Arc::new(self.builtin.merged(&overrides, &self.store.lifecycle()?));
         let mut usable = Vec::new();
         for k in self.store.list_keys()? {
             if !k.enabled || k.status == KeyStatus::Invalid {
@@ -236,6 +250,10 @@ impl App {
                 );
                 continue;
             };
+            if catalog.platforms[platform].refuses_keys().is_some() {
+                log::debug!("key {} is for retired platform {}", k.id, k.platform);
+                continue;
+            }
             let opened = k
                 .sealed_bytes()
                 .filter(|s| self.master.open(s, &k.platform).is_ok());
@@ -267,7 +285,12 @@ impl App {
             });
         }
         for (i, p) in catalog.platforms.iter().enumerate() {
-            if p.auth == Auth::None {
+            // A built-in platform that also serves without a key does so only when the admin
+            // turned that on, and only while no key of its own is stored.
+            let keyless_on = p.keyless
+                && overrides.keyless_on.contains(&p.id)
+                && !usable.iter().any(|k: &UsableKey| k.platform == i);
+            if p.auth == Auth::None || keyless_on {
                 usable.push(UsableKey {
                     id: KEYLESS_KEY_BASE - i as u64,
                     platform: i,
@@ -293,6 +316,7 @@ impl App {
             })
             .collect();
         let count = usable.len();
+        self.note_new_keys(&usable, &catalog);
         self.router.rebuild(catalog, usable, &order);
         self.apply_cooldown_clears()?;
         self.generation.store(generation, Ordering::Release);

@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `token [--rotate] | add|list|rm`, `keys add|list|rm|import`,
-//! `check`, `models list|discover|add|enable|disable`, `cooldowns clear`, `admin-password`,
+//! `check`, `models list|sync|discover|add|enable|disable`, `providers [keyless]`,
+//! `cooldowns clear`, `admin-password`,
 //! `backup`, `restore`, `--version`, `--help`. Secrets are read from stdin, never from
 //! argv. Exit codes: 0 done, 1 the command failed (e.g. no such key), 2 bad usage or configuration.
 
@@ -36,7 +37,13 @@ USAGE:
   freellmapi keys import <file.env>     import GROQ_API_KEY=... style lines
   freellmapi check                      probe every key once and print a table
   freellmapi models list [--platform P]  the catalog in effect: models, switches, capabilities
+  freellmapi models sync [platform]     read the providers' listings now: retire what they no
+                                        longer list, add what is new (on where it is free)
   freellmapi models discover <platform> what the provider lists that the catalog lacks
+  freellmapi providers                  each platform's free tier (status, checked, source),
+                                        keys, models in service and last sync
+  freellmapi providers keyless <platform> on|off
+                                        let a platform that serves without a key route keyless
   freellmapi models add <platform> <model_id> [--context N] [--rpm N] [--rpd N] [--tpm N]
                         [--tpd N] [--vision] [--tools]
                                         add a model (limits not given: the platform's pool
@@ -72,6 +79,8 @@ ENVIRONMENT:
   FREELLMAPI_WORKERS              coroutine worker threads [one per core]
   FREELLMAPI_ALLOWED_HOSTS        names the dashboard answers to besides this machine's own
                                   (comma-separated; * for any) [none]
+  FREELLMAPI_SYNC_HOURS           how often the server reads the providers' model listings
+                                  (0: never; the first time 5 min after start) [24]
 
 PLATFORMS:
   google groq cerebras sambanova nvidia mistral openrouter github huggingface
@@ -313,12 +322,21 @@ fn dispatch(args: Vec<OsString>) -> Result<i32, CliError> {
         ["keys", "import", file] => keys::import(&config, &catalog, file),
         ["check"] => check(&config),
         ["models", "list"] => models::list(&config, p.platform.as_deref()),
+        ["models", "sync"] => models::sync(&config, None),
+        ["models", "sync", platform] => models::sync(&config, Some(platform)),
+        ["providers"] | ["providers", "list"] => models::providers(&config),
+        ["providers", "keyless", platform, on @ ("on" | "off")] => {
+            models::keyless(&config, platform, *on == "on")
+        }
+        ["providers", ..] => Err(CliError::Usage(
+            "usage: freellmapi providers [list] | keyless <platform> on|off".into(),
+        )),
         ["models", "discover", platform] => models::discover(&config, platform),
         ["models", "add", platform, model_id] => models::add(&config, platform, model_id, &p.limits),
         ["models", "enable", id] => models::switch(&config, id, true),
         ["models", "disable", id] => models::switch(&config, id, false),
         ["models", ..] => Err(CliError::Usage(
-            "usage: freellmapi models list [--platform P] | discover <platform> | add <platform> <model_id> [...] | enable|disable <platform>/<model_id>".into(),
+            "usage: freellmapi models list [--platform P] | sync [platform] | discover <platform> | add <platform> <model_id> [...] | enable|disable <platform>/<model_id>".into(),
         )),
         ["cooldowns", "clear"] => cooldowns_clear(&config, &catalog, p.platform, p.model, p.key),
         ["cooldowns", ..] => Err(CliError::Usage(
@@ -397,7 +415,7 @@ fn cooldowns_clear(
 fn catalog_in_effect(config: &Config, store: &crate::store::Store) -> Result<Catalog, CliError> {
     Ok(Catalog::builtin()
         .with_base_urls(&config.upstream_overrides)
-        .merged(&store.overrides()?))
+        .merged(&store.overrides()?, &store.lifecycle()?))
 }
 
 fn open(config: &Config, use_: DataDirUse) -> Result<Opened, CliError> {

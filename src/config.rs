@@ -188,6 +188,9 @@ pub struct Config {
     pub health_interval: Duration,
     /// Coroutine worker threads (`FREELLMAPI_WORKERS`, default one per core).
     pub workers: usize,
+    /// How often the server reads the providers' model listings (`FREELLMAPI_SYNC_HOURS`,
+    /// default 24; `None`: never on its own).
+    pub sync_every: Option<Duration>,
 }
 
 impl Config {
@@ -328,6 +331,18 @@ impl Config {
         let sse_keepalive = secs("FREELLMAPI_SSE_KEEPALIVE_SECS", 15, 300)?;
         let body_timeout = secs("FREELLMAPI_BODY_TIMEOUT_SECS", 120, 3600)?;
         let health_interval = secs("FREELLMAPI_HEALTH_INTERVAL_SECS", 300, 86_400)?;
+        let sync_every = match env("FREELLMAPI_SYNC_HOURS") {
+            None => Some(Duration::from_secs(24 * 3600)),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(h) if h <= 8760 => Some(Duration::from_secs(h * 3600)),
+                _ => {
+                    return err(format!(
+                        "FREELLMAPI_SYNC_HOURS={v:?}: use whole hours from 0 (never) to 8760"
+                    ));
+                }
+            },
+        };
         let workers = match env("FREELLMAPI_WORKERS") {
             None => default_workers(),
             Some(v) => match v.trim().parse::<usize>() {
@@ -359,6 +374,7 @@ impl Config {
             sse_keepalive,
             health_interval,
             workers,
+            sync_every,
         })
     }
 

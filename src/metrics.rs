@@ -33,7 +33,7 @@ const OUTCOMES: [RequestOutcome; 4] = [
     RequestOutcome::Cancelled,
 ];
 /// Attempt classes as the request log names them; anything else counts as `other`.
-const ATTEMPT_CLASSES: [&str; 11] = [
+const ATTEMPT_CLASSES: [&str; 12] = [
     "ok",
     "interrupted",
     "cancelled",
@@ -41,6 +41,7 @@ const ATTEMPT_CLASSES: [&str; 11] = [
     "unavailable",
     "auth",
     "model_gone",
+    "data_policy",
     "context_too_long",
     "bad_request",
     "empty",

@@ -15,8 +15,12 @@ pub enum Verdict {
     Unavailable,
     /// 401/403.
     Auth,
-    /// 404/410: the model is gone from this provider.
+    /// The provider says the model is gone (404/410 naming it, or a 400 that it was
+    /// decommissioned): it is retired, not cooled.
     ModelGone,
+    /// The account's privacy settings exclude every endpoint of the model (OpenRouter's "data
+    /// policy"): the model exists, this key cannot use it until its owner changes that.
+    DataPolicy,
     /// 413 or a context-length error: needs a model with a larger window.
     ContextTooLong,
     /// Another 400/422: probably the request itself.

@@ -48,8 +48,10 @@ impl Routes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target<'p> {
     Healthz,
+    Livez,
     Readyz,
     ListModels,
+    Providers,
     OneModel(&'p str),
     /// A generating surface: chat, messages, responses or completions.
     Generate(Surface),
@@ -84,6 +86,8 @@ enum AdminRoute<'p> {
     EditModel,
     RemoveModel,
     DiscoverModels,
+    SyncModels,
+    KeylessModels,
     GetAliases,
     PutAliases,
     Analytics(&'p str),
@@ -116,8 +120,8 @@ fn no_route() -> Problem {
         "not_found",
         "no such route; the client API has POST /v1/chat/completions, /v1/messages, \
          /v1/messages/count_tokens, /v1/responses, /v1/completions and /v1/embeddings, GET \
-         /v1/models, /v1/models/{id}, /metrics, /healthz and /readyz; the dashboard is at / and \
-         its API under /api/",
+         /v1/models, /v1/models/{id}, /v1/providers, /metrics, /healthz, /livez and /readyz; the \
+         dashboard is at / and its API under /api/",
     )
 }
 
@@ -142,8 +146,10 @@ fn resolve(method: Method, path: &str) -> Result<Target<'_>, Problem> {
     }
     let (target, allow) = match path {
         "/healthz" => (Target::Healthz, GET),
+        "/livez" => (Target::Livez, GET),
         "/readyz" => (Target::Readyz, GET),
         "/v1/models" => (Target::ListModels, GET),
+        "/v1/providers" => (Target::Providers, GET),
         "/v1/chat/completions" => (Target::Generate(Surface::Chat), POST),
         "/v1/messages" => (Target::Generate(Surface::Messages), POST),
         "/v1/messages/count_tokens" => (Target::CountTokens, POST),
@@ -189,6 +195,10 @@ fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminErro
         (["models"], Patch) => R::EditModel,
         (["models"], Delete) => R::RemoveModel,
         (["models", "discover"], Post) => R::DiscoverModels,
+        (["models", "sync"], Post) => R::SyncModels,
+        (["models", "keyless"], Put) => R::KeylessModels,
+        (["models", "discover" | "sync"], _) => return Err(not_allowed(POST)),
+        (["models", "keyless"], _) => return Err(not_allowed("PUT")),
         (["aliases"], _) if get => R::GetAliases,
         (["aliases"], Put) => R::PutAliases,
         (["analytics", which], _) if get => R::Analytics(which),
@@ -241,6 +251,7 @@ fn gate(
         | Target::Embeddings
         | Target::Metrics
         | Target::ListModels
+        | Target::Providers
         | Target::OneModel(_) => {
             if let Err(e) = api::authorized(app, req) {
                 log::debug!(
@@ -265,7 +276,9 @@ fn gate(
             gate.map_err(|e| e.problem())?;
             Ok(ADMIN_BODY_LIMIT)
         }
-        Target::Healthz | Target::Readyz | Target::Index | Target::Asset => Ok(SMALL_BODY_LIMIT),
+        Target::Healthz | Target::Livez | Target::Readyz | Target::Index | Target::Asset => {
+            Ok(SMALL_BODY_LIMIT)
+        }
     }
 }
 
@@ -333,7 +346,8 @@ fn client(
 ) -> Result<(), Problem> {
     let client = |e: ClientError| e.problem();
     match target {
-        Target::Healthz => api::healthz(res).map_err(client),
+        Target::Healthz | Target::Livez => api::healthz(res).map_err(client),
+        Target::Providers => api::providers(app, res).map_err(client),
         Target::Readyz => api::readyz(app, res).map_err(client),
         Target::ListModels => api::list_models(app, req, res).map_err(client),
         Target::CountTokens => api::count_tokens(app, req, res).map_err(client),
@@ -385,6 +399,8 @@ fn dashboard(
         R::EditModel => models::edit(app, req, res),
         R::RemoveModel => models::remove(app, req, res),
         R::DiscoverModels => discovery::discover(app, req, res),
+        R::SyncModels => discovery::sync(app, req, res),
+        R::KeylessModels => models::keyless(app, req, res),
         R::GetAliases => aliases::get(app, res),
         R::PutAliases => aliases::put(app, req, res),
         R::Analytics(which) => analytics::route(app, which, req, res),

@@ -252,6 +252,7 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
     }
     drop(snap);
     spawn_background(app.clone(), config.health_interval);
+    spawn_sync(app.clone(), config.sync_every);
     notify_systemd("READY=1");
 
     let sig = wait_for_signal(&signals);
@@ -292,6 +293,27 @@ fn notify_systemd(state: &str) {
     if let Err(e) = sent {
         log::warn!("could not notify systemd ({state}): {e}");
     }
+}
+
+/// Keeps the catalog true: syncs a platform as soon as its first key arrives, and every
+/// platform `every` (the first time [`crate::app::FIRST_SYNC_AFTER`] after start).
+fn spawn_sync(app: Arc<App>, every: Option<Duration>) {
+    may::go!(move || {
+        let started = std::time::Instant::now();
+        let mut next = every.map(|_| started + crate::app::FIRST_SYNC_AFTER);
+        loop {
+            may::coroutine::sleep(STORE_POLL);
+            for platform in app.take_new_key_platforms() {
+                app.sync_when_free(Some(&platform));
+            }
+            if let (Some(due), Some(every)) = (next, every)
+                && std::time::Instant::now() >= due
+            {
+                app.sync_when_free(None);
+                next = Some(std::time::Instant::now() + every);
+            }
+        }
+    });
 }
 
 fn spawn_background(app: Arc<App>, health_interval: Duration) {

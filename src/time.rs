@@ -39,6 +39,34 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Midnight UTC of a `YYYY-MM-DD` date, in Unix milliseconds; `None` for anything else.
+pub fn parse_date_ms(date: &str) -> Option<u64> {
+    let mut parts = date.split('-');
+    let (Some(y), Some(m), Some(d), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil, the inverse of `civil_from_days`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = u64::try_from(days).ok()? * DAY_MS;
+    // A day that does not exist (02-30) comes back as another date.
+    (rfc3339_ms(ms)[..10] == *date).then_some(ms)
+}
+
 /// `2026-11-24T10:40:09.123Z`
 pub fn rfc3339_ms(ms: u64) -> String {
     let secs = ms / 1000;
@@ -56,6 +84,26 @@ pub fn rfc3339_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_dates_and_refuses_what_is_not_one() {
+        assert_eq!(parse_date_ms("1970-01-01"), Some(0));
+        assert_eq!(parse_date_ms("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(
+            rfc3339_ms(parse_date_ms("2026-12-07").unwrap()),
+            "2026-12-07T00:00:00.000Z"
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "26-01-01",
+            "2026-1-01",
+            "2026-01-01x",
+            "",
+        ] {
+            assert_eq!(parse_date_ms(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -586,6 +586,7 @@ fn fallback_chain_order_sort_and_live_cooldowns() {
     let proxy = Proxy::builder()
         .upstream("groq", &limited.base())
         .upstream("cerebras", &ok.base())
+        .first("cerebras", "gpt-oss-120b")
         .key("groq", "gsk_chainkey000000000001")
         .key("cerebras", "csk-chainkey00000000001")
         .start();
@@ -948,6 +949,7 @@ fn analytics_count_client_requests_not_attempts() {
     let proxy = Proxy::builder()
         .upstream("groq", &limited.base())
         .upstream("cerebras", &ok.base())
+        .first("cerebras", "gpt-oss-120b")
         .key("groq", "gsk_analytics0000000001")
         .key("cerebras", "csk-analytics000000001")
         .start();

@@ -33,7 +33,7 @@ fn a_backup_under_load_restores_the_same_keys_token_and_settings() {
     let named = p.cli(&["token", "add", "--label", "phone"], "");
     let named = String::from_utf8(named.stdout).unwrap().trim().to_string();
     // A setting: the chain sorted by speed (stored as the chain order).
-    let sorted = p.cli(&["models", "disable", "groq/llama-3.1-8b-instant"], "");
+    let sorted = p.cli(&["models", "disable", "groq/openai/gpt-oss-20b"], "");
     assert!(sorted.status.success(), "{}", text(&sorted));
 
     // Load while the backup runs.
@@ -98,9 +98,12 @@ fn a_backup_under_load_restores_the_same_keys_token_and_settings() {
     let models = text(&restored.cli(&["models", "list", "--platform", "groq"], ""));
     let line = models
         .lines()
-        .find(|l| l.starts_with("groq/llama-3.1-8b-instant"))
+        .find(|l| l.starts_with("groq/openai/gpt-oss-20b"))
         .unwrap();
-    assert!(line.contains(" no "), "the model switch came back: {line}");
+    assert!(
+        line.contains(" disabled "),
+        "the model switch came back: {line}"
+    );
     // The named client key works on the restored server; so does routing with the restored keys.
     let auth = format!("Bearer {named}");
     let r = support::request(

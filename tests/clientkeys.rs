@@ -11,7 +11,7 @@ use support::admin::Admin;
 use support::mock::{self, Mock, Reply};
 use support::{Proxy, request};
 
-const CHAT_MODEL: &str = "llama-3.3-70b-versatile";
+const CHAT_MODEL: &str = "openai/gpt-oss-20b";
 
 /// One mock for both platforms: chat (groq) and embeddings (mistral).
 fn provider() -> Mock {

@@ -9,8 +9,9 @@ use simd_json::prelude::*;
 use support::mock::{self, Mock, Reply};
 use support::{Proxy, user};
 
-/// Cerebras' enabled model outranks Groq's best, so with both keys Cerebras is tried first.
-const CEREBRAS_FIRST: &str = "qwen3-235b";
+/// Cerebras' model, switched on as with a paid key and ranked first (`Builder::first`), so with
+/// both keys Cerebras is tried before Groq's best.
+const CEREBRAS_FIRST: &str = "gpt-oss-120b";
 const GROQ_FIRST: &str = "openai/gpt-oss-120b";
 
 fn pair(first: impl FnMut(&mock::Recorded) -> Reply + Send + 'static) -> (Mock, Mock, Proxy) {
@@ -19,6 +20,7 @@ fn pair(first: impl FnMut(&mock::Recorded) -> Reply + Send + 'static) -> (Mock, 
     let p = Proxy::builder()
         .env("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", "1")
         .upstream("cerebras", &a.base())
+        .first("cerebras", CEREBRAS_FIRST)
         .upstream("groq", &b.base())
         .key("cerebras", "csk-first-key-0001")
         .key("groq", "gsk_second_key_0002")
@@ -77,6 +79,7 @@ fn refused_connections_fail_over() {
     let b = Mock::start(|_| Reply::completion("served by groq"));
     let p = Proxy::builder()
         .upstream("cerebras", &mock::refused_base())
+        .first("cerebras", CEREBRAS_FIRST)
         .upstream("groq", &b.base())
         .key("cerebras", "csk-refused")
         .key("groq", "gsk_ok")
@@ -191,6 +194,7 @@ fn upstream_bad_requests_return_the_first_after_other_platforms() {
     let d = Mock::start(|_| Reply::completion("never"));
     let p = Proxy::builder()
         .upstream("cerebras", &a.base())
+        .first("cerebras", CEREBRAS_FIRST)
         .upstream("groq", &b.base())
         .upstream("mistral", &c.base())
         .upstream("cohere", &d.base())
@@ -230,6 +234,7 @@ fn upstream_bad_requests_return_the_first_after_other_platforms() {
     let b = Mock::start(|_| Reply::completion("big window"));
     let p = Proxy::builder()
         .upstream("cerebras", &a.base())
+        .first("cerebras", CEREBRAS_FIRST)
         .upstream("groq", &b.base())
         .key("cerebras", "csk-1")
         .key("groq", "gsk_1")
@@ -243,6 +248,7 @@ fn exhaustion_is_a_429_with_retry_after_and_a_reason() {
     let a = Mock::start(|_| Reply::json(429, "{}").with_header("retry-after", "42"));
     let p = Proxy::builder()
         .upstream("cerebras", &a.base())
+        .first("cerebras", CEREBRAS_FIRST)
         .key("cerebras", "csk-only")
         .start();
     let r = p.chat(&user("hi"));
@@ -284,10 +290,12 @@ fn oversized_prompts_get_a_context_error_instead_of_an_upstream_call() {
     let m = Mock::start(|_| Reply::completion("never"));
     let p = Proxy::builder()
         .upstream("cerebras", &m.base())
+        .first("cerebras", CEREBRAS_FIRST)
         .key("cerebras", "csk-1")
         .start();
-    // Cerebras' model has an 8 192-token window and 60 000 TPM: 200 000 characters cannot fit.
-    let r = p.chat(&user(&"x".repeat(200_000)));
+    // Cerebras' gpt-oss-120b has a 65 536-token window on credits: 400 000 characters
+    // (about 100 000 tokens) cannot fit.
+    let r = p.chat(&user(&"x".repeat(400_000)));
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.error_code(), "context_length_exceeded");
     assert_eq!(m.count(), 0);
@@ -295,7 +303,7 @@ fn oversized_prompts_get_a_context_error_instead_of_an_upstream_call() {
 
 #[test]
 fn twenty_attempts_at_most_and_two_outages_end_a_platform() {
-    // 19 OpenRouter models x 2 keys = 38 candidates, all rate-limited: the request stops at 20.
+    // 17 OpenRouter models x 2 keys = 34 candidates, all rate-limited: the request stops at 20.
     let m = Mock::start(|_| Reply::json(429, "{}"));
     let p = Proxy::builder()
         .upstream("openrouter", &m.base())

@@ -245,10 +245,10 @@ fn gemini_urls_carry_no_key_and_pick_the_stream_endpoint() {
     assert_eq!(
         wire::gemini::url(
             "https://generativelanguage.googleapis.com/v1beta",
-            "gemini-2.5-flash",
+            "gemini-3.8-flash",
             false
         ),
-        "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"
+        "https://generativelanguage.googleapis.com/v1beta/models/gemini-3.8-flash:generateContent"
     );
     assert_eq!(
         wire::gemini::url("http://m/v1beta", "a b/c", true),

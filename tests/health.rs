@@ -301,8 +301,10 @@ fn provider_headers_tighten_the_local_view() {
         format!("groq/{first}"),
         "skipped while the provider says 0 remain"
     );
+    // Groq's other two models may meet their 30 requests a minute while this polls: a 429
+    // then is not the answer looked for, but not a failure either.
     p.wait_for("the reset", Duration::from_secs(5), |p| {
-        p.chat(&user("c")).header("X-Routed-Via").unwrap() == format!("groq/{first}")
+        p.chat(&user("c")).header("X-Routed-Via") == Some(format!("groq/{first}"))
     });
 }
 

@@ -16,7 +16,7 @@ use support::mock::{Mock, Reply};
 use support::{Proxy, user};
 
 const LIMIT: usize = freellmapi::config::DEFAULT_BODY_LIMIT;
-const CEREBRAS_FIRST: &str = "qwen3-235b";
+const CEREBRAS_FIRST: &str = "gpt-oss-120b";
 const GROQ_FIRST: &str = "openai/gpt-oss-120b";
 
 fn connect(p: &Proxy) -> TcpStream {
@@ -265,6 +265,7 @@ fn two_providers(first: Reply, extra_env: &[(&str, &str)]) -> (Mock, Mock, Proxy
     });
     let mut builder = Proxy::builder()
         .upstream("cerebras", &a.base())
+        .first("cerebras", CEREBRAS_FIRST)
         .upstream("groq", &b.base())
         .key("cerebras", "csk-first-key-0001")
         .key("groq", "gsk_second_key_0002");
@@ -407,7 +408,7 @@ fn a_request_at_the_body_limit_costs_a_bounded_multiple_and_is_given_back() {
         .upstream("google", &format!("http://{}/v1beta", m.addr))
         .key("google", "AIzaSyA-hostile-test-key-0000000000000")
         .start();
-    let head = r#"{"model":"gemini-2.5-flash","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,"#;
+    let head = r#"{"model":"gemini-3.8-flash","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,"#;
     let tail = r#""}}]}]}"#;
     let payload = "A".repeat(LIMIT - head.len() - tail.len());
     let body = format!("{head}{payload}{tail}");

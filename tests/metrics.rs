@@ -229,7 +229,7 @@ fn counters_move_with_traffic_on_every_surface() {
         .upstream("groq", &m.base())
         .key("groq", "gsk_m")
         .start();
-    let model = "llama-3.3-70b-versatile";
+    let model = "openai/gpt-oss-20b";
     let chat = format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#);
     let stream = chat.replacen('{', r#"{"stream":true,"#, 1);
     let messages = format!(

@@ -129,12 +129,12 @@ fn discovery_lists_what_the_catalog_lacks_and_a_found_model_can_be_added() {
         Duration::from_secs(10),
         |p| !listed(p).iter().any(|id| id == "new-model-x"),
     );
-    let out = p.cli(&["models", "enable", "groq/llama-3.1-8b-instant"], "");
+    let out = p.cli(&["models", "enable", "groq/openai/gpt-oss-20b"], "");
     assert!(out.status.success());
     let out = p.cli(&["models", "list", "--platform", "groq"], "");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("groq/new-model-x") && text.contains(" no "),
+        text.contains("groq/new-model-x") && text.contains(" disabled "),
         "{text}"
     );
     let bad = p.cli(&["models", "disable", "groq/nope"], "");

@@ -12,11 +12,16 @@ use support::{Proxy, user};
 #[test]
 fn restart_keeps_keys_token_and_the_ledger() {
     let m = Mock::start(|_| Reply::completion("ok"));
+    // SambaNova is paid now: two of its models switched on (as with a paid key), one of them
+    // allowed 20 requests a day per key.
     let p = Proxy::builder()
         .upstream("sambanova", &m.base())
+        .catalog_edits(
+            r#"{"models":[{"platform":"sambanova","model_id":"DeepSeek-V3.2","enabled":true,"rpd":20},
+                {"platform":"sambanova","model_id":"DeepSeek-V3.1","enabled":true}]}"#,
+        )
         .key("sambanova", "sn-key-000111222333")
         .start();
-    // DeepSeek-V3.2 on SambaNova allows 20 requests a day per key.
     let pinned = r#"{"model":"DeepSeek-V3.2","messages":[{"role":"user","content":"x"}]}"#;
     let strict = [("X-Freellmapi-Pin", "strict")];
     for i in 0..20 {
@@ -199,6 +204,7 @@ fn the_request_log_has_one_record_per_client_request_with_its_attempts() {
     let mut p = Proxy::builder()
         .dir(&dir)
         .upstream("cerebras", &a.base())
+        .first("cerebras", "gpt-oss-120b")
         .upstream("groq", &b.base())
         .key("cerebras", "csk-log-key-1")
         .key("groq", "gsk_log_key_2")
@@ -254,7 +260,7 @@ fn a_saved_chain_order_is_used_and_switched_off_entries_are_skipped() {
         store
             .put_chain_order(&[
                 entry("openai/gpt-oss-120b", false),
-                entry("llama-3.1-8b-instant", true),
+                entry("openai/gpt-oss-20b", true),
             ])
             .unwrap();
     }
@@ -262,18 +268,19 @@ fn a_saved_chain_order_is_used_and_switched_off_entries_are_skipped() {
     let r = p.chat(&user("x"));
     assert_eq!(
         r.header("X-Routed-Via").as_deref(),
-        Some("groq/llama-3.1-8b-instant"),
+        Some("groq/openai/gpt-oss-20b"),
         "{}",
         r.text()
     );
     let r = p.chat(r#"{"model":"openai/gpt-oss-120b","messages":[{"role":"user","content":"x"}]}"#);
     assert_eq!(r.status, 400);
     assert!(r.error_message().contains("is disabled"));
-    assert!(
-        !p.get("/v1/models")
-            .text()
-            .contains("\"openai/gpt-oss-120b\"")
-    );
+    // Groq's entry is switched off in the chain (NVIDIA's model of the same id is listed).
+    use simd_json::prelude::*;
+    let listed = p.get("/v1/models").json();
+    assert!(!listed["data"].as_array().unwrap().iter().any(|m| {
+        m["id"].as_str() == Some("openai/gpt-oss-120b") && m["owned_by"].as_str() == Some("groq")
+    }));
 }
 
 #[test]

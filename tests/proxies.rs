@@ -17,8 +17,7 @@ use support::Proxy;
 use support::mock::{Mock, Reply};
 
 const SECRET: &str = "pr0xy-s3cret";
-const CHAT: &str =
-    r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT: &str = r#"{"model":"openai/gpt-oss-20b","messages":[{"role":"user","content":"hi"}]}"#;
 
 /// What a test proxy was asked for, one line per connection.
 type Log = Arc<Mutex<Vec<String>>>;
@@ -197,6 +196,7 @@ fn groq_behind(proxy: &str) -> (Mock, Mock, Proxy) {
         .upstream("groq", &m.base())
         .key("groq", "gsk_proxy_test")
         .upstream("cerebras", &backup.base())
+        .first("cerebras", "gpt-oss-120b")
         .key("cerebras", "csk-proxy-test-key")
         .env("FREELLMAPI_PROXY_GROQ", proxy)
         .start();
@@ -549,7 +549,7 @@ fn a_keys_proxy_also_carries_its_health_probe_and_a_dead_one_is_not_the_keys_fau
     );
     assert_eq!(m.count(), 0, "the probe went around the proxy");
 
-    let mut builder = Proxy::builder().dir(&dir);
+    let mut builder = Proxy::builder().dir(&dir).first("cerebras", "gpt-oss-120b");
     for (k, v) in &env {
         builder = builder.env(k, v);
     }

@@ -13,7 +13,7 @@ use support::{Proxy, user};
 
 /// Groq's best model by intelligence rank in the built-in catalog.
 const GROQ_FIRST: &str = "openai/gpt-oss-120b";
-const GROQ_SECOND: &str = "meta-llama/llama-4-scout-17b-16e-instruct";
+const GROQ_SECOND: &str = "qwen/qwen3.8-27b";
 
 fn groq() -> (Mock, Proxy) {
     let m = Mock::start(|_| Reply::completion("hello from mock"));
@@ -212,19 +212,17 @@ fn model_selection_auto_explicit_strict_unknown_and_disabled() {
         format!("groq/{GROQ_FIRST}")
     );
 
+    let r = p.chat(r#"{"model":"openai/gpt-oss-20b","messages":[{"role":"user","content":"x"}]}"#);
+    assert_eq!(
+        r.header("X-Routed-Via").as_deref(),
+        Some("groq/openai/gpt-oss-20b")
+    );
+    assert_eq!(m.last().model(), "openai/gpt-oss-20b");
     let r =
-        p.chat(r#"{"model":"llama-3.1-8b-instant","messages":[{"role":"user","content":"x"}]}"#);
+        p.chat(r#"{"model":"groq/openai/gpt-oss-20b","messages":[{"role":"user","content":"x"}]}"#);
     assert_eq!(
         r.header("X-Routed-Via").as_deref(),
-        Some("groq/llama-3.1-8b-instant")
-    );
-    assert_eq!(m.last().model(), "llama-3.1-8b-instant");
-    let r = p.chat(
-        r#"{"model":"groq/llama-3.1-8b-instant","messages":[{"role":"user","content":"x"}]}"#,
-    );
-    assert_eq!(
-        r.header("X-Routed-Via").as_deref(),
-        Some("groq/llama-3.1-8b-instant"),
+        Some("groq/openai/gpt-oss-20b"),
         "platform/model form"
     );
 
@@ -254,10 +252,21 @@ fn model_selection_auto_explicit_strict_unknown_and_disabled() {
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "model_not_found");
     assert!(r.error_message().contains("not in the catalog"));
-    let r = p.chat(r#"{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"x"}]}"#);
+    // Off (paid only), and shut down by its provider: two different answers.
+    let r =
+        p.chat(r#"{"model":"gemini-3.1-pro-preview","messages":[{"role":"user","content":"x"}]}"#);
     assert_eq!(r.status, 400);
     assert_eq!(r.error_code(), "model_not_found");
     assert!(r.error_message().contains("is disabled"));
+    let r = p.chat(r#"{"model":"gemini-2.5-pro","messages":[{"role":"user","content":"x"}]}"#);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_code(), "model_not_found");
+    assert!(
+        r.error_message()
+            .contains("is retired (shut down by Google"),
+        "{}",
+        r.text()
+    );
     for auto in [r#""auto""#, r#""""#, "null"] {
         let r = p.chat(&format!(
             r#"{{"model":{auto},"messages":[{{"role":"user","content":"x"}}]}}"#
@@ -309,10 +318,10 @@ fn a_conversation_sticks_to_the_model_that_served_turn_one() {
         format!("groq/{GROQ_FIRST}"),
         "new conversations auto-route"
     );
-    let r = p.chat(r#"{"model":"llama-3.1-8b-instant","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Tell me a story"},{"role":"assistant","content":"Once..."},{"role":"user","content":"Go on"}]}"#);
+    let r = p.chat(r#"{"model":"openai/gpt-oss-20b","messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Tell me a story"},{"role":"assistant","content":"Once..."},{"role":"user","content":"Go on"}]}"#);
     assert_eq!(
         r.header("X-Routed-Via").as_deref(),
-        Some("groq/llama-3.1-8b-instant"),
+        Some("groq/openai/gpt-oss-20b"),
         "an explicit model overrides stickiness"
     );
 }
@@ -325,12 +334,24 @@ fn model_list_starts_with_auto_and_reflects_keys() {
     let v = r.json();
     let data = v.get_array("data").unwrap();
     assert_eq!(data[0].get_str("id"), Some("auto"));
-    assert_eq!(data.len(), 1 + 73, "auto plus every enabled model");
+    let catalog = freellmapi::catalog::Catalog::builtin();
+    let serving = || catalog.models.iter().filter(|m| m.serves());
+    assert_eq!(
+        data.len(),
+        1 + serving().count(),
+        "auto plus every enabled model"
+    );
     let embeddings = data
         .iter()
         .filter(|m| m.get_str("type") == Some("embedding"))
         .count();
-    assert_eq!(embeddings, 8, "embedding models are listed with their type");
+    assert_eq!(
+        embeddings,
+        serving()
+            .filter(|m| m.kind == freellmapi::catalog::Kind::Embedding)
+            .count(),
+        "embedding models are listed with their type"
+    );
     for m in data.iter() {
         assert_eq!(m.get_str("object"), Some("model"));
         assert!(matches!(m.get_str("type"), Some("chat" | "embedding")));
@@ -339,7 +360,26 @@ fn model_list_starts_with_auto_and_reflects_keys() {
                 && m.get("created").is_some()
                 && m.get("context_window").is_some()
         );
+        // OpenRouter's field names, which several clients read, beside OpenAI's.
+        assert_eq!(m.get("context_length"), m.get("context_window"));
+        if m.get_str("id") != Some("auto") {
+            assert!(m.get_array("supported_parameters").is_some(), "{m:?}");
+        }
     }
+    let qwen = data
+        .iter()
+        .find(|m| m.get_str("id") == Some("qwen/qwen3.8-27b"))
+        .unwrap();
+    let params: Vec<&str> = qwen
+        .get_array("supported_parameters")
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        params.contains(&"tools") && !params.contains(&"response_format"),
+        "{params:?}"
+    );
     assert!(
         !r.text().contains("gemini-2.5-pro\""),
         "disabled models are not listed"
@@ -351,13 +391,13 @@ fn model_list_starts_with_auto_and_reflects_keys() {
         .iter()
         .filter_map(|m| m.get_str("id"))
         .collect();
-    assert_eq!(ids.len(), 1 + 6, "auto plus groq's six models: {ids:?}");
+    assert_eq!(ids.len(), 1 + 3, "auto plus groq's three models: {ids:?}");
     assert!(ids.iter().skip(1).all(|id| r.text().contains(id)));
 
     let one = p.get("/v1/models/openai%2Fgpt-oss-120b");
     assert_eq!(one.status, 200, "{}", one.text());
     assert_eq!(one.json().get_str("owned_by"), Some("groq"));
-    let one = p.get("/v1/models/meta-llama/llama-4-scout-17b-16e-instruct");
+    let one = p.get("/v1/models/qwen/qwen3.8-27b");
     assert_eq!(one.json().get_str("id"), Some(GROQ_SECOND));
     let missing = p.get("/v1/models/nope");
     assert_eq!(missing.status, 404);

@@ -350,6 +350,7 @@ fn two_platforms(first: Reply) -> (Mock, Mock, Proxy) {
     let b = Mock::start(|_| Reply::stream(&["from groq"], Duration::ZERO));
     let p = Proxy::builder()
         .upstream("cerebras", &a.base())
+        .first("cerebras", "gpt-oss-120b")
         .upstream("groq", &b.base())
         .key("cerebras", "csk-s")
         .key("groq", "gsk_s")

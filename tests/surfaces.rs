@@ -264,7 +264,7 @@ fn messages_through_gemini_translate_both_ways() {
         .key("google", "AIzaSyTestKey0123456789abcdefghijklmn")
         .start();
     let body = format!(
-        r#"{{"model":"gemini-2.5-flash","max_tokens":100000,"messages":[{{"role":"user","content":"Weather in Rome?"}}],"tools":[{WEATHER_TOOL}]}}"#
+        r#"{{"model":"gemini-3.8-flash","max_tokens":100000,"messages":[{{"role":"user","content":"Weather in Rome?"}}],"tools":[{WEATHER_TOOL}]}}"#
     );
     let r = anthropic(&p, "/v1/messages", &body);
     assert_eq!(r.status, 200, "{}", r.text());
@@ -905,12 +905,12 @@ fn claude_names_route_by_editable_aliases() {
         r.header("X-Routed-Via").unwrap()
     };
     // Defaults: opus → most intelligent, haiku → fastest, the rest → the chain.
-    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.1-pro-preview");
+    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.8-flash");
     assert_eq!(
         routed("claude-3-5-haiku-latest"),
-        "google/gemini-3.1-flash-lite-preview"
+        "google/gemini-3.5-flash-lite"
     );
-    assert_eq!(routed("claude-sonnet-4-5"), "google/gemini-3.1-pro-preview");
+    assert_eq!(routed("claude-sonnet-4-5"), "google/gemini-3.8-flash");
 
     let admin = support::admin::Admin::setup(&p);
     let r = admin.get("/api/aliases");
@@ -919,14 +919,11 @@ fn claude_names_route_by_editable_aliases() {
     let r = admin.req(
         "PUT",
         "/api/aliases",
-        r#"{"aliases":[{"pattern":"sonnet","route":"gemini-2.5-flash"},{"pattern":"*","route":"speed"}]}"#,
+        r#"{"aliases":[{"pattern":"sonnet","route":"gemini-3.8-flash"},{"pattern":"*","route":"speed"}]}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(routed("claude-sonnet-4-5"), "google/gemini-2.5-flash");
-    assert_eq!(
-        routed("claude-opus-4-1"),
-        "google/gemini-3.1-flash-lite-preview"
-    );
+    assert_eq!(routed("claude-sonnet-4-5"), "google/gemini-3.8-flash");
+    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.5-flash-lite");
 
     let r = admin.req(
         "PUT",
@@ -941,7 +938,7 @@ fn claude_names_route_by_editable_aliases() {
     let r = admin.req("PUT", "/api/aliases", r#"{"aliases":null}"#);
     assert_eq!(r.status, 200);
     assert_eq!(r.json().get_bool("defaults"), Some(true));
-    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.1-pro-preview");
+    assert_eq!(routed("claude-opus-4-1"), "google/gemini-3.8-flash");
 }
 
 #[test]
@@ -1037,7 +1034,9 @@ fn refused_and_exhausted_requests_count_no_tokens() {
     // other Groq models stay free.
     let exhausted = p.post(
         "/v1/chat/completions",
-        &format!(r#"{{"model":"llama-3.1-8b-instant","messages":[{{"role":"user","content":"{long}"}}]}}"#),
+        &format!(
+            r#"{{"model":"openai/gpt-oss-20b","messages":[{{"role":"user","content":"{long}"}}]}}"#
+        ),
         &[("X-Freellmapi-Pin", "strict")],
     );
     assert_eq!(exhausted.status, 429, "{}", exhausted.text());
@@ -1091,7 +1090,7 @@ fn requests_go_only_to_models_with_the_capabilities_they_need() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.header("X-Routed-Via").as_deref(),
-        Some("groq/meta-llama/llama-4-scout-17b-16e-instruct")
+        Some("groq/qwen/qwen3.8-27b")
     );
     assert_eq!(m.count(), 1, "no attempt on the text-only model");
     assert!(r.header("X-Fallback-Attempts").is_none());
@@ -1111,7 +1110,7 @@ fn requests_go_only_to_models_with_the_capabilities_they_need() {
             .unwrap_or_default()
     };
     assert_eq!(
-        caps("gemini-2.5-flash"),
+        caps("gemini-3.8-flash"),
         ["chat", "vision", "tools", "json_schema"]
     );
     assert_eq!(
@@ -1124,6 +1123,7 @@ fn requests_go_only_to_models_with_the_capabilities_they_need() {
     let cerebras = Mock::start(|_| Reply::completion("x"));
     let p = Proxy::builder()
         .upstream("cerebras", &cerebras.base())
+        .first("cerebras", "gpt-oss-120b")
         .key("cerebras", "csk-text-only")
         .start();
     let r = p.chat(image);
@@ -1143,7 +1143,8 @@ fn requests_go_only_to_models_with_the_capabilities_they_need() {
 
 #[test]
 fn a_key_that_routes_nothing_is_called_out_everywhere() {
-    // MiniMax's only built-in model, switched off: its key is stored but serves nothing.
+    // MiniMax is paid now: its models are off, so its key is stored but serves nothing (and
+    // switching one off again changes nothing).
     let p = Proxy::builder()
         .key("minimax", "minimax_test_key_123")
         .start();
@@ -1151,7 +1152,7 @@ fn a_key_that_routes_nothing_is_called_out_everywhere() {
     let r = admin.req(
         "PATCH",
         "/api/models",
-        r#"{"id":"minimax/MiniMax-M2.7","enabled":false}"#,
+        r#"{"id":"minimax/MiniMax-M3","enabled":false}"#,
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let out = p.cli(
@@ -1161,7 +1162,7 @@ fn a_key_that_routes_nothing_is_called_out_everywhere() {
     assert!(out.status.success());
     let warning = String::from_utf8_lossy(&out.stderr);
     assert!(
-        warning.contains("warning: all 1 MiniMax models are disabled, so this key routes nothing"),
+        warning.contains("warning: all 2 MiniMax models are disabled, so this key routes nothing"),
         "{warning}"
     );
     assert!(warning.contains("no free tier"), "{warning}");

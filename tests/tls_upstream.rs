@@ -11,9 +11,9 @@ use std::time::Duration;
 use support::mock::{Mock, Reply};
 use support::{Proxy, tls};
 
-const CHAT: &str =
-    r#"{"model":"llama-3.3-70b-versatile","messages":[{"role":"user","content":"hi"}]}"#;
-const STREAM: &str = r#"{"model":"llama-3.3-70b-versatile","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+const CHAT: &str = r#"{"model":"openai/gpt-oss-20b","messages":[{"role":"user","content":"hi"}]}"#;
+const STREAM: &str =
+    r#"{"model":"openai/gpt-oss-20b","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
 
 fn over_tls(m: &Mock, host: &str) -> String {
     let front = tls::front(m.addr);
@@ -72,6 +72,7 @@ fn a_certificate_that_does_not_verify_fails_over_without_blaming_the_key() {
         .upstream("groq", &over_tls(&m, "127.0.0.1"))
         .key("groq", "gsk_tls_untrusted")
         .upstream("cerebras", &backup.base())
+        .first("cerebras", "gpt-oss-120b")
         .key("cerebras", "csk-tls-backup-key")
         .start();
     let r = p.chat(CHAT);

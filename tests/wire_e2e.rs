@@ -11,7 +11,7 @@ use support::Proxy;
 use support::mock::{Mock, Reply};
 
 const GEMINI_KEY: &str = "AIzaSyTestKey0123456789abcdefghijklmn";
-const GEMINI: &str = "gemini-2.5-flash";
+const GEMINI: &str = "gemini-3.8-flash";
 
 fn gemini_text(text: &str) -> String {
     format!(
@@ -39,7 +39,7 @@ fn gemini_non_streaming_with_the_key_in_a_header() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
         r.header("X-Routed-Via").as_deref(),
-        Some("google/gemini-2.5-flash")
+        Some("google/gemini-3.8-flash")
     );
     let v = r.json();
     assert_eq!(
@@ -51,7 +51,7 @@ fn gemini_non_streaming_with_the_key_in_a_header() {
     );
     assert_eq!(v.get("usage").unwrap().get_u64("total_tokens"), Some(6));
     let up = m.last();
-    assert_eq!(up.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(up.path, "/v1beta/models/gemini-3.8-flash:generateContent");
     assert_eq!(up.header("x-goog-api-key"), Some(GEMINI_KEY));
     assert!(up.header("authorization").is_none());
     assert!(!up.path.contains("key="), "the key never goes in the URL");
@@ -90,7 +90,7 @@ fn gemini_streaming_becomes_openai_chunks() {
     assert_eq!(r.status, 200);
     assert_eq!(
         m.last().path,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse"
     );
     let data = r.sse_data();
     assert_eq!(data.len(), 4, "{data:?}");

@@ -43,6 +43,14 @@ pub struct KeyView {
     no_free_tier: Option<String>,
 }
 
+/// A key's status as shown: `retired` when its platform is gone.
+pub(super) fn shown_status(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyStatus {
+    match catalog.platform_index(&r.platform) {
+        Some(p) if catalog.platforms[p].refuses_keys().is_some() => KeyStatus::Retired,
+        _ => r.effective_status(now),
+    }
+}
+
 fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
     KeyView {
         id: r.id,
@@ -53,7 +61,7 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
         platform: r.platform.clone(),
         label: r.label.clone(),
         masked_key: r.masked.clone(),
-        status: r.effective_status(now),
+        status: shown_status(r, catalog, now),
         enabled: r.enabled,
         unlimited: r.unlimited,
         created_at: rfc3339_ms(r.created_ms),
@@ -67,7 +75,7 @@ fn view(r: &KeyRecord, catalog: &Catalog, now: u64) -> KeyView {
             .and_then(|p| catalog.dead_key_warning(p)),
         no_free_tier: catalog
             .platform_index(&r.platform)
-            .and_then(|p| catalog.platforms[p].no_free_tier.clone()),
+            .and_then(|p| catalog.platforms[p].not_free_note().map(str::to_string)),
     }
 }
 
@@ -140,6 +148,9 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
         ));
     };
     let p = &catalog.platforms[p];
+    if let Some(why) = p.refuses_keys() {
+        return Err(bad("platform", why));
+    }
     if p.auth == Auth::None {
         return Err(bad(
             "platform",
@@ -370,6 +381,8 @@ struct PlatformHealth {
     invalid: u32,
     error: u32,
     unknown: u32,
+    /// Keys of a platform that is gone.
+    retired: u32,
 }
 
 #[derive(Serialize)]
@@ -413,12 +426,13 @@ pub fn health(app: &App, state: &AdminState, res: &mut Responder<'_>) -> Result<
         let p = &mut platforms[i];
         p.total_keys += 1;
         p.enabled_keys += u32::from(k.enabled);
-        *match k.effective_status(now) {
+        *match shown_status(k, &catalog, now) {
             KeyStatus::Healthy => &mut p.healthy,
             KeyStatus::RateLimited => &mut p.rate_limited,
             KeyStatus::Invalid => &mut p.invalid,
             KeyStatus::Error => &mut p.error,
             KeyStatus::Unknown => &mut p.unknown,
+            KeyStatus::Retired => &mut p.retired,
         } += 1;
     }
     let usable_keys = app.router.snapshot().serving_keys();

@@ -10,8 +10,10 @@ use crate::app::App;
 use simd_json::OwnedValue;
 use simd_json::prelude::*;
 
+use crate::catalog::lifecycle::{PlatformSync, SyncOutcome};
 use crate::catalog::{
-    Auth, Caps, Catalog, CustomModel, CustomPlatform, KeyFormat, Limits, ModelOverride, Overrides,
+    Auth, Caps, Catalog, CustomModel, CustomPlatform, FreeTier, KeyFormat, Limits, ModelOverride,
+    Origin, Overrides,
 };
 use crate::http::{Request, Responder};
 use crate::router::chain::Snapshot;
@@ -49,6 +51,14 @@ struct ModelView<'a> {
     tpd: Option<u64>,
     /// The user added this model (it can be removed).
     custom: bool,
+    /// `builtin`, `custom` or `discovered` (named by a provider's listing).
+    origin: Origin,
+    /// `active`, `disabled`, `retired` or `discovered`.
+    state: &'static str,
+    /// Why and since when a retired model left routing.
+    retired: Option<String>,
+    /// The model parameters it accepts, as far as known.
+    supported_parameters: Vec<&'a str>,
     /// The user changed a built-in model.
     edited: bool,
     pool: Option<&'a str>,
@@ -61,12 +71,37 @@ struct ModelView<'a> {
 struct PlatformView<'a> {
     id: &'a str,
     name: &'a str,
+    /// Calls need no key (a custom local server).
     keyless: bool,
+    /// It can also serve without a key, once turned on (`keylessOn`).
+    keyless_possible: bool,
+    keyless_on: bool,
     /// The key is `account_id:api_token` (Cloudflare).
     account_token: bool,
     custom: bool,
     /// Shown for custom platforms only (built-in URLs are not a user setting).
     base_url: Option<&'a str>,
+    /// Where its free tier stands, when and where that was checked.
+    free_tier: Option<&'a FreeTier>,
+    /// The last sync of its listing.
+    last_sync: Option<SyncView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncView {
+    at: String,
+    #[serde(flatten)]
+    outcome: SyncOutcome,
+}
+
+impl SyncView {
+    fn of(s: &PlatformSync) -> SyncView {
+        SyncView {
+            at: crate::time::rfc3339_ms(s.at_ms),
+            outcome: s.outcome.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -79,6 +114,7 @@ struct Listing<'a> {
 pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let snap = app.router.snapshot();
     let overrides = app.store.overrides().map_err(storage)?;
+    let life = app.store.lifecycle().map_err(storage)?;
     let c = &snap.catalog;
     let platforms = c
         .platforms
@@ -87,9 +123,13 @@ pub fn list(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
             id: &p.id,
             name: &p.name,
             keyless: p.auth == Auth::None,
+            keyless_possible: p.keyless,
+            keyless_on: overrides.keyless_on.contains(&p.id),
             account_token: p.key_format == KeyFormat::AccountToken,
             custom: p.custom,
             base_url: p.custom.then_some(p.base_url.as_str()),
+            free_tier: p.free_tier.as_ref(),
+            last_sync: life.last_sync(&p.id).map(SyncView::of),
         })
         .collect();
     let models = (0..c.models.len())
@@ -116,7 +156,11 @@ fn view<'a>(snap: &'a Snapshot, overrides: &Overrides, i: usize) -> ModelView<'a
         rpd: m.limits.rpd,
         tpm: m.limits.tpm,
         tpd: m.limits.tpd,
-        custom: m.custom,
+        custom: m.origin == Origin::Custom,
+        origin: m.origin,
+        state: m.state(),
+        retired: m.retired.as_ref().map(|r| r.describe(&p.name)),
+        supported_parameters: m.supported_parameters(),
         edited: overrides
             .models
             .iter()
@@ -316,6 +360,33 @@ pub fn edit(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result
     let id = id.to_string();
     save(app, o)?;
     list_one(app, &id, 200, res)
+}
+
+/// `PUT /api/models/keyless {platform, enabled}`: lets a platform that serves without a key
+/// route keyless (its operator sees the prompts, so this is never on by default). Turned on,
+/// its listing is read at once.
+pub fn keyless(
+    app: &App,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), AdminError> {
+    let value = super::body::parse(req.body)?;
+    let f = Fields::new(&value, "", &["platform", "enabled"])?;
+    let platform = f.req_str("platform")?.to_string();
+    let enabled = f
+        .bool("enabled")?
+        .ok_or_else(|| bad("enabled", "required: true or false"))?;
+    app.catalog()
+        .check_keyless(&platform)
+        .map_err(|why| bad("platform", why))?;
+    let mut o = app.store.overrides().map_err(storage)?;
+    o.set_keyless(&platform, enabled);
+    save(app, o)?;
+    log::info!(
+        "{platform}: keyless use turned {} from the dashboard",
+        if enabled { "on" } else { "off" }
+    );
+    list(app, res)
 }
 
 #[derive(Serialize)]

@@ -99,11 +99,8 @@ fn plan(snap: &Snapshot, parsed: &Parsed, req: &Request<'_>) -> Result<Plan, Cli
     }
     let entry = snap
         .entry_for_model(m)
-        .filter(|&e| snap.entries[e].enabled && model.enabled)
-        .ok_or_else(|| ClientError::ModelNotFound {
-            model: name.clone(),
-            why: Missing::Disabled,
-        })?;
+        .filter(|&e| snap.entries[e].enabled && model.serves())
+        .ok_or_else(|| ClientError::not_serving(snap, m, name))?;
     let strict = req
         .header("x-freellmapi-pin")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("strict"));
@@ -153,7 +150,7 @@ fn attempt(
     let failed = |verdict| Step::Failed {
         verdict,
         status: Some(200),
-        rejected: None,
+        message: None,
     };
     let body = match reply.read_body(MAX_EMBEDDINGS_BODY) {
         Ok(b) => b,

@@ -14,6 +14,8 @@ pub enum ClientError {
     Invalid(Invalid),
     /// The named model cannot be used; `why` says how it is missing.
     ModelNotFound { model: String, why: Missing },
+    /// The named model's provider stopped offering it; `why` says since when and how we know.
+    ModelRetired { model: String, why: String },
     /// No model with a usable key can hold the request.
     ContextTooLarge { tokens: u64 },
     /// No enabled model with a key has what the request needs (`vision`, `tools`,
@@ -42,12 +44,28 @@ pub enum Missing {
 }
 
 impl ClientError {
+    /// Why catalog model `m`, asked for as `name`, cannot serve: retired, or switched off.
+    pub fn not_serving(snap: &crate::router::Snapshot, m: usize, name: &str) -> ClientError {
+        let model = &snap.catalog.models[m];
+        match &model.retired {
+            Some(r) => ClientError::ModelRetired {
+                model: name.to_string(),
+                why: r.describe(&snap.catalog.platforms[model.platform].name),
+            },
+            None => ClientError::ModelNotFound {
+                model: name.to_string(),
+                why: Missing::Disabled,
+            },
+        }
+    }
+
     /// Whether the request itself was at fault (logged as rejected, not as a failure).
     pub fn is_rejection(&self) -> bool {
         matches!(
             self,
             ClientError::Invalid(_)
                 | ClientError::ModelNotFound { .. }
+                | ClientError::ModelRetired { .. }
                 | ClientError::NoCapableModel { .. }
         )
     }
@@ -89,6 +107,14 @@ impl ClientError {
                 let status = if *why == Missing::Unlisted { 404 } else { 400 };
                 Problem::new(status, INVALID, "model_not_found", message)
             }
+            ClientError::ModelRetired { model, why } => Problem::new(
+                400,
+                INVALID,
+                "model_not_found",
+                format!(
+                    "Model '{model}' is retired ({why}). Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."
+                ),
+            ),
             ClientError::ContextTooLarge { tokens } => Problem::new(
                 400,
                 INVALID,

@@ -9,6 +9,7 @@ mod embeddings;
 mod errors;
 mod metrics;
 mod models;
+mod providers;
 mod proxy;
 mod relay;
 mod trail;
@@ -21,6 +22,7 @@ pub use embeddings::embeddings;
 pub use errors::{ClientError, Missing};
 pub use metrics::metrics;
 pub use models::{list as list_models, one as one_model, readyz};
+pub use providers::providers;
 pub use proxy::{MAX_ATTEMPTS, dialect, generate};
 
 /// `POST /v1/messages/count_tokens`: the input estimate of a Messages request, without an

@@ -23,10 +23,13 @@ fn write_model(
     write_str(out, owner);
     out.extend_from_slice(b",\"type\":");
     write_str(out, m.map_or(Kind::Chat, |m| m.kind).as_str());
-    out.extend_from_slice(b",\"context_window\":");
-    match context_window {
-        Some(c) => out.extend_from_slice(c.to_string().as_bytes()),
-        None => out.extend_from_slice(b"null"),
+    // `context_length` is OpenRouter's name for it, which several clients read.
+    for field in [&b",\"context_window\":"[..], b",\"context_length\":"] {
+        out.extend_from_slice(field);
+        match context_window {
+            Some(c) => out.extend_from_slice(c.to_string().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
     }
     out.extend_from_slice(b",\"capabilities\":[");
     let names = m.map_or_else(|| vec!["chat"], |m| m.capability_names());
@@ -39,6 +42,16 @@ fn write_model(
     out.push(b']');
     if let Some(d) = m.and_then(|m| m.dimensions) {
         out.extend_from_slice(format!(",\"dimensions\":{d}").as_bytes());
+    }
+    if let Some(m) = m {
+        out.extend_from_slice(b",\"supported_parameters\":[");
+        for (i, p) in m.supported_parameters().iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, p);
+        }
+        out.push(b']');
     }
     out.push(b'}');
 }
@@ -85,7 +98,7 @@ fn list_anthropic(
 fn listed(app: &App, snap: &Snapshot, available_only: bool) -> Vec<usize> {
     let now = now_ms();
     (0..snap.entries.len())
-        .filter(|&e| snap.entries[e].enabled && snap.model(e).enabled)
+        .filter(|&e| snap.entries[e].enabled && snap.model(e).serves())
         .filter(|&e| !available_only || app.router.entry_available(snap, e, now))
         .collect()
 }
@@ -136,7 +149,7 @@ pub fn one(app: &App, raw_id: &str, res: &mut Responder<'_>) -> Result<(), Clien
         .find_model(&id)
         .and_then(|m| snap.entry_for_model(m));
     match entry {
-        Some(e) if snap.entries[e].enabled && snap.model(e).enabled => {
+        Some(e) if snap.entries[e].enabled && snap.model(e).serves() => {
             let m = snap.model(e);
             write_model(
                 &mut out,

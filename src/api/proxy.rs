@@ -133,7 +133,9 @@ pub(super) enum Step {
     Failed {
         verdict: Verdict,
         status: Option<u16>,
-        rejected: Option<String>,
+        /// The provider's words, keys removed: a 400's for the client, a gone model's for
+        /// its retirement.
+        message: Option<String>,
     },
     Cancelled,
 }
@@ -293,7 +295,7 @@ pub(super) fn failover(
             Step::Failed {
                 verdict,
                 status,
-                rejected: message,
+                message,
             } => {
                 log_attempt(verdict_class(verdict), status);
                 trail.push(&platform.id, &model.model_id, verdict_class(verdict));
@@ -313,6 +315,20 @@ pub(super) fn failover(
                     app.note_rate_limited(key, until);
                 }
                 tally.add(verdict);
+                match verdict {
+                    Verdict::ModelGone => app.retire_gone(
+                        platform,
+                        model,
+                        status.unwrap_or(0),
+                        message.as_deref().unwrap_or(""),
+                    ),
+                    Verdict::DataPolicy => log::warn!(
+                        "{}/{}: the key's data policy excludes every endpoint of this model; allow it in the provider's privacy settings (OpenRouter: https://openrouter.ai/settings/privacy)",
+                        platform.id,
+                        model.model_id
+                    ),
+                    _ => {}
+                }
                 if verdict == Verdict::BadRequest {
                     bad_requests += 1;
                     if let Some(m) = message {
@@ -364,6 +380,7 @@ fn verdict_class(v: Verdict) -> &'static str {
         Verdict::Unavailable => "unavailable",
         Verdict::Auth => "auth",
         Verdict::ModelGone => "model_gone",
+        Verdict::DataPolicy => "data_policy",
         Verdict::ContextTooLong => "context_too_long",
         Verdict::BadRequest => "bad_request",
         Verdict::Empty => "empty",
@@ -409,7 +426,7 @@ fn plan(
         let capable = snap.entries.iter().any(|e| {
             let m = &snap.catalog.models[e.model];
             e.enabled
-                && m.enabled
+                && m.serves()
                 && !e.slots.is_empty()
                 && plan.task.fits(&snap.catalog, e.model)
                 && m.caps.contains(plan.needs)
@@ -445,12 +462,9 @@ fn plan(
             }
             let entry = snap
                 .entry_for_model(m)
-                .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].enabled);
+                .filter(|&e| snap.entries[e].enabled && snap.catalog.models[m].serves());
             let Some(entry) = entry else {
-                return Err(ClientError::ModelNotFound {
-                    model: name.clone(),
-                    why: Missing::Disabled,
-                });
+                return Err(ClientError::not_serving(snap, m, name));
             };
             plan.first = Some(entry);
             plan.strict = req
@@ -494,7 +508,7 @@ pub(super) fn call(
                 verdict => Step::Failed {
                     verdict,
                     status: None,
-                    rejected: None,
+                    message: None,
                 },
             });
         }
@@ -507,8 +521,8 @@ pub(super) fn call(
         let status = reply.status;
         let headers = reply.take_headers();
         let body = reply.read_body(MAX_ERROR_BODY).unwrap_or_default();
-        let verdict = classify::status(status, &headers, &body);
-        let rejected = (verdict == Verdict::BadRequest).then(|| {
+        let verdict = classify::status(status, &headers, &body, &platform.model_gone_codes);
+        let message = matches!(verdict, Verdict::BadRequest | Verdict::ModelGone).then(|| {
             let text = classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
             let keys = snap
                 .keys
@@ -519,7 +533,7 @@ pub(super) fn call(
         return Err(Step::Failed {
             verdict,
             status: Some(status),
-            rejected,
+            message,
         });
     }
     Ok((reply, sent_at))
@@ -534,7 +548,7 @@ pub(super) fn untranslatable(e: WireError) -> Step {
     Step::Failed {
         verdict: Verdict::BadRequest,
         status: None,
-        rejected: Some(why.to_string()),
+        message: Some(why.to_string()),
     }
 }
 
@@ -589,7 +603,7 @@ fn attempt(
             RelayEnd::NotCommitted(verdict) => Step::Failed {
                 verdict,
                 status: Some(200),
-                rejected: None,
+                message: None,
             },
             RelayEnd::ClientGone => Step::Cancelled,
         };
@@ -602,7 +616,7 @@ fn attempt(
                 verdict => Step::Failed {
                     verdict,
                     status: Some(200),
-                    rejected: None,
+                    message: None,
                 },
             };
         }
@@ -612,7 +626,7 @@ fn attempt(
             return Step::Failed {
                 verdict: Verdict::Empty,
                 status: Some(200),
-                rejected: None,
+                message: None,
             };
         }
         Ok(c) => c,
@@ -620,7 +634,7 @@ fn attempt(
             return Step::Failed {
                 verdict: Verdict::Unavailable,
                 status: Some(200),
-                rejected: None,
+                message: None,
             };
         }
     };
@@ -632,7 +646,7 @@ fn attempt(
         return Step::Failed {
             verdict: Verdict::Unavailable,
             status: Some(200),
-            rejected: None,
+            message: None,
         };
     };
     let mut head = res

@@ -166,7 +166,9 @@ impl CustomModel {
             context_window: self.context_window,
             enabled: self.enabled,
             pool: None,
-            custom: true,
+            origin: super::Origin::Custom,
+            retired: None,
+            supported_parameters: Vec::new(),
             kind: super::Kind::Chat,
             fim: false,
             family: None,
@@ -211,10 +213,14 @@ impl CustomPlatform {
             extra_headers: Default::default(),
             first_byte_timeout: None,
             stream_usage: false,
-            no_free_tier: None,
             probe: Probe::default(),
             pools: vec![],
             custom: true,
+            free_tier: None,
+            listing: Default::default(),
+            listing_is_free: false,
+            keyless: false,
+            model_gone_codes: vec![],
         }
     }
 }
@@ -231,6 +237,9 @@ pub struct Overrides {
     /// The user's alias list; `None` keeps the shipped defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aliases: Option<Vec<super::Alias>>,
+    /// Built-in platforms that serve without a key which the admin let route keyless.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyless_on: Vec<String>,
 }
 
 fn valid_id(s: &str, what: &str) -> Result<(), String> {
@@ -243,6 +252,14 @@ fn valid_id(s: &str, what: &str) -> Result<(), String> {
 }
 
 impl Overrides {
+    /// Lets a keyless-capable platform route without a key, or stops it.
+    pub fn set_keyless(&mut self, platform: &str, on: bool) {
+        self.keyless_on.retain(|p| p != platform);
+        if on {
+            self.keyless_on.push(platform.to_string());
+        }
+    }
+
     /// Records an edit of one model: a model the user added changes in place (its name too);
     /// a built-in one gets the edit folded into its override. Built-in models keep their
     /// names: a `display_name` for one is refused.
@@ -376,19 +393,19 @@ mod tests {
     #[test]
     fn edits_merge_over_the_builtin_catalog() {
         let o = parse(
-            r#"{"models":[{"platform":"groq","model_id":"llama-3.1-8b-instant","rpm":5,"tpd":null,"enabled":false,"context_window":4096}]}"#,
+            r#"{"models":[{"platform":"groq","model_id":"openai/gpt-oss-20b","rpm":5,"tpd":null,"enabled":false,"context_window":4096}]}"#,
         );
-        let c = Catalog::builtin().merged(&o);
+        let c = Catalog::builtin().merged(&o, &Default::default());
         let m = c
             .models
             .iter()
-            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .find(|m| m.model_id == "openai/gpt-oss-20b")
             .unwrap();
         assert_eq!(m.limits.rpm, Some(5));
         assert_eq!(m.limits.tpd, None, "null sets the limit to untracked");
         assert_eq!(
             m.limits.rpd,
-            Some(14400),
+            Some(1000),
             "fields not edited keep the built-in value"
         );
         assert!(!m.enabled);
@@ -398,21 +415,21 @@ mod tests {
     #[test]
     fn edits_survive_a_newer_builtin_catalog() {
         let o =
-            parse(r#"{"models":[{"platform":"groq","model_id":"llama-3.1-8b-instant","rpm":5}]}"#);
+            parse(r#"{"models":[{"platform":"groq","model_id":"openai/gpt-oss-20b","rpm":5}]}"#);
         // A later release changes the shipped limits of the same model.
         let mut newer = Catalog::builtin();
         let m = newer
             .models
             .iter_mut()
-            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .find(|m| m.model_id == "openai/gpt-oss-20b")
             .unwrap();
         m.limits.rpm = Some(60);
         m.limits.rpd = Some(20_000);
-        let merged = newer.merged(&o);
+        let merged = newer.merged(&o, &Default::default());
         let m = merged
             .models
             .iter()
-            .find(|m| m.model_id == "llama-3.1-8b-instant")
+            .find(|m| m.model_id == "openai/gpt-oss-20b")
             .unwrap();
         assert_eq!(m.limits.rpm, Some(5), "the user's edit wins");
         assert_eq!(
@@ -424,7 +441,10 @@ mod tests {
         let gone =
             parse(r#"{"models":[{"platform":"groq","model_id":"retired-model","enabled":false}]}"#);
         assert_eq!(
-            Catalog::builtin().merged(&gone).models.len(),
+            Catalog::builtin()
+                .merged(&gone, &Default::default())
+                .models
+                .len(),
             Catalog::builtin().models.len()
         );
     }
@@ -448,7 +468,7 @@ mod tests {
             "custom_models":[{"platform":"custom-ollama","model_id":"llama3.2:3b","context_window":8192},{"platform":"groq","model_id":"new-model"}]}"#,
         );
         o.validate(&Catalog::builtin()).unwrap();
-        let c = Catalog::builtin().merged(&o);
+        let c = Catalog::builtin().merged(&o, &Default::default());
         let p = c.platform_index("custom-ollama").unwrap();
         assert_eq!(c.platforms[p].auth, Auth::None);
         assert_eq!(c.platforms[p].base_url, "http://127.0.0.1:11434/v1");
@@ -457,7 +477,7 @@ mod tests {
             .iter()
             .find(|m| m.model_id == "llama3.2:3b")
             .unwrap();
-        assert!(m.custom && m.enabled && m.platform == p);
+        assert!(m.origin == crate::catalog::Origin::Custom && m.enabled && m.platform == p);
         assert!(c.find_model("groq/new-model").is_some());
     }
 
@@ -480,7 +500,7 @@ mod tests {
                 .contains("unknown platform")
         );
         assert!(
-            err(r#"{"custom_models":[{"platform":"groq","model_id":"llama-3.1-8b-instant"}]}"#)
+            err(r#"{"custom_models":[{"platform":"groq","model_id":"openai/gpt-oss-20b"}]}"#)
                 .contains("already exists")
         );
         assert!(

@@ -22,13 +22,16 @@ pub(super) fn add(
     }
     let Opened { store, master } = open(config, DataDirUse::Write)?;
     // Custom platforms count too: they live in the store's catalog edits.
-    let catalog = builtin.merged(&store.overrides()?);
+    let catalog = store.catalog(builtin)?;
     let Some(p) = catalog.platform_index(platform) else {
         return Err(CliError::Usage(format!(
             "unknown platform {platform:?}; known: {}",
             catalog.platform_ids().join(", ")
         )));
     };
+    if let Some(why) = catalog.platforms[p].refuses_keys() {
+        return Err(CliError::Usage(why));
+    }
     if catalog.platforms[p].auth == crate::catalog::Auth::None {
         return Err(CliError::Usage(format!(
             "{platform} is a keyless platform; it needs no key"
@@ -51,8 +54,11 @@ pub(super) fn add(
         ),
         None => println!("added key {} for {platform} ({})", record.id, record.masked),
     }
-    if let Some(note) = &catalog.platforms[p].no_free_tier {
-        eprintln!("warning: {note}");
+    if let Some(note) = catalog.platforms[p].not_free_note() {
+        eprintln!(
+            "warning: {} has no free tier now: {note}; its models are off until you enable them (`freellmapi models enable {platform}/<model>`), and the key should be a paid one (--unlimited)",
+            catalog.platforms[p].name
+        );
     }
     if let Some(warning) = catalog.dead_key_warning(p) {
         eprintln!("warning: {warning}");

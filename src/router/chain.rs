@@ -102,8 +102,10 @@ pub struct Snapshot {
     pub keys: Vec<Arc<KeyInfo>>,
     /// Catalog model index → entry index.
     entry_of_model: Vec<Option<usize>>,
-    /// Model id → the first catalog model with it: a request names its model by id, and a
-    /// scan of the catalog for it touched every model before it (cold, on each request).
+    /// Model id → the catalog model a bare id means: the first one that serves and has a key,
+    /// else the first that serves, else the first (several platforms offer the same id). A
+    /// request names its model by id, and a scan of the catalog for it touched every model
+    /// before it (cold, on each request).
     model_by_id: HashMap<Box<str>, usize>,
 }
 
@@ -133,7 +135,7 @@ impl Snapshot {
             .filter(|k| {
                 self.entries.iter().any(|e| {
                     e.enabled
-                        && self.catalog.models[e.model].enabled
+                        && self.catalog.models[e.model].serves()
                         && e.slots.iter().any(|s| s.key.id == k.id)
                 })
             })
@@ -234,7 +236,7 @@ impl Registry {
             .collect();
 
         let mut entry_of_model = vec![None; catalog.models.len()];
-        let entries = chain
+        let entries: Vec<Entry> = chain
             .into_iter()
             .enumerate()
             .map(|(i, (m, enabled))| {
@@ -261,9 +263,21 @@ impl Registry {
                 }
             })
             .collect();
-        let mut model_by_id = HashMap::with_capacity(catalog.models.len());
+        let rank = |i: usize| {
+            let m = &catalog.models[i];
+            let keyed = entry_of_model[i].is_some_and(|e| !entries[e].slots.is_empty());
+            u8::from(m.serves()) + u8::from(m.serves() && keyed)
+        };
+        let mut model_by_id: HashMap<Box<str>, usize> =
+            HashMap::with_capacity(catalog.models.len());
         for (i, m) in catalog.models.iter().enumerate() {
-            model_by_id.entry(m.model_id.as_str().into()).or_insert(i);
+            match model_by_id.get_mut(m.model_id.as_str()) {
+                Some(best) if rank(i) > rank(*best) => *best = i,
+                Some(_) => {}
+                None => {
+                    model_by_id.insert(m.model_id.as_str().into(), i);
+                }
+            }
         }
         Snapshot {
             catalog,

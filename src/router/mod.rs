@@ -259,7 +259,7 @@ impl Router {
         if !plan.task.fits(&snap.catalog, entry.model) || !model.caps.contains(plan.needs) {
             return None;
         }
-        if !model.enabled || !entry.enabled || entry.slots.is_empty() {
+        if !model.serves() || !entry.enabled || entry.slots.is_empty() {
             return None;
         }
         why.no_keys = false;
@@ -439,7 +439,9 @@ impl Router {
                     .paused_until
                     .fetch_max(now_ms + AUTH_PAUSE_MS, Ordering::AcqRel);
             }
-            Verdict::ModelGone => ks
+            // A gone model is retired through the store (the next snapshot drops it); the
+            // cooldown covers the time until then. A data-policy refusal is this key's.
+            Verdict::ModelGone | Verdict::DataPolicy => ks
                 .cell
                 .get_or_init()
                 .cool_until(now_ms + MODEL_GONE_COOLDOWN_MS),

@@ -17,10 +17,14 @@ fn platform(id: &str) -> Platform {
         extra_headers: Default::default(),
         first_byte_timeout: None,
         stream_usage: true,
-        no_free_tier: None,
         probe: Default::default(),
         pools: vec![],
         custom: false,
+        free_tier: None,
+        listing: Default::default(),
+        listing_is_free: false,
+        keyless: false,
+        model_gone_codes: vec![],
     }
 }
 
@@ -37,7 +41,9 @@ fn model(platform: usize, id: &str, rank: u32, limits: Limits, ctx: u32) -> Mode
         context_window: Some(ctx),
         enabled: true,
         pool: None,
-        custom: false,
+        origin: Default::default(),
+        retired: None,
+        supported_parameters: vec![],
         kind: crate::catalog::Kind::Chat,
         fim: false,
         family: None,

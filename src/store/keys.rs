@@ -15,6 +15,8 @@ pub enum KeyStatus {
     RateLimited,
     Invalid,
     Error,
+    /// The key's platform is gone (shown, never stored: a key keeps its last real status).
+    Retired,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +86,7 @@ impl KeyStatus {
             KeyStatus::RateLimited => "rate_limited",
             KeyStatus::Invalid => "invalid",
             KeyStatus::Error => "error",
+            KeyStatus::Retired => "retired",
         }
     }
 }

@@ -53,6 +53,7 @@ mod setting {
     pub const ADMIN_PASSWORD: &[u8] = b"admin_password";
     pub const COOLDOWN_CLEARS: &[u8] = b"cooldown_clears";
     pub const CLIENT_KEYS: &[u8] = b"client_keys";
+    pub const LIFECYCLE: &[u8] = b"catalog_lifecycle";
 }
 
 /// One fallback-chain entry as stored: the model by identity, and the chain's own switch.
@@ -381,6 +382,27 @@ impl Store {
     /// Saves catalog edits (validated by the caller); a running server picks them up.
     pub fn put_overrides(&self, o: &crate::catalog::Overrides) -> Result<()> {
         self.put_json_setting(setting::OVERRIDES, o, "catalog overrides", true)
+    }
+
+    /// What the providers said: retired and discovered models, the last syncs.
+    pub fn lifecycle(&self) -> Result<crate::catalog::Lifecycle> {
+        let rtxn = self.read_txn()?;
+        Ok(self
+            .json_setting(&rtxn, setting::LIFECYCLE, "catalog lifecycle")?
+            .unwrap_or_default())
+    }
+
+    /// Changes that record in one transaction; a running server picks it up.
+    pub fn update_lifecycle<R>(
+        &self,
+        change: impl FnOnce(&mut crate::catalog::Lifecycle) -> R,
+    ) -> Result<R> {
+        self.update_json_setting(setting::LIFECYCLE, "catalog lifecycle", true, change)
+    }
+
+    /// The catalog in effect: `builtin`, then what the providers said, then the user's edits.
+    pub fn catalog(&self, builtin: &crate::catalog::Catalog) -> Result<crate::catalog::Catalog> {
+        Ok(builtin.merged(&self.overrides()?, &self.lifecycle()?))
     }
 
     /// The last persisted ledger snapshot (router windows, cooldowns, penalties).

@@ -473,17 +473,18 @@ impl Upstream {
         self.call_small(platform, key, master, method, url, timeout, 64 * 1024)
     }
 
-    /// A provider's model listing (`GET {base}/models`): status and up to `limit` bytes.
-    pub fn list_models(
+    /// An authenticated `GET url` (a model listing; `{account_id}` is filled from the key):
+    /// status and up to `limit` bytes.
+    pub fn get(
         &self,
         platform: &Platform,
         key: Option<KeyRef>,
         master: &MasterKey,
+        url: &str,
         timeout: Duration,
         limit: u64,
     ) -> Result<(u16, Vec<u8>), UpstreamError> {
-        let url = format!("{}/models", platform.base_url);
-        self.call_small(platform, key, master, "GET", &url, timeout, limit)
+        self.call_small(platform, key, master, "GET", url, timeout, limit)
     }
 
     /// One short authenticated call whose whole answer is read (at most `limit` bytes).
@@ -579,8 +580,9 @@ fn credentials(
     master: &MasterKey,
     url: &str,
 ) -> Result<Credentials, UpstreamError> {
+    // An empty sealed key is a keyless platform's stand-in: the call goes without one.
     let sealed = match (platform.auth, sealed_key) {
-        (Auth::None, _) | (_, None) => {
+        (Auth::None, _) | (_, None | Some([])) => {
             return Ok(Credentials {
                 url: url.to_string(),
                 header: None,

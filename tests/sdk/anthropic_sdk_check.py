@@ -81,7 +81,7 @@ def main():
         def models():
             page = client.models.list()
             ids = [m.id for m in page.data]
-            assert ids[0] == "auto" and "llama-3.3-70b-versatile" in ids, ids[:5]
+            assert ids[0] == "auto" and "openai/gpt-oss-20b" in ids, ids[:5]
             assert all(m.type == "model" and m.display_name for m in page.data)
 
         def wrong_key():

@@ -17,7 +17,6 @@ PLATFORMS = {
     "groq": ("/openai/v1", "gsk_sdk_check_key"),
     "google": ("/v1beta", "AIzaSdkCheckKey"),
     "mistral": ("/mistral/v1", "mistral_sdk_check_key"),
-    "github": ("/github", "github_pat_sdk_check_key"),
 }
 
 

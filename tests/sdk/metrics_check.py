@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Proxy  # noqa: E402
 
-GROQ = "llama-3.3-70b-versatile"
+GROQ = "openai/gpt-oss-20b"
 
 
 def call(proxy, path, body=None, token=None):

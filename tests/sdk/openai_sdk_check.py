@@ -22,8 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Proxy  # noqa: E402
 from mock_provider import SEEN  # noqa: E402
 
-GROQ = "llama-3.3-70b-versatile"
-EMBED = "openai/text-embedding-3-small"
+GROQ = "openai/gpt-oss-20b"
+EMBED = "mistral-embed"
 
 TOOLS = [{
     "type": "function",
@@ -43,7 +43,7 @@ def main():
         def models():
             ids = [m.id for m in client.models.list()]
             assert ids[0] == "auto", ids[:3]
-            assert "llama-3.3-70b-versatile" in ids
+            assert "openai/gpt-oss-20b" in ids
 
         def non_stream():
             raw = client.chat.completions.with_raw_response.create(model=GROQ, messages=[{"role": "user", "content": "hi"}])
@@ -86,18 +86,18 @@ def main():
 
         def gemini_stream():
             parts = []
-            s = client.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], stream=True)
+            s = client.chat.completions.create(model="gemini-3.8-flash", messages=[{"role": "user", "content": "hi"}], stream=True)
             for c in s:
                 if c.choices and c.choices[0].delta.content:
                     parts.append(c.choices[0].delta.content)
             assert "".join(parts) == "Hello from Gemini", parts
             path, headers, _ = SEEN[-1]
-            assert path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", path
+            assert path == "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse", path
             assert headers["x-goog-api-key"] == "AIzaSdkCheckKey" and "key=" not in path
 
         def gemini_tools():
             messages = [{"role": "user", "content": "Weather in Paris?"}]
-            stream = client.chat.completions.create(model="gemini-2.5-flash", messages=messages, tools=TOOLS, stream=True)
+            stream = client.chat.completions.create(model="gemini-3.8-flash", messages=messages, tools=TOOLS, stream=True)
             calls = {}
             for c in stream:
                 for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
@@ -109,7 +109,7 @@ def main():
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps({"temp": 21})})
             parts = []
-            for c in client.chat.completions.create(model="gemini-2.5-flash", messages=messages, tools=TOOLS, stream=True):
+            for c in client.chat.completions.create(model="gemini-3.8-flash", messages=messages, tools=TOOLS, stream=True):
                 if c.choices and c.choices[0].delta.content:
                     parts.append(c.choices[0].delta.content)
             assert "".join(parts) == "Gemini says 21 degrees", parts
@@ -178,7 +178,7 @@ def main():
             default = client.embeddings.create(model=EMBED, input=["one", "two words"])
             assert [len(d.embedding) for d in default.data] == [4, 4], default
             assert default.data[1].embedding[1] == 2.5, default.data[1].embedding
-            assert SEEN[-1][0] == "/github/embeddings", SEEN[-1][0]
+            assert SEEN[-1][0] == "/mistral/v1/embeddings", SEEN[-1][0]
             floats = client.embeddings.create(model=EMBED, input="one", encoding_format="float")
             assert floats.data[0].embedding == [1.0, 1.5, 0.25, -1.0], floats
             raw = client.embeddings.with_raw_response.create(model=EMBED, input="one", encoding_format="base64").http_response.json()

@@ -62,6 +62,9 @@ pub struct Builder {
     dir: PathBuf,
     env: Vec<(String, String)>,
     keys: Vec<(String, String)>,
+    /// Catalog edits stored before the server starts (`Overrides` as JSON).
+    catalog_edits: Option<String>,
+    unlimited: Vec<(String, String)>,
 }
 
 impl Builder {
@@ -81,14 +84,47 @@ impl Builder {
         self
     }
 
+    /// A paid key (`--unlimited`): only cooldowns pace it, not the free tier's limits (a test
+    /// that polls by sending requests would otherwise meet them).
+    pub fn unlimited_key(mut self, platform: &str, key: &str) -> Self {
+        self.unlimited.push((platform.to_string(), key.to_string()));
+        self
+    }
+
     pub fn dir(mut self, dir: &Path) -> Self {
         self.dir = dir.to_path_buf();
         self
     }
 
+    /// Stores catalog edits (the dashboard's `Overrides`, as JSON) before the server starts.
+    pub fn catalog_edits(mut self, json: &str) -> Self {
+        self.catalog_edits = Some(json.to_string());
+        self
+    }
+
+    /// Switches `platform/model_id` on and ranks it first: a platform whose free tier ended
+    /// (its models are off) serving as with a paid key, ahead of every free model.
+    pub fn first(self, platform: &str, model_id: &str) -> Self {
+        self.catalog_edits(&format!(
+            r#"{{"models":[{{"platform":"{platform}","model_id":"{model_id}","enabled":true,"intelligence_rank":0}}]}}"#
+        ))
+    }
+
     pub fn start(self) -> Proxy {
-        for (platform, key) in &self.keys {
-            let out = cli(&self.dir, &self.env, &["keys", "add", platform], key);
+        if let Some(json) = &self.catalog_edits {
+            let edits: freellmapi::catalog::Overrides =
+                simd_json::serde::from_slice(&mut json.as_bytes().to_vec()).expect("catalog edits");
+            std::fs::create_dir_all(&self.dir).unwrap();
+            let store = freellmapi::store::Store::open(&self.dir).unwrap();
+            store.put_overrides(&edits).unwrap();
+        }
+        let paid = self.unlimited.iter().map(|(p, k)| (p, k, true));
+        for (platform, key, unlimited) in self.keys.iter().map(|(p, k)| (p, k, false)).chain(paid) {
+            let mut args = vec!["keys", "add", platform.as_str()];
+            if unlimited {
+                args.push("--unlimited");
+            }
+            let out = cli(&self.dir, &self.env, &args, key);
             assert!(
                 out.status.success(),
                 "keys add failed: {}",
@@ -110,6 +146,8 @@ impl Proxy {
                 ("FREELLMAPI_ALLOWED_HOSTS".into(), "test".into()),
             ],
             keys: vec![],
+            catalog_edits: None,
+            unlimited: vec![],
         }
     }
 
