@@ -460,9 +460,24 @@ const Pages = (() => {
     const list = h('div', { id: 'model-list' });
     const addBox = h('div');
     const fetchBox = h('div', { id: 'discover' });
+    const providerBox = h('div', { id: 'providers' });
+    const syncOut = h('div', { id: 'sync-result' });
+    const syncGo = h('button', { type: 'button', class: 'primary', id: 'sync-now', onclick: async () => {
+      syncGo.disabled = true;
+      const r = await attempt(() => api('POST', '/api/models/sync', {}));
+      syncGo.disabled = false;
+      if (!r) return;
+      syncOut.replaceChildren(r.platforms.length ? h('ul', { class: 'plain' }, r.platforms.map(s => h('li', {}, h('b', {}, s.platform), ' ', syncText(s))))
+        : h('p', { class: 'muted small' }, 'No platform has a key to read its model list with yet.'));
+      toast('Sync done');
+      load();
+    } }, 'Sync now');
     root.append(
       h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, 'Models'), filter),
-        h('p', { class: 'muted small' }, 'Switch a model off to keep it out of routing and /v1/models. Limits are per key; empty means not tracked.'), list),
+        h('p', { class: 'muted small' }, 'Switch a model off to keep it out of routing and /v1/models. Limits are per key; empty means not tracked. A retired model is one its provider no longer offers.'), list),
+      h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, 'Providers'), syncGo),
+        h('p', { class: 'muted small' }, 'Where each free tier stands and when that was checked. A sync reads each provider\'s model list with your key: it retires what is no longer listed, brings back what returns, and adds new models (switched on only where the list shows they are free). The server also syncs daily and when a key is added.'),
+        syncOut, providerBox),
       card('Add a model', addBox),
       card('Fetch models from a provider', fetchBox),
       aliasCard());
@@ -480,6 +495,28 @@ const Pages = (() => {
         renderFetch();
       }
       draw();
+      drawProviders();
+    }
+
+    const syncText = s => s.result === 'failed' ? `failed, nothing changed: ${s.error}`
+      : `${s.listed} listed: ${s.added} new, ${s.retired} retired, ${s.returned} back${s.held_back ? ` (warning: ${s.held_back})` : ''}`;
+
+    function drawProviders() {
+      providerBox.replaceChildren(h('div', { class: 'scroll' }, h('table', { class: 'models' },
+        h('thead', {}, h('tr', {}, ['Platform', 'Free tier', 'Checked', 'Last sync', 'Without a key'].map(c => h('th', {}, c)))),
+        h('tbody', {}, data.platforms.filter(p => !p.custom).map(p => {
+          const t = p.freeTier || {};
+          return h('tr', { 'data-platform': p.id },
+            h('td', {}, p.name),
+            h('td', {}, h('span', { class: `badge tier-${t.status}` }, t.status), h('div', { class: 'muted small note' }, t.note)),
+            h('td', { class: 'small' }, t.source ? h('a', { href: t.source, rel: 'noreferrer', target: '_blank' }, t.checked) : '—'),
+            h('td', { class: 'small' }, p.lastSync ? h('div', { class: 'note' }, `${localTime(p.lastSync.at)}: ${syncText(p.lastSync)}`) : '—'),
+            h('td', {}, p.keylessPossible ? h('label', { class: 'switch', title: 'Route without a key (its operator sees the prompts)' },
+              h('input', { type: 'checkbox', checked: p.keylessOn, 'aria-label': `Use ${p.name} without a key`, onchange: async e => {
+                const r = await attempt(() => api('PUT', '/api/models/keyless', { platform: p.id, enabled: e.target.checked }));
+                if (r) { toast(`${p.name}: keyless use ${e.target.checked ? 'on' : 'off'}`); data = r; draw(); drawProviders(); }
+              } }), h('span', {})) : null));
+        })))));
     }
 
     const patch = async (m, body) => {
@@ -494,10 +531,12 @@ const Pages = (() => {
       const rows = data.models.filter(m => !filter.value || m.platform === filter.value);
       list.replaceChildren(h('div', { class: 'scroll' }, h('table', { class: 'models' },
         h('thead', {}, h('tr', {}, ['On', 'Model', 'Capabilities', 'Context', 'RPM', 'RPD', 'Keys', ''].map(c => h('th', {}, c)))),
-        h('tbody', {}, rows.map(m => h('tr', { 'data-id': m.id, class: m.enabled ? '' : 'off' },
+        h('tbody', {}, rows.map(m => h('tr', { 'data-id': m.id, class: m.enabled && m.state !== 'retired' ? '' : 'off' },
           h('td', {}, h('label', { class: 'switch', title: m.enabled ? 'Enabled' : 'Disabled' },
             h('input', { type: 'checkbox', checked: m.enabled, 'aria-label': `Enable ${m.id}`, onchange: e => patch(m, { enabled: e.target.checked }) }), h('span', {}))),
-          h('td', {}, h('div', {}, m.displayName), h('div', { class: 'muted small' }, m.id, m.custom ? ' · added by you' : m.edited ? ' · edited' : '')),
+          h('td', {}, h('div', {}, m.displayName, m.state === 'active' ? null : h('span', { class: `badge state-${m.state}` }, m.state)),
+            h('div', { class: 'muted small' }, m.id, m.custom ? ' · added by you' : m.origin === 'discovered' ? ' · found by a sync' : m.edited ? ' · edited' : ''),
+            m.retired ? h('div', { class: 'muted small note' }, m.retired) : null),
           h('td', { class: 'small' }, m.capabilities.join(', ')),
           h('td', {}, num(m, 'contextWindow', 'Context window')),
           h('td', {}, num(m, 'rpm', 'Requests a minute')),

@@ -2,7 +2,8 @@
 // real binary and a mock OpenAI-compatible upstream on loopback. It sets up the password with
 // the one-time code, logs in, adds a key, makes and revokes a named client key, reorders the chain (keyboard and pointer) and saves,
 // clears the cooldowns, adds a model on the Models page, fetches a provider's list and adds
-// from it, switches a model off (it leaves /v1/models), edits the model aliases (a bad route
+// from it, switches a model off (it leaves /v1/models), syncs the catalog from the provider's
+// changed listing (one model retired, one added), edits the model aliases (a bad route
 // is refused, a good one saved),
 // streams a playground reply, and sees the request counted on the analytics page. Screenshots
 // of every page go to target/e2e/. Any page error or CSP violation fails the test.
@@ -32,6 +33,8 @@ function fail(msg) {
 
 function startMock() {
   const seen = [];
+  // What the mock's model listing answers; the sync step changes it.
+  const listing = ['e2e-listed-model', 'openai/gpt-oss-20b'];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', c => { body += c; });
@@ -39,7 +42,7 @@ function startMock() {
       seen.push(`${req.method} ${req.url}`);
       if (req.method === 'GET') { // key probes and model discovery
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end('{"object":"list","data":[{"id":"e2e-listed-model","context_window":65536},{"id":"llama-3.1-8b-instant"}]}');
+        res.end(JSON.stringify({ object: 'list', data: listing.map(id => id === 'e2e-listed-model' ? { id, context_window: 65536 } : { id }) }));
         return;
       }
       const request = JSON.parse(body || '{}');
@@ -63,7 +66,7 @@ function startMock() {
       res.end('data: [DONE]\n\n');
     });
   });
-  return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve({ server, seen, port: server.address().port })));
+  return new Promise(resolve => server.listen(0, '127.0.0.1', () => resolve({ server, seen, listing, port: server.address().port })));
 }
 
 // ----- the proxy ------------------------------------------------------------------------------
@@ -214,7 +217,7 @@ try {
 
   step = 'models page: add a model, fetch a provider\'s list, switch one off';
   await page.click('#nav a[data-page=models]');
-  await page.waitForSelector('#model-list tr[data-id="groq/llama-3.1-8b-instant"]');
+  await page.waitForSelector('#model-list tr[data-id="groq/openai/gpt-oss-20b"]');
   await page.selectOption('#add-model-platform', 'groq');
   await page.fill('#add-model-id', 'e2e-custom');
   await page.click('#add-model');
@@ -235,6 +238,28 @@ try {
   if (listed.includes('e2e-custom')) fail('a switched-off model is still in /v1/models');
   if (!listed.includes('e2e-listed-model')) fail(`the fetched model is not in /v1/models: ${listed}`);
   await shot('models.png', true);
+
+  step = 'models page: sync now retires what the listing dropped and adds what is new';
+  // The sync that followed the new key saw two of Groq's three models missing and held back;
+  // wait for it to be on record, so it cannot land after the one below.
+  await page.waitForFunction(async () => {
+    const r = await (await fetch('/api/models')).json();
+    return r.platforms.find(p => p.id === 'groq').lastSync;
+  }, null, { polling: 250, timeout: 15000 });
+  mock.listing.splice(0, mock.listing.length, 'openai/gpt-oss-120b', 'openai/gpt-oss-20b', 'e2e-listed-model', 'e2e-new-free');
+  await page.click('#sync-now');
+  await page.waitForSelector('#sync-result li:has-text("1 new, 1 retired")');
+  await page.waitForSelector('#model-list tr[data-id="groq/qwen/qwen3.8-27b"] .badge.state-retired');
+  await page.waitForSelector('#model-list tr[data-id="groq/e2e-new-free"]');
+  await page.waitForSelector('#providers tr[data-platform="groq"] td:has-text("1 retired")');
+  const synced = await page.evaluate(async () => {
+    const { token } = await (await fetch('/api/settings/token')).json();
+    const r = await fetch('/v1/models', { headers: { Authorization: `Bearer ${token}` } });
+    return (await r.json()).data.map(m => m.id);
+  });
+  if (synced.includes('qwen/qwen3.8-27b')) fail('a retired model is still in /v1/models');
+  if (!synced.includes('e2e-new-free')) fail(`the synced model is not in /v1/models: ${synced}`);
+  await shot('models-synced.png', true);
 
   step = 'edit a model alias';
   await page.waitForSelector('#alias-list .alias-route');
