@@ -406,6 +406,55 @@ fn a_decommissioned_400_retires_the_model_for_good() {
 }
 
 #[test]
+fn a_model_the_user_added_is_cooled_not_retired_when_called_gone() {
+    let m = Mock::start(|r: &Recorded| {
+        if r.method == "POST" && r.model() == "my-own-model" {
+            Reply::json(
+                404,
+                r#"{"error":{"message":"The model `my-own-model` does not exist","code":"model_not_found"}}"#,
+            )
+        } else {
+            Reply::completion("served")
+        }
+    });
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_own_model_key_01")
+        .start();
+    let admin = Admin::setup(&p);
+    let r = admin.req(
+        "POST",
+        "/api/models",
+        r#"{"platform":"groq","modelId":"my-own-model","intelligenceRank":1}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    p.wait_for("the new model", Duration::from_secs(10), |p| {
+        ids(p).contains(&groq("my-own-model"))
+    });
+    // Tries: the provider calls the user's own row gone.
+    let r = p.chat(&chat_with("my-own-model"));
+    assert_eq!(r.status, 200, "fails over: {}", r.text());
+    assert!(r.header("X-Fallback-Trail").unwrap().contains("model_gone"));
+    // A sync goes through the same store writer, after anything the request queued there.
+    sync(&admin, "groq");
+    assert!(ids(&p).contains(&groq("my-own-model")), "still listed");
+    let models = admin.get("/api/models").json();
+    let own = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "groq/my-own-model")
+        .unwrap()
+        .clone();
+    assert_eq!(own["state"], "active", "{own:?}");
+    assert!(
+        !p.log_text().contains("my-own-model retired"),
+        "{}",
+        p.log_text()
+    );
+}
+
+#[test]
 fn a_data_policy_404_and_a_bare_404_retire_nothing() {
     for (answer, class) in [
         (

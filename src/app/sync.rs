@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::App;
 use crate::catalog::lifecycle::{PlatformSync, Step};
-use crate::catalog::{Model, Platform};
+use crate::catalog::{Model, Origin, Platform};
 use crate::discover::{self, DiscoverError};
 use crate::store::StoreError;
 use crate::time::now_ms;
@@ -149,6 +149,11 @@ impl App {
     /// A call was answered that `model` is gone: it leaves routing for good (until a sync
     /// lists it again), on the store writer; the next snapshot drops it.
     pub fn retire_gone(&self, platform: &Platform, model: &Model, status: u16, message: &str) {
+        // A row the user added is theirs, and no sync could bring it back: its provider's
+        // answer only cools it (the router did).
+        if model.origin == Origin::Custom {
+            return;
+        }
         let (pid, mid, message) = (
             platform.id.clone(),
             model.model_id.clone(),
