@@ -13,45 +13,6 @@ use simd_json::prelude::*;
 
 use crate::json::{self, JsonError, type_name};
 
-/// Which client API a request came in through (recorded with every request).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Surface {
-    /// `/v1/chat/completions`.
-    #[default]
-    Chat,
-    /// Anthropic Messages, `/v1/messages`.
-    Messages,
-    /// OpenAI Responses, `/v1/responses`.
-    Responses,
-    /// Legacy text completions, `/v1/completions`.
-    Completions,
-    /// `/v1/embeddings`.
-    Embeddings,
-}
-
-impl Surface {
-    pub const ALL: [Surface; 5] = [
-        Surface::Chat,
-        Surface::Messages,
-        Surface::Responses,
-        Surface::Completions,
-        Surface::Embeddings,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Surface::Chat => "chat",
-            Surface::Messages => "messages",
-            Surface::Responses => "responses",
-            Surface::Completions => "completions",
-            Surface::Embeddings => "embeddings",
-        }
-    }
-}
-
 /// Output tokens reserved when the client names no `max_tokens`.
 pub const DEFAULT_OUTPUT_RESERVE: u64 = 1000;
 pub const MAX_OUTPUT_RESERVE: u64 = 4096;

@@ -25,6 +25,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod store;
+pub mod surface;
 pub mod throttle;
 pub mod time;
 pub mod upstream;

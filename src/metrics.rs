@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::chat::Surface;
 use crate::store::{RequestOutcome, RequestRecord};
+use crate::surface::Surface;
 
 const SURFACES: [Surface; 5] = [
     Surface::Chat,

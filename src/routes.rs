@@ -13,8 +13,8 @@ use std::sync::Arc;
 use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};
 use crate::app::App;
-use crate::front::Surface;
 use crate::http::{Admission, Dialect, Handler, Method, Problem, Request, Responder};
+use crate::surface::Surface;
 
 const GET: &str = "GET, HEAD";
 const POST: &str = "POST";

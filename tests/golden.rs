@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use freellmapi::catalog::Catalog;
 use freellmapi::chat::ChatRequest;
-use freellmapi::front::{self, Echo, Encoder, Surface};
+use freellmapi::front::{self, Echo, Encoder};
+use freellmapi::surface::Surface;
 use freellmapi::upstream::sse::SseReader;
 use freellmapi::wire::{self, Decoder, Usage, WireError};
 use simd_json::OwnedValue;

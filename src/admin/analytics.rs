@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::AdminError;
 use super::{bad, off_worker, storage};
 use crate::app::App;
-use crate::chat::Surface;
 use crate::http::{Request, Responder};
 use crate::store::{RequestOutcome, RequestRecord};
+use crate::surface::Surface;
 use crate::time::{now_ms, rfc3339_ms};
 
 const HOUR_MS: u64 = 3_600_000;

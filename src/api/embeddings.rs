@@ -11,12 +11,13 @@ use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
 use crate::catalog::Kind;
-use crate::chat::{Surface, invalid};
+use crate::chat::invalid;
 use crate::front::embeddings::{self as front, Parsed};
 use crate::http::{Request, Responder, header_safe};
 use crate::outcome::Verdict;
 use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
 use crate::store::RequestRecord;
+use crate::surface::Surface;
 use crate::upstream::classify;
 use crate::wire::{Usage, embeddings};
 

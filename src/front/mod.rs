@@ -15,7 +15,7 @@ pub mod responses;
 
 use std::hash::Hasher;
 
-pub use crate::chat::Surface;
+use crate::surface::Surface;
 use simd_json::OwnedValue;
 use simd_json::owned::Object;
 use simd_json::prelude::*;

@@ -78,7 +78,7 @@ pub struct RequestRecord {
     pub request_id: String,
     /// The client API the request came through (records from before surfaces read `chat`).
     #[serde(default)]
-    pub surface: crate::chat::Surface,
+    pub surface: crate::surface::Surface,
     pub requested_model: Option<String>,
     pub platform: Option<String>,
     pub model: Option<String>,
@@ -101,7 +101,7 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     /// A record of a request that has not been served yet (an error until it is).
-    pub fn new(ts_ms: u64, request_id: String, surface: crate::chat::Surface) -> RequestRecord {
+    pub fn new(ts_ms: u64, request_id: String, surface: crate::surface::Surface) -> RequestRecord {
         RequestRecord {
             ts_ms,
             request_id,
@@ -640,7 +640,8 @@ mod tests {
     /// A record as large as a client can make one: the longest model name, twenty attempts.
     fn large(ts: u64) -> RequestRecord {
         let mut r = rec(ts);
-        r.requested_model = Some("m".repeat(crate::chat::MAX_MODEL_NAME));
+        // The longest model name a client may send (chat refuses longer ones).
+        r.requested_model = Some("m".repeat(256));
         r.attempts = (0..20)
             .map(|i| AttemptRecord {
                 platform: "openrouter".into(),
