@@ -1,23 +1,24 @@
 //! The route table: which (method, path) reaches which handler, for both faces of the server.
 //!
-//! The client face (`api`: `/v1/*`, `/healthz`, `/readyz`) and the dashboard face (`admin`:
-//! `/api/*`, `/`, `/assets/*`) are siblings that never import each other; this module is the
-//! only place that knows both. A request is judged on its head, before its body is read: an
-//! unknown path gets a JSON 404, a known one with the wrong method a 405 with `Allow`, a client
-//! route without the client key a 401, a dashboard route without a session a 401 and a
+//! The client face (`api`: `/v1/*`, `/healthz`, `/livez`, `/readyz`, `/metrics`) and the
+//! dashboard face (`admin`: `/api/*`, `/`, `/assets/*`) are siblings that never import each
+//! other; this module is the only place that knows both. [`ROUTES`] is the one list of routes:
+//! dispatch and every 405's `Allow` come from it. A request is judged on its head, before its
+//! body is read: an unknown path gets a JSON 404, a known one with the wrong method a 405, a
+//! client route without the client key a 401, a dashboard route without a session a 401 and a
 //! dashboard change from another site a 403; each route also says how large a body it takes.
-//! Failures are written once, here, in the OpenAI error shape.
+//! Those refusals and every handler's error are written here, in the dialect of the route's
+//! client; the generating routes and embeddings answer their own failures (a stream may have
+//! begun) and record them.
 
 use std::sync::Arc;
 
 use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};
 use crate::app::App;
-use crate::http::{Admission, Dialect, Handler, Method, Problem, Request, Responder};
+use crate::http::{Admission, Dialect, Handler, Method, Methods, Problem, Request, Responder};
 use crate::surface::Surface;
 
-const GET: &str = "GET, HEAD";
-const POST: &str = "POST";
 /// Bodies of the dashboard's API: JSON forms and lists, never bulk data.
 const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
 /// Bodies of routes that take none (a stray body is read and ignored, up to this).
@@ -44,15 +45,22 @@ impl Routes {
     }
 }
 
-/// Where a request goes, decided from its method and path alone.
+/// Where a request goes, decided from its method and path alone: the route and the path
+/// segment its pattern left open (a key id, a model id; empty when none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target<'p> {
+struct Target<'p> {
+    goal: Goal,
+    param: &'p str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
     Healthz,
     Livez,
     Readyz,
     ListModels,
     Providers,
-    OneModel(&'p str),
+    OneModel,
     /// A generating surface: chat, messages, responses or completions.
     Generate(Surface),
     CountTokens,
@@ -60,12 +68,12 @@ enum Target<'p> {
     Metrics,
     Index,
     Asset,
-    Admin(AdminRoute<'p>),
+    Admin(AdminRoute),
 }
 
-/// A dashboard API route (what follows `/api/`), with its method already matched.
+/// A dashboard API route (under `/api/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AdminRoute<'p> {
+enum AdminRoute {
     Session,
     Setup,
     Login,
@@ -73,13 +81,13 @@ enum AdminRoute<'p> {
     ListKeys,
     AddKey,
     CheckAll,
-    EditKey(&'p str),
-    RemoveKey(&'p str),
-    CheckKey(&'p str),
-    RevealKey(&'p str),
+    EditKey,
+    RemoveKey,
+    CheckKey,
+    RevealKey,
     GetChain,
     PutChain,
-    SortChain(&'p str),
+    SortChain,
     ClearCooldowns,
     ListModels,
     AddModel,
@@ -90,19 +98,19 @@ enum AdminRoute<'p> {
     KeylessModels,
     GetAliases,
     PutAliases,
-    Analytics(&'p str),
+    Analytics,
     Health,
     Token,
     RotateToken,
     ListClientKeys,
     AddClientKey,
-    RemoveClientKey(&'p str),
+    RemoveClientKey,
     Backup,
     ExportKeys,
     ImportKeys,
 }
 
-impl AdminRoute<'_> {
+impl AdminRoute {
     /// The routes that open a session, and so cannot require one.
     fn is_open(self) -> bool {
         matches!(
@@ -110,6 +118,92 @@ impl AdminRoute<'_> {
             AdminRoute::Session | AdminRoute::Setup | AdminRoute::Login
         )
     }
+}
+
+/// Every route: method, path pattern, where it goes. In a pattern `{}` is one path segment and
+/// a final `*` the rest of the path (model ids have slashes). A GET route answers HEAD too. The
+/// `Allow` of a 405 is the methods of the routes with the pattern the path matched, so the
+/// table is the only list of either. Hot routes come first: a path that matches a pattern with
+/// no open segment is resolved at that row.
+const ROUTES: &[(Method, &str, Goal)] = {
+    use AdminRoute as A;
+    use Goal::*;
+    use Method::*;
+    &[
+        (Post, "/v1/chat/completions", Generate(Surface::Chat)),
+        (Post, "/v1/messages", Generate(Surface::Messages)),
+        (Post, "/v1/responses", Generate(Surface::Responses)),
+        (Post, "/v1/completions", Generate(Surface::Completions)),
+        (Post, "/v1/embeddings", Embeddings),
+        (Post, "/v1/messages/count_tokens", CountTokens),
+        (Get, "/v1/models", ListModels),
+        (Get, "/v1/models/*", OneModel),
+        (Get, "/v1/providers", Providers),
+        (Get, "/metrics", Metrics),
+        (Get, "/healthz", Healthz),
+        (Get, "/livez", Livez),
+        (Get, "/readyz", Readyz),
+        (Get, "/", Index),
+        (Get, "/index.html", Index),
+        (Get, "/assets/*", Asset),
+        (Get, "/api/session", Admin(A::Session)),
+        (Post, "/api/setup", Admin(A::Setup)),
+        (Post, "/api/login", Admin(A::Login)),
+        (Post, "/api/logout", Admin(A::Logout)),
+        (Get, "/api/keys", Admin(A::ListKeys)),
+        (Post, "/api/keys", Admin(A::AddKey)),
+        (Post, "/api/keys/check-all", Admin(A::CheckAll)),
+        (Post, "/api/keys/export", Admin(A::ExportKeys)),
+        (Post, "/api/keys/import", Admin(A::ImportKeys)),
+        (Patch, "/api/keys/{}", Admin(A::EditKey)),
+        (Delete, "/api/keys/{}", Admin(A::RemoveKey)),
+        (Post, "/api/keys/{}/check", Admin(A::CheckKey)),
+        (Post, "/api/keys/{}/reveal", Admin(A::RevealKey)),
+        (Get, "/api/fallback", Admin(A::GetChain)),
+        (Put, "/api/fallback", Admin(A::PutChain)),
+        (Post, "/api/fallback/sort/{}", Admin(A::SortChain)),
+        (Post, "/api/cooldowns/clear", Admin(A::ClearCooldowns)),
+        (Get, "/api/models", Admin(A::ListModels)),
+        (Post, "/api/models", Admin(A::AddModel)),
+        (Patch, "/api/models", Admin(A::EditModel)),
+        (Delete, "/api/models", Admin(A::RemoveModel)),
+        (Post, "/api/models/discover", Admin(A::DiscoverModels)),
+        (Post, "/api/models/sync", Admin(A::SyncModels)),
+        (Put, "/api/models/keyless", Admin(A::KeylessModels)),
+        (Get, "/api/aliases", Admin(A::GetAliases)),
+        (Put, "/api/aliases", Admin(A::PutAliases)),
+        (Get, "/api/analytics/{}", Admin(A::Analytics)),
+        (Get, "/api/health", Admin(A::Health)),
+        (Get, "/api/settings/token", Admin(A::Token)),
+        (Post, "/api/settings/token/rotate", Admin(A::RotateToken)),
+        (Get, "/api/client-keys", Admin(A::ListClientKeys)),
+        (Post, "/api/client-keys", Admin(A::AddClientKey)),
+        (Delete, "/api/client-keys/{}", Admin(A::RemoveClientKey)),
+        (Post, "/api/backup", Admin(A::Backup)),
+    ]
+};
+
+/// The open segment `path` leaves in `pattern` (empty when there is none), and how many
+/// segments matched literally; `None` when it does not match.
+fn matches<'p>(pattern: &str, path: &'p str) -> Option<(&'p str, usize)> {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        let rest = path.strip_prefix(prefix)?;
+        return (!rest.is_empty()).then(|| (rest, prefix.matches('/').count() - 1));
+    }
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    let (mut param, mut literal) = ("", 0);
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return Some((param, literal)),
+            (Some("{}"), Some(seg)) if !seg.is_empty() => param = seg,
+            (Some(w), Some(seg)) if w == seg => literal += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn method_fits(route: Method, asked: Method) -> bool {
+    route == asked || (route == Method::Get && asked == Method::Head)
 }
 
 /// The 404 for a path no route has: it names the routes that exist.
@@ -125,110 +219,42 @@ fn no_route() -> Problem {
     )
 }
 
-/// Passes when `method` is one of `allow`'s (`HEAD` goes with `GET`).
-fn only(method: Method, allow: &'static str) -> Result<(), Problem> {
-    let ok = match allow {
-        GET => matches!(method, Method::Get | Method::Head),
-        _ => method == Method::Post,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Problem::method_not_allowed(allow))
-    }
-}
-
+/// The route `method` and `path` reach; a 404 naming what exists, or a 405 with `Allow`.
 fn resolve(method: Method, path: &str) -> Result<Target<'_>, Problem> {
-    if let Some(rest) = path.strip_prefix("/api/") {
-        return resolve_admin(method, rest)
-            .map(Target::Admin)
-            .map_err(|e| e.problem());
+    // The most literal pattern the path matches decides (`/api/keys/check-all` over
+    // `/api/keys/{}`); its routes answer the method or list theirs.
+    let mut best: Option<(&str, usize)> = None;
+    for &(m, pattern, goal) in ROUTES {
+        let Some((param, literal)) = matches(pattern, path) else {
+            continue;
+        };
+        if param.is_empty() && method_fits(m, method) {
+            // No pattern is more literal than one without an open segment.
+            return Ok(Target { goal, param });
+        }
+        if best.is_none_or(|(_, l)| literal > l) {
+            best = Some((pattern, literal));
+        }
     }
-    let (target, allow) = match path {
-        "/healthz" => (Target::Healthz, GET),
-        "/livez" => (Target::Livez, GET),
-        "/readyz" => (Target::Readyz, GET),
-        "/v1/models" => (Target::ListModels, GET),
-        "/v1/providers" => (Target::Providers, GET),
-        "/v1/chat/completions" => (Target::Generate(Surface::Chat), POST),
-        "/v1/messages" => (Target::Generate(Surface::Messages), POST),
-        "/v1/messages/count_tokens" => (Target::CountTokens, POST),
-        "/v1/responses" => (Target::Generate(Surface::Responses), POST),
-        "/v1/completions" => (Target::Generate(Surface::Completions), POST),
-        "/v1/embeddings" => (Target::Embeddings, POST),
-        "/metrics" => (Target::Metrics, GET),
-        "/" | "/index.html" => (Target::Index, GET),
-        p if p.starts_with("/v1/models/") => (Target::OneModel(&p["/v1/models/".len()..]), GET),
-        p if p.starts_with("/assets/") => (Target::Asset, GET),
-        _ => return Err(no_route()),
+    let Some((pattern, _)) = best else {
+        return Err(if path.starts_with("/api/") {
+            AdminError::NoRoute.problem()
+        } else {
+            no_route()
+        });
     };
-    only(method, allow)?;
-    Ok(target)
-}
-
-fn resolve_admin(method: Method, path: &str) -> Result<AdminRoute<'_>, AdminError> {
-    use AdminRoute as R;
-    use Method::*;
-    let segments: Vec<&str> = path.split('/').collect();
-    let get = matches!(method, Get | Head);
-    let route = match (&segments[..], method) {
-        (["session"], _) if get => R::Session,
-        (["setup"], Post) => R::Setup,
-        (["login"], Post) => R::Login,
-        (["logout"], Post) => R::Logout,
-        (["keys"], _) if get => R::ListKeys,
-        (["keys"], Post) => R::AddKey,
-        (["keys", "check-all"], Post) => R::CheckAll,
-        (["keys", "export"], Post) => R::ExportKeys,
-        (["keys", "import"], Post) => R::ImportKeys,
-        (["keys", "check-all" | "export" | "import"], _) => return Err(not_allowed(POST)),
-        (["keys", id], Patch) => R::EditKey(id),
-        (["keys", id], Delete) => R::RemoveKey(id),
-        (["keys", id, "check"], Post) => R::CheckKey(id),
-        (["keys", id, "reveal"], Post) => R::RevealKey(id),
-        (["fallback"], _) if get => R::GetChain,
-        (["fallback"], Put) => R::PutChain,
-        (["fallback", "sort", preset], Post) => R::SortChain(preset),
-        (["cooldowns", "clear"], Post) => R::ClearCooldowns,
-        (["models"], _) if get => R::ListModels,
-        (["models"], Post) => R::AddModel,
-        (["models"], Patch) => R::EditModel,
-        (["models"], Delete) => R::RemoveModel,
-        (["models", "discover"], Post) => R::DiscoverModels,
-        (["models", "sync"], Post) => R::SyncModels,
-        (["models", "keyless"], Put) => R::KeylessModels,
-        (["models", "discover" | "sync"], _) => return Err(not_allowed(POST)),
-        (["models", "keyless"], _) => return Err(not_allowed("PUT")),
-        (["aliases"], _) if get => R::GetAliases,
-        (["aliases"], Put) => R::PutAliases,
-        (["analytics", which], _) if get => R::Analytics(which),
-        (["health"], _) if get => R::Health,
-        (["settings", "token"], _) if get => R::Token,
-        (["settings", "token", "rotate"], Post) => R::RotateToken,
-        (["client-keys"], _) if get => R::ListClientKeys,
-        (["client-keys"], Post) => R::AddClientKey,
-        (["client-keys", id], Delete) => R::RemoveClientKey(id),
-        (["backup"], Post) => R::Backup,
-        (["backup"], _) => return Err(not_allowed(POST)),
-        (["session" | "health"] | ["analytics", _] | ["settings", "token"], _) => {
-            return Err(not_allowed(GET));
+    let mut allow = Methods::default();
+    for &(m, p, goal) in ROUTES.iter().filter(|(_, p, _)| *p == pattern) {
+        if method_fits(m, method) {
+            let (param, _) = matches(p, path).expect("the pattern matched above");
+            return Ok(Target { goal, param });
         }
-        (["setup" | "login" | "logout"] | ["keys", _, "check" | "reveal"], _)
-        | (["fallback", "sort", _] | ["settings", "token", "rotate"], _) => {
-            return Err(not_allowed(POST));
+        allow = allow.with(m);
+        if m == Method::Get {
+            allow = allow.with(Method::Head);
         }
-        (["keys"] | ["client-keys"], _) => return Err(not_allowed("GET, HEAD, POST")),
-        (["client-keys", _], _) => return Err(not_allowed("DELETE")),
-        (["keys", _], _) => return Err(not_allowed("PATCH, DELETE")),
-        (["fallback"] | ["aliases"], _) => return Err(not_allowed("GET, HEAD, PUT")),
-        (["models"], _) => return Err(not_allowed("GET, HEAD, POST, PATCH, DELETE")),
-        _ => return Err(AdminError::NoRoute),
-    };
-    Ok(route)
-}
-
-fn not_allowed(allow: &'static str) -> AdminError {
-    AdminError::MethodNotAllowed { allow }
+    }
+    Err(Problem::method_not_allowed(allow))
 }
 
 /// The gates of a resolved route (client key; the dashboard's host name, session and origin)
@@ -239,20 +265,20 @@ fn gate(
     target: Target<'_>,
     req: &Request<'_>,
 ) -> Result<usize, Problem> {
-    if matches!(target, Target::Admin(_) | Target::Index | Target::Asset) {
+    if matches!(target.goal, Goal::Admin(_) | Goal::Index | Goal::Asset) {
         admin
             .hosts
             .check(req.header("host"))
             .map_err(|e| e.problem())?;
     }
-    match target {
-        Target::Generate(_)
-        | Target::CountTokens
-        | Target::Embeddings
-        | Target::Metrics
-        | Target::ListModels
-        | Target::Providers
-        | Target::OneModel(_) => {
+    match target.goal {
+        Goal::Generate(_)
+        | Goal::CountTokens
+        | Goal::Embeddings
+        | Goal::Metrics
+        | Goal::ListModels
+        | Goal::Providers
+        | Goal::OneModel => {
             if let Err(e) = api::authorized(app, req) {
                 log::debug!(
                     "request {}: rejected client key from {}",
@@ -262,13 +288,13 @@ fn gate(
                 return Err(e.problem());
             }
             // Conversations are bounded by the server's own limit.
-            Ok(match target {
-                Target::Generate(_) | Target::CountTokens | Target::Embeddings => usize::MAX,
+            Ok(match target.goal {
+                Goal::Generate(_) | Goal::CountTokens | Goal::Embeddings => usize::MAX,
                 _ => SMALL_BODY_LIMIT,
             })
         }
-        Target::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
-        Target::Admin(_) => {
+        Goal::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
+        Goal::Admin(_) => {
             let gate = admin::settings::require_session(app, req).and_then(|()| match req.method {
                 Method::Get | Method::Head => Ok(()),
                 _ => admin::auth::same_origin(req),
@@ -276,7 +302,7 @@ fn gate(
             gate.map_err(|e| e.problem())?;
             Ok(ADMIN_BODY_LIMIT)
         }
-        Target::Healthz | Target::Livez | Target::Readyz | Target::Index | Target::Asset => {
+        Goal::Healthz | Goal::Livez | Goal::Readyz | Goal::Index | Goal::Asset => {
             Ok(SMALL_BODY_LIMIT)
         }
     }
@@ -284,13 +310,11 @@ fn gate(
 
 /// The error shape a route's client reads.
 fn dialect(target: Target<'_>, req: &Request<'_>) -> Dialect {
-    match target {
-        Target::Generate(s) => api::dialect(s),
-        Target::CountTokens => Dialect::Anthropic,
+    match target.goal {
+        Goal::Generate(s) => api::dialect(s),
+        Goal::CountTokens => Dialect::Anthropic,
         // Anthropic's SDKs list models with this header and read errors in their shape.
-        Target::ListModels | Target::OneModel(_)
-            if req.header_bytes("anthropic-version").is_some() =>
-        {
+        Goal::ListModels | Goal::OneModel if req.header_bytes("anthropic-version").is_some() => {
             Dialect::Anthropic
         }
         _ => Dialect::OpenAi,
@@ -318,17 +342,16 @@ impl Handler for Routes {
             Ok(t) => t,
             Err(p) => return p.write_openai(res),
         };
-        let outcome = match target {
+        let outcome = match target.goal {
             // The hot path, called from here so a stream's coroutine stack stays shallow.
-            Target::Generate(surface) => {
+            Goal::Generate(surface) => {
                 // Answers (and records) its own failures.
                 api::generate(&self.app, surface, req, res);
                 Ok(())
             }
-            Target::Admin(route) => {
-                dashboard(&self.app, &self.admin, route, req, res).map_err(|e| e.problem())
-            }
-            target => client(&self.app, target, req, res),
+            Goal::Admin(route) => dashboard(&self.app, &self.admin, route, target.param, req, res)
+                .map_err(|e| e.problem()),
+            _ => client(&self.app, target, req, res),
         };
         if let Err(p) = outcome {
             p.write(res, dialect(target, req));
@@ -345,22 +368,22 @@ fn client(
     res: &mut Responder<'_>,
 ) -> Result<(), Problem> {
     let client = |e: ClientError| e.problem();
-    match target {
-        Target::Healthz | Target::Livez => api::healthz(res).map_err(client),
-        Target::Providers => api::providers(app, res).map_err(client),
-        Target::Readyz => api::readyz(app, res).map_err(client),
-        Target::ListModels => api::list_models(app, req, res).map_err(client),
-        Target::CountTokens => api::count_tokens(app, req, res).map_err(client),
-        Target::Embeddings => {
+    match target.goal {
+        Goal::Healthz | Goal::Livez => api::healthz(res).map_err(client),
+        Goal::Providers => api::providers(app, res).map_err(client),
+        Goal::Readyz => api::readyz(app, res).map_err(client),
+        Goal::ListModels => api::list_models(app, req, res).map_err(client),
+        Goal::CountTokens => api::count_tokens(app, req, res).map_err(client),
+        Goal::Embeddings => {
             // Answers (and records) its own failures.
             api::embeddings(app, req, res);
             Ok(())
         }
-        Target::OneModel(id) => api::one_model(app, id, res).map_err(client),
-        Target::Metrics => api::metrics(app, res).map_err(client),
-        Target::Index => admin::web::index(req, res).map_err(|e| e.problem()),
-        Target::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
-        Target::Generate(_) | Target::Admin(_) => Err(no_route()),
+        Goal::OneModel => api::one_model(app, target.param, res).map_err(client),
+        Goal::Metrics => api::metrics(app, res).map_err(client),
+        Goal::Index => admin::web::index(req, res).map_err(|e| e.problem()),
+        Goal::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
+        Goal::Generate(_) | Goal::Admin(_) => Err(no_route()),
     }
 }
 
@@ -369,7 +392,8 @@ fn client(
 fn dashboard(
     app: &Arc<App>,
     state: &AdminState,
-    route: AdminRoute<'_>,
+    route: AdminRoute,
+    param: &str,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
@@ -386,13 +410,13 @@ fn dashboard(
         R::ListKeys => keys::list(app, res),
         R::AddKey => keys::add(app, req, res),
         R::CheckAll => keys::check_all(app, state, res),
-        R::EditKey(id) => keys::edit(app, id, req, res),
-        R::RemoveKey(id) => keys::remove(app, id, res),
-        R::CheckKey(id) => keys::check(app, id, res),
-        R::RevealKey(id) => keys::reveal(app, state, id, req, res),
+        R::EditKey => keys::edit(app, param, req, res),
+        R::RemoveKey => keys::remove(app, param, res),
+        R::CheckKey => keys::check(app, param, res),
+        R::RevealKey => keys::reveal(app, state, param, req, res),
         R::GetChain => chain::get(app, res),
         R::PutChain => chain::put(app, req, res),
-        R::SortChain(preset) => chain::sort(app, preset, res),
+        R::SortChain => chain::sort(app, param, res),
         R::ClearCooldowns => cooldowns::clear(app, req, res),
         R::ListModels => models::list(app, res),
         R::AddModel => models::add(app, req, res),
@@ -403,13 +427,13 @@ fn dashboard(
         R::KeylessModels => models::keyless(app, req, res),
         R::GetAliases => aliases::get(app, res),
         R::PutAliases => aliases::put(app, req, res),
-        R::Analytics(which) => analytics::route(app, which, req, res),
+        R::Analytics => analytics::route(app, param, req, res),
         R::Health => keys::health(app, state, res),
         R::Token => settings::token(app, res),
         R::RotateToken => settings::rotate_token(app, res),
         R::ListClientKeys => clientkeys::list(app, res),
         R::AddClientKey => clientkeys::add(app, req, res),
-        R::RemoveClientKey(id) => clientkeys::remove(app, id, res),
+        R::RemoveClientKey => clientkeys::remove(app, param, res),
         R::Backup => backup::download(app, state, req, res),
         R::ExportKeys => envkeys::export(app, state, req, res),
         R::ImportKeys => envkeys::import(app, req, res),
@@ -420,43 +444,101 @@ fn dashboard(
 mod tests {
     use super::*;
 
+    fn to(goal: Goal, param: &str) -> Result<Target<'_>, Problem> {
+        Ok(Target { goal, param })
+    }
+
+    fn allow(p: Problem) -> (u16, String) {
+        (p.status, p.allow.map(|a| a.to_string()).unwrap_or_default())
+    }
+
     #[test]
     fn paths_and_methods_resolve_before_any_body() {
         use Method::*;
         assert_eq!(
             resolve(Post, "/v1/chat/completions"),
-            Ok(Target::Generate(Surface::Chat))
+            to(Goal::Generate(Surface::Chat), "")
         );
         assert_eq!(
             resolve(Post, "/v1/messages"),
-            Ok(Target::Generate(Surface::Messages))
+            to(Goal::Generate(Surface::Messages), "")
         );
         assert_eq!(
             resolve(Post, "/v1/messages/count_tokens"),
-            Ok(Target::CountTokens)
+            to(Goal::CountTokens, "")
         );
         assert_eq!(
             resolve(Head, "/v1/models/a%2Fb"),
-            Ok(Target::OneModel("a%2Fb"))
+            to(Goal::OneModel, "a%2Fb")
+        );
+        assert_eq!(
+            resolve(Get, "/v1/models/openai/gpt-oss-20b"),
+            to(Goal::OneModel, "openai/gpt-oss-20b")
         );
         let p = resolve(Get, "/nope").unwrap_err();
         assert_eq!(p.status, 404);
         assert!(p.message.contains("/v1/messages") && p.message.contains("/api/"));
-        let p = resolve(Get, "/v1/chat/completions").unwrap_err();
-        assert_eq!((p.status, p.allow), (405, Some(POST)));
+        assert_eq!(
+            allow(resolve(Get, "/v1/chat/completions").unwrap_err()),
+            (405, "POST".into())
+        );
         assert_eq!(
             resolve(Patch, "/api/keys/7"),
-            Ok(Target::Admin(AdminRoute::EditKey("7")))
+            to(Goal::Admin(AdminRoute::EditKey), "7")
         );
-        let p = resolve(Patch, "/api/keys/check-all").unwrap_err();
-        assert_eq!((p.status, p.allow), (405, Some(POST)));
-        let p = resolve(Post, "/api/models/x").unwrap_err();
-        assert_eq!(p.status, 404);
-        let p = resolve(Put, "/api/keys").unwrap_err();
-        assert_eq!(p.allow, Some("GET, HEAD, POST"));
+        // A literal segment beats an open one: check-all is not a key id.
+        assert_eq!(
+            allow(resolve(Patch, "/api/keys/check-all").unwrap_err()),
+            (405, "POST".into())
+        );
+        assert_eq!(resolve(Post, "/api/models/x").unwrap_err().status, 404);
+        assert_eq!(resolve(Get, "/api/keys/").unwrap_err().status, 404);
+        assert_eq!(
+            allow(resolve(Put, "/api/keys").unwrap_err()),
+            (405, "GET, HEAD, POST".into())
+        );
         assert!(matches!(
             resolve(Get, "/api/session"),
-            Ok(Target::Admin(r)) if r.is_open()
+            Ok(Target { goal: Goal::Admin(r), .. }) if r.is_open()
         ));
+    }
+
+    /// Tries: every path of the table with every method. A route's own method reaches it; any
+    /// other is a 405 whose `Allow` lists exactly the methods the table has for that pattern.
+    #[test]
+    fn every_route_answers_its_methods_and_a_405_lists_them() {
+        use Method::*;
+        for &(_, pattern, _) in ROUTES {
+            let path = pattern.replace("{}", "7").replace('*', "x/y");
+            let mut table = Methods::default();
+            for &(m, _, goal) in ROUTES.iter().filter(|(_, p, _)| *p == pattern) {
+                table = table.with(m);
+                if m == Get {
+                    table = table.with(Head);
+                    assert_eq!(
+                        resolve(Head, &path).map(|t| t.goal),
+                        Ok(goal),
+                        "HEAD {path}"
+                    );
+                }
+                assert_eq!(resolve(m, &path).map(|t| t.goal), Ok(goal), "{m:?} {path}");
+            }
+            for m in [Get, Head, Post, Put, Patch, Delete, Options] {
+                if table.contains(m) {
+                    continue;
+                }
+                let p = resolve(m, &path).unwrap_err();
+                assert_eq!(allow(p), (405, table.to_string()), "{m:?} {path}");
+            }
+        }
+        // The two the hand-kept lists had wrong.
+        assert_eq!(
+            allow(resolve(Get, "/api/cooldowns/clear").unwrap_err()),
+            (405, "POST".into())
+        );
+        assert_eq!(
+            allow(resolve(Get, "/api/backup").unwrap_err()),
+            (405, "POST".into())
+        );
     }
 }

@@ -25,8 +25,6 @@ pub enum AdminError {
     NotFound(String),
     /// Under `/api/` but no such resource.
     NoRoute,
-    /// The resource exists, the method does not.
-    MethodNotAllowed { allow: &'static str },
     /// A provider the dashboard asked (model discovery) failed; says how, never with a key.
     Upstream(String),
     /// The store failed; the detail is in the log.
@@ -90,7 +88,6 @@ impl AdminError {
             AdminError::NotFound(what) => Problem::new(404, INVALID, "not_found", what.clone()),
             AdminError::NoRoute => Problem::no_route(),
             AdminError::Upstream(m) => Problem::new(502, "api_error", "upstream_error", m.clone()),
-            AdminError::MethodNotAllowed { allow } => Problem::method_not_allowed(allow),
             AdminError::Storage => Problem::new(
                 500,
                 "server_error",

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use may::net::{TcpListener, TcpStream};
 
 pub use problem::{Dialect, Problem};
-pub use request::{BodyBudget, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Request};
+pub use request::{BodyBudget, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Methods, Request};
 pub use response::{HeadBuilder, Responder, StreamWriter, reason};
 pub use text::{header_safe, percent_decode};
 

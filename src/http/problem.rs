@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::Responder;
+use super::{Methods, Responder};
 
 /// The error shape a client reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct Problem {
     /// Sent as `Retry-After` (seconds).
     pub retry_after_s: Option<u64>,
     /// Sent as `Allow` with a 405.
-    pub allow: Option<&'static str>,
+    pub allow: Option<Methods>,
 }
 
 impl Problem {
@@ -63,7 +63,7 @@ impl Problem {
     }
 
     /// The path exists, the method does not.
-    pub fn method_not_allowed(allow: &'static str) -> Problem {
+    pub fn method_not_allowed(allow: Methods) -> Problem {
         let mut p = Problem::new(
             405,
             "invalid_request_error",
@@ -130,7 +130,7 @@ impl Problem {
         };
         let mut head = res.head(self.status);
         if let Some(allow) = self.allow {
-            head = head.header("Allow", allow);
+            head = head.header("Allow", &allow.to_string());
         }
         if let Some(seconds) = self.retry_after_s {
             head = head.header_u64("Retry-After", seconds);
@@ -146,11 +146,11 @@ mod tests {
 
     #[test]
     fn constructors_carry_their_headers() {
-        let p = Problem::method_not_allowed("GET, HEAD");
-        assert_eq!(
-            (p.status, p.code, p.allow),
-            (405, "method_not_allowed", Some("GET, HEAD"))
-        );
+        use super::super::Method;
+        let get = Methods::default().with(Method::Head).with(Method::Get);
+        let p = Problem::method_not_allowed(get);
+        assert_eq!((p.status, p.code), (405, "method_not_allowed"));
+        assert_eq!(p.allow.unwrap().to_string(), "GET, HEAD");
         assert_eq!(p.message, "method not allowed; use GET, HEAD");
         let p = Problem::new(429, "rate_limit_error", "x", "wait").retry_after(7);
         assert_eq!(p.retry_after_s, Some(7));

@@ -137,6 +137,48 @@ impl Method {
     }
 }
 
+impl Method {
+    const NAMES: [(Method, &'static str); 6] = [
+        (Method::Get, "GET"),
+        (Method::Head, "HEAD"),
+        (Method::Post, "POST"),
+        (Method::Put, "PUT"),
+        (Method::Patch, "PATCH"),
+        (Method::Delete, "DELETE"),
+    ];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A set of methods, written as an `Allow` header lists them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Methods(u8);
+
+impl Methods {
+    pub fn with(self, m: Method) -> Methods {
+        Methods(self.0 | m.bit())
+    }
+
+    pub fn contains(self, m: Method) -> bool {
+        self.0 & m.bit() != 0
+    }
+}
+
+impl std::fmt::Display for Methods {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names = Method::NAMES.iter().filter(|(m, _)| self.contains(*m));
+        if let Some((_, first)) = names.next() {
+            f.write_str(first)?;
+        }
+        for (_, name) in names {
+            write!(f, ", {name}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A request the connection cannot serve, with the status it is answered with.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HttpError {
