@@ -2,7 +2,7 @@
 //!
 //! The client face (`api`: `/v1/*`, `/healthz`, `/livez`, `/readyz`, `/metrics`) and the
 //! dashboard face (`admin`: `/api/*`, `/`, `/assets/*`) are siblings that never import each
-//! other; this module is the only place that knows both. [`ROUTES`] is the one list of routes:
+//! other; this module is the only place that knows both. `ROUTES` is the one list of routes:
 //! dispatch and every 405's `Allow` come from it. A request is judged on its head, before its
 //! body is read: an unknown path gets a JSON 404, a known one with the wrong method a 405, a
 //! client route without the client key a 401, a dashboard route without a session a 401 and a
