@@ -17,8 +17,8 @@ use crate::crypto::{MasterKey, MasterKeyError};
 use crate::routes::Routes;
 use crate::store::{Retention, Store, StoreError};
 
-/// Coroutine stack size. Chosen by `tests/stack_depth.rs` (the deepest accepted JSON and the
-/// largest accepted request through a real server) and `tests/tls_upstream.rs` (a provider
+/// Coroutine stack size. Chosen by `tests/it/stack_depth.rs` (the deepest accepted JSON and the
+/// largest accepted request through a real server) and `tests/it/tls_upstream.rs` (a provider
 /// reached over TLS with its certificate verified, the deepest path of all). Measured with
 /// may's stack accounting: the TLS path uses 140 KiB in the debug build the tests run and
 /// 48 KiB in the release build (x86_64; plain HTTP: 100 and 37 KiB). 256 KiB leaves the debug

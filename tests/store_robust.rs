@@ -7,6 +7,8 @@
 //! CI runs this file on the glibc build and again on the static musl build the packages ship
 //! (`cargo test --target x86_64-unknown-linux-musl --test store_robust`).
 
+// Only part of the support module serves this binary; the rest is the other tests'.
+#[allow(dead_code)]
 mod support;
 
 use support::mock::{Mock, Reply};

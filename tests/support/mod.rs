@@ -1,6 +1,5 @@
 //! Black-box test support: start the real `freellmapi` binary on port 0 with a temp data dir
 //! and upstream overrides, run its CLI, capture its log, and talk HTTP to it over raw sockets.
-#![allow(dead_code)]
 
 pub mod admin;
 pub mod mock;

@@ -4,7 +4,7 @@
 //! cannot verify is a TLS failure of that attempt (the request fails over, the key is not
 //! blamed); an unusable CA file stops start-up with one clear line.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! format (checked against the format's grammar here, and by the official Python parser in CI),
 //! and counters that move with traffic on every surface, streamed and not.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -5,7 +5,7 @@
 //! Memory is read from the server's `/proc/<pid>/status`; waits are bounded, and no happy path
 //! is timed.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

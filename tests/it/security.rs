@@ -1,7 +1,7 @@
 //! Client authentication from every peer, hostile or malformed input, and secrets never
 //! reaching a log line or an error body.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 

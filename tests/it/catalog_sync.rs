@@ -2,7 +2,7 @@
 //! change between syncs, answers that say a model is gone, platforms whose free tier ended or
 //! that serve without a key, and what the server says about all of it.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

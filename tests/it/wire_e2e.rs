@@ -2,7 +2,7 @@
 //! tool flow with thought signatures, its error shapes), Cloudflare (account id in the URL,
 //! `account_id:api_token` keys) and Cohere's compatibility API.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

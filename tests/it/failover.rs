@@ -1,7 +1,7 @@
 //! Failover over real sockets: 429, 5xx, refused connections, stalls, 401, 404,
 //! upstream 400s, empty completions and full exhaustion, each against mock providers.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

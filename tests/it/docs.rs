@@ -1,7 +1,7 @@
 //! README facts that would drift are generated from the built-in catalog: its platform table
 //! (free-tier status, checked date, source, what is on by default) and its embedding models.
 //! A mismatch fails with the text README should hold; `FREELLMAPI_BLESS=1 cargo test --test
-//! docs` writes it in.
+//! it docs::` writes it in.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -35,7 +35,7 @@ fn check_block(name: &str, expected: &str) {
     }
     panic!(
         "README's {name} block is out of date with src/catalog/catalog.json; it should read:\n\n{expected}\n\
-         (FREELLMAPI_BLESS=1 cargo test --test docs writes it)"
+         (FREELLMAPI_BLESS=1 cargo test --test it docs:: writes it)"
     );
 }
 

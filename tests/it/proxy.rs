@@ -2,7 +2,7 @@
 //! reaches the upstream, tools, model selection (auto, explicit, strict, unknown, disabled),
 //! sticky sessions and the model list.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

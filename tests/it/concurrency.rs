@@ -1,7 +1,7 @@
 //! Upstream I/O parks coroutines, not worker threads: 200 requests to an upstream that takes
 //! 200 ms each complete together, not 200 ms per worker thread at a time.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

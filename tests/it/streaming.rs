@@ -2,7 +2,7 @@
 //! failures after the first frame end with an error frame and `[DONE]`, quiet streams get
 //! keep-alive comments, and malformed upstream streams cost bounded time and memory.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::net::TcpStream;

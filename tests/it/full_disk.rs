@@ -4,7 +4,7 @@
 //! the server starting and proxying on a full disk, and writing commands refused with the
 //! cause named (`no space left on device`, `read-only file system`).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! nginx-style 40, 65 refused), pipelining, chunked and 100-continue bodies, body limits,
 //! garbage, and streamed responses. A tiny echo handler stands in for the routes.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -3,7 +3,7 @@
 //! named client keys and settings; a wrong passphrase, a truncated or altered file and a
 //! non-empty target are refused with exit 2 and one line, and nothing is written.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! The command line: start-up errors are one clear line with exit code 2; key management reads
 //! secrets from stdin and never echoes them.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output};
 

@@ -1,7 +1,7 @@
 //! Clearing cooldowns by hand, from the dashboard's API and from the command line: a cooling
 //! model is routable again at once, and bad filters are refused by name.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,7 +5,7 @@
 //! embeddings (float, base64, Gemini's batch API, failover within a family only). Every
 //! request leaves one log record with its surface.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

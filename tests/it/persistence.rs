@@ -1,7 +1,7 @@
 //! What survives a restart (keys, token, a day of ledger), what a wrong master key or a
 //! tampered row does, and graceful shutdown.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! hashed at once, per address or IPv6 /64, and a budget for everyone), foreign `Host` names
 //! (DNS rebinding), and failed client keys.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Barrier};

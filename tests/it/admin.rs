@@ -2,7 +2,7 @@
 //! one-time code, login, sessions, lockout, CSRF, and every resource route with good and bad
 //! input. Upstreams are mocks; nothing here needs a network.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! bypasses them; a dead proxy fails over like a dead provider; proxy passwords never appear in
 //! the log or in an answer.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

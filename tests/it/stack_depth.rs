@@ -3,7 +3,7 @@
 //! server to a mock upstream and back, on production-sized coroutine stacks. A stack overflow
 //! kills the process, which this test would see as a failed request.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

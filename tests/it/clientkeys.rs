@@ -4,7 +4,7 @@
 //! or from the CLI while the server runs), never stored in plaintext, and split out in
 //! Analytics by label.
 
-mod support;
+use crate::support;
 
 use simd_json::prelude::*;
 use support::admin::Admin;

@@ -2,7 +2,7 @@
 //! status transitions, auto-disable and recovery, rate-limited status, account pools,
 //! provider headers, custom platforms and the connect-time address guard.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

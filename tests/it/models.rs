@@ -2,7 +2,7 @@
 //! command line), adding a discovered model, and switching models off and on, each visible in
 //! `/v1/models`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
