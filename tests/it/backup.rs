@@ -58,9 +58,11 @@ fn a_backup_under_load_restores_the_same_keys_token_and_settings() {
             }
         })
     };
-    while served.load(Ordering::Relaxed) < 20 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    p.wait_for(
+        "20 requests served",
+        std::time::Duration::from_secs(30),
+        |_| served.load(Ordering::Relaxed) >= 20,
+    );
     let file = temp_dir("backup-file").join("freellmapi.bak");
     let out = p.cli(&["backup", file.to_str().unwrap()], PASS);
     stop.store(true, Ordering::Relaxed);

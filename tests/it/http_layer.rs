@@ -168,8 +168,9 @@ fn keep_alive_and_pipelining_answer_in_order() {
 /// Tries: a keep-alive connection left idle, a client that never sends a byte, and one that
 /// sends half a head and stalls. The idle wait (2 s) is longer than the per-read timeout
 /// (0.3 s), so it is served in slices; it must still last the whole idle time and then close
-/// quietly, while the stalled head gets a 408 after the per-read timeout, well before the idle
-/// time (the margins hold on a loaded machine: load only delays).
+/// quietly, while the stalled head gets a 408 after the per-read timeout, before the idle time
+/// is up. Only lower bounds are timed (load only delays); "before" is checked as an order: the
+/// silent connection opened beside the stalled one is still open when the 408 arrives.
 #[test]
 fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
     let addr = start_with(http::Settings {
@@ -178,6 +179,7 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
         ..Default::default()
     });
     let closes_quietly = |mut s: TcpStream, from: Instant| {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut rest = Vec::new();
         s.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
@@ -186,7 +188,6 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
             waited >= Duration::from_millis(1900),
             "closed after {waited:?}"
         );
-        assert!(waited < Duration::from_secs(8), "closed after {waited:?}");
     };
 
     let mut s = connect(addr);
@@ -195,10 +196,8 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
     closes_quietly(s, Instant::now());
 
     let started = Instant::now();
-    closes_quietly(connect(addr), started);
-
+    let silent = connect(addr);
     let mut s = connect(addr);
-    let started = Instant::now();
     s.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n").unwrap();
     let (status, _, body) = read_response(&mut s);
     assert_eq!(status, 408, "{}", String::from_utf8_lossy(&body));
@@ -209,7 +208,16 @@ fn idle_connections_close_after_the_idle_time_and_stalled_heads_get_408() {
     );
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(250), "408 after {waited:?}");
-    assert!(waited < Duration::from_millis(1800), "408 after {waited:?}");
+    silent.set_nonblocking(true).unwrap();
+    let mut probe = [0u8; 1];
+    let open =
+        matches!(silent.peek(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    assert!(
+        open,
+        "the idle connection closed before the stalled head's 408"
+    );
+    silent.set_nonblocking(false).unwrap();
+    closes_quietly(silent, started);
 }
 
 #[test]

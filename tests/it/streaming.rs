@@ -31,7 +31,7 @@ fn open_stream(p: &Proxy) -> TcpStream {
 fn closed_at(m: &Mock) -> Option<Instant> {
     m.events.lock().unwrap().iter().find_map(|e| match e {
         Event::WriteFailed(t) | Event::PeerClosed(t) => Some(*t),
-        Event::StreamDone(_) => None,
+        Event::StreamDone(_) | Event::HeadSent => None,
     })
 }
 
@@ -118,10 +118,10 @@ fn a_client_disconnect_closes_a_silent_upstream_within_a_second() {
     let mut s = support::connect(p2.addr);
     let body = support::user("slow");
     write!(s, "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}", p2.token, body.len()).unwrap();
-    p2.wait_for("the upstream call", Duration::from_secs(5), |_| {
-        m2.count() == 1
+    p2.wait_for("the upstream's head", Duration::from_secs(5), |_| {
+        let events = m2.events.lock().unwrap();
+        events.iter().any(|e| matches!(e, Event::HeadSent))
     });
-    std::thread::sleep(Duration::from_millis(100));
     let gone = Instant::now();
     drop(s);
     assert_closed_within_a_second(&m2, gone);

@@ -142,6 +142,8 @@ type Behaviour = Box<dyn FnMut(&Recorded) -> Reply + Send>;
 /// Things the mock noticed, with when they happened.
 #[derive(Clone, Debug)]
 pub enum Event {
+    /// A stream's head went out: the proxy has an answer to wait on.
+    HeadSent,
     /// A write to the proxy failed: it closed the upstream connection.
     WriteFailed(Instant),
     /// While the mock waited between frames, the proxy closed the connection.
@@ -317,6 +319,7 @@ fn serve(
                 if conn.write_all(head.as_bytes()).is_err() {
                     return;
                 }
+                events.lock().unwrap().push(Event::HeadSent);
                 for (delay, frame) in frames {
                     if wait_watching(&conn, delay) {
                         events
