@@ -31,6 +31,24 @@ pub enum Verdict {
     Cancelled,
 }
 
+impl Verdict {
+    /// The class the request log, the trail header and `/metrics` name it by.
+    pub fn class(self) -> &'static str {
+        match self {
+            Verdict::Success => "ok",
+            Verdict::RateLimited { .. } => "rate_limited",
+            Verdict::Unavailable => "unavailable",
+            Verdict::Auth => "auth",
+            Verdict::ModelGone => "model_gone",
+            Verdict::DataPolicy => "data_policy",
+            Verdict::ContextTooLong => "context_too_long",
+            Verdict::BadRequest => "bad_request",
+            Verdict::Empty => "empty",
+            Verdict::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Provider rate-limit headers, already parsed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateHints {

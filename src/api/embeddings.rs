@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use super::proxy::{Step, call, failover, recorded, untranslatable};
+use super::failover::{Failover, Step};
+use super::proxy::{call, recorded, untranslatable};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
@@ -16,10 +17,10 @@ use crate::front::embeddings::{self as front, Parsed};
 use crate::http::{Request, Responder, header_safe};
 use crate::outcome::Verdict;
 use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
-use crate::store::RequestRecord;
+use crate::store::{RequestRecord, Spent};
 use crate::surface::Surface;
 use crate::upstream::classify;
-use crate::wire::{Usage, embeddings};
+use crate::wire::embeddings;
 
 /// Vectors are large: 2 048 inputs of 1 024 floats are ~20 MiB of JSON.
 const MAX_EMBEDDINGS_BODY: u64 = 24 * 1024 * 1024;
@@ -47,12 +48,8 @@ fn serve(
     rec.requested_model = Some(parsed.model.clone());
     let snap = app.router.snapshot();
     let plan = plan(&snap, &parsed, req)?;
-    failover(
-        app,
-        &snap,
-        &plan,
-        None,
-        (started, req.client_fd()),
+    Failover::new(app, &snap, &plan, None, started).run(
+        req.client_fd(),
         rec,
         res,
         |cand, trail, res| attempt(app, &snap, &parsed, cand, trail, res),
@@ -148,22 +145,12 @@ fn attempt(
         Ok(r) => r,
         Err(step) => return step,
     };
-    let failed = |verdict| Step::Failed {
-        verdict,
-        status: Some(200),
-        message: None,
-    };
     let body = match reply.read_body(MAX_EMBEDDINGS_BODY) {
         Ok(b) => b,
-        Err(e) => {
-            return match classify::transport(e) {
-                Verdict::Cancelled => Step::Cancelled,
-                verdict => failed(verdict),
-            };
-        }
+        Err(e) => return Step::failed(classify::transport(e), Some(200)),
     };
     let Ok(embedded) = embeddings::read(platform, body, parsed.request.inputs.len()) else {
-        return failed(Verdict::Unavailable);
+        return Step::failed(Verdict::Unavailable, Some(200));
     };
     let estimated = embedded.prompt_tokens.is_none();
     let prompt = embedded.prompt_tokens.unwrap_or(parsed.input_tokens);
@@ -179,13 +166,12 @@ fn attempt(
         return Step::Cancelled;
     }
     Step::Served {
-        usage: Usage {
-            prompt,
-            completion: 0,
-            total: prompt,
+        spent: Spent {
+            input_tokens: prompt,
+            output_tokens: 0,
+            estimated,
+            ttfb_ms: Some(sent_at.elapsed().as_millis() as u64),
         },
-        estimated,
-        ttfb_ms: Some(sent_at.elapsed().as_millis() as u64),
         interrupted: false,
     }
 }

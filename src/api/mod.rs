@@ -7,6 +7,7 @@
 
 mod embeddings;
 mod errors;
+mod failover;
 mod metrics;
 mod models;
 mod providers;
@@ -20,10 +21,11 @@ use crate::http::{Request, Responder};
 
 pub use embeddings::embeddings;
 pub use errors::{ClientError, Missing};
+pub use failover::MAX_ATTEMPTS;
 pub use metrics::metrics;
 pub use models::{list as list_models, one as one_model, readyz};
 pub use providers::providers;
-pub use proxy::{MAX_ATTEMPTS, dialect, generate};
+pub use proxy::{dialect, generate};
 
 /// `POST /v1/messages/count_tokens`: the input estimate of a Messages request, without an
 /// upstream call.

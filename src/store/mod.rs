@@ -26,7 +26,8 @@ pub use clientkeys::{AddClientKey, ClientKey, MAX_CLIENT_KEYS};
 pub use cooldowns::CooldownClear;
 pub use keys::{Imported, KeyRecord, KeyStatus, NewKey};
 pub use requestlog::{
-    AttemptRecord, LogSink, QueueStats, RequestOutcome, RequestRecord, Retention, spawn_writer,
+    Asked, AttemptRecord, LogSink, QueueStats, RequestOutcome, RequestRecord, Retention, Spent,
+    spawn_writer,
 };
 
 use crate::crypto::{MasterKey, Secret};

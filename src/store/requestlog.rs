@@ -123,6 +123,70 @@ impl RequestRecord {
             client_key: None,
         }
     }
+
+    /// One attempt of this request: who was asked and what it came to.
+    pub fn attempt(&mut self, by: Asked<'_>, outcome: &str, status: Option<u16>, latency_ms: u64) {
+        self.attempts.push(AttemptRecord {
+            platform: by.platform.to_string(),
+            model: by.model.to_string(),
+            key_id: by.key_id,
+            outcome: outcome.to_string(),
+            status,
+            latency_ms,
+        });
+    }
+
+    /// Served by `by`, with the tokens it cost. `interrupted`: the stream broke after the
+    /// client had its first byte, so the request is an error that still spent its tokens.
+    pub fn served(&mut self, by: Asked<'_>, usage: Spent, interrupted: bool) {
+        self.outcome = if interrupted {
+            RequestOutcome::Error
+        } else {
+            RequestOutcome::Success
+        };
+        self.error = interrupted.then(|| "stream_interrupted".to_string());
+        self.platform = Some(by.platform.to_string());
+        self.model = Some(by.model.to_string());
+        self.key_id = Some(by.key_id);
+        self.input_tokens = usage.input_tokens;
+        self.output_tokens = usage.output_tokens;
+        self.tokens_estimated = usage.estimated;
+        self.ttfb_ms = usage.ttfb_ms;
+    }
+
+    /// The client left before an answer: the status nginx uses for that, 499.
+    pub fn cancelled(&mut self) {
+        self.outcome = RequestOutcome::Cancelled;
+        self.status = 499;
+    }
+
+    /// Answered with an error (`code`, the class the client saw); `rejected`: refused
+    /// before any provider was asked.
+    pub fn failed(&mut self, status: u16, code: &str, rejected: bool) {
+        self.status = status;
+        self.error = Some(code.to_string());
+        if rejected {
+            self.outcome = RequestOutcome::Rejected;
+        }
+    }
+}
+
+/// Who an attempt asked: platform, model and key.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub platform: &'a str,
+    pub model: &'a str,
+    pub key_id: u64,
+}
+
+/// What serving a request cost and how fast its first byte came.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spent {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Counted by us (characters / 4), not by the provider.
+    pub estimated: bool,
+    pub ttfb_ms: Option<u64>,
 }
 
 /// How much of the log is kept: 30 days, 100 000 requests and 64 MiB of pages, whichever is
