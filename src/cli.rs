@@ -61,31 +61,35 @@ USAGE:
   freellmapi restore <file>             into --data-dir, which must be new or empty
   freellmapi --version | --help
 
-OPTIONS (flag > environment > default):
-  --listen ADDR        FREELLMAPI_LISTEN       bind address [127.0.0.1:3001]
-  --data-dir DIR       FREELLMAPI_DATA_DIR     LMDB store and master.key [./data]
-  --trust-proxy CIDRS  FREELLMAPI_TRUST_PROXY  peers whose X-Forwarded-* headers are believed
-  --log-level LEVEL    FREELLMAPI_LOG          error|warn|info|debug|trace, or target=level,...
-
-ENVIRONMENT:
-  FREELLMAPI_ENCRYPTION_KEY       64 hex chars; else DATA_DIR/master.key (0600) is used
-  FREELLMAPI_UPSTREAM_<PLATFORM>  override a platform's base URL (e.g. FREELLMAPI_UPSTREAM_GROQ)
-  FREELLMAPI_MAX_BODY_MIB         request body limit in MiB [25]
-  FREELLMAPI_REQUEST_BUDGET_SECS  failover time budget before the first byte [60]
-  FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS  upstream time to first byte [60]
-  FREELLMAPI_IDLE_TIMEOUT_SECS    upstream silence allowed mid-body [90]
-  FREELLMAPI_SSE_KEEPALIVE_SECS   keep-alive comment interval on quiet streams [15]
-  FREELLMAPI_HEALTH_INTERVAL_SECS time between key health checks [300]
-  FREELLMAPI_WORKERS              coroutine worker threads [one per core]
-  FREELLMAPI_ALLOWED_HOSTS        names the dashboard answers to besides this machine's own
-                                  (comma-separated; * for any) [none]
-  FREELLMAPI_SYNC_HOURS           how often the server reads the providers' model listings
-                                  (0: never; the first time 5 min after start) [24]
-
-PLATFORMS:
-  google groq cerebras sambanova nvidia mistral openrouter github huggingface
-  cohere cloudflare (key as account_id:api_token) zhipu moonshot minimax
 ";
+
+/// `--help`: the commands, then the options and variables (from `config::vars`) and the
+/// platforms (from the catalog), so neither list can go stale.
+fn help() -> String {
+    let catalog = Catalog::builtin();
+    let platforms: Vec<&str> = catalog
+        .platforms
+        .iter()
+        .filter(|p| p.refuses_keys().is_none())
+        .map(|p| p.id.as_str())
+        .collect();
+    let mut lines = String::new();
+    let mut line = String::from(" ");
+    for id in platforms {
+        if line.len() + 1 + id.len() > 90 {
+            lines.push_str(&line);
+            lines.push('\n');
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(id);
+    }
+    lines.push_str(&line);
+    format!(
+        "{HELP}\n{}\nPLATFORMS (Cloudflare's key is account_id:api_token):\n{lines}\n",
+        crate::config::vars::help()
+    )
+}
 
 /// Runs the command line; returns the process exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
@@ -170,7 +174,7 @@ struct Parsed {
 fn parse(args: Vec<OsString>) -> Result<Option<Parsed>, CliError> {
     let mut p = pico_args::Arguments::from_vec(args);
     if p.contains(["-h", "--help"]) {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(None);
     }
     if p.contains(["-V", "--version"]) {

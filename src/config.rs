@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use crate::logging::Filter;
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:3001";
-pub const DEFAULT_DATA_DIR: &str = "./data";
+pub mod vars;
+
+pub const DEFAULT_LISTEN: &str = vars::LISTEN.value();
+pub const DEFAULT_DATA_DIR: &str = vars::DATA_DIR.value();
 /// The largest request body. With the budget below and the per-request cost README states,
 /// this keeps the server inside the 64 MiB the shipped unit allows.
-pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+pub const DEFAULT_BODY_LIMIT: usize = vars::MAX_BODY_MIB.number() as usize * 1024 * 1024;
 pub const DEFAULT_BODY_BUDGET: usize = body_budget(DEFAULT_BODY_LIMIT);
 
 /// The memory all request bodies in flight may hold together: one and a half bodies at the
@@ -27,7 +29,7 @@ pub const DEFAULT_BODY_BUDGET: usize = body_budget(DEFAULT_BODY_LIMIT);
 pub const fn body_budget(body_limit: usize) -> usize {
     body_limit + body_limit / 2
 }
-pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(60);
+pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(vars::REQUEST_BUDGET.number());
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 /// Coroutine workers when `FREELLMAPI_WORKERS` is unset: one per core. A single worker was
 /// measured (benches/) as no better at concurrency 1 and clearly worse at 32 and for stream
@@ -207,7 +209,7 @@ impl Config {
         };
 
         let listen_text =
-            pick(&flags.listen, "FREELLMAPI_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
+            pick(&flags.listen, vars::LISTEN.name).unwrap_or_else(|| DEFAULT_LISTEN.into());
         let listen: SocketAddr = match listen_text.parse() {
             Ok(a) => a,
             Err(_) => {
@@ -218,14 +220,15 @@ impl Config {
         };
 
         let data_dir = PathBuf::from(
-            pick(&flags.data_dir, "FREELLMAPI_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            pick(&flags.data_dir, vars::DATA_DIR.name).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
         );
 
-        let log_text = pick(&flags.log_level, "FREELLMAPI_LOG").unwrap_or_else(|| "info".into());
+        let log_text =
+            pick(&flags.log_level, vars::LOG.name).unwrap_or_else(|| vars::LOG.value().into());
         let log_filter =
             Filter::parse(&log_text).map_err(|e| ConfigError(format!("invalid log level: {e}")))?;
 
-        let trust_proxy = match pick(&flags.trust_proxy, "FREELLMAPI_TRUST_PROXY") {
+        let trust_proxy = match pick(&flags.trust_proxy, vars::TRUST_PROXY.name) {
             None => Vec::new(),
             Some(list) => list
                 .split(',')
@@ -239,7 +242,7 @@ impl Config {
                 })?,
         };
 
-        let allowed_hosts = match env("FREELLMAPI_ALLOWED_HOSTS") {
+        let allowed_hosts = match env(vars::ALLOWED_HOSTS.name) {
             None => Vec::new(),
             Some(list) => list
                 .split(',')
@@ -247,17 +250,17 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(|h| {
                     check_host_name(h).map(|()| h.to_string()).map_err(|why| {
-                        ConfigError(format!("FREELLMAPI_ALLOWED_HOSTS: {h:?} {why}"))
+                        ConfigError(format!("{}: {h:?} {why}", vars::ALLOWED_HOSTS.name))
                     })
                 })
                 .collect::<Result<_, _>>()?,
         };
 
-        let encryption_key = env("FREELLMAPI_ENCRYPTION_KEY").filter(|v| !v.is_empty());
+        let encryption_key = env(vars::ENCRYPTION_KEY.name).filter(|v| !v.is_empty());
 
         let mut proxies = Vec::new();
         for name in env_names {
-            let Some(rest) = name.strip_prefix("FREELLMAPI_PROXY") else {
+            let Some(rest) = name.strip_prefix(vars::PROXY.name) else {
                 continue;
             };
             let platform = match rest.strip_prefix('_') {
@@ -267,7 +270,9 @@ impl Config {
                 }
                 _ => {
                     return err(format!(
-                        "{name} names an unknown platform; use FREELLMAPI_PROXY or FREELLMAPI_PROXY_<PLATFORM> with one of: {}",
+                        "{name} names an unknown platform; use {} or {} with one of: {}",
+                        vars::PROXY.name,
+                        vars::PROXY_PLATFORM.name,
                         platforms.join(", ")
                     ));
                 }
@@ -278,15 +283,16 @@ impl Config {
             proxies.push((platform, url.trim().to_string()));
         }
 
-        let ca_roots = match env("FREELLMAPI_CA_FILE").filter(|v| !v.trim().is_empty()) {
+        let ca_roots = match env(vars::CA_FILE.name).filter(|v| !v.trim().is_empty()) {
             None => CaRoots::default(),
             Some(path) => CaRoots::read(Path::new(path.trim()))
-                .map_err(|why| ConfigError(format!("FREELLMAPI_CA_FILE={path:?}: {why}")))?,
+                .map_err(|why| ConfigError(format!("{}={path:?}: {why}", vars::CA_FILE.name)))?,
         };
 
+        let upstream_prefix = vars::UPSTREAM.name.trim_end_matches("<PLATFORM>");
         let mut upstream_overrides = HashMap::new();
         for name in env_names {
-            let Some(suffix) = name.strip_prefix("FREELLMAPI_UPSTREAM_") else {
+            let Some(suffix) = name.strip_prefix(upstream_prefix) else {
                 continue;
             };
             let platform = suffix.to_ascii_lowercase();
@@ -301,55 +307,55 @@ impl Config {
             upstream_overrides.insert(platform, url.trim_end_matches('/').to_string());
         }
 
-        let body_limit = match env("FREELLMAPI_MAX_BODY_MIB") {
+        let body_limit = match env(vars::MAX_BODY_MIB.name) {
             None => DEFAULT_BODY_LIMIT,
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=1024).contains(&n) => n * 1024 * 1024,
                 _ => {
                     return err(format!(
-                        "FREELLMAPI_MAX_BODY_MIB={v:?}: use a whole number of MiB from 1 to 1024"
+                        "{}={v:?}: use a whole number of MiB from 1 to 1024",
+                        vars::MAX_BODY_MIB.name
                     ));
                 }
             },
         };
-        let secs = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
+        let secs = |var: &vars::Var, max: u64| -> Result<Duration, ConfigError> {
+            let name = var.name;
             match env(name) {
-                None => Ok(Duration::from_secs(default)),
+                None => Ok(Duration::from_secs(var.number())),
                 Some(v) => match v.trim().parse::<u64>() {
                     Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
                     _ => err(format!("{name}={v:?}: use whole seconds from 1 to {max}")),
                 },
             }
         };
-        let request_budget = secs(
-            "FREELLMAPI_REQUEST_BUDGET_SECS",
-            DEFAULT_REQUEST_BUDGET.as_secs(),
-            3600,
-        )?;
-        let first_byte_timeout = secs("FREELLMAPI_FIRST_BYTE_TIMEOUT_SECS", 60, 3600)?;
-        let idle_timeout = secs("FREELLMAPI_IDLE_TIMEOUT_SECS", 90, 3600)?;
-        let sse_keepalive = secs("FREELLMAPI_SSE_KEEPALIVE_SECS", 15, 300)?;
-        let body_timeout = secs("FREELLMAPI_BODY_TIMEOUT_SECS", 120, 3600)?;
-        let health_interval = secs("FREELLMAPI_HEALTH_INTERVAL_SECS", 300, 86_400)?;
-        let sync_every = match env("FREELLMAPI_SYNC_HOURS") {
-            None => Some(Duration::from_secs(24 * 3600)),
+        let request_budget = secs(&vars::REQUEST_BUDGET, 3600)?;
+        let first_byte_timeout = secs(&vars::FIRST_BYTE_TIMEOUT, 3600)?;
+        let idle_timeout = secs(&vars::IDLE_TIMEOUT, 3600)?;
+        let sse_keepalive = secs(&vars::SSE_KEEPALIVE, 300)?;
+        let body_timeout = secs(&vars::BODY_TIMEOUT, 3600)?;
+        let health_interval = secs(&vars::HEALTH_INTERVAL, 86_400)?;
+        let sync_every = match env(vars::SYNC_HOURS.name) {
+            None => Some(Duration::from_secs(vars::SYNC_HOURS.number() * 3600)),
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(0) => None,
                 Ok(h) if h <= 8760 => Some(Duration::from_secs(h * 3600)),
                 _ => {
                     return err(format!(
-                        "FREELLMAPI_SYNC_HOURS={v:?}: use whole hours from 0 (never) to 8760"
+                        "{}={v:?}: use whole hours from 0 (never) to 8760",
+                        vars::SYNC_HOURS.name
                     ));
                 }
             },
         };
-        let workers = match env("FREELLMAPI_WORKERS") {
+        let workers = match env(vars::WORKERS.name) {
             None => default_workers(),
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if (1..=64).contains(&n) => n,
                 _ => {
                     return err(format!(
-                        "FREELLMAPI_WORKERS={v:?}: use a whole number from 1 to 64"
+                        "{}={v:?}: use a whole number from 1 to 64",
+                        vars::WORKERS.name
                     ));
                 }
             },

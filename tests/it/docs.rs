@@ -1,5 +1,6 @@
-//! README facts that would drift are generated from the built-in catalog: its platform table
-//! (free-tier status, checked date, source, what is on by default) and its embedding models.
+//! README facts that would drift are generated: from the built-in catalog its platform table
+//! (free-tier status, checked date, source, what is on by default) and its embedding models,
+//! from `config::vars` its table of flags and environment variables.
 //! A mismatch fails with the text README should hold; `FREELLMAPI_BLESS=1 cargo test --test
 //! it docs::` writes it in.
 
@@ -7,23 +8,33 @@ use std::fmt::Write;
 use std::path::Path;
 
 use freellmapi::catalog::{Catalog, Kind};
+use freellmapi::config::vars;
 
 fn readme_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")
 }
 
-/// Checks (or, blessed, rewrites) README's text between `<!-- {name} -->` and `<!-- /{name} -->`.
+/// Checks (or, blessed, rewrites) README's text between `<!-- {name} -->` and `<!-- /{name} -->`
+/// on lines of their own.
 fn check_block(name: &str, expected: &str) {
+    check_between(
+        &format!("<!-- {name} -->\n"),
+        &format!("<!-- /{name} -->"),
+        name,
+        expected,
+    );
+}
+
+fn check_between(open: &str, close: &str, name: &str, expected: &str) {
     let path = readme_path();
     let readme = std::fs::read_to_string(&path).unwrap();
-    let (open, close) = (format!("<!-- {name} -->\n"), format!("<!-- /{name} -->"));
     let start = readme
-        .find(&open)
+        .find(open)
         .unwrap_or_else(|| panic!("README has no {open:?} marker"))
         + open.len();
     let end = start
         + readme[start..]
-            .find(&close)
+            .find(close)
             .unwrap_or_else(|| panic!("README has no {close:?} marker"));
     if readme[start..end] == *expected {
         return;
@@ -34,7 +45,7 @@ fn check_block(name: &str, expected: &str) {
         return;
     }
     panic!(
-        "README's {name} block is out of date with src/catalog/catalog.json; it should read:\n\n{expected}\n\
+        "README's {name} block is out of date with what it is made from; it should read:\n\n{expected}\n\
          (FREELLMAPI_BLESS=1 cargo test --test it docs:: writes it)"
     );
 }
@@ -105,10 +116,74 @@ fn embedding_table(c: &Catalog) -> String {
     t
 }
 
-/// One test for both blocks: blessing rewrites one file, so the checks must not run in parallel.
+fn environment_table() -> String {
+    let mut t = String::from("| flag | environment | default | |\n|---|---|---|---|\n");
+    for v in vars::ALL {
+        let flag = v.flag.map(|f| format!("`{f}`")).unwrap_or_default();
+        let _ = writeln!(
+            t,
+            "| {flag} | `{}` | {} | {} |",
+            v.name,
+            v.shown_default(),
+            v.about
+        );
+    }
+    t
+}
+
+/// One test for every block: blessing rewrites one file, so the checks must not run in
+/// parallel.
 #[test]
-fn readme_tables_are_the_catalogs() {
+fn readme_tables_are_generated() {
     let c = Catalog::builtin();
     check_block("platforms", &platform_table(&c));
     check_block("embeddings", &embedding_table(&c));
+    check_block("environment", &environment_table());
+}
+
+/// Tries: every `FREELLMAPI_*` name the source mentions (tests included) against the list
+/// `--help` and README are made from; a `<PLATFORM>` entry covers its prefix.
+#[test]
+fn every_variable_the_code_reads_is_listed() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src];
+    let mut names = std::collections::BTreeSet::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find("FREELLMAPI_") {
+                    let name: String = rest[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    names.insert(name);
+                    rest = &rest[i + 1..];
+                }
+            }
+        }
+    }
+    assert!(names.len() > 15, "found only {names:?}");
+    let listed = |name: &str| {
+        vars::ALL
+            .iter()
+            .any(|v| match v.name.strip_suffix("<PLATFORM>") {
+                // The prefix alone is how the code finds such names.
+                Some(prefix) => name.starts_with(prefix),
+                None => v.name == name,
+            })
+    };
+    // "FREELLMAPI_" alone is prose (`FREELLMAPI_…`), not a name.
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| *n != "FREELLMAPI_" && !listed(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "read but not in config::vars: {missing:?}"
+    );
 }
