@@ -1109,7 +1109,7 @@ fn dashboard_is_served_with_a_strict_csp_and_cache_validators() {
     assert!(!html.contains("<style") && !html.contains(" style="));
     assert_eq!(
         html.matches("<script").count(),
-        html.matches("<script src=").count()
+        html.matches("<script type=\"module\" src=").count()
     );
 
     let asset = request(
@@ -1148,15 +1148,61 @@ fn dashboard_is_served_with_a_strict_csp_and_cache_validators() {
     let r = request(proxy.addr, "POST", "/", &[], b"");
     assert_eq!(r.status, 405);
 
-    // The whole dashboard stays under 100 KiB uncompressed.
-    let total: u64 = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/web"))
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
+    // Tries: a browser that takes gzip, one that refuses it with q=0, one that says nothing.
+    let gz = request(
+        proxy.addr,
+        "GET",
+        "/assets/pages/models.js",
+        &[("Accept-Encoding", "gzip, deflate, br")],
+        b"",
+    );
+    assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"));
+    assert_eq!(gz.header("vary").as_deref(), Some("Accept-Encoding"));
+    assert!(gz.body.starts_with(&[0x1f, 0x8b]));
+    let plain = request(proxy.addr, "GET", "/assets/pages/models.js", &[], b"");
+    assert_eq!(plain.header("content-encoding"), None);
+    assert!(plain.text().contains("export function models"));
+    assert!(gz.body.len() * 2 < plain.body.len(), "gzip pays");
+    assert_ne!(
+        gz.header("etag"),
+        plain.header("etag"),
+        "one tag per encoding"
+    );
+    let refused = request(
+        proxy.addr,
+        "GET",
+        "/assets/pages/models.js",
+        &[("Accept-Encoding", "gzip;q=0")],
+        b"",
+    );
+    assert_eq!(refused.header("content-encoding"), None);
+
+    // The whole dashboard stays under 100 KiB uncompressed; every script keeps to the CSP.
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/web"
+    ))];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let total: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
     assert!(total <= 100 * 1024, "dashboard payload is {total} bytes");
-    for f in ["app.js", "pages.js", "charts.js"] {
-        let js =
-            std::fs::read_to_string(format!("{}/web/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let scripts: Vec<_> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "js"))
+        .collect();
+    assert!(scripts.len() >= 8, "{scripts:?}");
+    for f in scripts {
+        let js = std::fs::read_to_string(f).unwrap();
+        let f = f.display();
         assert!(
             !js.contains("innerHTML"),
             "{f}: text goes in with textContent"

@@ -25,6 +25,16 @@ fn check_block(name: &str, expected: &str) {
     );
 }
 
+/// The same for a value inside a sentence: `<!-- {name} -->value<!-- /{name} -->`.
+fn check_inline(name: &str, expected: &str) {
+    check_between(
+        &format!("<!-- {name} -->"),
+        &format!("<!-- /{name} -->"),
+        name,
+        expected,
+    );
+}
+
 fn check_between(open: &str, close: &str, name: &str, expected: &str) {
     let path = readme_path();
     let readme = std::fs::read_to_string(&path).unwrap();
@@ -139,6 +149,15 @@ fn readme_tables_are_generated() {
     check_block("platforms", &platform_table(&c));
     check_block("embeddings", &embedding_table(&c));
     check_block("environment", &environment_table());
+    let (plain, sent) = freellmapi::admin::web::weight();
+    check_inline(
+        "weight",
+        &format!(
+            "{} KiB gzipped ({} KiB as files)",
+            sent.div_ceil(1024),
+            plain.div_ceil(1024)
+        ),
+    );
 }
 
 /// Tries: every `FREELLMAPI_*` name the source mentions (tests included) against the list
