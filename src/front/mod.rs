@@ -12,6 +12,7 @@ mod chunk;
 pub mod completions;
 pub mod embeddings;
 pub mod responses;
+mod tools;
 
 use std::hash::Hasher;
 

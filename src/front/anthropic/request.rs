@@ -7,6 +7,7 @@ use simd_json::prelude::*;
 
 use crate::chat::{ChatRequest, Invalid, invalid, parse_body, wrong_type};
 use crate::front::Inbound;
+use crate::front::tools::{self, Tool};
 
 /// Parses a Messages request into the internal chat request.
 pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
@@ -465,21 +466,10 @@ fn assistant_turn(
     Ok(())
 }
 
-/// Function tools kept, and the names of those dropped.
+/// Anthropic's `tools`: custom tools pass on; server tools, built-in client tools and
+/// deferred ones are dropped.
 fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<String>), Invalid> {
-    let Some(tools) = tools.filter(|t| !t.is_null()) else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let list = tools
-        .as_array()
-        .ok_or_else(|| wrong_type("tools", "an array", tools))?;
-    let mut kept = Vec::new();
-    let mut dropped = Vec::new();
-    for (i, t) in list.iter().enumerate() {
-        let path = format!("tools[{i}]");
-        if !t.is_object() {
-            return Err(wrong_type(&path, "an object", t));
-        }
+    tools::translate(tools, |t, path| {
         let name = t.get_str("name").filter(|n| !n.is_empty()).ok_or_else(|| {
             invalid(
                 "invalid_value",
@@ -491,10 +481,9 @@ fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<S
         // pass on; deferred placeholders are loaded by a tool-search tool we do not have.
         let server_tool = t.get_str("type").is_some_and(|k| k != "custom");
         if server_tool || t.get_bool("defer_loading") == Some(true) {
-            dropped.push(name.to_string());
-            continue;
+            return Ok(Tool::Dropped(name.to_string()));
         }
-        let schema = match t.get("input_schema") {
+        let parameters = match t.get("input_schema") {
             Some(s) if s.is_object() => {
                 let mut s = s.clone();
                 if let Some(o) = s.as_object_mut() {
@@ -516,13 +505,13 @@ fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<S
                 ));
             }
         };
-        let mut function = json!({ "name": name, "parameters": schema });
-        if let (Some(d), Some(f)) = (t.get_str("description"), function.as_object_mut()) {
-            f.insert("description".into(), OwnedValue::from(d));
-        }
-        kept.push(json!({ "type": "function", "function": function }));
-    }
-    Ok((kept, dropped))
+        Ok(Tool::Function {
+            name,
+            parameters,
+            description: t.get_str("description"),
+            strict: None,
+        })
+    })
 }
 
 fn translate_tool_choice(

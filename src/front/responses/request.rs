@@ -7,6 +7,7 @@ use simd_json::prelude::*;
 
 use crate::chat::{ChatRequest, Invalid, invalid, parse_body, wrong_type};
 use crate::front::Inbound;
+use crate::front::tools::{self, Tool};
 
 pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
     let body = parse_body(bytes)?;
@@ -368,17 +369,10 @@ fn response_format(format: &OwnedValue) -> Result<Option<OwnedValue>, Invalid> {
     }
 }
 
+/// Responses `tools`: function tools pass on; built-in tools (web search, file search, …) run
+/// on OpenAI's side and are dropped.
 fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<String>), Invalid> {
-    let Some(tools) = tools.filter(|t| !t.is_null()) else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let list = tools
-        .as_array()
-        .ok_or_else(|| wrong_type("tools", "an array", tools))?;
-    let mut kept = Vec::new();
-    let mut dropped = Vec::new();
-    for (i, t) in list.iter().enumerate() {
-        let path = format!("tools[{i}]");
+    tools::translate(tools, |t, path| {
         let kind = t.get_str("type").ok_or_else(|| {
             invalid(
                 "missing_required_parameter",
@@ -386,17 +380,11 @@ fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<S
             )
         })?;
         if kind != "function" {
-            // Built-in tools run on OpenAI's side; the proxy has none of them.
-            dropped.push(t.get_str("name").unwrap_or(kind).to_string());
-            continue;
+            return Ok(Tool::Dropped(t.get_str("name").unwrap_or(kind).to_string()));
         }
-        let name = string_field(t, "name", &path)?;
-        let mut function = json!({ "name": name });
-        let f = function.as_object_mut().expect("an object");
-        match t.get("parameters") {
-            Some(p) if p.is_object() => {
-                f.insert("parameters".into(), p.clone());
-            }
+        let name = string_field(t, "name", path)?;
+        let parameters = match t.get("parameters") {
+            Some(p) if p.is_object() => p.clone(),
             Some(p) if !p.is_null() => {
                 return Err(wrong_type(
                     format!("{path}.parameters"),
@@ -404,22 +392,15 @@ fn translate_tools(tools: Option<&OwnedValue>) -> Result<(Vec<OwnedValue>, Vec<S
                     p,
                 ));
             }
-            _ => {
-                f.insert(
-                    "parameters".into(),
-                    json!({ "type": "object", "properties": {} }),
-                );
-            }
-        }
-        if let Some(d) = t.get_str("description") {
-            f.insert("description".into(), OwnedValue::from(d));
-        }
-        if let Some(s) = t.get_bool("strict") {
-            f.insert("strict".into(), OwnedValue::from(s));
-        }
-        kept.push(json!({ "type": "function", "function": function }));
-    }
-    Ok((kept, dropped))
+            _ => json!({ "type": "object", "properties": {} }),
+        };
+        Ok(Tool::Function {
+            name,
+            parameters,
+            description: t.get_str("description"),
+            strict: t.get_bool("strict"),
+        })
+    })
 }
 
 fn tool_choice(
