@@ -35,6 +35,14 @@ fn json_error(e: JsonError) -> AdminError {
     }
 }
 
+/// The one string field a body must hold (`{"password": "…"}`), any other field refused.
+pub fn only_string(bytes: &mut [u8], field: &str) -> Result<String, AdminError> {
+    let value = parse(bytes)?;
+    Ok(Fields::new(&value, "", &[field])?
+        .req_str(field)?
+        .to_string())
+}
+
 /// One JSON object with a path prefix for messages (`""` at the top, `[2]` in an array).
 pub struct Fields<'v> {
     obj: &'v simd_json::owned::Object,

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{AdminError, Fields, bad, off_worker, reply, storage};
+use super::{AdminError, bad, off_worker, reply, storage};
 use crate::app::App;
 use crate::http::{Request, Responder};
 use crate::store::{AddClientKey, ClientKey};
@@ -51,9 +51,7 @@ struct Made<'a> {
 
 /// `POST /api/client-keys {"label"}`.
 pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
-    let value = super::body::parse(req.body)?;
-    let f = Fields::new(&value, "", &["label"])?;
-    let label = f.req_str("label")?.to_string();
+    let label = super::body::only_string(req.body, "label")?;
     let store = app.store.clone();
     let made = off_worker(move || store.add_client_key(&label, crate::time::now_ms()))?;
     let (row, key) = match made {

@@ -36,9 +36,7 @@ pub fn discover(
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
-    let value = super::body::parse(req.body)?;
-    let f = Fields::new(&value, "", &["platform"])?;
-    let platform = f.req_str("platform")?.to_string();
+    let platform = super::body::only_string(req.body, "platform")?;
     let catalog = app.catalog();
     let listed = discover::discover(&app.upstream, &catalog, &app.master, &app.store, &platform)
         .map_err(|e| match e {

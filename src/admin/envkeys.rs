@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{AdminError, AdminState, Fields, off_worker, settings, storage};
+use super::{AdminError, AdminState, off_worker, settings, storage};
 use crate::app::App;
 use crate::catalog::envfile;
 use crate::http::{Request, Responder};
@@ -17,10 +17,7 @@ pub fn export(
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
-    let value = super::body::parse(req.body)?;
-    let password = Fields::new(&value, "", &["password"])?
-        .req_str("password")?
-        .to_string();
+    let password = super::body::only_string(req.body, "password")?;
     settings::reauthenticate(app, state, req, password)?;
     let store = app.store.clone();
     let master = app.master.clone();
@@ -54,10 +51,7 @@ struct ImportReport {
 
 /// `POST /api/keys/import {"text"}`: `.env` lines (`GROQ_API_KEY=…`).
 pub fn import(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), AdminError> {
-    let value = super::body::parse(req.body)?;
-    let text = Fields::new(&value, "", &["text"])?
-        .req_str("text")?
-        .to_string();
+    let text = super::body::only_string(req.body, "text")?;
     let catalog = app.catalog();
     let parsed = envfile::parse(&catalog, &text);
     let mut notes: Vec<String> = parsed

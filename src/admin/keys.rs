@@ -351,10 +351,7 @@ pub fn reveal(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     let id = key_id(id)?;
-    let value = super::body::parse(req.body)?;
-    let password = Fields::new(&value, "", &["password"])?
-        .req_str("password")?
-        .to_string();
+    let password = super::body::only_string(req.body, "password")?;
     settings::reauthenticate(app, state, req, password)?;
     let record = find(app, id)?;
     let plain = record
