@@ -6,6 +6,7 @@
 //! built-in catalog, rebuilds the router snapshot and swaps the token. Keys that cannot be
 //! decrypted are skipped with a warning, never fatal. Also runs health passes.
 
+mod serving;
 mod sync;
 
 use std::sync::Arc;
@@ -32,23 +33,23 @@ pub const KEYLESS_KEY_BASE: u64 = u64::MAX - 1024;
 
 pub struct App {
     /// The shipped catalog with base-URL overrides from the environment.
-    pub builtin: Catalog,
+    builtin: Catalog,
     pub router: Router,
-    pub upstream: Upstream,
-    pub master: Arc<MasterKey>,
+    upstream: Upstream,
+    master: Arc<MasterKey>,
     pub store: Arc<Store>,
     pub log: LogSink,
     /// The counters `/metrics` shows.
     pub metrics: crate::metrics::Metrics,
     /// Where the store and `master.key` live, and the master key's text when it comes from
     /// the environment instead (both for backups).
-    pub data_dir: std::path::PathBuf,
-    pub master_from_env: Option<Secret>,
-    pub request_budget: Duration,
-    pub sse_keepalive: Duration,
+    data_dir: std::path::PathBuf,
+    master_from_env: Option<Secret>,
+    request_budget: Duration,
+    sse_keepalive: Duration,
     /// The longest an upstream stream may go without a complete event.
-    pub event_idle: Duration,
-    pub trust_proxy: Vec<Cidr>,
+    event_idle: Duration,
+    trust_proxy: Vec<Cidr>,
     token: ArcSwap<Secret>,
     /// Named client keys by digest, with when each was last used (loaded with the snapshot).
     /// A lock, not an `ArcSwap`: it is read from the store-poll coroutine, which sleeps and

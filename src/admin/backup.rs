@@ -29,16 +29,9 @@ pub fn download(
     }
     settings::reauthenticate(app, state, req, password)?;
     let name = format!(".download-{}.bak", crate::crypto::random_hex(6));
-    let file = app.data_dir.join(name);
-    let (store, dir, master_env, target) = (
-        app.store.clone(),
-        app.data_dir.clone(),
-        app.master_from_env
-            .as_ref()
-            .and_then(|k| k.as_str())
-            .map(str::to_string),
-        file.clone(),
-    );
+    let file = app.data_file(&name);
+    let (dir, master_env) = app.backup_sources();
+    let (store, target) = (app.store.clone(), file.clone());
     let made = off_worker(move || {
         backup::backup(&store, &dir, master_env.as_deref(), &target, &passphrase)
     })?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{AdminError, Fields, bad, reply, storage};
 use crate::app::{App, SyncError};
 use crate::catalog::lifecycle::{PlatformSync, SyncOutcome};
-use crate::discover::{self, DiscoverError};
+use crate::discover::DiscoverError;
 use crate::http::{Request, Responder};
 
 #[derive(Serialize)]
@@ -37,13 +37,11 @@ pub fn discover(
     res: &mut Responder<'_>,
 ) -> Result<(), AdminError> {
     let platform = super::body::only_string(req.body, "platform")?;
-    let catalog = app.catalog();
-    let listed = discover::discover(&app.upstream, &catalog, &app.master, &app.store, &platform)
-        .map_err(|e| match e {
-            DiscoverError::UnknownPlatform(_) | DiscoverError::NoKey(_) => bad("platform", e),
-            DiscoverError::Store(e) => storage(e),
-            other => AdminError::Upstream(format!("{platform}: {other}")),
-        })?;
+    let listed = app.discover(&platform).map_err(|e| match e {
+        DiscoverError::UnknownPlatform(_) | DiscoverError::NoKey(_) => bad("platform", e),
+        DiscoverError::Store(e) => storage(e),
+        other => AdminError::Upstream(format!("{platform}: {other}")),
+    })?;
     let models: Vec<ListedView> = listed
         .into_iter()
         .map(|f| ListedView {

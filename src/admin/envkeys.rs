@@ -20,7 +20,7 @@ pub fn export(
     let password = super::body::only_string(req.body, "password")?;
     settings::reauthenticate(app, state, req, password)?;
     let store = app.store.clone();
-    let master = app.master.clone();
+    let master = app.master();
     let keys: Vec<(String, String)> = off_worker(move || store.opened_keys(&master))?
         .map_err(storage)?
         .into_iter()
@@ -65,7 +65,7 @@ pub fn import(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Resu
                 .into(),
         );
     }
-    let (store, master) = (app.store.clone(), app.master.clone());
+    let (store, master) = (app.store.clone(), app.master());
     let outcomes =
         off_worker(move || store.import_keys(&master, &catalog, parsed.found))?.map_err(storage)?;
     let (mut added, mut skipped) = (0, 0);

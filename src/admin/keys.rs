@@ -186,7 +186,7 @@ pub fn add(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
         };
         bad(field, m)
     })?;
-    let (store, master, platform) = (app.store.clone(), app.master.clone(), p.id.clone());
+    let (store, master, platform) = (app.store.clone(), app.master(), p.id.clone());
     let record = off_worker(move || {
         let new = NewKey {
             platform: &platform,
@@ -231,7 +231,7 @@ pub fn edit(
             "nothing to change: send label, enabled, unlimited or proxy",
         ));
     }
-    let (store, master) = (app.store.clone(), app.master.clone());
+    let (store, master) = (app.store.clone(), app.master());
     let found = off_worker(move || {
         store.update_key(id, |r| {
             if let Some(l) = label {
@@ -354,14 +354,10 @@ pub fn reveal(
     let password = super::body::only_string(req.body, "password")?;
     settings::reauthenticate(app, state, req, password)?;
     let record = find(app, id)?;
-    let plain = record
-        .sealed_bytes()
-        .and_then(|s| app.master.open(&s, &record.platform).ok())
-        .and_then(|s| s.as_str().map(str::to_string))
-        .ok_or_else(|| AdminError::Conflict {
-            code: "undecryptable",
-            message: format!("key {id} cannot be decrypted with this master key"),
-        })?;
+    let plain = app.open_key(&record).ok_or_else(|| AdminError::Conflict {
+        code: "undecryptable",
+        message: format!("key {id} cannot be decrypted with this master key"),
+    })?;
     log::info!("key {id} revealed on the dashboard");
     reply(res, 200, &Revealed { id, key: plain })
 }
@@ -440,7 +436,6 @@ pub fn health(app: &App, state: &AdminState, res: &mut Responder<'_>) -> Result<
         platforms,
         keys: keys.iter().rev().map(|k| view(k, &catalog, now)).collect(),
         proxies: app
-            .upstream
             .configured_proxies()
             .iter()
             .map(|(platform, url)| ProxyView {

@@ -184,7 +184,7 @@ fn find<'c>(catalog: &'c Catalog, id: &str) -> Option<&'c crate::catalog::Model>
 
 /// Validates and stores the user's catalog edits, then reloads the routing snapshot.
 pub(super) fn save(app: &App, o: Overrides) -> Result<(), AdminError> {
-    o.validate(&app.builtin).map_err(|m| bad("", m))?;
+    app.check_overrides(&o).map_err(|m| bad("", m))?;
     let store = app.store.clone();
     off_worker(move || store.put_overrides(&o))?.map_err(storage)?;
     app.reload().map_err(storage)

@@ -52,9 +52,7 @@ fn begin<'s>(
     state: &'s AdminState,
     req: &Request<'_>,
 ) -> Result<auth::Attempt<'s>, AdminError> {
-    state
-        .attempts
-        .begin(req.client_ip(&app.trust_proxy), now_ms())
+    state.attempts.begin(app.client_ip(req), now_ms())
 }
 
 /// `POST /api/setup {code, password}`: the first password, with the code from the log.
@@ -154,7 +152,7 @@ fn start_session(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Resul
         store.create_session(&hash, now + auth::SESSION_TTL_MS)
     })?
     .map_err(storage)?;
-    let cookie = auth::set_cookie(&token, req.is_tls(&app.trust_proxy));
+    let cookie = auth::set_cookie(&token, app.came_over_tls(req));
     reply_with(res, 200, &Done { ok: true }, &[("Set-Cookie", &cookie)])
 }
 
@@ -169,7 +167,7 @@ pub fn logout(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(
         let store = app.store.clone();
         off_worker(move || store.delete_session(&auth::token_hash(&token)))?.map_err(storage)?;
     }
-    let cookie = auth::clear_cookie(req.is_tls(&app.trust_proxy));
+    let cookie = auth::clear_cookie(app.came_over_tls(req));
     reply_with(res, 200, &Done { ok: true }, &[("Set-Cookie", &cookie)])
 }
 
@@ -193,7 +191,7 @@ pub fn token(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
 /// `POST /api/settings/token/rotate`: a new unified key; the old one stops working at once.
 pub fn rotate_token(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
     let key = crate::crypto::new_unified_key();
-    let (store, master) = (app.store.clone(), app.master.clone());
+    let (store, master) = (app.store.clone(), app.master());
     off_worker(move || store.set_unified_key(&master, &key))?.map_err(storage)?;
     app.reload().map_err(storage)?;
     log::info!("unified API key rotated from the dashboard");

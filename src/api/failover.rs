@@ -99,7 +99,7 @@ impl<'r> Failover<'r> {
             snap,
             plan,
             session,
-            deadline: started + app.request_budget,
+            deadline: started + app.request_budget(),
             progress: Progress::default(),
             trail: Trail::default(),
             tally: Tally::default(),
@@ -302,7 +302,7 @@ impl<'r> Failover<'r> {
             exhaustion: exhaustion.unwrap_or_default(),
             tally: &self.tally,
             attempts: self.attempts,
-            budget_spent: out_of_time.then_some(self.app.request_budget),
+            budget_spent: out_of_time.then_some(self.app.request_budget()),
             untried: &untried,
         })
     }

@@ -71,7 +71,7 @@ pub fn authorized(app: &App, req: &Request<'_>) -> Result<(), ClientError> {
         Some(k) if app.named_client_key(k).is_some() => return Ok(()),
         _ => {}
     }
-    let (ip, now) = (req.client_ip(&app.trust_proxy), crate::time::now_ms());
+    let (ip, now) = (app.client_ip(req), crate::time::now_ms());
     let failures = app.key_failures();
     if let Err(retry_after_s) = failures.check(ip, now) {
         return Err(ClientError::TooManyKeyFailures { retry_after_s });

@@ -73,8 +73,7 @@ pub(super) fn recorded<'a, 'b>(
         problem.write(res, dialect(surface));
     }
     rec.latency_ms = started.elapsed().as_millis() as u64;
-    app.metrics.observe(&rec);
-    app.log.record(rec);
+    app.account(rec);
 }
 
 /// What the answer must say besides the completion, fixed by the client's request.
@@ -233,7 +232,7 @@ pub(super) fn call(
         sealed: &key.sealed,
         proxy: key.proxy.as_deref(),
     };
-    let mut reply = match app.upstream.send(platform, key_ref, &app.master, &out) {
+    let mut reply = match app.send(platform, key_ref, &out) {
         Ok(r) => r,
         Err(e) => return Err(Step::failed(classify::transport(e), None)),
     };
@@ -248,11 +247,7 @@ pub(super) fn call(
         let verdict = classify::status(status, &headers, &body, &platform.model_gone_codes);
         let message = matches!(verdict, Verdict::BadRequest | Verdict::ModelGone).then(|| {
             let text = classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
-            let keys = snap
-                .keys
-                .iter()
-                .map(|k| (&snap.catalog.platforms[k.platform], &k.sealed[..]));
-            upstream::scrub_keys(&text, keys, &app.master)
+            app.scrub_keys(snap, &text)
         });
         return Err(Step::Failed {
             verdict,
@@ -301,8 +296,8 @@ fn attempt(
             routed: &routed,
             before,
             dropped_tools: shape.dropped.as_deref(),
-            keepalive: app.sse_keepalive,
-            event_idle: app.event_idle,
+            keepalive: app.stream_timing().0,
+            event_idle: app.stream_timing().1,
         };
         let decoder = wire::Decoder::new(platform, model);
         let encoder = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
