@@ -68,17 +68,22 @@ impl MayConnector {
     }
 }
 
-/// Moves `stream` to a descriptor of `lane`'s worker: duplicates it until one is (the lowest
-/// free descriptors come first, so that takes one or two tries), then lets the others and the
-/// original go. Keeps the original when duplicating fails (the call still works, on another
-/// worker).
+/// Duplicates tried before a connection stays where it is. The lowest free descriptors come
+/// first, so one or two tries usually do; but other threads free descriptors meanwhile, and
+/// each freed one with the wrong remainder costs a try: seven tries ran out once while the
+/// unit tests ran in parallel.
+const MAX_LANE_TRIES: usize = 64;
+
+/// Moves `stream` to a descriptor of `lane`'s worker: duplicates it until one is, then lets the
+/// others and the original go. Keeps the original when duplicating fails or takes too many
+/// tries (the call still works, on another worker).
 fn onto_lane(stream: TcpStream, lane: Lane) -> TcpStream {
     use std::os::fd::AsRawFd;
     if lane.holds(stream.as_raw_fd()) {
         return stream;
     }
     let mut passed_over = Vec::new();
-    while passed_over.len() <= 2 * lane.count {
+    while passed_over.len() < MAX_LANE_TRIES.max(2 * lane.count + 1) {
         match stream.try_clone() {
             Ok(dup) if lane.holds(dup.as_raw_fd()) => return dup,
             Ok(dup) => passed_over.push(dup),
