@@ -6,7 +6,8 @@
 
 use std::collections::hash_map::DefaultHasher;
 
-use freellmapi::front::{self, Encoder, Surface};
+use freellmapi::front::{self, Encoder};
+use freellmapi::surface::Surface;
 use freellmapi::wire::Usage;
 
 const SURFACES: [Surface; 3] = [Surface::Messages, Surface::Responses, Surface::Completions];
