@@ -168,6 +168,37 @@ fn sampling_and_stream(body: &OwnedValue, out: &mut Object) -> Result<(), Invali
     Ok(())
 }
 
+/// `response_format` for a JSON Schema a client gave (Responses `text.format`, Anthropic
+/// `output_config.format`), in the internal (OpenAI) shape; `ChatRequest` then asks for a
+/// model that takes `json_schema`.
+fn json_schema_format(schema: &OwnedValue, name: Option<&str>, strict: Option<bool>) -> OwnedValue {
+    let mut js = simd_json::json!({ "name": name.unwrap_or("response"), "schema": schema.clone() });
+    if let (Some(strict), Some(o)) = (strict, js.as_object_mut()) {
+        o.insert("strict".into(), OwnedValue::from(strict));
+    }
+    simd_json::json!({ "type": "json_schema", "json_schema": js })
+}
+
+/// `reasoning_effort` from a client's effort level (`path` names its field), in the levels
+/// providers share: `low`, `medium`, `high`.
+fn reasoning_effort(effort: &OwnedValue, path: &str) -> Result<OwnedValue, Invalid> {
+    let level = match effort.as_str() {
+        Some("none" | "minimal" | "low") => "low",
+        Some("medium") => "medium",
+        Some("high" | "xhigh" | "max") => "high",
+        Some(other) => {
+            return Err(crate::chat::invalid(
+                "invalid_value",
+                format!(
+                    "{path}: unknown value {other:?}; expected low, medium or high (minimal, xhigh and max are taken as the nearest)"
+                ),
+            ));
+        }
+        None => return Err(crate::chat::wrong_type(path, "a string", effort)),
+    };
+    Ok(OwnedValue::from(level))
+}
+
 /// A response id: `prefix` and 24 random hex digits.
 fn new_id(prefix: &str) -> String {
     let mut b = [0u8; 12];

@@ -15,6 +15,7 @@ mod backup;
 mod catalog_sync;
 mod cli;
 mod clientkeys;
+mod clients;
 mod concurrency;
 mod cooldowns;
 mod docs;

@@ -11,6 +11,7 @@ the SDK), the beta endpoint, count_tokens, the model list and a wrong key. Print
 """
 
 import os
+import json
 import sys
 
 import anthropic
@@ -72,6 +73,20 @@ def main():
                                             betas=["interleaved-thinking-2025-05-14"])
             assert m.content[0].text == "Hello from the mock", m
 
+        def structured_output():
+            # What LangChain's with_structured_output and pydantic-ai send on Claude models.
+            schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                      "additionalProperties": False}
+            m = client.messages.create(model=MODEL, max_tokens=200, messages=[{"role": "user", "content": "Where?"}],
+                                       output_config={"format": {"type": "json_schema", "schema": schema}})
+            assert json.loads(m.content[0].text) == {"city": "Paris"}, m
+            sent = SEEN[-1][2]["response_format"]
+            assert sent["type"] == "json_schema" and sent["json_schema"]["schema"]["required"] == ["city"], sent
+            with client.messages.stream(model=MODEL, max_tokens=200, messages=[{"role": "user", "content": "Where?"}],
+                                        output_config={"format": {"type": "json_schema", "schema": schema}}) as s:
+                assert json.loads("".join(s.text_stream)) == {"city": "Paris"}
+            assert SEEN[-1][2]["response_format"]["type"] == "json_schema"
+
         def count_tokens():
             before = len(SEEN)
             n = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "12345678"}], tools=TOOLS)
@@ -94,6 +109,7 @@ def main():
             raise AssertionError("a wrong key was accepted")
 
         for name, fn in [("message", plain), ("stream", stream), ("streamed tool round trip", tools), ("beta endpoint", beta),
+                         ("structured output (output_config)", structured_output),
                          ("count_tokens", count_tokens), ("model list", models), ("wrong key", wrong_key)]:
             proxy.check(name, fn)
 

@@ -39,6 +39,10 @@ def answer(body):
         return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
     if last["role"] == "tool":
         return {"role": "assistant", "content": f"The tool said {last['content']}"}, "stop"
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        # A provider honouring the schema: an object with a string for each required field.
+        schema = body["response_format"]["json_schema"]["schema"]
+        return {"role": "assistant", "content": json.dumps({k: "Paris" for k in schema.get("required", [])})}, "stop"
     return {"role": "assistant", "content": "Hello from the mock"}, "stop"
 
 

@@ -111,11 +111,69 @@ fn translate(body: &OwnedValue, need_max_tokens: bool) -> Result<Translated, Inv
             o.insert("parallel_tool_calls".into(), OwnedValue::from(false));
         }
     }
+    structured_output(body, o)?;
     Ok(Translated {
         body: out,
         model,
         dropped,
     })
+}
+
+/// Anthropic's structured output (`output_config.format`, or the beta's top-level
+/// `output_format`) as `response_format`, and `output_config.effort` as `reasoning_effort`.
+fn structured_output(body: &OwnedValue, o: &mut simd_json::owned::Object) -> Result<(), Invalid> {
+    let config = body.get("output_config").filter(|v| !v.is_null());
+    if let Some(c) = config
+        && !c.is_object()
+    {
+        return Err(wrong_type("output_config", "an object", c));
+    }
+    let (format, path) = match config
+        .and_then(|c| c.get("format"))
+        .filter(|v| !v.is_null())
+    {
+        Some(f) => (Some(f), "output_config.format"),
+        None => (
+            body.get("output_format").filter(|v| !v.is_null()),
+            "output_format",
+        ),
+    };
+    if let Some(format) = format {
+        match format.get_str("type") {
+            Some("json_schema") => {
+                let schema = format
+                    .get("schema")
+                    .filter(|s| s.is_object())
+                    .ok_or_else(|| {
+                        invalid(
+                            "missing_required_parameter",
+                            format!("{path}.schema: required (a JSON Schema object)"),
+                        )
+                    })?;
+                o.insert(
+                    "response_format".into(),
+                    crate::front::json_schema_format(schema, None, None),
+                );
+            }
+            other => {
+                return Err(invalid(
+                    "invalid_value",
+                    format!(
+                        "{path}.type: unknown value {:?}; expected json_schema",
+                        other.unwrap_or("")
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(effort) = config
+        .and_then(|c| c.get("effort"))
+        .filter(|v| !v.is_null())
+    {
+        let effort = crate::front::reasoning_effort(effort, "output_config.effort")?;
+        o.insert("reasoning_effort".into(), effort);
+    }
+    Ok(())
 }
 
 /// Text of a string or an array of `text` blocks (other blocks refused).

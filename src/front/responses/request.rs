@@ -82,6 +82,14 @@ pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> 
     {
         o.insert("response_format".into(), rf);
     }
+    if let Some(effort) = body
+        .get("reasoning")
+        .and_then(|r| r.get("effort"))
+        .filter(|v| !v.is_null())
+    {
+        let effort = crate::front::reasoning_effort(effort, "reasoning.effort")?;
+        o.insert("reasoning_effort".into(), effort);
+    }
     let (tools, dropped) = translate_tools(body.get("tools"))?;
     let has_tools = !tools.is_empty();
     if has_tools {
@@ -350,14 +358,11 @@ fn response_format(format: &OwnedValue) -> Result<Option<OwnedValue>, Invalid> {
                         "text.format.schema: required (a JSON Schema object)".into(),
                     )
                 })?;
-            let mut js = json!({
-                "name": format.get_str("name").unwrap_or("response"),
-                "schema": schema.clone()
-            });
-            if let (Some(strict), Some(o)) = (format.get_bool("strict"), js.as_object_mut()) {
-                o.insert("strict".into(), OwnedValue::from(strict));
-            }
-            Ok(Some(json!({ "type": "json_schema", "json_schema": js })))
+            Ok(Some(crate::front::json_schema_format(
+                schema,
+                format.get_str("name"),
+                format.get_bool("strict"),
+            )))
         }
         other => Err(invalid(
             "invalid_value",

@@ -1,0 +1,164 @@
+//! What frameworks send by default, end to end against mock providers: Anthropic structured
+//! output (`output_config.format`, and the beta's `output_format`) and effort, Responses
+//! `reasoning.effort`.
+
+use crate::support;
+
+use simd_json::prelude::*;
+use support::mock::{Mock, Recorded, Reply};
+use support::{Proxy, request};
+
+/// Groq behind a mock, with its vision-only Qwen (no `json_schema`) first in the chain.
+fn groq_qwen_first() -> (Mock, Proxy) {
+    let m = Mock::start(|r: &Recorded| {
+        if r.json().get_bool("stream") == Some(true) {
+            Reply::stream(&["{\"city\":", "\"Paris\"}"], std::time::Duration::ZERO)
+        } else {
+            Reply::completion(r#"{"city":"Paris"}"#)
+        }
+    });
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .first("groq", "qwen/qwen3.8-27b")
+        .key("groq", "gsk_structured_output_1")
+        .start();
+    (m, p)
+}
+
+fn messages(p: &Proxy, body: &str) -> support::Response {
+    request(
+        p.addr,
+        "POST",
+        "/v1/messages",
+        &[
+            ("x-api-key", &p.token),
+            ("anthropic-version", "2023-06-01"),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+const SCHEMA: &str = r#"{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}"#;
+
+fn claude(extra: &str) -> String {
+    format!(
+        r#"{{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{{"role":"user","content":"Where is the Eiffel Tower?"}}]{extra}}}"#
+    )
+}
+
+/// The schema the provider was sent, and the model it was sent to.
+fn sent(m: &Mock) -> (String, simd_json::OwnedValue) {
+    let last = m.last().json();
+    let rf = last
+        .get("response_format")
+        .expect("a response_format")
+        .clone();
+    (last.get_str("model").unwrap_or("").to_string(), rf)
+}
+
+#[test]
+fn claude_structured_output_reaches_the_provider_plain_and_streamed() {
+    let (m, p) = groq_qwen_first();
+    let schema = simd_json::to_owned_value(&mut SCHEMA.as_bytes().to_vec()).unwrap();
+    for extra in [
+        format!(r#","output_config":{{"format":{{"type":"json_schema","schema":{SCHEMA}}}}}"#),
+        format!(r#","output_format":{{"type":"json_schema","schema":{SCHEMA}}}"#),
+        format!(
+            r#","stream":true,"output_config":{{"format":{{"type":"json_schema","schema":{SCHEMA}}}}}"#
+        ),
+    ] {
+        let r = messages(&p, &claude(&extra));
+        assert_eq!(r.status, 200, "{extra}: {}", r.text());
+        assert!(r.text().contains("Paris"), "{}", r.text());
+        let (model, rf) = sent(&m);
+        // Qwen takes no json_schema: the request needs a model that does.
+        assert_eq!(model, "openai/gpt-oss-120b", "{extra}");
+        assert_eq!(rf.get_str("type"), Some("json_schema"));
+        assert_eq!(
+            rf.get("json_schema").and_then(|j| j.get("schema")),
+            Some(&schema)
+        );
+    }
+    assert!(
+        m.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.model() != "qwen/qwen3.8-27b"),
+        "the model without json_schema was never tried"
+    );
+}
+
+#[test]
+fn claude_effort_becomes_reasoning_effort_and_bad_formats_are_named() {
+    let (m, p) = groq_qwen_first();
+    let r = messages(&p, &claude(r#","output_config":{"effort":"max"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.last().json().get_str("reasoning_effort"), Some("high"));
+    assert!(m.last().json().get("response_format").is_none());
+    // Tries: a format type Anthropic does not have, a schema that is not an object, an effort
+    // level nobody has, an output_config that is not an object.
+    for (extra, says) in [
+        (
+            r#","output_config":{"format":{"type":"xml"}}"#,
+            "output_config.format.type",
+        ),
+        (
+            r#","output_config":{"format":{"type":"json_schema","schema":"city"}}"#,
+            "output_config.format.schema: required",
+        ),
+        (
+            r#","output_config":{"effort":"extreme"}"#,
+            "output_config.effort",
+        ),
+        (r#","output_config":[1]"#, "output_config"),
+    ] {
+        let r = messages(&p, &claude(extra));
+        assert_eq!(r.status, 400, "{extra}");
+        let v = r.json();
+        assert_eq!(
+            v.get_str("type"),
+            Some("error"),
+            "Anthropic's shape: {}",
+            r.text()
+        );
+        let msg = v
+            .get("error")
+            .and_then(|e| e.get_str("message"))
+            .unwrap_or("");
+        assert!(msg.contains(says), "{extra}: {msg}");
+    }
+}
+
+#[test]
+fn responses_reasoning_effort_is_passed_on() {
+    let (m, p) = groq_qwen_first();
+    let post = |body: &str| {
+        request(
+            p.addr,
+            "POST",
+            "/v1/responses",
+            &[
+                ("Authorization", &format!("Bearer {}", p.token)),
+                ("content-type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    let r =
+        post(r#"{"model":"auto","input":"hi","reasoning":{"effort":"medium","summary":"auto"}}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.last().json().get_str("reasoning_effort"), Some("medium"));
+    let r = post(r#"{"model":"auto","input":"hi","reasoning":{"effort":"minimal"}}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.last().json().get_str("reasoning_effort"), Some("low"));
+    // Tries: an effort that is not a string.
+    let r = post(r#"{"model":"auto","input":"hi","reasoning":{"effort":3}}"#);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.error_message().contains("reasoning.effort"),
+        "{}",
+        r.text()
+    );
+}
