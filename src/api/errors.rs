@@ -27,6 +27,8 @@ pub enum ClientError {
     Exhausted { message: String, retry_after_s: u64 },
     /// `/readyz`: no key can serve.
     NotReady { message: String },
+    /// The server failed at its own work; the words are for the client, the detail is logged.
+    Internal(&'static str),
 }
 
 /// How a named model is missing.
@@ -153,6 +155,7 @@ impl ClientError {
             ClientError::NotReady { message } => {
                 Problem::new(503, "server_error", "not_ready", message.clone())
             }
+            ClientError::Internal(message) => Problem::internal(message),
         }
     }
 }

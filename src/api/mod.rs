@@ -5,6 +5,7 @@
 //! Which path reaches which handler is `routes`' business. This module must not import the
 //! dashboard face (`admin`).
 
+mod batch;
 mod embeddings;
 mod errors;
 mod failover;

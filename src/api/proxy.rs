@@ -8,6 +8,7 @@
 //! sent to the log at the end. Never writes upstream text to the client except the message of
 //! an upstream 400, redacted.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use super::failover::{Failover, Step};
@@ -77,12 +78,18 @@ pub(super) fn recorded<'a, 'b>(
 }
 
 /// What the answer must say besides the completion, fixed by the client's request.
-struct Shape<'a> {
-    surface: Surface,
-    echo_model: &'a str,
+pub(super) struct Shape<'a> {
+    pub(super) surface: Surface,
+    pub(super) echo_model: &'a str,
     /// `X-Freellmapi-Dropped-Tools`, when the front dropped any.
-    dropped: Option<String>,
+    pub(super) dropped: Option<String>,
+    /// Set for one prompt of several: a served answer (the chat completion and its usage) is
+    /// kept here instead of being written, and all are answered together (`batch`).
+    pub(super) capture: Option<RefCell<Answers>>,
 }
+
+/// Served answers kept for a request of several prompts: each chat completion with its usage.
+pub(super) type Answers = Vec<(Vec<u8>, Usage)>;
 
 fn serve(
     app: &App,
@@ -92,6 +99,12 @@ fn serve(
     rec: &mut RequestRecord,
     started: Instant,
 ) -> Result<(), ClientError> {
+    if surface == Surface::Completions
+        && let Some(prompts) =
+            front::completions::split_prompts(req.body).map_err(ClientError::Invalid)?
+    {
+        return super::batch::serve(app, req, res, rec, prompts);
+    }
     let Inbound {
         chat,
         echo_model,
@@ -102,6 +115,7 @@ fn serve(
         surface,
         echo_model: &echo_model,
         dropped: (!dropped_tools.is_empty()).then(|| header_safe(&dropped_tools.join(","))),
+        capture: None,
     };
     // The parsed request owns its text; the raw body (a long conversation can be megabytes)
     // need not live as long as a stream does.
@@ -135,7 +149,7 @@ fn needs(chat: &ChatRequest) -> Caps {
 /// An explicit model goes first (and alone under `X-Freellmapi-Pin: strict`); an aliased
 /// vendor name (`claude-*`) picks a model or an order; otherwise, and within an order, a
 /// conversation's sticky model goes first.
-fn plan(
+pub(super) fn plan(
     app: &App,
     snap: &Snapshot,
     chat: &ChatRequest,
@@ -271,7 +285,7 @@ pub(super) fn untranslatable(e: WireError) -> Step {
     }
 }
 
-fn attempt(
+pub(super) fn attempt(
     app: &App,
     snap: &Snapshot,
     chat: &ChatRequest,
@@ -328,6 +342,18 @@ fn attempt(
         Ok(c) => c,
         Err(_) => return Step::failed(Verdict::Unavailable, Some(200)),
     };
+    let spent_here = spent(
+        completion.usage,
+        completion.usage_estimated,
+        Some(sent_at.elapsed().as_millis() as u64),
+    );
+    if let Some(kept) = &shape.capture {
+        kept.borrow_mut().push((completion.body, completion.usage));
+        return Step::Served {
+            spent: spent_here,
+            interrupted: false,
+        };
+    }
     let echo = Echo {
         model: shape.echo_model,
         usage: completion.usage,
@@ -347,11 +373,7 @@ fn attempt(
         return Step::Cancelled;
     }
     Step::Served {
-        spent: spent(
-            completion.usage,
-            completion.usage_estimated,
-            Some(sent_at.elapsed().as_millis() as u64),
-        ),
+        spent: spent_here,
         interrupted: false,
     }
 }

@@ -45,10 +45,14 @@ impl Caps {
     pub const TOOLS: Caps = Caps(2);
     /// `response_format: {"type":"json_schema"}`.
     pub const JSON_SCHEMA: Caps = Caps(4);
-    const NAMES: [(Caps, &'static str); 3] = [
+    /// The provider takes `reasoning_effort` (low, medium, high) for this model. Not a need a
+    /// request routes by: to a model without it the effort is simply not sent.
+    pub const REASONING: Caps = Caps(8);
+    const NAMES: [(Caps, &'static str); 4] = [
         (Caps::VISION, "vision"),
         (Caps::TOOLS, "tools"),
         (Caps::JSON_SCHEMA, "json_schema"),
+        (Caps::REASONING, "reasoning"),
     ];
 
     pub fn with(self, other: Caps) -> Caps {
@@ -81,7 +85,11 @@ impl Caps {
                 .find(|(_, name)| *name == n)
                 .map(|(c, _)| acc.with(*c))
                 .ok_or_else(|| {
-                    format!("unknown capability {n:?}; expected vision, tools or json_schema")
+                    let known: Vec<&str> = Caps::NAMES.iter().map(|(_, name)| *name).collect();
+                    format!(
+                        "unknown capability {n:?}; expected one of {}",
+                        known.join(", ")
+                    )
                 })
         })
     }
@@ -294,6 +302,12 @@ pub(super) fn discovered_model(platform: usize, l: &Listed) -> Model {
         (l.vision, Caps::VISION),
         (l.tools, Caps::TOOLS),
         (l.json_schema, Caps::JSON_SCHEMA),
+        (
+            l.supported_parameters
+                .iter()
+                .any(|p| p == "reasoning_effort" || p == "reasoning"),
+            Caps::REASONING,
+        ),
     ]
     .into_iter()
     .filter(|(has, _)| *has)

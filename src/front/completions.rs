@@ -1,8 +1,9 @@
 //! Legacy text completions (`/v1/completions`), as editors' ghost text uses them.
 //!
 //! A prompt alone runs as a one-turn chat; a prompt with a `suffix` is fill-in-the-middle and
-//! only models the catalog marks `fim` serve it. Options with no chat equivalent (`n>1`,
-//! `best_of>1`, `logprobs`, `echo:true`) are refused, not ignored.
+//! only models the catalog marks `fim` serve it. Several prompts (up to 16, not streamed) are
+//! answered one by one and come back as one choice each. Options with no chat equivalent
+//! (`n>1`, `best_of>1`, `logprobs`, `echo:true`) are refused, not ignored.
 
 use std::hash::Hasher;
 
@@ -40,10 +41,17 @@ pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> 
                     "prompt: token arrays are not supported; send text".into(),
                 ));
             }
+            Some(many) if many.iter().all(|v| v.is_str()) => {
+                // The route splits these (`split_prompts`) before a prompt is parsed.
+                return Err(invalid(
+                    "invalid_value",
+                    "prompt: one prompt per parsed request; several are split first".into(),
+                ));
+            }
             Some(_) => {
                 return Err(invalid(
                     "invalid_value",
-                    "prompt: only one prompt per request is supported".into(),
+                    "prompt: expected a string or an array of strings".into(),
                 ));
             }
             None => return Err(wrong_type("prompt", "a string", p)),
@@ -117,14 +125,22 @@ pub fn parse(bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> 
 }
 
 fn write_choice(out: &mut Vec<u8>, text: &str, finish: Option<&str>) {
-    out.extend_from_slice(b"[{\"text\":");
+    out.push(b'[');
+    write_one_choice(out, 0, text, finish);
+    out.push(b']');
+}
+
+fn write_one_choice(out: &mut Vec<u8>, index: usize, text: &str, finish: Option<&str>) {
+    out.extend_from_slice(b"{\"text\":");
     write_str(out, text);
-    out.extend_from_slice(b",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+    out.extend_from_slice(
+        format!(",\"index\":{index},\"logprobs\":null,\"finish_reason\":").as_bytes(),
+    );
     match finish {
         Some(f) => write_str(out, f),
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b"}]");
+    out.push(b'}');
 }
 
 fn write_head(out: &mut Vec<u8>, id: &str, created: u64, model: &str) {
@@ -155,6 +171,70 @@ pub fn render(completion: Vec<u8>, echo: &Echo<'_>) -> Result<Vec<u8>, WireError
     write_usage(&mut out, echo.usage);
     out.push(b'}');
     Ok(out)
+}
+
+/// One `text_completion` for several prompts answered one by one: a choice per prompt with
+/// `index` in the prompts' order, the usage summed.
+pub fn render_many(answers: Vec<(Vec<u8>, Usage)>, model: &str) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(256 * answers.len());
+    write_head(&mut out, &new_id("cmpl-"), unix_now(), model);
+    out.extend_from_slice(b",\"choices\":[");
+    let mut total = Usage::default();
+    for (i, (completion, usage)) in answers.into_iter().enumerate() {
+        let a = chunk::answer(completion)?;
+        if i > 0 {
+            out.push(b',');
+        }
+        write_one_choice(&mut out, i, &a.text, Some(&a.finish));
+        total.prompt += usage.prompt;
+        total.completion += usage.completion;
+        total.total += usage.total;
+    }
+    out.push(b']');
+    write_usage(&mut out, total);
+    out.push(b'}');
+    Ok(out)
+}
+
+/// The most prompts one request may carry; each is answered in turn.
+pub const MAX_PROMPTS: usize = 16;
+
+/// A request with several prompts (`prompt: ["…", "…"]`, what LangChain's `batch` sends) as one
+/// body per prompt, in order; `None` for one prompt (or token ids: `parse` refuses those).
+pub fn split_prompts(bytes: &[u8]) -> Result<Option<Vec<Vec<u8>>>, Invalid> {
+    let mut copy = bytes.to_vec();
+    let body = parse_body(&mut copy)?;
+    let Some(list) = body.get("prompt").and_then(|p| p.as_array()) else {
+        return Ok(None);
+    };
+    if list.len() < 2 || !list.iter().all(|p| p.is_str()) {
+        return Ok(None);
+    }
+    if list.len() > MAX_PROMPTS {
+        return Err(invalid(
+            "invalid_value",
+            format!(
+                "prompt: {} prompts; at most {MAX_PROMPTS} per request",
+                list.len()
+            ),
+        ));
+    }
+    if body.get_bool("stream") == Some(true) {
+        return Err(invalid(
+            "invalid_value",
+            "prompt: several prompts cannot stream; send them without stream, or one per request"
+                .into(),
+        ));
+    }
+    let mut bodies = Vec::with_capacity(list.len());
+    for p in list {
+        let mut one = body.clone();
+        if let Some(o) = one.as_object_mut() {
+            o.insert("prompt".into(), p.clone());
+        }
+        bodies.push(simd_json::to_vec(&one).map_err(|e| invalid("invalid_json", e.to_string()))?);
+    }
+    Ok(Some(bodies))
 }
 
 /// OpenAI chat chunks → `text_completion` chunks.

@@ -74,6 +74,7 @@ pub fn outbound(
                 null_content_as_empty: platform.wire == Wire::Cloudflare,
                 max_tokens_cap: cap,
                 ask_stream_usage: platform.stream_usage,
+                reasoning_effort: model.caps.contains(crate::catalog::Caps::REASONING),
             };
             (
                 format!("{}/chat/completions", platform.base_url),

@@ -23,6 +23,9 @@ pub struct Dialect {
     /// Ask a stream for its token counts (`stream_options.include_usage`) even when the client
     /// did not; the relay then keeps that usage chunk from the client.
     pub ask_stream_usage: bool,
+    /// The model takes `reasoning_effort`; to one that does not, it is not sent (a provider
+    /// that rejects unknown fields would answer 400 to every Codex or Claude Code request).
+    pub reasoning_effort: bool,
 }
 
 /// The upstream body: the client's object with `model` replaced and Gemini-only fields removed.
@@ -35,7 +38,10 @@ pub fn request_body(chat: &ChatRequest, model_id: &str, dialect: Dialect) -> Vec
     let add_usage = dialect.ask_stream_usage && chat.stream && !chat.wants_usage();
     if let Some(obj) = chat.body.as_object() {
         for (k, v) in obj.iter() {
-            if k == "model" || (add_usage && k == "stream_options") {
+            if k == "model"
+                || (add_usage && k == "stream_options")
+                || (!dialect.reasoning_effort && k == "reasoning_effort")
+            {
                 continue;
             }
             out.push(b',');
@@ -442,11 +448,19 @@ mod tests {
         let c = chat(
             r#"{"model":"auto","messages":[{"role":"user","content":"hi"}],"reasoning_effort":"low","x_vendor":{"a":[1]}}"#,
         );
-        let body = value(&request_body(&c, "llama-3.3-70b", Dialect::default()));
-        assert_eq!(body.get_str("model"), Some("llama-3.3-70b"));
+        let reasoning = Dialect {
+            reasoning_effort: true,
+            ..Dialect::default()
+        };
+        let body = value(&request_body(&c, "gpt-oss-120b", reasoning));
+        assert_eq!(body.get_str("model"), Some("gpt-oss-120b"));
         assert_eq!(body.get_str("reasoning_effort"), Some("low"));
         assert_eq!(body.get("x_vendor"), c.body.get("x_vendor"));
         assert_eq!(body.get("messages"), c.body.get("messages"));
+        // A model that does not take it is not sent it (strict providers would answer 400).
+        let plain = value(&request_body(&c, "mistral-small", Dialect::default()));
+        assert_eq!(plain.get("reasoning_effort"), None);
+        assert_eq!(plain.get("x_vendor"), c.body.get("x_vendor"));
     }
 
     #[test]

@@ -8,8 +8,12 @@ use simd_json::prelude::*;
 use support::mock::{Mock, Recorded, Reply};
 use support::{Proxy, request};
 
-/// Groq behind a mock, with its vision-only Qwen (no `json_schema`) first in the chain.
+/// Groq behind a mock, with its Qwen (no `json_schema`, no `reasoning`) first in the chain.
 fn groq_qwen_first() -> (Mock, Proxy) {
+    groq_first("qwen/qwen3.8-27b")
+}
+
+fn groq_first(model: &str) -> (Mock, Proxy) {
     let m = Mock::start(|r: &Recorded| {
         if r.json().get_bool("stream") == Some(true) {
             Reply::stream(&["{\"city\":", "\"Paris\"}"], std::time::Duration::ZERO)
@@ -19,7 +23,7 @@ fn groq_qwen_first() -> (Mock, Proxy) {
     });
     let p = Proxy::builder()
         .upstream("groq", &m.base())
-        .first("groq", "qwen/qwen3.8-27b")
+        .first("groq", model)
         .key("groq", "gsk_structured_output_1")
         .start();
     (m, p)
@@ -92,11 +96,18 @@ fn claude_structured_output_reaches_the_provider_plain_and_streamed() {
 
 #[test]
 fn claude_effort_becomes_reasoning_effort_and_bad_formats_are_named() {
-    let (m, p) = groq_qwen_first();
+    let (m, p) = groq_first("openai/gpt-oss-120b");
     let r = messages(&p, &claude(r#","output_config":{"effort":"max"}"#));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(m.last().json().get_str("reasoning_effort"), Some("high"));
     assert!(m.last().json().get("response_format").is_none());
+    // A model whose provider does not take reasoning_effort is not sent it (what Claude Code
+    // sends by default must not earn a 400 from a strict provider).
+    let (m, p) = groq_qwen_first();
+    let r = messages(&p, &claude(r#","output_config":{"effort":"high"}"#));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(m.last().model(), "qwen/qwen3.8-27b");
+    assert!(m.last().json().get("reasoning_effort").is_none());
     // Tries: a format type Anthropic does not have, a schema that is not an object, an effort
     // level nobody has, an output_config that is not an object.
     for (extra, says) in [
@@ -133,7 +144,7 @@ fn claude_effort_becomes_reasoning_effort_and_bad_formats_are_named() {
 
 #[test]
 fn responses_reasoning_effort_is_passed_on() {
-    let (m, p) = groq_qwen_first();
+    let (m, p) = groq_first("openai/gpt-oss-120b");
     let post = |body: &str| {
         request(
             p.addr,
@@ -161,4 +172,66 @@ fn responses_reasoning_effort_is_passed_on() {
         "{}",
         r.text()
     );
+}
+
+/// The last user message of a chat request.
+fn asked(r: &Recorded) -> String {
+    let v = r.json();
+    let messages = v.get_array("messages").unwrap();
+    messages
+        .last()
+        .unwrap()
+        .get_str("content")
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn several_prompts_get_one_choice_each_in_order() {
+    let m = Mock::start(|r: &Recorded| Reply::completion(&format!("echo {}", asked(r))));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_prompt_batch_0001")
+        .start();
+    let post = |body: &str| p.post("/v1/completions", body, &[]);
+    // What LangChain's OpenAI(...).batch([...]) sends.
+    let r = post(r#"{"model":"auto","prompt":["one","two","three"],"max_tokens":16}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let choices = v.get_array("choices").unwrap();
+    let got: Vec<(u64, &str)> = choices
+        .iter()
+        .map(|c| (c.get_u64("index").unwrap(), c.get_str("text").unwrap()))
+        .collect();
+    assert_eq!(got, [(0, "echo one"), (1, "echo two"), (2, "echo three")]);
+    assert_eq!(v.get_str("object"), Some("text_completion"));
+    let usage = v.get("usage").unwrap();
+    assert_eq!(usage.get_u64("total_tokens"), Some(3 * 8), "{usage:?}");
+    assert_eq!(m.count(), 3, "one upstream call per prompt");
+    assert!(r.header("X-Routed-Via").unwrap().starts_with("groq/"));
+    // Tries: several prompts with stream, too many prompts, token ids, a mixed list.
+    let many: Vec<String> = (0..17).map(|i| format!("\"p{i}\"")).collect();
+    for (body, says) in [
+        (
+            r#"{"model":"auto","prompt":["a","b"],"stream":true}"#.to_string(),
+            "cannot stream",
+        ),
+        (
+            format!(r#"{{"model":"auto","prompt":[{}]}}"#, many.join(",")),
+            "at most 16",
+        ),
+        (
+            r#"{"model":"auto","prompt":[[7288,12]]}"#.to_string(),
+            "token arrays",
+        ),
+        (
+            r#"{"model":"auto","prompt":["a",3]}"#.to_string(),
+            "a string or an array of strings",
+        ),
+    ] {
+        let r = post(&body);
+        assert_eq!(r.status, 400, "{body}");
+        assert!(r.error_message().contains(says), "{body}: {}", r.text());
+    }
+    assert_eq!(m.count(), 3, "refused before any upstream call");
 }
