@@ -7,7 +7,8 @@ use simd_json::prelude::*;
 
 use super::{AdminError, Fields, bad, models, reply, storage};
 use crate::app::App;
-use crate::catalog::{Alias, aliases};
+use crate::catalog::embedding_aliases::EmbeddingAlias;
+use crate::catalog::{Alias, EmbeddingAliases, Kind, aliases};
 use crate::http::{Request, Responder};
 
 #[derive(Serialize)]
@@ -66,4 +67,95 @@ pub fn put(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<
     o.aliases = list;
     models::save(app, o)?;
     get(app, res)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EmbeddingListing<'a> {
+    #[serde(flatten)]
+    aliases: &'a EmbeddingAliases,
+    /// What `default` means now: the chosen model, or the one taken while none is chosen.
+    default_now: Option<String>,
+    /// The embedding models a route may name.
+    models: Vec<String>,
+}
+
+/// `GET /api/embedding-aliases`.
+pub fn get_embedding(app: &App, res: &mut Responder<'_>) -> Result<(), AdminError> {
+    let snap = app.router.snapshot();
+    let c = &snap.catalog;
+    let name = |m: usize| {
+        let model = &c.models[m];
+        format!("{}/{}", c.platforms[model.platform].id, model.model_id)
+    };
+    let default_now = match &c.embedding_aliases.default {
+        Some(d) => Some(d.clone()),
+        None => snap.first_embedding_with_key().map(name),
+    };
+    let models = (0..c.models.len())
+        .filter(|&m| c.models[m].kind == Kind::Embedding && c.models[m].serves())
+        .map(name)
+        .collect();
+    reply(
+        res,
+        200,
+        &EmbeddingListing {
+            aliases: &c.embedding_aliases,
+            default_now,
+            models,
+        },
+    )
+}
+
+/// `PUT /api/embedding-aliases {"default": model | null, "aliases": [{name, route}, …]}` or
+/// `null` for the shipped set.
+pub fn put_embedding(
+    app: &App,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) -> Result<(), AdminError> {
+    let value = super::body::parse(req.body)?;
+    let edited = if value.is_null() {
+        None
+    } else {
+        let f = Fields::new(&value, "", &["default", "aliases"])?;
+        let default = f
+            .str_or_null("default")?
+            .flatten()
+            .map(|d| d.trim().to_string());
+        let aliases = match value.get("aliases") {
+            None => EmbeddingAliases::default().aliases,
+            Some(v) => {
+                let items = v
+                    .as_array()
+                    .ok_or_else(|| bad("aliases", "expected an array"))?;
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let f = Fields::new(item, &format!("aliases[{i}]"), &["name", "route"])?;
+                    out.push(EmbeddingAlias {
+                        name: f.req_str("name")?.trim().to_string(),
+                        route: f.req_str("route")?.trim().to_string(),
+                    });
+                }
+                out
+            }
+        };
+        let set = EmbeddingAliases { default, aliases };
+        let catalog = app.catalog();
+        set.validate(|m| {
+            catalog
+                .find_model(m)
+                .is_some_and(|i| catalog.models[i].kind == Kind::Embedding)
+        })
+        .map_err(|m| {
+            let (field, why) = m.split_once(": ").unwrap_or(("aliases", &m));
+            bad(field, why)
+        })?;
+        Some(set)
+    };
+    let mut o = app.store.overrides().map_err(storage)?;
+    o.embedding_aliases = edited;
+    models::save(app, o)?;
+    log::info!("embedding aliases saved from the dashboard");
+    get_embedding(app, res)
 }

@@ -11,7 +11,7 @@ use super::proxy::{call, recorded, untranslatable};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
-use crate::catalog::Kind;
+use crate::catalog::{EmbeddingRoute, Kind};
 use crate::chat::invalid;
 use crate::front::embeddings::{self as front, Parsed};
 use crate::http::{Request, Responder, header_safe};
@@ -56,14 +56,29 @@ fn serve(
     )
 }
 
+/// The catalog model `name` means: itself, or the model an embedding alias routes it to.
+fn resolve(snap: &Snapshot, name: &str) -> Result<usize, ClientError> {
+    let missing = |why| ClientError::ModelNotFound {
+        model: name.to_string(),
+        why,
+    };
+    if let Some(m) = snap.find_model(name) {
+        return Ok(m);
+    }
+    match snap.catalog.embedding_aliases.route(name) {
+        None => Err(missing(Missing::UnknownEmbedding)),
+        Some(EmbeddingRoute::Model(target) | EmbeddingRoute::Default(Some(target))) => snap
+            .find_model(target)
+            .ok_or_else(|| missing(Missing::UnknownEmbedding)),
+        Some(EmbeddingRoute::Default(None)) => snap
+            .first_embedding_with_key()
+            .ok_or_else(|| missing(Missing::NoEmbeddingModel)),
+    }
+}
+
 fn plan(snap: &Snapshot, parsed: &Parsed, req: &Request<'_>) -> Result<Plan, ClientError> {
     let name = &parsed.model;
-    let m = snap
-        .find_model(name)
-        .ok_or_else(|| ClientError::ModelNotFound {
-            model: name.clone(),
-            why: Missing::Unknown,
-        })?;
+    let m = resolve(snap, name)?;
     let model = &snap.catalog.models[m];
     if model.kind != Kind::Embedding {
         return Err(ClientError::ModelNotFound {

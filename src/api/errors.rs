@@ -36,6 +36,10 @@ pub enum ClientError {
 pub enum Missing {
     /// Not in the catalog at all (chat).
     Unknown,
+    /// Not an embedding model of the catalog, nor an embedding alias (`/v1/embeddings`).
+    UnknownEmbedding,
+    /// An embedding alias whose model cannot serve: none chosen and none with a key.
+    NoEmbeddingModel,
     /// In the catalog but switched off (chat).
     Disabled,
     /// Not among the listed models (`GET /v1/models/{id}`).
@@ -95,6 +99,12 @@ impl ClientError {
                 let message = match why {
                     Missing::Unknown => format!(
                         "Model '{model}' is not in the catalog. Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."
+                    ),
+                    Missing::UnknownEmbedding => format!(
+                        "Model '{model}' is not an embedding model here. Send one that /v1/models lists with \"type\": \"embedding\" (such as mistral-embed), or an OpenAI name (text-embedding-3-small) to use the embedding model the admin chose."
+                    ),
+                    Missing::NoEmbeddingModel => format!(
+                        "Model '{model}' routes to the default embedding model, and no enabled embedding model has a usable key; add a key for a platform with one (Mistral, Cohere, NVIDIA, Google, Cloudflare) or choose the default in the dashboard (Models, Embedding aliases)."
                     ),
                     Missing::Disabled => format!(
                         "Model '{model}' is disabled. Omit the 'model' field (or send \"auto\") to auto-route, or call /v1/models for the available list."

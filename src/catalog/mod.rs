@@ -9,6 +9,7 @@
 //! the router holds it in its snapshot. Does no I/O beyond reading its embedded file.
 
 pub mod aliases;
+pub mod embedding_aliases;
 pub mod envfile;
 pub mod lifecycle;
 mod model;
@@ -22,6 +23,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 pub use aliases::{Alias, AliasRoute};
+pub use embedding_aliases::{EmbeddingAliases, EmbeddingRoute};
 pub use lifecycle::{Lifecycle, Listed, Retirement};
 pub use model::*;
 pub use overrides::{CustomModel, CustomPlatform, ModelOverride, Overrides};
@@ -41,6 +43,8 @@ pub struct Catalog {
     pub models: Vec<Model>,
     /// How vendor model names (`claude-*`) route.
     pub aliases: Vec<Alias>,
+    /// How embedding model names the catalog lacks (OpenAI's) route.
+    pub embedding_aliases: EmbeddingAliases,
 }
 
 impl Catalog {
@@ -109,6 +113,7 @@ impl Catalog {
             platforms: file.platforms,
             models,
             aliases: aliases::defaults(),
+            embedding_aliases: EmbeddingAliases::default(),
         };
         catalog.assign_pools();
         Ok(catalog)
@@ -204,6 +209,9 @@ impl Catalog {
         }
         if let Some(a) = &o.aliases {
             c.aliases = a.clone();
+        }
+        if let Some(a) = &o.embedding_aliases {
+            c.embedding_aliases = a.clone();
         }
         for r in &life.retired {
             let Some(p) = c.platform_index(&r.platform) else {

@@ -213,6 +213,7 @@ impl CustomPlatform {
             extra_headers: Default::default(),
             first_byte_timeout: None,
             stream_usage: false,
+            dimensions_field: "dimensions".into(),
             probe: Probe::default(),
             pools: vec![],
             custom: true,
@@ -237,6 +238,9 @@ pub struct Overrides {
     /// The user's alias list; `None` keeps the shipped defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aliases: Option<Vec<super::Alias>>,
+    /// The user's embedding aliases and chosen embedding model; `None` keeps the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_aliases: Option<super::EmbeddingAliases>,
     /// Built-in platforms that serve without a key which the admin let route keyless.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyless_on: Vec<String>,

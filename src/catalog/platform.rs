@@ -180,6 +180,10 @@ pub struct Platform {
     /// (`stream_options.include_usage`); streams ask it even when the client did not.
     #[serde(default)]
     pub stream_usage: bool,
+    /// The field an OpenAI-style embeddings call names a shorter vector length with
+    /// (`dimensions`; Mistral's is `output_dimension`).
+    #[serde(default = "default_dimensions_field")]
+    pub dimensions_field: String,
     #[serde(default)]
     pub probe: Probe,
     #[serde(default)]
@@ -233,4 +237,8 @@ impl Platform {
 
 fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+}
+
+fn default_dimensions_field() -> String {
+    "dimensions".into()
 }

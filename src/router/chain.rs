@@ -127,6 +127,21 @@ impl Snapshot {
         &self.catalog.models[self.entries[entry].model]
     }
 
+    /// The embedding model an alias routed to `default` takes while the admin has chosen none:
+    /// the first enabled one with a key, in chain order.
+    pub fn first_embedding_with_key(&self) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|e| {
+                let m = &self.catalog.models[e.model];
+                e.enabled
+                    && m.kind == crate::catalog::Kind::Embedding
+                    && m.serves()
+                    && !e.slots.is_empty()
+            })
+            .map(|e| e.model)
+    }
+
     /// Keys that can serve at least one enabled model (a key for a platform whose models are
     /// all disabled, or that has none, routes nothing).
     pub fn serving_keys(&self) -> usize {

@@ -17,6 +17,7 @@ fn platform(id: &str) -> Platform {
         extra_headers: Default::default(),
         first_byte_timeout: None,
         stream_usage: true,
+        dimensions_field: "dimensions".into(),
         probe: Default::default(),
         pools: vec![],
         custom: false,
@@ -82,6 +83,7 @@ fn catalog() -> Arc<Catalog> {
             ),
         ],
         aliases: vec![],
+        embedding_aliases: Default::default(),
     })
 }
 
@@ -391,6 +393,7 @@ fn pooled_catalog() -> Arc<Catalog> {
             model(0, "z-paid", 3, Limits::default(), 128_000),
         ],
         aliases: vec![],
+        embedding_aliases: Default::default(),
     };
     c.models[0].pool = Some(0);
     c.models[1].pool = Some(0);

@@ -40,7 +40,10 @@ pub fn outbound(
                 "encoding_format": "float"
             });
             if let (Some(d), Some(o)) = (req.dimensions, body.as_object_mut()) {
-                o.insert("dimensions".into(), OwnedValue::from(d));
+                o.insert(
+                    platform.dimensions_field.as_str().into(),
+                    OwnedValue::from(d),
+                );
             }
             (
                 format!("{}/embeddings", platform.base_url),

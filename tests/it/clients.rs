@@ -1,6 +1,6 @@
 //! What frameworks send by default, end to end against mock providers: Anthropic structured
 //! output (`output_config.format`, and the beta's `output_format`) and effort, Responses
-//! `reasoning.effort`.
+//! `reasoning.effort`, several prompts per completion, and OpenAI embedding names.
 
 use crate::support;
 
@@ -234,4 +234,107 @@ fn several_prompts_get_one_choice_each_in_order() {
         assert!(r.error_message().contains(says), "{body}: {}", r.text());
     }
     assert_eq!(m.count(), 3, "refused before any upstream call");
+}
+
+/// An OpenAI-style embeddings answer with one two-float vector per input.
+fn vectors(r: &Recorded) -> Reply {
+    let n = r.json().get_array("input").map_or(1, |a| a.len());
+    let data: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"object":"embedding","index":{i},"embedding":[0.5,0.25]}}"#))
+        .collect();
+    Reply::json(
+        200,
+        &format!(
+            r#"{{"object":"list","data":[{}],"model":"x","usage":{{"prompt_tokens":2,"total_tokens":2}}}}"#,
+            data.join(",")
+        ),
+    )
+}
+
+#[test]
+fn openai_embedding_names_route_to_the_chosen_model() {
+    let m = Mock::start(vectors);
+    let p = Proxy::builder()
+        .upstream("mistral", &m.base())
+        .key("mistral", "mistral_embedding_alias_1")
+        .start();
+    let embed = |body: &str| p.post("/v1/embeddings", body, &[]);
+    // LlamaIndex's and LangChain's default names, with none chosen: the first with a key.
+    for name in ["text-embedding-ada-002", "text-embedding-3-small"] {
+        let r = embed(&format!(r#"{{"model":"{name}","input":["a","b"]}}"#));
+        assert_eq!(r.status, 200, "{name}: {}", r.text());
+        assert!(r.header("X-Routed-Via").unwrap().starts_with("mistral/"));
+        assert_eq!(r.json().get_str("model"), Some(name), "the name asked for");
+    }
+    // Tries a name that is no embedding model: the advice fits this route.
+    let r = embed(r#"{"model":"text-embedding-4","input":"a"}"#);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "model_not_found")
+    );
+    let says = r.error_message();
+    assert!(says.contains("\"type\": \"embedding\"") && says.contains("text-embedding-3-small"));
+    assert!(!says.contains("auto"), "auto does not embed: {says}");
+
+    // The admin chooses Codestral Embed; a shorter vector goes as Mistral's own field.
+    let admin = support::admin::Admin::setup(&p);
+    let r = admin.req(
+        "PUT",
+        "/api/embedding-aliases",
+        r#"{"default":"codestral-embed"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().get_str("defaultNow"), Some("codestral-embed"));
+    let r = embed(r#"{"model":"text-embedding-3-large","input":"a","dimensions":256}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("X-Routed-Via").as_deref(),
+        Some("mistral/codestral-embed")
+    );
+    let sent = m.last().json();
+    assert_eq!(sent.get_str("model"), Some("codestral-embed"));
+    assert_eq!(sent.get_u64("output_dimension"), Some(256));
+    assert!(sent.get("dimensions").is_none(), "{sent:?}");
+
+    // Tries edits that could not route: a chat model, an empty name, a wrong type.
+    for (body, field) in [
+        (r#"{"default":"mistral-small-latest"}"#, "default"),
+        (
+            r#"{"aliases":[{"name":" ","route":"default"}]}"#,
+            "aliases[0].name",
+        ),
+        (
+            r#"{"aliases":[{"name":"e","route":"codestral-latest"}]}"#,
+            "aliases[0].route",
+        ),
+        (r#"{"aliases":"all"}"#, "aliases"),
+    ] {
+        let r = admin.req("PUT", "/api/embedding-aliases", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(r.text().contains(field), "{body}: {}", r.text());
+    }
+    // Back to the shipped set.
+    let r = admin.req("PUT", "/api/embedding-aliases", "null");
+    assert_eq!(r.status, 200);
+    assert!(r.json().get("default").is_none_or(|d| d.is_null()));
+}
+
+#[test]
+fn an_embedding_alias_without_a_keyed_model_says_what_to_do() {
+    let m = Mock::start(|_| Reply::completion("hi"));
+    let p = Proxy::builder()
+        .upstream("groq", &m.base())
+        .key("groq", "gsk_no_embedding_models_1")
+        .start();
+    let r = p.post(
+        "/v1/embeddings",
+        r#"{"model":"text-embedding-3-small","input":"a"}"#,
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.error_message()
+            .contains("no enabled embedding model has a usable key")
+    );
+    assert_eq!(m.count(), 0);
 }

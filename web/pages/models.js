@@ -3,6 +3,39 @@
 import { h, api, toast, attempt, confirmBox, every, localTime, card } from '../ui.js?v={{v}}';
 import * as Charts from '../charts.js?v={{v}}';
 
+// OpenAI embedding names (LangChain's and LlamaIndex's defaults) and which embedding model
+// answers them. Vectors of different models do not mix, so the default is chosen here.
+function embeddingAliasCard() {
+  const box = h('div', { id: 'embedding-aliases' });
+  const draw = data => {
+    let rows = data.aliases.map(a => ({ ...a }));
+    const routeSelect = (value, label, onchange) => h('select', { 'aria-label': label, onchange },
+      ['default', ...data.models].map(m => h('option', { value: m, selected: m === value }, m === 'default' ? 'the default model' : m)));
+    const def = h('select', { id: 'embedding-default', 'aria-label': 'Default embedding model' },
+      h('option', { value: '' }, data.defaultNow && !data.default ? `none chosen (now: ${data.defaultNow})` : 'none chosen'),
+      data.models.map(m => h('option', { value: m, selected: m === data.default }, m)));
+    const list = h('div', {}, rows.map((a, i) => h('div', { class: 'row wrap alias' },
+      h('input', { value: a.name, class: 'embedding-alias-name', 'aria-label': `Embedding alias ${i + 1} name`, oninput: e => { a.name = e.target.value; } }),
+      h('span', {}, '→'),
+      routeSelect(a.route, `Embedding alias ${i + 1} route`, e => { a.route = e.target.value; }),
+      h('button', { type: 'button', class: 'ghost', onclick: () => { rows.splice(i, 1); draw({ ...data, aliases: rows }); } }, 'Remove'))));
+    const save = async body => {
+      const r = await attempt(() => api('PUT', '/api/embedding-aliases', body));
+      if (r) { draw(r); toast('Embedding aliases saved'); }
+    };
+    box.replaceChildren(
+      h('div', { class: 'row wrap' }, h('label', { for: 'embedding-default' }, 'Default embedding model'), def),
+      list,
+      h('div', { class: 'row wrap' },
+        h('button', { type: 'button', class: 'ghost', onclick: () => { rows.push({ name: '', route: 'default' }); draw({ ...data, aliases: rows }); } }, 'Add alias'),
+        h('button', { type: 'button', class: 'primary', id: 'embedding-alias-save', onclick: () => save({ default: def.value || null, aliases: rows }) }, 'Save'),
+        h('button', { type: 'button', class: 'ghost', onclick: () => save(null) }, 'Restore defaults')));
+  };
+  attempt(() => api('GET', '/api/embedding-aliases')).then(r => r && draw(r));
+  return card('Embedding aliases', h('p', { class: 'muted small' },
+    'Clients built for OpenAI send ', h('code', {}, 'text-embedding-3-small'), ' and its kin. They go to the model named here, or to the default. Vectors of different models cannot be mixed: choose the default once and keep it.'), box);
+}
+
 // How vendor model names (claude-* from Claude Code) route: edited here, stored as aliases.
 function aliasCard() {
   const list = h('div', { id: 'alias-list' });
@@ -61,7 +94,8 @@ export function models(root) {
       syncOut, providerBox),
     card('Add a model', addBox),
     card('Fetch models from a provider', fetchBox),
-    aliasCard());
+    aliasCard(),
+    embeddingAliasCard());
   let data = null;
 
   async function load() {
