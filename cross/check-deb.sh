@@ -16,6 +16,9 @@ expect -rw-r--r-- 0/0 lib/systemd/system/freellmapi.service
 expect -rw-r----- 0/0 etc/default/freellmapi
 expect -rw-r--r-- 0/0 usr/share/freellmapi/nginx-freellmapi.conf
 expect -rw-r--r-- 0/0 usr/share/doc/freellmapi/copyright
+expect -rw-r--r-- 0/0 usr/share/freellmapi/vocab/cl100k_base.tiktoken
+expect -rw-r--r-- 0/0 usr/share/freellmapi/vocab/o200k_base.tiktoken
+expect -rw-r--r-- 0/0 usr/share/freellmapi/vocab/NOTICE
 if echo "$listing" | awk '$2!="0/0" {bad=1} END {exit !bad}'; then fail "files not owned by root"; fi
 if grep -q "/var/lib/freellmapi" <<< "$listing"; then fail "/var/lib/freellmapi must be made by postinst (0700, freellmapi)"; fi
 

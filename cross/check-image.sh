@@ -50,7 +50,10 @@ for m in json.load(open(sys.argv[1]))["manifests"]:
 listing="$(tar -tzvf "$amd64_layer" --numeric-owner)"
 grep -Eq '^-rwxr-xr-x 0/0 .* freellmapi$' <<< "$listing" || fail "the binary is not root-owned 0755: $listing"
 grep -Eq '^d[rwx-]{9} 65532/65532 .* data/?$' <<< "$listing" || fail "/data is not the runtime user's: $listing"
-say "layer: /freellmapi root-owned 0755, /data owned by 65532"
+for f in cl100k_base.tiktoken o200k_base.tiktoken NOTICE; do
+    grep -Eq "^-rw-r--r-- 0/0 .* usr/share/freellmapi/vocab/$f\$" <<< "$listing" || fail "the layer lacks vocab/$f: $listing"
+done
+say "layer: /freellmapi root-owned 0755, /data owned by 65532, the vocabularies in /usr/share/freellmapi/vocab"
 
 # The amd64 image, run as its config says.
 rootfs="$(mktemp -d)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the multi-arch OCI image (linux/amd64, linux/arm64, linux/arm/v7) without a container
 # daemon or image tool: each image is one layer holding the static binary (with its built-in
-# CA roots, root-owned) and an empty /data owned by the non-root user, plus an OCI config and manifest;
+# CA roots, root-owned), the token vocabularies in /usr/share/freellmapi/vocab and an empty
+# /data owned by the non-root user, plus an OCI config and manifest;
 # an image index ties the three together.
 #
 #   cross/image.sh            # builds the binaries (cross/build.sh) and the image
@@ -33,6 +34,7 @@ blob() {
     echo "sha256:$digest $(stat -c %s "$layout/blobs/sha256/$digest")"
 }
 
+vocab="$(cross/vocab.sh)"
 manifests=()
 for arch in x86_64 aarch64 armv7; do
     case "$arch" in
@@ -42,8 +44,9 @@ for arch in x86_64 aarch64 armv7; do
     esac
     binary="$(cross/build.sh "$arch" | tail -n 1)"
     root="$out/rootfs-$arch"
-    rm -rf "$root" && mkdir -p "$root/data"
+    rm -rf "$root" && mkdir -p "$root/data" "$root/usr/share/freellmapi/vocab"
     install -m 0755 "$binary" "$root/freellmapi"
+    install -m 0644 "$vocab"/{cl100k_base.tiktoken,o200k_base.tiktoken,NOTICE} "$root/usr/share/freellmapi/vocab/"
     layer_tar="$out/layer-$arch.tar"
     # /data belongs to the runtime user; the binary to root (0755), so the process it runs
     # cannot rewrite its own program.
@@ -54,6 +57,7 @@ for arch in x86_64 aarch64 armv7; do
     }
     pack "$uid" c data
     pack 0 r freellmapi
+    pack 0 r usr
     diff_id="sha256:$(sha256sum "$layer_tar" | cut -d' ' -f1)"
     read -r layer_digest layer_size < <(gzip -9 -n -c "$layer_tar" | blob)
     rm -rf "$root" "$layer_tar"
@@ -64,7 +68,7 @@ for arch in x86_64 aarch64 armv7; do
 \"Healthcheck\":{\"Test\":[\"CMD\",\"/freellmapi\",\"healthcheck\"],\"Interval\":30000000000,\"Timeout\":5000000000,\"Retries\":3},\
 \"Labels\":{\"org.opencontainers.image.title\":\"freellmapi\",\"org.opencontainers.image.version\":\"$version\"}},\
 \"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"$diff_id\"]},\
-\"history\":[{\"created\":\"$created\",\"created_by\":\"cross/image.sh: the static $arch binary and /data\"}]}"
+\"history\":[{\"created\":\"$created\",\"created_by\":\"cross/image.sh: the static $arch binary, its vocabularies and /data\"}]}"
     read -r config_digest config_size < <(printf '%s' "$config" | blob)
 
     manifest="{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\

@@ -5,7 +5,7 @@
 #
 # The binary comes from cross/build.sh (static musl); the
 # package metadata is [package.metadata.deb] in Cargo.toml; maintainer scripts are in
-# cross/debian/. Installs cargo-deb when missing (cargo install, from crates.io).
+# cross/debian/; the token vocabularies come from cross/vocab.sh. Installs cargo-deb when missing (cargo install, from crates.io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'cross/package.sh: %s\n' "$*" >&2; }
@@ -19,6 +19,7 @@ if ! command -v cargo-deb >/dev/null; then
 fi
 
 binary="$(cross/build.sh "$arch" | tail -n 1)"
+cross/vocab.sh >/dev/null
 triple="$(basename "$(dirname "$(dirname "$binary")")")"
 
 say "packaging $binary"

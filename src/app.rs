@@ -67,6 +67,8 @@ pub struct App {
     known_keys: Mutex<Option<Vec<u64>>>,
     /// Platforms with a key new since the last look, to sync.
     new_key_platforms: Mutex<Vec<String>>,
+    /// Token-id vocabularies, read on first use.
+    vocabularies: crate::vocab::Vocabularies,
 }
 
 pub use sync::{FIRST_SYNC_AFTER, SyncError};
@@ -133,6 +135,7 @@ impl App {
             syncing: AtomicBool::new(false),
             known_keys: Mutex::new(None),
             new_key_platforms: Mutex::new(Vec::new()),
+            vocabularies: crate::vocab::Vocabularies::new(config.vocab_dirs.clone()),
         };
         app.reload()?;
         Ok(app)

@@ -193,6 +193,29 @@ pub struct Config {
     /// How often the server reads the providers' model listings (`FREELLMAPI_SYNC_HOURS`,
     /// default 24; `None`: never on its own).
     pub sync_every: Option<Duration>,
+    /// Where token vocabularies are looked for, in order (`FREELLMAPI_VOCAB_DIR`, or the
+    /// places an install puts them).
+    pub vocab_dirs: Vec<PathBuf>,
+}
+
+/// Where an install puts the vocabularies: beside the binary (a copied static build), the
+/// prefix's share dir (`/usr/bin` → `/usr/share`), and the .deb's and image's place.
+fn installed_vocab_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        dirs.push(bin.join("vocab"));
+        if let Some(prefix) = bin.parent() {
+            dirs.push(prefix.join("share/freellmapi/vocab"));
+        }
+    }
+    let system = PathBuf::from("/usr/share/freellmapi/vocab");
+    if !dirs.contains(&system) {
+        dirs.push(system);
+    }
+    dirs
 }
 
 impl Config {
@@ -335,6 +358,11 @@ impl Config {
         let sse_keepalive = secs(&vars::SSE_KEEPALIVE, 300)?;
         let body_timeout = secs(&vars::BODY_TIMEOUT, 3600)?;
         let health_interval = secs(&vars::HEALTH_INTERVAL, 86_400)?;
+        let vocab_dirs = match env(vars::VOCAB_DIR.name).filter(|v| !v.trim().is_empty()) {
+            Some(dir) => vec![PathBuf::from(dir)],
+            None => installed_vocab_dirs(),
+        };
+
         let sync_every = match env(vars::SYNC_HOURS.name) {
             None => Some(Duration::from_secs(vars::SYNC_HOURS.number() * 3600)),
             Some(v) => match v.trim().parse::<u64>() {
@@ -381,6 +409,7 @@ impl Config {
             health_interval,
             workers,
             sync_every,
+            vocab_dirs,
         })
     }
 

@@ -267,6 +267,39 @@ pub fn base64_into(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// The bytes of standard, padded base64 (`base64_into`'s output); `None` for anything else.
+pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    if !text.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let quads = text.len() / 4;
+    for (i, quad) in text.chunks(4).enumerate() {
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != quads) {
+            return None;
+        }
+        let mut word = 0u32;
+        for &c in &quad[..4 - pad] {
+            word = (word << 6) | value(c)?;
+        }
+        word <<= 6 * pad as u32;
+        let bytes = word.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    Some(out)
+}
+
 /// A new unified client key: `freellmapi-` + 48 lowercase hex (24 random bytes).
 pub fn new_unified_key() -> String {
     format!("freellmapi-{}", random_hex(24))
@@ -328,6 +361,23 @@ mod tests {
             let mut out = Vec::new();
             base64_into(&mut out, plain.as_bytes());
             assert_eq!(out, want.as_bytes(), "{plain}");
+        }
+    }
+
+    #[test]
+    fn base64_decodes_what_it_encodes_and_refuses_the_rest() {
+        for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            let mut enc = Vec::new();
+            base64_into(&mut enc, text.as_bytes());
+            assert_eq!(
+                base64_decode(&enc).as_deref(),
+                Some(text.as_bytes()),
+                "{text}"
+            );
+        }
+        // Tries: a bad length, a foreign character, padding mid-way, three pads.
+        for bad in ["Zm9", "Zm9v!A==", "Zg==Zm9v", "Z==="] {
+            assert_eq!(base64_decode(bad.as_bytes()), None, "{bad}");
         }
     }
 

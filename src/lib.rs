@@ -29,4 +29,5 @@ pub mod surface;
 pub mod throttle;
 pub mod time;
 pub mod upstream;
+pub mod vocab;
 pub mod wire;

@@ -43,7 +43,7 @@ fn serve(
     rec: &mut RequestRecord,
     started: Instant,
 ) -> Result<(), ClientError> {
-    let parsed = front::parse(req.body).map_err(ClientError::Invalid)?;
+    let parsed = front::parse(req.body, app.vocabularies()).map_err(ClientError::Invalid)?;
     *req.body = Vec::new();
     rec.requested_model = Some(parsed.model.clone());
     let snap = app.router.snapshot();

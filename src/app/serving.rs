@@ -19,6 +19,11 @@ use crate::upstream::{self, KeyRef, Outbound, Reply, UpstreamError};
 
 impl App {
     /// The client's address: the peer's, or the one a trusted proxy forwarded.
+    /// The token-id vocabularies (embeddings sent as token ids).
+    pub fn vocabularies(&self) -> &crate::vocab::Vocabularies {
+        &self.vocabularies
+    }
+
     pub fn client_ip(&self, req: &Request<'_>) -> IpAddr {
         req.client_ip(&self.trust_proxy)
     }

@@ -170,6 +170,17 @@ pub const ALLOWED_HOSTS: Var = Var {
             comma-separated; `*` for any",
 };
 
+pub const VOCAB_DIR: Var = Var {
+    name: "FREELLMAPI_VOCAB_DIR",
+    flag: None,
+    unset: Unset::Says(
+        "`vocab/` beside the binary, then `../share/freellmapi/vocab/`, then \
+         `/usr/share/freellmapi/vocab/`",
+    ),
+    about: "where the token vocabularies (`cl100k_base.tiktoken`, `o200k_base.tiktoken`) are, \
+            for embeddings sent as token ids",
+};
+
 /// Every variable, flags first.
 pub const ALL: &[Var] = &[
     LISTEN,
@@ -191,6 +202,7 @@ pub const ALL: &[Var] = &[
     PROXY_PLATFORM,
     CA_FILE,
     ALLOWED_HOSTS,
+    VOCAB_DIR,
 ];
 
 /// The `--help` section: flags with their variables, then the rest, each with its default.

@@ -6,6 +6,7 @@ use simd_json::prelude::*;
 
 use crate::chat::{Invalid, check_model_name, invalid, parse_body, wrong_type};
 use crate::json::write_str;
+use crate::vocab::{Encoding, Vocabularies};
 use crate::wire::embeddings::EmbedRequest;
 
 /// The most inputs one request may carry.
@@ -27,7 +28,9 @@ pub struct Parsed {
     pub longest: (usize, u64),
 }
 
-pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
+/// Parses a request; token-id inputs are turned back into text with the vocabulary the model
+/// name implies (read on first use).
+pub fn parse(bytes: &mut [u8], vocabs: &Vocabularies) -> Result<Parsed, Invalid> {
     let body = parse_body(bytes)?;
     let model = match body.get("model") {
         Some(m) if m.is_str() && !m.as_str().unwrap_or_default().is_empty() => {
@@ -43,16 +46,11 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
             ));
         }
     };
-    let token_arrays = || {
-        invalid(
-            "invalid_value",
-            "input: token arrays are not supported; send text".into(),
-        )
-    };
     let input = body
         .get("input")
         .filter(|v| !v.is_null())
         .ok_or_else(|| invalid("missing_required_parameter", "input: required".into()))?;
+    let mut token_counts: Option<Vec<u64>> = None;
     let inputs: Vec<String> = if let Some(s) = input.as_str() {
         vec![s.to_string()]
     } else {
@@ -68,15 +66,42 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
                 format!("input: at most {MAX_INPUTS} items per request"),
             ));
         }
-        let mut out = Vec::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            match item.as_str() {
-                Some(s) => out.push(s.to_string()),
-                None if item.is_number() || item.is_array() => return Err(token_arrays()),
-                None => return Err(wrong_type(format!("input[{i}]"), "a string", item)),
-            }
+        if list.iter().all(|v| v.is_str()) {
+            list.iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        } else if list.iter().all(|v| v.is_number()) {
+            let ids = token_ids("input", list)?;
+            token_counts = Some(vec![ids.len() as u64]);
+            vec![decode(vocabs, &model, "input", &ids)?]
+        } else if list.iter().all(|v| v.is_array()) {
+            // Every list is checked before the vocabulary is read.
+            let lists = list
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let ids = item.as_array().map_or(&[][..], |a| a.as_slice());
+                    token_ids(&format!("input[{i}]"), ids)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            token_counts = Some(lists.iter().map(|ids| ids.len() as u64).collect());
+            lists
+                .iter()
+                .enumerate()
+                .map(|(i, ids)| decode(vocabs, &model, &format!("input[{i}]"), ids))
+                .collect::<Result<_, _>>()?
+        } else {
+            let (i, item) = list
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !v.is_str())
+                .unwrap_or((0, &list[0]));
+            return Err(wrong_type(
+                format!("input[{i}]"),
+                "a string, like the other items",
+                item,
+            ));
         }
-        out
     };
     if let Some(i) = inputs.iter().position(|s| s.is_empty()) {
         return Err(invalid(
@@ -111,23 +136,81 @@ pub fn parse(bytes: &mut [u8]) -> Result<Parsed, Invalid> {
             }
         },
     };
-    let tokens: Vec<u64> = inputs
-        .iter()
-        .map(|s| (s.chars().count() as u64).div_ceil(4))
-        .collect();
+    // Token ids are counted exactly; text as characters / 4.
+    let token_counts_exact = token_counts.is_some();
+    let tokens: Vec<u64> = token_counts.unwrap_or_else(|| {
+        inputs
+            .iter()
+            .map(|s| (s.chars().count() as u64).div_ceil(4))
+            .collect()
+    });
     let longest = tokens
         .iter()
         .copied()
         .enumerate()
         .max_by_key(|(_, t)| *t)
         .unwrap_or_default();
-    let chars: usize = inputs.iter().map(|s| s.chars().count()).sum();
+    let input_tokens = if token_counts_exact {
+        tokens.iter().sum()
+    } else {
+        let chars: usize = inputs.iter().map(|s| s.chars().count()).sum();
+        (chars as u64).div_ceil(4)
+    };
     Ok(Parsed {
         longest,
         model,
         request: EmbedRequest { inputs, dimensions },
         format,
-        input_tokens: (chars as u64).div_ceil(4),
+        input_tokens,
+    })
+}
+
+/// The ids of one token-id input: whole numbers a vocabulary could hold, at least one.
+fn token_ids(field: &str, list: &[simd_json::OwnedValue]) -> Result<Vec<u32>, Invalid> {
+    if list.is_empty() {
+        return Err(invalid(
+            "invalid_value",
+            format!("{field}: must not be empty"),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(j, v)| {
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    invalid(
+                        "invalid_value",
+                        format!("{field}[{j}]: expected a token id (a whole number)"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The text of token ids, in the encoding the client tokenized `model` with.
+fn decode(vocabs: &Vocabularies, model: &str, field: &str, ids: &[u32]) -> Result<String, Invalid> {
+    let encoding = Encoding::for_model(model);
+    let vocab = vocabs.get(encoding).map_err(|e| {
+        log::warn!("embeddings sent as token ids cannot be read: {e}");
+        invalid(
+            "vocabulary_missing",
+            format!(
+                "{field}: token ids need the {name} vocabulary, and this server has no usable \
+                 {file}. The admin can install it (the .deb and the container image carry it; \
+                 for a copied binary put https://openaipublic.blob.core.windows.net/encodings/{file} \
+                 in a vocab/ directory beside the binary or in FREELLMAPI_VOCAB_DIR), or send \
+                 text instead (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))",
+                name = encoding.name(),
+                file = encoding.file_name(),
+            ),
+        )
+    })?;
+    vocab.decode(ids).map_err(|id| {
+        invalid(
+            "invalid_value",
+            format!("{field}: token id {id} is not in {}", encoding.name()),
+        )
     })
 }
 
@@ -185,7 +268,7 @@ mod tests {
     use super::*;
 
     fn err(s: &str) -> String {
-        parse(&mut s.as_bytes().to_vec())
+        parse(&mut s.as_bytes().to_vec(), &Vocabularies::new(Vec::new()))
             .err()
             .map(|e| e.message)
             .unwrap_or_default()
@@ -197,13 +280,26 @@ mod tests {
             err(r#"{"input":"a"}"#),
             "model: required (an embedding model from /v1/models)"
         );
-        assert_eq!(
-            err(r#"{"model":"m","input":[1,2,3]}"#),
-            "input: token arrays are not supported; send text"
+        // Tries: token ids with no vocabulary installed, a negative id, an empty token list,
+        // text mixed with ids.
+        assert!(
+            err(r#"{"model":"m","input":[1,2,3]}"#)
+                .starts_with("input: token ids need the cl100k_base vocabulary")
+        );
+        assert!(
+            err(r#"{"model":"m","input":[[1,2]]}"#)
+                .starts_with("input[0]: token ids need the cl100k_base vocabulary")
         );
         assert_eq!(
-            err(r#"{"model":"m","input":[[1,2]]}"#),
-            "input: token arrays are not supported; send text"
+            err(r#"{"model":"m","input":[[1,-2]]}"#),
+            "input[0][1]: expected a token id (a whole number)"
+        );
+        assert_eq!(
+            err(r#"{"model":"m","input":[[1],[]]}"#),
+            "input[1]: must not be empty"
+        );
+        assert!(
+            err(r#"{"model":"m","input":["a",[1]]}"#).starts_with("input[1]: expected a string")
         );
         assert_eq!(
             err(r#"{"model":"m","input":["a",""]}"#),
@@ -218,8 +314,11 @@ mod tests {
             vec!["\"x\""; 2049].join(",")
         );
         assert_eq!(err(&many), "input: at most 2048 items per request");
-        let ok = parse(&mut br#"{"model":"m","input":["abcd","efgh"],"dimensions":256}"#.to_vec())
-            .unwrap();
+        let ok = parse(
+            &mut br#"{"model":"m","input":["abcd","efgh"],"dimensions":256}"#.to_vec(),
+            &Vocabularies::new(Vec::new()),
+        )
+        .unwrap();
         assert_eq!(
             (ok.input_tokens, ok.request.dimensions, ok.format),
             (2, Some(256), Format::Float)

@@ -338,3 +338,94 @@ fn an_embedding_alias_without_a_keyed_model_says_what_to_do() {
     );
     assert_eq!(m.count(), 0);
 }
+
+#[test]
+fn token_id_embeddings_are_decoded_with_the_vocabulary_file() {
+    // A four-token stand-in for cl100k_base: "hello", " world", and "é" in two halves.
+    let vocab = support::temp_dir("vocab");
+    std::fs::write(
+        vocab.join("cl100k_base.tiktoken"),
+        "aGVsbG8= 0\nIHdvcmxk 1\nww== 2\nqQ== 3\n",
+    )
+    .unwrap();
+    let m = Mock::start(vectors);
+    let p = Proxy::builder()
+        .upstream("mistral", &m.base())
+        .key("mistral", "mistral_token_ids_12345")
+        .env("FREELLMAPI_VOCAB_DIR", vocab.to_str().unwrap())
+        .start();
+    // What LangChain's OpenAIEmbeddings sends by default.
+    let r = p.post(
+        "/v1/embeddings",
+        r#"{"model":"text-embedding-ada-002","input":[[0,1],[2,3,100257]],"encoding_format":"base64"}"#,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = m.last().json();
+    let inputs: Vec<&str> = sent
+        .get_array("input")
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(inputs, ["hello world", "é<|endoftext|>"]);
+    // One token-id input on its own.
+    let r = p.post(
+        "/v1/embeddings",
+        r#"{"model":"mistral-embed","input":[0]}"#,
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        m.last().json().get_array("input").unwrap()[0].as_str(),
+        Some("hello")
+    );
+    // Tries an id the vocabulary lacks.
+    let r = p.post(
+        "/v1/embeddings",
+        r#"{"model":"mistral-embed","input":[[0,4]]}"#,
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.error_message(),
+        "input[0]: token id 4 is not in cl100k_base"
+    );
+}
+
+#[test]
+fn token_ids_without_the_vocabulary_file_say_how_to_install_it() {
+    let empty = support::temp_dir("no-vocab");
+    let m = Mock::start(vectors);
+    let p = Proxy::builder()
+        .upstream("mistral", &m.base())
+        .key("mistral", "mistral_token_ids_67890")
+        .env("FREELLMAPI_VOCAB_DIR", empty.to_str().unwrap())
+        .start();
+    let r = p.post(
+        "/v1/embeddings",
+        r#"{"model":"text-embedding-3-small","input":[[7288]]}"#,
+        &[],
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "vocabulary_missing")
+    );
+    let says = r.error_message();
+    for part in [
+        "cl100k_base.tiktoken",
+        "FREELLMAPI_VOCAB_DIR",
+        "check_embedding_ctx_length=False",
+    ] {
+        assert!(says.contains(part), "{part}: {says}");
+    }
+    assert!(
+        !says.contains(empty.to_str().unwrap()),
+        "no server paths to clients"
+    );
+    assert!(
+        p.log_text().contains(empty.to_str().unwrap()),
+        "the log names the places looked"
+    );
+    assert_eq!(m.count(), 0);
+}

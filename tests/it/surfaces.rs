@@ -669,7 +669,10 @@ fn embeddings_float_base64_and_accounting() {
     assert_eq!(b64, "AAAAAAAAAD4=", "[0.0, 0.125] as float32");
 
     for (body, field) in [
-        (r#"{"model":"mistral-embed","input":[[1,2]]}"#, "input:"),
+        (
+            r#"{"model":"mistral-embed","input":[[1,-2]]}"#,
+            "input[0][1]:",
+        ),
         (
             r#"{"model":"mistral-embed","input":"a","dimensions":64}"#,
             "dimensions:",

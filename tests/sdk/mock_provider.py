@@ -4,7 +4,7 @@
 Speaks the OpenAI chat API (JSON and SSE, with a two-turn tool flow), embeddings (input i gets
 [1+i, 1.5+i, 0.25, -1]), Mistral's fill-in-the-middle and Gemini's generateContent /
 streamGenerateContent (text, and a tool call carrying a thought signature that must come back
-on the next turn). Records every request in SEEN.
+on the next turn) and batchEmbedContents. Records every request in SEEN.
 
 As a program: `mock_provider.py PORTFILE [--tls]` serves on a free port and writes it to
 PORTFILE; with --tls it speaks HTTPS with the test certificate in tests/tls (for `localhost`,
@@ -101,6 +101,9 @@ class Upstream(BaseHTTPRequestHandler):
         SEEN.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         if ":generateContent" in self.path or ":streamGenerateContent" in self.path:
             return self.gemini(body)
+        if ":batchEmbedContents" in self.path:
+            values = [{"values": [1.0 + i, 1.5 + i, 0.25, -1.0]} for i in range(len(body["requests"]))]
+            return self.send_json(200, {"embeddings": values})
         if self.path.endswith("/embeddings"):
             inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
             data = [{"object": "embedding", "index": i, "embedding": [1.0 + i, 1.5 + i, 0.25, -1.0]} for i in range(len(inputs))]

@@ -28,12 +28,25 @@ fn check_sse(out: &[u8]) {
     }
 }
 
+/// A four-token vocabulary, so token-id inputs are decoded too.
+static VOCABS: std::sync::LazyLock<freellmapi::vocab::Vocabularies> =
+    std::sync::LazyLock::new(|| {
+        let dir = std::env::temp_dir().join(format!("fuzz-vocab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("cl100k_base.tiktoken"),
+            "aGVsbG8= 0\nIHdvcmxk 1\nww== 2\nqQ== 3\n",
+        )
+        .unwrap();
+        freellmapi::vocab::Vocabularies::new(vec![dir])
+    });
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
     if pick == 0xff {
-        let _ = front::embeddings::parse(&mut body.to_vec());
+        let _ = front::embeddings::parse(&mut body.to_vec(), &VOCABS);
         return;
     }
     let surface = SURFACES[pick as usize % SURFACES.len()];
