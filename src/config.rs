@@ -193,6 +193,10 @@ pub struct Config {
     /// How often the server reads the providers' model listings (`FREELLMAPI_SYNC_HOURS`,
     /// default 24; `None`: never on its own).
     pub sync_every: Option<Duration>,
+    /// `FREELLMAPI_OLLAMA_LISTEN`: the Ollama API's own address (`None`: not served).
+    pub ollama_listen: Option<SocketAddr>,
+    /// `FREELLMAPI_OLLAMA_ALLOW`: peers that use the Ollama API without a client key.
+    pub ollama_allow: Vec<Cidr>,
     /// Where token vocabularies are looked for, in order (`FREELLMAPI_VOCAB_DIR`, or the
     /// places an install puts them).
     pub vocab_dirs: Vec<PathBuf>,
@@ -358,6 +362,31 @@ impl Config {
         let sse_keepalive = secs(&vars::SSE_KEEPALIVE, 300)?;
         let body_timeout = secs(&vars::BODY_TIMEOUT, 3600)?;
         let health_interval = secs(&vars::HEALTH_INTERVAL, 86_400)?;
+        let ollama_listen = match env(vars::OLLAMA_LISTEN.name).filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "invalid FREELLMAPI_OLLAMA_LISTEN {text:?}: use IP:PORT, e.g. 0.0.0.0:11434"
+                ))
+            })?),
+        };
+        if ollama_listen.is_some_and(|a| a == listen && a.port() != 0) {
+            return err(format!(
+                "FREELLMAPI_OLLAMA_LISTEN and the listen address are both {listen}; the Ollama API needs its own port (11434 is Ollama's)"
+            ));
+        }
+        let ollama_allow = env(vars::OLLAMA_ALLOW.name)
+            .unwrap_or_else(|| vars::OLLAMA_ALLOW.value().into())
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(Cidr::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                ConfigError(format!(
+                    "invalid FREELLMAPI_OLLAMA_ALLOW: {e}; use CIDRs like 192.168.1.0/24,127.0.0.1/32"
+                ))
+            })?;
+
         let vocab_dirs = match env(vars::VOCAB_DIR.name).filter(|v| !v.trim().is_empty()) {
             Some(dir) => vec![PathBuf::from(dir)],
             None => installed_vocab_dirs(),
@@ -409,6 +438,8 @@ impl Config {
             health_interval,
             workers,
             sync_every,
+            ollama_listen,
+            ollama_allow,
             vocab_dirs,
         })
     }

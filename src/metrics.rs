@@ -19,13 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::store::{RequestOutcome, RequestRecord};
 use crate::surface::Surface;
 
-const SURFACES: [Surface; 5] = [
-    Surface::Chat,
-    Surface::Messages,
-    Surface::Responses,
-    Surface::Completions,
-    Surface::Embeddings,
-];
+const SURFACES: [Surface; Surface::ALL.len()] = Surface::ALL;
 const OUTCOMES: [RequestOutcome; 4] = [
     RequestOutcome::Success,
     RequestOutcome::Error,

@@ -11,7 +11,11 @@
 //! client; the generating routes and embeddings answer their own failures (a stream may have
 //! begun) and record them.
 
+mod ollama;
+
 use std::sync::Arc;
+
+pub use ollama::OllamaRoutes;
 
 use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};

@@ -225,12 +225,29 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
         max_connections: config.max_connections,
         ..Default::default()
     };
-    let server = crate::http::serve(config.listen, routes, settings).map_err(|error| {
+    let server = crate::http::serve(config.listen, routes, settings.clone()).map_err(|error| {
         StartError::Listen {
             addr: config.listen,
             error,
         }
     })?;
+    let ollama = match config.ollama_listen {
+        None => None,
+        Some(addr) => {
+            let routes = Arc::new(crate::routes::OllamaRoutes::new(
+                app.clone(),
+                config.ollama_allow.clone(),
+            ));
+            let server = crate::http::serve(addr, routes, settings.clone())
+                .map_err(|error| StartError::Listen { addr, error })?;
+            log::info!(
+                "the Ollama API is served on http://{} (without a key from {} address ranges)",
+                server.local_addr(),
+                config.ollama_allow.len()
+            );
+            Some(server)
+        }
+    };
     let snap = app.router.snapshot();
     let keys = snap.serving_keys();
     log::info!(
@@ -262,7 +279,11 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
     );
     notify_systemd("STOPPING=1");
     server.stop_accepting();
-    if !server.drain(DRAIN_TIMEOUT) {
+    if let Some(o) = &ollama {
+        o.stop_accepting();
+    }
+    let ollama_drained = ollama.as_ref().is_none_or(|o| o.drain(DRAIN_TIMEOUT));
+    if !server.drain(DRAIN_TIMEOUT) || !ollama_drained {
         log::warn!(
             "{} requests still in flight after {} s; stopping anyway",
             server.shared().in_flight(),

@@ -17,17 +17,25 @@ pub enum Surface {
     Responses,
     /// Legacy text completions, `/v1/completions`.
     Completions,
-    /// `/v1/embeddings`.
+    /// `/v1/embeddings` (and the Ollama API's embedding calls).
     Embeddings,
+    /// The Ollama API's `/api/chat`.
+    #[serde(rename = "ollama_chat")]
+    OllamaChat,
+    /// The Ollama API's `/api/generate`.
+    #[serde(rename = "ollama_generate")]
+    OllamaGenerate,
 }
 
 impl Surface {
-    pub const ALL: [Surface; 5] = [
+    pub const ALL: [Surface; 7] = [
         Surface::Chat,
         Surface::Messages,
         Surface::Responses,
         Surface::Completions,
         Surface::Embeddings,
+        Surface::OllamaChat,
+        Surface::OllamaGenerate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +45,8 @@ impl Surface {
             Surface::Responses => "responses",
             Surface::Completions => "completions",
             Surface::Embeddings => "embeddings",
+            Surface::OllamaChat => "ollama_chat",
+            Surface::OllamaGenerate => "ollama_generate",
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::catalog::{EmbeddingRoute, Kind};
 use crate::chat::invalid;
 use crate::front::embeddings::{self as front, Parsed};
-use crate::http::{Request, Responder, header_safe};
+use crate::http::{Dialect, Request, Responder, header_safe};
 use crate::outcome::Verdict;
 use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
 use crate::store::{RequestRecord, Spent};
@@ -30,20 +30,41 @@ pub fn embeddings(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
     recorded(
         app,
         Surface::Embeddings,
+        Dialect::OpenAi,
         req,
         res,
-        |req, res, rec, started| serve(app, req, res, rec, started),
+        |req, res, rec, started| {
+            let parsed = front::parse(req.body, app.vocabularies());
+            serve(app, parsed, req, res, rec, started)
+        },
+    );
+}
+
+/// The Ollama API's `/api/embed` or (`legacy`) `/api/embeddings`.
+#[inline(never)]
+pub fn ollama_embeddings(app: &App, legacy: bool, req: &mut Request<'_>, res: &mut Responder<'_>) {
+    recorded(
+        app,
+        Surface::Embeddings,
+        Dialect::Ollama,
+        req,
+        res,
+        |req, res, rec, started| {
+            let parsed = front::parse_ollama(req.body, legacy);
+            serve(app, parsed, req, res, rec, started)
+        },
     );
 }
 
 fn serve(
     app: &App,
+    parsed: Result<Parsed, crate::chat::Invalid>,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,
     rec: &mut RequestRecord,
     started: Instant,
 ) -> Result<(), ClientError> {
-    let parsed = front::parse(req.body, app.vocabularies()).map_err(ClientError::Invalid)?;
+    let parsed = parsed.map_err(ClientError::Invalid)?;
     *req.body = Vec::new();
     rec.requested_model = Some(parsed.model.clone());
     let snap = app.router.snapshot();

@@ -11,6 +11,7 @@ mod errors;
 mod failover;
 mod metrics;
 mod models;
+pub mod ollama;
 mod providers;
 mod proxy;
 mod relay;

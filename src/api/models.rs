@@ -95,7 +95,7 @@ fn list_anthropic(
 
 /// Entries listed: the model and its chain entry are both enabled (and, when asked, a key is
 /// free to serve it now).
-fn listed(app: &App, snap: &Snapshot, available_only: bool) -> Vec<usize> {
+pub(super) fn listed(app: &App, snap: &Snapshot, available_only: bool) -> Vec<usize> {
     let now = now_ms();
     (0..snap.entries.len())
         .filter(|&e| snap.entries[e].enabled && snap.model(e).serves())

@@ -37,6 +37,7 @@ const MAX_ERROR_BODY: u64 = 64 * 1024;
 pub fn dialect(surface: Surface) -> Dialect {
     match surface {
         Surface::Messages => Dialect::Anthropic,
+        Surface::OllamaChat | Surface::OllamaGenerate => Dialect::Ollama,
         _ => Dialect::OpenAi,
     }
 }
@@ -45,16 +46,22 @@ pub fn dialect(surface: Surface) -> Dialect {
 /// head (`routes`).
 #[inline(never)]
 pub fn generate(app: &App, surface: Surface, req: &mut Request<'_>, res: &mut Responder<'_>) {
-    recorded(app, surface, req, res, |req, res, rec, started| {
-        serve(app, surface, req, res, rec, started)
-    });
+    recorded(
+        app,
+        surface,
+        dialect(surface),
+        req,
+        res,
+        |req, res, rec, started| serve(app, surface, req, res, rec, started),
+    );
 }
 
-/// One client request, one record: runs `serve`, answers its failure in the surface's error
+/// One client request, one record: runs `serve`, answers its failure in the client's error
 /// shape, and sends the record to the log.
 pub(super) fn recorded<'a, 'b>(
     app: &App,
     surface: Surface,
+    dialect: Dialect,
     req: &mut Request<'a>,
     res: &mut Responder<'b>,
     serve: impl FnOnce(
@@ -71,7 +78,7 @@ pub(super) fn recorded<'a, 'b>(
     if let Err(e) = serve(req, res, &mut rec, started) {
         let problem = e.problem();
         rec.failed(problem.status, problem.code, e.is_rejection());
-        problem.write(res, dialect(surface));
+        problem.write(res, dialect);
     }
     rec.latency_ms = started.elapsed().as_millis() as u64;
     app.account(rec);
@@ -357,6 +364,7 @@ pub(super) fn attempt(
     let echo = Echo {
         model: shape.echo_model,
         usage: completion.usage,
+        took: sent_at.elapsed(),
     };
     let Ok(body) = front::render(shape.surface, completion.body, &echo) else {
         return Step::failed(Verdict::Unavailable, Some(200));

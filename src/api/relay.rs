@@ -347,15 +347,20 @@ impl Relay<'_, '_> {
             head = head.header("X-Freellmapi-Dropped-Tools", dropped);
         }
         let writer = head
-            .stream("text/event-stream; charset=utf-8")
+            .stream(self.encoder.content_type())
             .map_err(|_| Stop::ClientGone)?;
-        let keepalive = writer.framed(self.encoder.keepalive());
+        // An empty frame would be the chunked body's terminator: a format without a
+        // keep-alive frame gets none.
+        let keepalive =
+            (!self.encoder.keepalive().is_empty()).then(|| writer.framed(self.encoder.keepalive()));
         self.writer = Some(writer);
         watch::committed();
         self.ttfb_ms = Some(self.sent_at.elapsed().as_millis() as u64);
         // Keep-alive comments may only follow the head, which leaves with the next write
         // (before the read that could time out for one).
-        watch::heartbeat(keepalive, self.keepalive);
+        if let Some(keepalive) = keepalive {
+            watch::heartbeat(keepalive, self.keepalive);
+        }
         Ok(())
     }
 

@@ -170,6 +170,20 @@ pub const ALLOWED_HOSTS: Var = Var {
             comma-separated; `*` for any",
 };
 
+pub const OLLAMA_LISTEN: Var = Var {
+    name: "FREELLMAPI_OLLAMA_LISTEN",
+    flag: None,
+    unset: Unset::Says("off"),
+    about: "also serve the Ollama API on this address (`0.0.0.0:11434`), for Open WebUI, \
+            Home Assistant, Zed, JetBrains and the `ollama` libraries",
+};
+pub const OLLAMA_ALLOW: Var = Var {
+    name: "FREELLMAPI_OLLAMA_ALLOW",
+    flag: None,
+    unset: Unset::Value("127.0.0.0/8,::1/128"),
+    about: "addresses that may use the Ollama API without a key, comma-separated CIDRs; \
+            others send a client key as `Authorization: Bearer`",
+};
 pub const VOCAB_DIR: Var = Var {
     name: "FREELLMAPI_VOCAB_DIR",
     flag: None,
@@ -202,6 +216,8 @@ pub const ALL: &[Var] = &[
     PROXY_PLATFORM,
     CA_FILE,
     ALLOWED_HOSTS,
+    OLLAMA_LISTEN,
+    OLLAMA_ALLOW,
     VOCAB_DIR,
 ];
 

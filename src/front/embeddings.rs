@@ -12,10 +12,15 @@ use crate::wire::embeddings::EmbedRequest;
 /// The most inputs one request may carry.
 pub const MAX_INPUTS: usize = 2048;
 
+/// The answer's shape: OpenAI's list (vectors as floats or base64), or the Ollama API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Float,
     Base64,
+    /// Ollama's `/api/embed`: `{"model","embeddings":[[…]],…}`.
+    OllamaEmbed,
+    /// Ollama's older `/api/embeddings`: `{"embedding":[…]}` for one prompt.
+    OllamaLegacy,
 }
 
 pub struct Parsed {
@@ -165,6 +170,73 @@ pub fn parse(bytes: &mut [u8], vocabs: &Vocabularies) -> Result<Parsed, Invalid>
     })
 }
 
+/// Ollama's `/api/embed` (`input`: a string or strings) or, `legacy`, `/api/embeddings`
+/// (`prompt`: one string).
+pub fn parse_ollama(bytes: &mut [u8], legacy: bool) -> Result<Parsed, Invalid> {
+    let body = parse_body(bytes)?;
+    let model = crate::front::ollama::model(&body)?;
+    let model = crate::front::ollama::model_name(&model).to_string();
+    let field = if legacy { "prompt" } else { "input" };
+    let input = body
+        .get(field)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| invalid("missing_required_parameter", format!("{field}: required")))?;
+    let inputs: Vec<String> = match (input.as_str(), input.as_array()) {
+        (Some(s), _) => vec![s.to_string()],
+        (None, Some(list)) if !legacy => {
+            if list.is_empty() || list.len() > MAX_INPUTS {
+                return Err(invalid(
+                    "invalid_value",
+                    format!("input: 1 to {MAX_INPUTS} strings"),
+                ));
+            }
+            list.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| wrong_type(format!("input[{i}]"), "a string", v))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        _ => return Err(wrong_type(field, "a string", input)),
+    };
+    if let Some(i) = inputs.iter().position(|s| s.is_empty()) {
+        return Err(invalid(
+            "invalid_value",
+            format!("{field}[{i}]: must not be empty"),
+        ));
+    }
+    let dimensions = match body.get("dimensions").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=65_536).contains(&n) => Some(n as u32),
+            _ => return Err(wrong_type("dimensions", "a positive integer", v)),
+        },
+    };
+    let tokens: Vec<u64> = inputs
+        .iter()
+        .map(|s| (s.chars().count() as u64).div_ceil(4))
+        .collect();
+    let longest = tokens
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by_key(|(_, t)| *t)
+        .unwrap_or_default();
+    Ok(Parsed {
+        longest,
+        model,
+        request: EmbedRequest { inputs, dimensions },
+        format: if legacy {
+            Format::OllamaLegacy
+        } else {
+            Format::OllamaEmbed
+        },
+        input_tokens: tokens.iter().sum(),
+    })
+}
+
 /// The ids of one token-id input: whole numbers a vocabulary could hold, at least one.
 fn token_ids(field: &str, list: &[simd_json::OwnedValue]) -> Result<Vec<u32>, Invalid> {
     if list.is_empty() {
@@ -224,6 +296,31 @@ fn write_base64(out: &mut Vec<u8>, v: &[f64]) {
 pub fn render(vectors: &[Vec<f64>], format: Format, model: &str, prompt_tokens: u64) -> Vec<u8> {
     let per = vectors.first().map_or(0, Vec::len);
     let mut out = Vec::with_capacity(96 + vectors.len() * (48 + per * 12));
+    match format {
+        Format::OllamaLegacy => {
+            out.extend_from_slice(b"{\"embedding\":");
+            write_floats(&mut out, vectors.first().map_or(&[][..], Vec::as_slice));
+            out.push(b'}');
+            return out;
+        }
+        Format::OllamaEmbed => {
+            out.extend_from_slice(b"{\"model\":");
+            write_str(&mut out, model);
+            out.extend_from_slice(b",\"embeddings\":[");
+            for (i, v) in vectors.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_floats(&mut out, v);
+            }
+            out.extend_from_slice(
+                format!("],\"total_duration\":0,\"load_duration\":0,\"prompt_eval_count\":{prompt_tokens}}}")
+                    .as_bytes(),
+            );
+            return out;
+        }
+        Format::Float | Format::Base64 => {}
+    }
     out.extend_from_slice(b"{\"object\":\"list\",\"data\":[");
     for (i, v) in vectors.iter().enumerate() {
         if i > 0 {
@@ -232,23 +329,12 @@ pub fn render(vectors: &[Vec<f64>], format: Format, model: &str, prompt_tokens: 
         out.extend_from_slice(b"{\"object\":\"embedding\",\"index\":");
         out.extend_from_slice(i.to_string().as_bytes());
         out.extend_from_slice(b",\"embedding\":");
-        match format {
-            Format::Float => {
-                out.push(b'[');
-                for (j, x) in v.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    let x = if x.is_finite() { *x } else { 0.0 };
-                    out.extend_from_slice(format!("{x}").as_bytes());
-                }
-                out.push(b']');
-            }
-            Format::Base64 => {
-                out.push(b'"');
-                write_base64(&mut out, v);
-                out.push(b'"');
-            }
+        if format == Format::Base64 {
+            out.push(b'"');
+            write_base64(&mut out, v);
+            out.push(b'"');
+        } else {
+            write_floats(&mut out, v);
         }
         out.push(b'}');
     }
@@ -261,6 +347,19 @@ pub fn render(vectors: &[Vec<f64>], format: Format, model: &str, prompt_tokens: 
         .as_bytes(),
     );
     out
+}
+
+/// `[x,y,…]`; a value JSON cannot carry (NaN, infinity) as 0.
+fn write_floats(out: &mut Vec<u8>, v: &[f64]) {
+    out.push(b'[');
+    for (j, x) in v.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        let x = if x.is_finite() { *x } else { 0.0 };
+        out.extend_from_slice(format!("{x}").as_bytes());
+    }
+    out.push(b']');
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod anthropic;
 mod chunk;
 pub mod completions;
 pub mod embeddings;
+pub mod ollama;
 pub mod responses;
 mod tools;
 
@@ -40,6 +41,8 @@ pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<
         Surface::Messages => anthropic::parse(bytes, hasher),
         Surface::Responses => responses::parse(bytes, hasher),
         Surface::Completions => completions::parse(bytes, hasher),
+        Surface::OllamaChat => ollama::parse_chat(bytes, hasher),
+        Surface::OllamaGenerate => ollama::parse_generate(bytes, hasher),
         Surface::Chat | Surface::Embeddings => {
             let chat = ChatRequest::parse(bytes, hasher)?;
             Ok(Inbound {
@@ -56,6 +59,8 @@ pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<
 pub struct Echo<'a> {
     pub model: &'a str,
     pub usage: Usage,
+    /// From sending the request upstream to its answer (Ollama reports durations).
+    pub took: std::time::Duration,
 }
 
 /// Renders a normalised chat completion body in the surface's shape.
@@ -69,6 +74,8 @@ pub fn render(
         Surface::Messages => anthropic::render(completion, echo),
         Surface::Responses => responses::render(completion, echo),
         Surface::Completions => completions::render(completion, echo),
+        Surface::OllamaChat => ollama::render(ollama::Route::Chat, completion, echo),
+        Surface::OllamaGenerate => ollama::render(ollama::Route::Generate, completion, echo),
     }
 }
 
@@ -79,6 +86,7 @@ pub enum Encoder {
     Messages(anthropic::StreamEncoder),
     Responses(responses::StreamEncoder),
     Completions(completions::StreamEncoder),
+    Ollama(ollama::StreamEncoder),
 }
 
 impl Encoder {
@@ -93,6 +101,13 @@ impl Encoder {
             Surface::Completions => {
                 Encoder::Completions(completions::StreamEncoder::new(echo_model))
             }
+            Surface::OllamaChat => {
+                Encoder::Ollama(ollama::StreamEncoder::new(ollama::Route::Chat, echo_model))
+            }
+            Surface::OllamaGenerate => Encoder::Ollama(ollama::StreamEncoder::new(
+                ollama::Route::Generate,
+                echo_model,
+            )),
         }
     }
 
@@ -108,6 +123,7 @@ impl Encoder {
             Encoder::Messages(e) => e.chunk(data, out),
             Encoder::Responses(e) => e.chunk(data, out),
             Encoder::Completions(e) => e.chunk(data, out),
+            Encoder::Ollama(e) => e.chunk(data, out),
         }
     }
 
@@ -118,6 +134,7 @@ impl Encoder {
             Encoder::Messages(e) => e.finish(usage, out),
             Encoder::Responses(e) => e.finish(usage, out),
             Encoder::Completions(e) => e.finish(usage, out),
+            Encoder::Ollama(e) => e.finish(usage, out),
         }
     }
 
@@ -132,14 +149,25 @@ impl Encoder {
             Encoder::Messages(e) => e.fail(message, out),
             Encoder::Responses(e) => e.fail(message, out),
             Encoder::Completions(e) => e.fail(message, out),
+            Encoder::Ollama(e) => e.fail(message, out),
         }
     }
 
-    /// The frame sent on a quiet stream.
+    /// The frame sent on a quiet stream; empty where the format has none (an NDJSON
+    /// reader would take any line for an object).
     pub fn keepalive(&self) -> &'static [u8] {
         match self {
             Encoder::Messages(_) => b"event: ping\ndata: {\"type\":\"ping\"}\n\n",
+            Encoder::Ollama(_) => b"",
             _ => b": keep-alive\n\n",
+        }
+    }
+
+    /// The stream's `Content-Type`.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Encoder::Ollama(_) => "application/x-ndjson",
+            _ => "text/event-stream; charset=utf-8",
         }
     }
 }

@@ -18,6 +18,10 @@ pub enum Dialect {
     OpenAi,
     /// `{"type":"error","error":{"type","message"}}`.
     Anthropic,
+    /// `{"error":"message"}`, the Ollama API's.
+    Ollama,
+    /// `{"error":{"code","message","status"}}`, Google's (the Gemini API's).
+    Google,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +121,43 @@ impl Problem {
         body
     }
 
+    /// `{"error":"message"}`, the Ollama API's error shape.
+    pub fn ollama_body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(16 + self.message.len());
+        body.extend_from_slice(b"{\"error\":");
+        crate::json::write_str(&mut body, &self.message);
+        body.push(b'}');
+        body
+    }
+
+    /// Google's canonical status name for this HTTP status.
+    fn google_status(&self) -> &'static str {
+        match self.status {
+            400 | 413 | 422 => "INVALID_ARGUMENT",
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "NOT_FOUND",
+            405 | 501 => "UNIMPLEMENTED",
+            429 => "RESOURCE_EXHAUSTED",
+            503 => "UNAVAILABLE",
+            504 => "DEADLINE_EXCEEDED",
+            _ => "INTERNAL",
+        }
+    }
+
+    /// `{"error":{"code","message","status"}}`, Google's error shape.
+    pub fn google_body(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(64 + self.message.len());
+        body.extend_from_slice(
+            format!("{{\"error\":{{\"code\":{},\"message\":", self.status).as_bytes(),
+        );
+        crate::json::write_str(&mut body, &self.message);
+        body.extend_from_slice(b",\"status\":");
+        crate::json::write_str(&mut body, self.google_status());
+        body.extend_from_slice(b"}}");
+        body
+    }
+
     /// Writes the response in the OpenAI error shape.
     pub fn write_openai(&self, res: &mut Responder<'_>) {
         self.write(res, Dialect::OpenAi);
@@ -127,6 +168,8 @@ impl Problem {
         let body = match dialect {
             Dialect::OpenAi => self.openai_body(),
             Dialect::Anthropic => self.anthropic_body(),
+            Dialect::Ollama => self.ollama_body(),
+            Dialect::Google => self.google_body(),
         };
         let mut head = res.head(self.status);
         if let Some(allow) = self.allow {
@@ -178,6 +221,19 @@ mod tests {
         assert_eq!(
             String::from_utf8(p.openai_body()).unwrap(),
             r#"{"error":{"message":"say \"hi\"\n","type":"x","code":"y"}}"#
+        );
+    }
+
+    #[test]
+    fn ollama_and_google_shapes() {
+        let p = Problem::new(429, "rate_limit_error", "rate_limited", "wait \"a\" bit");
+        assert_eq!(
+            String::from_utf8(p.ollama_body()).unwrap(),
+            r#"{"error":"wait \"a\" bit"}"#
+        );
+        assert_eq!(
+            String::from_utf8(p.google_body()).unwrap(),
+            r#"{"error":{"code":429,"message":"wait \"a\" bit","status":"RESOURCE_EXHAUSTED"}}"#
         );
     }
 }

@@ -206,3 +206,25 @@ fn every_variable_the_code_reads_is_listed() {
         "read but not in config::vars: {missing:?}"
     );
 }
+
+/// Tries: README's `/metrics` table against every surface the counters label.
+#[test]
+fn the_metrics_table_names_every_surface() {
+    let readme = std::fs::read_to_string(readme_path()).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `freellmapi_requests_total`"))
+        .expect("README's requests_total row");
+    let listed = row
+        .split("`surface` (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let names: Vec<&str> = freellmapi::surface::Surface::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(listed, names.join(", "), "README's surfaces, in order");
+}

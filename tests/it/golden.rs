@@ -9,7 +9,8 @@
 //! chat request it must become (or an `error.txt` naming the refused field); optionally a
 //! normalised `completion.json` with the `client_response.json` the client must get, and an
 //! OpenAI `stream.sse` with the `events.expected` the client must get (one event per line:
-//! `<event name> <json>`, or `data <json>` for unnamed events), fed whole and byte by byte.
+//! `<event name> <json>`, or `data <json>` for unnamed events; `line <json>` for the Ollama
+//! API's NDJSON), fed whole and byte by byte.
 //!
 //! In expected files `"<id>"` matches any string (generated ids), `"<n>"` any number, and a
 //! `"created": 0` any timestamp. Objects are compared by keys, not key order.
@@ -264,6 +265,8 @@ fn front_cases() -> Vec<(Surface, PathBuf)> {
         ("messages", Surface::Messages),
         ("responses", Surface::Responses),
         ("completions", Surface::Completions),
+        ("ollama_chat", Surface::OllamaChat),
+        ("ollama_generate", Surface::OllamaGenerate),
     ] {
         for case in std::fs::read_dir(root.join(name)).unwrap() {
             out.push((surface, case.unwrap().path()));
@@ -298,9 +301,20 @@ fn encode_stream(surface: Surface, pieces: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// The events of an SSE body as (event name or "data", data) pairs.
+/// The events of an SSE body as (event name or "data", data) pairs; of an NDJSON body (the
+/// Ollama API's streams) as ("line", line) pairs.
 fn events(body: &[u8]) -> Vec<(String, Vec<u8>)> {
     let text = String::from_utf8(body.to_vec()).unwrap();
+    if text.starts_with('{') {
+        assert!(text.ends_with('\n'), "NDJSON ends with a newline");
+        return text
+            .lines()
+            .map(|l| {
+                assert!(!l.is_empty(), "an empty NDJSON line");
+                ("line".to_string(), l.as_bytes().to_vec())
+            })
+            .collect();
+    }
     let mut out = Vec::new();
     for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
         let mut name = "data".to_string();
@@ -357,6 +371,7 @@ fn run_front_case(surface: Surface, case: &Path) {
                 completion: 7,
                 total: 19,
             },
+            took: std::time::Duration::from_millis(250),
         };
         let body = front::render(surface, completion, &echo)
             .unwrap_or_else(|e| panic!("{}: {e:?}", case.display()));
@@ -400,6 +415,10 @@ fn run_front_case(surface: Surface, case: &Path) {
                 data,
             );
         }
+        if matches!(surface, Surface::OllamaChat | Surface::OllamaGenerate) {
+            continue_ndjson(case, &whole);
+            return;
+        }
         // A client reading the encoded stream byte by byte sees the same events.
         let mut client = SseReader::new();
         let mut seen = 0;
@@ -410,6 +429,23 @@ fn run_front_case(surface: Surface, case: &Path) {
             }
         }
         assert_eq!(seen, got.len(), "{}: client-side split", case.display());
+    }
+}
+
+/// An NDJSON stream: every line one JSON object, the last one `done`.
+fn continue_ndjson(case: &Path, whole: &[u8]) {
+    let lines: Vec<&[u8]> = whole
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    for (i, l) in lines.iter().enumerate() {
+        let v = parse(l);
+        assert_eq!(
+            v.get_bool("done"),
+            Some(i + 1 == lines.len()),
+            "{}: line {i} done",
+            case.display()
+        );
     }
 }
 

@@ -29,6 +29,7 @@ mod http_layer;
 mod layering;
 mod metrics;
 mod models;
+mod ollama;
 mod persistence;
 mod proxies;
 mod proxy;

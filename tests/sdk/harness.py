@@ -38,8 +38,11 @@ class Proxy:
             self.cli("keys", "add", platform, "--label", "sdk", stdin=key + "\n")
         self.server = subprocess.Popen([self.binary, "--listen", "127.0.0.1:0", "--data-dir", self.data], env=self.env,
                                        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        self.addr = None
+        self.addr = self.ollama_addr = None
         for line in self.server.stderr:
+            o = re.search(r"the Ollama API is served on http://(\S+)", line)
+            if o:
+                self.ollama_addr = o.group(1)
             m = re.search(r"listening on http://(\S+)", line)
             if m:
                 self.addr = m.group(1)

@@ -254,6 +254,22 @@ impl Proxy {
         Proxy::spawn(dir, env)
     }
 
+    /// The Ollama listener's address (`FREELLMAPI_OLLAMA_LISTEN=127.0.0.1:0`), from the log.
+    pub fn ollama_addr(&self) -> SocketAddr {
+        const SAYS: &str = "the Ollama API is served on http://";
+        self.wait_for("the Ollama listener", Duration::from_secs(10), |p| {
+            p.log_text().contains(SAYS)
+        });
+        let log = self.log_text();
+        let at = log.find(SAYS).unwrap() + SAYS.len();
+        log[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     pub fn log_text(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }

@@ -1,7 +1,8 @@
-//! Any body on any translated surface (Anthropic Messages, Responses, completions,
-//! embeddings), and any chunk through each surface's stream encoder. The first byte picks the
-//! surface. No panic; an accepted request becomes an internal chat body that is valid JSON;
-//! every encoder's output is well-formed SSE whose data lines parse as JSON.
+//! Any body on any translated surface (Anthropic Messages, Responses, completions, Ollama's
+//! chat and generate, embeddings), and any chunk through each surface's stream encoder. The
+//! first byte picks the surface. No panic; an accepted request becomes an internal chat body
+//! that is valid JSON; every encoder's output is well-formed SSE whose data lines parse as
+//! JSON, or NDJSON whose lines do.
 #![no_main]
 
 use std::collections::hash_map::DefaultHasher;
@@ -10,10 +11,28 @@ use freellmapi::front::{self, Encoder};
 use freellmapi::surface::Surface;
 use freellmapi::wire::Usage;
 
-const SURFACES: [Surface; 3] = [Surface::Messages, Surface::Responses, Surface::Completions];
+const SURFACES: [Surface; 5] = [
+    Surface::Messages,
+    Surface::Responses,
+    Surface::Completions,
+    Surface::OllamaChat,
+    Surface::OllamaGenerate,
+];
+
+/// Ollama's streams are NDJSON: every line one JSON object.
+fn check_ndjson(out: &[u8]) {
+    assert!(out.is_empty() || out.ends_with(b"\n"), "NDJSON ends with a newline");
+    for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let mut bytes = line.to_vec();
+        assert!(freellmapi::json::parse_value(&mut bytes).is_ok(), "bad NDJSON line");
+    }
+}
 
 fn check_sse(out: &[u8]) {
     let text = std::str::from_utf8(out).expect("encoders write UTF-8");
+    if text.starts_with('{') {
+        return check_ndjson(out);
+    }
     for block in text.split("\n\n").filter(|b| !b.is_empty()) {
         for line in block.lines() {
             if let Some(data) = line.strip_prefix("data: ") {
@@ -47,6 +66,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     if pick == 0xff {
         let _ = front::embeddings::parse(&mut body.to_vec(), &VOCABS);
+        return;
+    }
+    if pick == 0xfe {
+        let _ = front::embeddings::parse_ollama(&mut body.to_vec(), body.len() % 2 == 0);
         return;
     }
     let surface = SURFACES[pick as usize % SURFACES.len()];
