@@ -1,8 +1,8 @@
-// The dashboard shell: the login and setup screens, the hash router over the five pages, and
-// the theme. Pages live in pages/, shared building blocks in ui.js, the strings in i18n/.
-// Native ES modules, no build step.
+// The dashboard shell: the login and setup screens, the hash router over the five pages, the
+// theme and the language switch. Pages live in pages/, shared building blocks in ui.js, the
+// strings in i18n/. Native ES modules, no build step.
 import { h, api, attempt, clearTimers, onLoginRequired } from './ui.js?v={{v}}';
-import { t, tx, preferred, useLocale } from './i18n/index.js?v={{v}}';
+import { t, tx, LOCALES, locale, preferred, useLocale, remember } from './i18n/index.js?v={{v}}';
 import { keys } from './pages/keys.js?v={{v}}';
 import { chain } from './pages/chain.js?v={{v}}';
 import { models } from './pages/models.js?v={{v}}';
@@ -92,7 +92,7 @@ async function boot() {
   if (first && !authed) first.focus();
 }
 
-// ----- theme --------------------------------------------------------------------------
+// ----- theme and language -------------------------------------------------------------
 
 function applyTheme(theme) {
   document.documentElement.dataset.theme = theme;
@@ -101,9 +101,14 @@ function applyTheme(theme) {
   b.setAttribute('aria-label', t(theme === 'dark' ? 'theme.toLight' : 'theme.toDark'));
 }
 
-// The header's own words.
+// The header's own words; the switch names the other language in that language, so a reader
+// of either can find it.
 function applyLocale() {
   document.querySelectorAll('[data-i18n]').forEach(e => { e.textContent = t(e.dataset.i18n); });
+  const other = Object.keys(LOCALES).find(l => l !== locale());
+  const b = document.getElementById('locale');
+  b.textContent = LOCALES[other];
+  b.lang = other;
   applyTheme(document.documentElement.dataset.theme);
 }
 
@@ -114,6 +119,15 @@ document.getElementById('theme').addEventListener('click', () => {
   const theme = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
   localStorage.setItem('theme', theme);
   applyTheme(theme);
+});
+// The page is drawn again in the new language: whatever it shows is fetched again, unsaved
+// edits (a chain being reordered) are dropped, as on leaving the page.
+document.getElementById('locale').addEventListener('click', async () => {
+  const next = Object.keys(LOCALES).find(l => l !== locale());
+  await useLocale(next);
+  remember(locale());
+  applyLocale();
+  if (authed) render(); else boot();
 });
 document.getElementById('logout').addEventListener('click', async () => {
   await attempt(() => api('POST', '/api/logout'));

@@ -1,13 +1,13 @@
 // The dashboard's language: which locale is in use (the remembered choice, else the first the
 // browser prefers that has a table), its string table, and t()/tx() to read it. English is
-// always loaded, as the fallback for a key another table lacks; any other table is to be
-// fetched only when chosen (LOADERS).
+// always loaded, as the fallback for a key another table lacks; any other table is fetched
+// only when chosen.
 import en from './en.js?v={{v}}';
 
 /** Every locale with a table, by its name in its own language (what the switch shows). */
-export const LOCALES = { en: 'English' };
+export const LOCALES = { en: 'English', 'zh-CN': '中文' };
 
-const LOADERS = {};
+const LOADERS = { 'zh-CN': () => import('./zh-CN.js?v={{v}}') };
 const REMEMBERED = 'locale';
 
 let current = 'en';
@@ -18,7 +18,8 @@ const language = tag => tag.toLowerCase().split('-')[0];
 
 /**
  * The remembered choice, else the first of navigator.languages (the list the browser sends as
- * Accept-Language) whose language has a table. The region and script are not compared.
+ * Accept-Language) whose language has a table. The region and script are not compared: zh-TW
+ * and zh-HK get the Simplified table too, the only Chinese one and closer for them than English.
  */
 export function preferred() {
   const saved = localStorage.getItem(REMEMBERED);
