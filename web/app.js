@@ -1,7 +1,8 @@
-// The dashboard shell: the login and setup screens, the hash router over the five pages, and
-// the theme. Pages live in pages/, shared building blocks in ui.js. Native ES modules, no
-// build step.
+// The dashboard shell: the login and setup screens, the hash router over the five pages, the
+// theme and the language switch. Pages live in pages/, shared building blocks in ui.js, the
+// strings in i18n/. Native ES modules, no build step.
 import { h, api, attempt, clearTimers, onLoginRequired } from './ui.js?v={{v}}';
+import { t, tx, LOCALES, locale, preferred, useLocale, remember } from './i18n/index.js?v={{v}}';
 import { keys } from './pages/keys.js?v={{v}}';
 import { chain } from './pages/chain.js?v={{v}}';
 import { models } from './pages/models.js?v={{v}}';
@@ -21,21 +22,20 @@ function setupScreen() {
   const submit = async e => {
     e.preventDefault();
     err.textContent = '';
-    if (pw.value !== pw2.value) { err.textContent = 'The passwords differ.'; return; }
+    if (pw.value !== pw2.value) { err.textContent = t('setup.differ'); return; }
     try {
       await api('POST', '/api/setup', { code: code.value, password: pw.value });
       boot();
     } catch (x) { err.textContent = x.message; }
   };
   return h('form', { class: 'card narrow', onsubmit: submit },
-    h('h1', {}, 'Set up the dashboard'),
-    h('p', { class: 'muted' }, 'The server printed a one-time setup code when it started (',
-      h('code', {}, 'journalctl -u freellmapi'), '). Enter it and choose the dashboard password.'),
-    h('label', { for: 'setup-code' }, 'Setup code'), code,
-    h('label', { for: 'setup-password' }, 'Password (at least 8 characters)'), pw,
-    h('label', { for: 'setup-password2' }, 'Password again'), pw2,
+    h('h1', {}, t('setup.title')),
+    h('p', { class: 'muted' }, tx('setup.intro', { command: h('code', {}, 'journalctl -u freellmapi') })),
+    h('label', { for: 'setup-code' }, t('setup.code')), code,
+    h('label', { for: 'setup-password' }, t('setup.password')), pw,
+    h('label', { for: 'setup-password2' }, t('setup.password2')), pw2,
     err,
-    h('button', { type: 'submit', class: 'primary' }, 'Set password'));
+    h('button', { type: 'submit', class: 'primary' }, t('setup.submit')));
 }
 
 function loginScreen() {
@@ -50,12 +50,12 @@ function loginScreen() {
     } catch (x) { err.textContent = x.message; pw.select(); }
   };
   return h('form', { class: 'card narrow', onsubmit: submit },
-    h('h1', {}, 'Log in'),
-    h('label', { for: 'login-password' }, 'Dashboard password'), pw,
+    h('h1', {}, t('login.title')),
+    h('label', { for: 'login-password' }, t('login.password')), pw,
     err,
-    h('button', { type: 'submit', class: 'primary' }, 'Log in'),
-    h('p', { class: 'muted small' }, 'Forgot it? On the server run ',
-      h('code', {}, 'sudo -u freellmapi freellmapi admin-password --data-dir /var/lib/freellmapi'), '.'));
+    h('button', { type: 'submit', class: 'primary' }, t('login.submit')),
+    h('p', { class: 'muted small' }, tx('login.forgot', {
+      command: h('code', {}, 'sudo -u freellmapi freellmapi admin-password --data-dir /var/lib/freellmapi') })));
 }
 
 // ----- routing ------------------------------------------------------------------------
@@ -79,7 +79,7 @@ async function boot() {
   clearTimers();
   let state;
   try { state = await api('GET', '/api/session'); } catch (e) {
-    main.replaceChildren(h('p', { class: 'error' }, `The server did not answer: ${e.message}`));
+    main.replaceChildren(h('p', { class: 'error' }, t('app.noAnswer', { error: e.message })));
     return;
   }
   authed = state.authenticated;
@@ -92,20 +92,42 @@ async function boot() {
   if (first && !authed) first.focus();
 }
 
-// ----- theme --------------------------------------------------------------------------
+// ----- theme and language -------------------------------------------------------------
 
-function applyTheme(t) {
-  document.documentElement.dataset.theme = t;
+function applyTheme(theme) {
+  document.documentElement.dataset.theme = theme;
   const b = document.getElementById('theme');
-  b.textContent = t === 'dark' ? 'Light' : 'Dark';
-  b.setAttribute('aria-label', `Switch to ${t === 'dark' ? 'light' : 'dark'} theme`);
+  b.textContent = t(theme === 'dark' ? 'theme.light' : 'theme.dark');
+  b.setAttribute('aria-label', t(theme === 'dark' ? 'theme.toLight' : 'theme.toDark'));
 }
 
-applyTheme(localStorage.getItem('theme') || 'dark');
+// The header's own words; the switch names the other language in that language, so a reader
+// of either can find it.
+function applyLocale() {
+  document.querySelectorAll('[data-i18n]').forEach(e => { e.textContent = t(e.dataset.i18n); });
+  const other = Object.keys(LOCALES).find(l => l !== locale());
+  const b = document.getElementById('locale');
+  b.textContent = LOCALES[other];
+  b.lang = other;
+  applyTheme(document.documentElement.dataset.theme);
+}
+
+await useLocale(preferred());
+document.documentElement.dataset.theme = localStorage.getItem('theme') || 'dark';
+applyLocale();
 document.getElementById('theme').addEventListener('click', () => {
-  const t = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
-  localStorage.setItem('theme', t);
-  applyTheme(t);
+  const theme = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+  localStorage.setItem('theme', theme);
+  applyTheme(theme);
+});
+// The page is drawn again in the new language: whatever it shows is fetched again, unsaved
+// edits (a chain being reordered) are dropped, as on leaving the page.
+document.getElementById('locale').addEventListener('click', async () => {
+  const next = Object.keys(LOCALES).find(l => l !== locale());
+  await useLocale(next);
+  remember(locale());
+  applyLocale();
+  if (authed) render(); else boot();
 });
 document.getElementById('logout').addEventListener('click', async () => {
   await attempt(() => api('POST', '/api/logout'));
@@ -113,4 +135,6 @@ document.getElementById('logout').addEventListener('click', async () => {
 });
 window.addEventListener('hashchange', () => { if (authed) render(); });
 onLoginRequired(boot);
-document.addEventListener('DOMContentLoaded', boot);
+// A module script runs once the document is parsed; after the await above, DOMContentLoaded
+// may already have fired.
+boot();

@@ -1,6 +1,8 @@
 // Inline SVG charts without a library: a two-series line chart over time and horizontal bars.
 // Everything is built with createElementNS and attributes (no inline styles: the page's CSP
-// forbids them); colours come from CSS classes.
+// forbids them); colours come from CSS classes. Numbers and labels follow the chosen language.
+import { t, locale } from './i18n/index.js?v={{v}}';
+
 const NS = 'http://www.w3.org/2000/svg';
 
 function el(tag, attrs, text) {
@@ -40,12 +42,12 @@ export function line(points, series, fmt) {
     points.forEach((p, i) => {
       if (p[s.key] > 0) {
         const c = el('circle', { cx: x(i), cy: y(p[s.key]), r: 2.5, class: `dot ${s.cls}` });
-        c.append(el('title', {}, `${fmt(p.ts)}: ${p[s.key]} ${s.label}`));
+        c.append(el('title', {}, t('chart.point', { when: fmt(p.ts), value: p[s.key], label: s.label })));
         svg.append(c);
       }
     });
   }
-  svg.setAttribute('aria-label', series.map(s => s.label).join(' and ') + ' over time');
+  svg.setAttribute('aria-label', t('chart.overTime', { series: series.map(s => s.label).join(t('chart.and')) }));
   return svg;
 }
 
@@ -59,17 +61,16 @@ export function bars(items, unit) {
     svg.append(el('text', { x: labelW - 6, y: yy + 15, class: 'axis', 'text-anchor': 'end' }, it.label));
     const w = ((W - labelW - 70) * it.value) / max;
     const r = el('rect', { x: labelW, y: yy + 3, width: Math.max(w, 1), height: rowH - 10, rx: 3, class: `bar ${it.cls || ''}` });
-    r.append(el('title', {}, `${it.label}: ${it.value}${unit || ''}${it.note ? ' · ' + it.note : ''}`));
+    r.append(el('title', {}, t('chart.bar', { label: it.label, value: `${it.value}${unit || ''}` }) + (it.note ? ' · ' + it.note : '')));
     svg.append(r);
     svg.append(el('text', { x: labelW + w + 6, y: yy + 15, class: 'value' }, fmtNum(it.value) + (unit || '')));
   });
-  svg.setAttribute('aria-label', 'bar chart');
+  svg.setAttribute('aria-label', t('chart.bars'));
   return svg;
 }
 
+// Short forms from 10 000 up, in the locale's own units (12.3K, 1.2万).
 export function fmtNum(v) {
-  if (v >= 1e9) return (v / 1e9).toFixed(1) + 'B';
-  if (v >= 1e6) return (v / 1e6).toFixed(1) + 'M';
-  if (v >= 1e4) return (v / 1e3).toFixed(1) + 'K';
-  return String(Math.round(v * 10) / 10);
+  const opts = v >= 1e4 ? { notation: 'compact', maximumFractionDigits: 1 } : { maximumFractionDigits: 1 };
+  return new Intl.NumberFormat(locale(), opts).format(v);
 }

@@ -1,7 +1,8 @@
 // What every page builds with: a tiny DOM builder, API calls, toasts, confirmations, refresh
-// timers and formatting. No framework; every piece of user or server text is set with
-// textContent, never parsed as HTML.
+// timers and formatting (in the chosen language). No framework; every piece of user or server
+// text is set with textContent, never parsed as HTML.
 import { fmtNum } from './charts.js?v={{v}}';
+import { t, locale } from './i18n/index.js?v={{v}}';
 
 let timers = [];
 let loginRequired = () => {};
@@ -55,9 +56,9 @@ export async function api(method, path, body) {
 }
 
 export function toast(message, kind) {
-  const t = document.getElementById('toast');
+  const box = document.getElementById('toast');
   const item = h('div', { class: `toast ${kind || ''}` }, message);
-  t.append(item);
+  box.append(item);
   setTimeout(() => item.remove(), kind === 'error' ? 6000 : 2500);
 }
 
@@ -66,9 +67,9 @@ export async function attempt(fn) {
   try { return await fn(); } catch (e) { toast(e.message, 'error'); return undefined; }
 }
 
-// A modal confirmation (or a prompt when `input` names an input type). Resolves to
-// false/null when cancelled.
-export function confirmBox(text, okLabel, input) {
+// A modal confirmation (or a prompt when `input` names an input type); `danger` marks an
+// action that cannot be taken back. Resolves to false/null when cancelled.
+export function confirmBox(text, { ok, input, danger } = {}) {
   return new Promise(resolve => {
     const d = document.getElementById('dialog');
     const field = input ? h('input', { type: input, autocomplete: input === 'password' ? 'current-password' : 'off', required: true, 'aria-label': text }) : null;
@@ -77,8 +78,8 @@ export function confirmBox(text, okLabel, input) {
       h('p', {}, text),
       field,
       h('div', { class: 'row end' },
-        h('button', { type: 'button', class: 'ghost', onclick: () => done(field ? null : false) }, 'Cancel'),
-        h('button', { type: 'submit', class: okLabel === 'Remove' || okLabel === 'Rotate' ? 'danger' : 'primary' }, okLabel || 'OK')));
+        h('button', { type: 'button', class: 'ghost', onclick: () => done(field ? null : false) }, t('common.cancel')),
+        h('button', { type: 'submit', class: danger ? 'danger' : 'primary' }, ok || t('common.ok'))));
     d.replaceChildren(form);
     d.onclose = () => resolve(field ? null : false);
     d.showModal();
@@ -95,8 +96,8 @@ export function clearTimers() {
   timers = [];
 }
 
-export const localTime = ts => new Date(ts).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-export const hhmm = iso => iso ? new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : 'never';
+export const localTime = ts => new Date(ts).toLocaleString(locale(), { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+export const hhmm = iso => iso ? new Date(iso).toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' }) : t('common.never');
 
 export const fmt = n => (n === null || n === undefined) ? '—' : fmtNum(n);
 export const card = (title, ...body) => h('section', { class: 'card' }, title ? h('h2', {}, title) : null, ...body);

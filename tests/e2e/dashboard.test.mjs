@@ -5,13 +5,16 @@
 // from it, switches a model off (it leaves /v1/models), syncs the catalog from the provider's
 // changed listing (one model retired, one added), edits the model aliases (a bad route
 // is refused, a good one saved),
-// streams a playground reply, and sees the request counted on the analytics page. Screenshots
-// of every page go to target/e2e/. Any page error or CSP violation fails the test.
+// streams a playground reply, and sees the request counted on the analytics page. In Chinese:
+// a browser that prefers zh-CN gets the setup, login and pages in Chinese, switches to English
+// and keeps it over a reload; an English one switches to 中文 and sees no English left on any
+// page. Before all that, the string tables are checked to have the same keys and placeholders.
+// Screenshots of every page go to target/e2e/. Any page error or CSP violation fails the test.
 //
 //   node tests/e2e/dashboard.test.mjs [path/to/freellmapi]
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +30,60 @@ const PARTS = ['Hello', ' from', ' the', ' mock', ' upstream.'];
 
 function fail(msg) {
   throw new Error(msg);
+}
+
+// ----- the string tables ----------------------------------------------------------------------
+
+// Every table has English's keys, no more, and each string the same {placeholders}: a string
+// added to one table only would fall back to English, or show a key, where nobody looks.
+async function checkStringTables() {
+  const dir = path.join(root, 'web/i18n');
+  const load = async name => (await import('data:text/javascript,' + encodeURIComponent(readFileSync(path.join(dir, name), 'utf8')))).default;
+  const en = await load('en.js');
+  const holes = v => [...new Set([...(typeof v === 'string' ? [v] : Object.values(v)).join(' ').matchAll(/\{(\w+)\}/g)].map(m => m[1]))].sort().join(',');
+  const problems = [];
+  for (const [k, v] of Object.entries(en)) {
+    if (typeof v !== 'string' && typeof v.other !== 'string') problems.push(`en.js ${k}: a plural without "other"`);
+  }
+  const tables = readdirSync(dir).filter(f => f !== 'en.js' && f !== 'index.js' && f.endsWith('.js'));
+  if (!tables.length) problems.push('no table besides en.js');
+  for (const name of tables) {
+    const other = await load(name);
+    for (const k of Object.keys(en)) if (!(k in other)) problems.push(`${name} lacks ${k}`);
+    for (const k of Object.keys(other)) if (!(k in en)) problems.push(`${name} has ${k}, which en.js lacks`);
+    for (const k of Object.keys(en)) {
+      if (k in other && holes(en[k]) !== holes(other[k])) problems.push(`${name} ${k}: placeholders {${holes(other[k])}}, en.js {${holes(en[k])}}`);
+    }
+  }
+  if (problems.length) fail(`string tables:\n${problems.join('\n')}`);
+  return Object.keys(en).length;
+}
+
+const stringCount = await checkStringTables();
+
+// English words left on a page shown in Chinese: the dashboard's own text (headings, buttons,
+// labels, placeholders, titles, aria-labels), leaving out what the server or the catalog
+// names (model and platform names, codes, table cells, provider notes).
+async function englishLeft(page) {
+  return page.evaluate(() => {
+    const data = 'code, td, option, strong, h3, .note, .plat, .msg, #toast, .brand, #locale, noscript, datalist';
+    const words = /\b[A-Za-z][a-z]+\s+[a-z]{2,}\b/;
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || el.closest(data) || el.closest('[hidden], dialog:not([open])')) continue;
+      if (words.test(n.textContent)) found.push(n.textContent.trim());
+    }
+    for (const el of document.querySelectorAll('[placeholder], [title], [aria-label]')) {
+      if (el.closest('#locale, .brand, [hidden], dialog:not([open])')) continue;
+      for (const a of ['placeholder', 'title', 'aria-label']) {
+        const v = el.getAttribute(a);
+        if (v && words.test(v)) found.push(`${a}="${v}"`);
+      }
+    }
+    return found;
+  });
 }
 
 // ----- the mock upstream --------------------------------------------------------------------
@@ -112,21 +169,45 @@ const problems = [];
 let step = 'start';
 let page = null;
 try {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, colorScheme: 'dark' });
-  page = await context.newPage();
-  page.on('pageerror', e => problems.push(`page error: ${e.message}`));
-  page.on('console', m => {
-    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  page.setDefaultTimeout(15000);
+  // Playwright's locale sets both navigator.languages and Accept-Language.
+  const open = async locale => {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, colorScheme: 'dark', locale });
+    const p = await context.newPage();
+    p.on('pageerror', e => problems.push(`page error (${locale}): ${e.message}`));
+    p.on('console', m => {
+      if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console (${locale}): ${m.text()}`);
+    });
+    p.setDefaultTimeout(15000);
+    return p;
+  };
+  page = await open('en-US');
+  const zhPage = await open('zh-CN');
   // Screenshots without the transient toasts, so a reviewer sees the page itself.
   const shot = async (name, full) => {
     await page.evaluate(() => document.getElementById('toast').replaceChildren());
     await page.screenshot({ path: path.join(shots, name), fullPage: !!full });
   };
 
+  step = 'a browser that prefers Chinese gets the setup screen in Chinese';
+  await zhPage.goto(base + '/');
+  await zhPage.waitForSelector('html[lang="zh-CN"]');
+  await zhPage.waitForSelector('h1:has-text("初始化控制台")');
+  await zhPage.waitForSelector('label[for=setup-code]:has-text("初始化码")');
+  await zhPage.waitForSelector('button[type=submit]:has-text("设置密码")');
+  await zhPage.waitForSelector('#locale:has-text("English")');
+  const zhLeft = await englishLeft(zhPage);
+  if (zhLeft.length) fail(`English on the Chinese setup screen: ${zhLeft.join(' | ')}`);
+  // Traditional Chinese readers get the one Chinese table; a language without one gets English.
+  for (const [locale, lang] of [['zh-TW', 'zh-CN'], ['fr-FR', 'en']]) {
+    const other = await open(locale);
+    await other.goto(base + '/');
+    await other.waitForSelector(`html[lang="${lang}"] #setup-code`);
+    await other.context().close();
+  }
+
   step = 'setup';
   await page.goto(base + '/');
+  await page.waitForSelector('html[lang="en"] h1:has-text("Set up the dashboard")');
   await page.fill('#setup-code', proxy.code);
   await page.fill('#setup-password', PASSWORD);
   await page.fill('#setup-password2', PASSWORD);
@@ -303,6 +384,73 @@ try {
   await page.waitForSelector('#analytics-body td:has-text("Chat completions")');
   await shot('analytics.png', true);
 
+  step = 'Chinese: the login and the pages, then English, kept over a reload';
+  await zhPage.reload();
+  await zhPage.waitForSelector('h1:has-text("登录")');
+  await zhPage.waitForSelector('label[for=login-password]:has-text("控制台密码")');
+  await zhPage.fill('#login-password', PASSWORD);
+  await zhPage.click('button[type=submit]:has-text("登录")');
+  await zhPage.waitForSelector('#nav:not([hidden]) a[data-page=keys]:has-text("密钥")');
+  for (const [name, text] of [['chain', '回退链'], ['models', '模型'], ['analytics', '统计分析'], ['playground', '调试台']]) {
+    await zhPage.waitForSelector(`#nav a[data-page=${name}]:has-text("${text}")`);
+  }
+  await zhPage.waitForSelector('#logout:has-text("退出登录")');
+  await zhPage.waitForSelector('#page-keys h2:has-text("服务商密钥")');
+  await zhPage.waitForSelector('#key-list li.key button:has-text("检查")');
+  await zhPage.waitForSelector('#key-list li.key .muted:has-text("正常")');
+  await zhPage.click('#locale');
+  await zhPage.waitForSelector('html[lang="en"]');
+  await zhPage.waitForSelector('#nav a[data-page=keys]:text-is("Keys")');
+  await zhPage.waitForSelector('#page-keys h2:has-text("Provider keys")');
+  await zhPage.waitForSelector('#locale:has-text("中文")');
+  await zhPage.reload();
+  await zhPage.waitForSelector('#page-keys h2:has-text("Provider keys")');
+  await zhPage.waitForSelector('#nav a[data-page=chain]:text-is("Fallback chain")');
+  if (await zhPage.getAttribute('html', 'lang') !== 'en') fail('English was not kept over a reload');
+
+  step = 'an English browser switches to 中文: every page, no English left';
+  await page.click('#nav a[data-page=keys]');
+  await page.waitForSelector('#key-list li.key');
+  await page.click('#locale:has-text("中文")');
+  await page.waitForSelector('html[lang="zh-CN"]');
+  await page.waitForSelector('#page-keys h2:has-text("客户端 API 密钥")');
+  await page.waitForSelector('#page-keys button:has-text("全部检查")');
+  await page.waitForSelector('#key-list li.key button:has-text("删除")');
+  await page.waitForSelector('#client-keys p:has-text("暂无。")');
+  await page.waitForSelector('#key-list li.key');
+  const left = {};
+  left.keys = await englishLeft(page);
+  await shot('keys-zh.png', true);
+  await page.click('#nav a[data-page=models]');
+  await page.waitForSelector('#page-models h2:has-text("模型")');
+  await page.waitForSelector('#page-models h2:has-text("服务商")');
+  await page.waitForSelector('#model-list th:has-text("能力")');
+  await page.waitForSelector('#sync-now:has-text("立即同步")');
+  await page.waitForSelector('#add-model:has-text("添加模型")');
+  await page.waitForSelector('#model-list .badge.state-retired:has-text("已下线")');
+  await page.waitForSelector('#alias-list .alias-route');
+  await page.waitForSelector('#embedding-aliases select');
+  left.models = await englishLeft(page);
+  await shot('models-zh.png', true);
+  await page.click('#nav a[data-page=chain]');
+  await page.waitForSelector('#chain-list li.entry');
+  await page.waitForSelector('#page-chain h2:has-text("回退链")');
+  left.chain = await englishLeft(page);
+  await page.click('#nav a[data-page=analytics]');
+  await page.waitForSelector('#analytics-body td:has-text("Chat Completions")');
+  await page.waitForSelector('.tabs button:has-text("24 小时")');
+  left.analytics = await englishLeft(page);
+  await page.click('#nav a[data-page=playground]');
+  await page.waitForSelector('#pg-send:has-text("发送")');
+  left.playground = await englishLeft(page);
+  for (const [name, found] of Object.entries(left)) {
+    if (found.length) fail(`English on the Chinese ${name} page: ${found.join(' | ')}`);
+  }
+  await page.reload();
+  await page.waitForSelector('#pg-send:has-text("发送")');
+  await page.click('#locale:has-text("English")');
+  await page.waitForSelector('#pg-send:has-text("Send")');
+
   step = 'light theme and a phone-sized screen';
   await page.click('#theme');
   await page.setViewportSize({ width: 360, height: 740 });
@@ -326,7 +474,7 @@ try {
 
   if (problems.length) fail(problems.join('\n'));
   if (proxy.log().includes('gsk_e2ebrowserkey')) fail('the provider key reached the server log');
-  console.log(`dashboard e2e: ok (${mock.seen.length} upstream requests; screenshots in ${path.relative(root, shots)}/)`);
+  console.log(`dashboard e2e: ok (${stringCount} strings in each language; ${mock.seen.length} upstream requests; screenshots in ${path.relative(root, shots)}/)`);
 } catch (e) {
   console.error(`dashboard e2e failed at "${step}": ${e.message}`);
   if (page) await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});

@@ -1,6 +1,7 @@
 // The Fallback chain page: reorder (pointer or keyboard), switch entries off, sort presets,
 // penalties and cooldowns, and this month's free budget.
-import { h, api, toast, attempt, confirmBox, every, fmt, card } from '../ui.js?v={{v}}';
+import { h, api, toast, attempt, confirmBox, every, fmt } from '../ui.js?v={{v}}';
+import { t, tx } from '../i18n/index.js?v={{v}}';
 
 export function chain(root) {
   let entries = [];
@@ -8,25 +9,26 @@ export function chain(root) {
   const bar = h('div', { class: 'budget' });
   const listEl = h('ol', { class: 'chain', id: 'chain-list' });
   const hidden = h('details', { class: 'hidden-entries' });
-  const save = h('button', { type: 'button', class: 'primary', id: 'chain-save', onclick: () => commit() }, 'Save order');
-  const discard = h('button', { type: 'button', class: 'ghost', onclick: () => { dirty = false; load(); } }, 'Discard');
-  const draftBar = h('div', { class: 'draft', hidden: true }, h('span', {}, 'Unsaved changes'), discard, save);
+  const save = h('button', { type: 'button', class: 'primary', id: 'chain-save', onclick: () => commit() }, t('chain.save'));
+  const discard = h('button', { type: 'button', class: 'ghost', onclick: () => { dirty = false; load(); } }, t('chain.discard'));
+  const draftBar = h('div', { class: 'draft', hidden: true }, h('span', {}, t('chain.unsaved')), discard, save);
   // Ends cooldowns and penalties now (the usage windows stay), after a confirmation.
-  async function clearCooldowns(filter, what) {
-    if (!await confirmBox(`Clear the cooldowns of ${what}? Requests go to it again at once.`, 'Clear')) return;
+  async function clearCooldowns(filter, question) {
+    if (!await confirmBox(question, { ok: t('chain.clear') })) return;
     const r = await attempt(() => api('POST', '/api/cooldowns/clear', filter));
-    if (r) { toast(`Cleared ${r.cleared} cooling model/key pair${r.cleared === 1 ? '' : 's'}`); load(); }
+    if (r) { toast(t('chain.cleared', { n: r.cleared })); load(); }
   }
-  const clearAll = h('button', { type: 'button', class: 'ghost', id: 'clear-all-cooldowns', onclick: () => clearCooldowns({}, 'every model and key') }, 'Clear all cooldowns');
+  const clearAll = h('button', { type: 'button', class: 'ghost', id: 'clear-all-cooldowns', onclick: () => clearCooldowns({}, t('chain.clearConfirmAll')) }, t('chain.clearAll'));
   const sorts = ['intelligence', 'speed', 'budget'].map(p => h('button', { type: 'button', class: 'ghost', onclick: async () => {
-    if (!await confirmBox(`Replace the chain order with the ${p} preset? Switches stay as they are.`, 'Sort')) return;
+    const preset = t(`chain.preset.${p}`);
+    if (!await confirmBox(t('chain.sortConfirm', { preset }), { ok: t('chain.sort') })) return;
     const r = await attempt(() => api('POST', `/api/fallback/sort/${p}`));
-    if (r) { dirty = false; show(r); toast(`Sorted by ${p}`); }
-  } }, `Sort by ${p}`));
+    if (r) { dirty = false; show(r); toast(t('chain.sorted', { preset })); }
+  } }, t('chain.sortBy', { preset: t(`chain.preset.${p}`) })));
   root.append(
     h('section', { class: 'card' },
-      h('div', { class: 'row spread wrap' }, h('h2', {}, 'Fallback chain'), h('div', { class: 'row wrap' }, sorts, clearAll)),
-      h('p', { class: 'muted small' }, 'Requests for ', h('code', {}, 'auto'), ' try these from the top. Drag a row by its handle, or focus the handle and use the arrow keys.'),
+      h('div', { class: 'row spread wrap' }, h('h2', {}, t('chain.title')), h('div', { class: 'row wrap' }, sorts, clearAll)),
+      h('p', { class: 'muted small' }, tx('chain.intro', { auto: h('code', {}, 'auto') })),
       bar, draftBar, listEl, hidden));
 
   const markDirty = () => { dirty = true; draftBar.hidden = false; };
@@ -38,30 +40,32 @@ export function chain(root) {
     const visible = entries.filter(e => e.keyCount > 0);
     const none = entries.filter(e => e.keyCount === 0);
     listEl.replaceChildren(...visible.map(e => row(e)));
-    if (!visible.length) listEl.replaceChildren(h('li', { class: 'muted' }, 'No model has a key yet. ', h('a', { href: '#/keys' }, 'Add a provider key'), '.'));
-    hidden.replaceChildren(h('summary', {}, `Hidden: ${none.length} models without keys`),
+    if (!visible.length) listEl.replaceChildren(h('li', { class: 'muted' }, tx('chain.noKeys', { link: h('a', { href: '#/keys' }, t('chain.addKey')) })));
+    hidden.replaceChildren(h('summary', {}, t('chain.hidden', { n: none.length })),
       h('p', { class: 'muted small' }, none.map(e => e.displayName + ' (' + e.platform + ')').join(', ')));
     hidden.hidden = !none.length;
     renumber();
   }
 
   function row(e) {
-    const handle = h('button', { type: 'button', class: 'handle', 'aria-label': `Move ${e.displayName}`, title: 'Drag, or use the arrow keys' }, '⋮⋮');
+    const handle = h('button', { type: 'button', class: 'handle', 'aria-label': t('chain.move', { name: e.displayName }), title: t('chain.handle') }, '⋮⋮');
     const li = h('li', { class: 'entry' + (e.enabled && e.modelEnabled ? '' : ' off'), 'data-id': e.id },
       handle,
       h('span', { class: 'pos' }),
       h('div', { class: 'entry-main' },
         h('div', {}, h('strong', {}, e.displayName), ' ', h('span', { class: `plat p-${e.platform}` }, e.platformName),
-          e.penalty > 0 ? h('span', { class: 'badge warn' }, `−${e.penalty} penalty`) : null,
-          e.coolingKeys > 0 ? h('span', { class: 'badge warn' }, e.readyInS ? `cooling · ready in ${e.readyInS}s` : `${e.coolingKeys}/${e.keyCount} keys cooling`) : null,
-          e.coolingKeys > 0 || e.penalty > 0 ? h('button', { type: 'button', class: 'ghost small clear-cooldown', onclick: () => clearCooldowns({ platform: e.platform, model: e.modelId }, `${e.displayName}`) }, 'Clear') : null,
-          !e.modelEnabled ? h('span', { class: 'badge' }, 'model disabled') : null,
-          e.kind === 'embedding' ? h('span', { class: 'badge', title: 'Serves /v1/embeddings by name; never chosen for chat' }, 'embeddings') : null),
+          e.penalty > 0 ? h('span', { class: 'badge warn' }, t('chain.penalty', { n: e.penalty })) : null,
+          e.coolingKeys > 0 ? h('span', { class: 'badge warn' }, e.readyInS ? t('chain.readyIn', { s: e.readyInS })
+            : t('chain.keysCooling', { cooling: e.coolingKeys, total: e.keyCount })) : null,
+          e.coolingKeys > 0 || e.penalty > 0 ? h('button', { type: 'button', class: 'ghost small clear-cooldown',
+            onclick: () => clearCooldowns({ platform: e.platform, model: e.modelId }, t('chain.clearConfirmOne', { name: e.displayName })) }, t('chain.clear')) : null,
+          !e.modelEnabled ? h('span', { class: 'badge' }, t('chain.modelDisabled')) : null,
+          e.kind === 'embedding' ? h('span', { class: 'badge', title: t('chain.embeddingsTitle') }, t('chain.embeddings')) : null),
         h('div', { class: 'muted small' },
-          `Intel #${e.intelligenceRank} · Speed #${e.speedRank} · ${fmt(e.rpm)} rpm · ${fmt(e.rpd)} rpd`,
-          e.monthlyBudget ? ` · ${e.monthlyBudget} tok/mo` : '', ` · ${e.requests24h} req/24h · ${e.keyCount} key${e.keyCount === 1 ? '' : 's'}`)),
-      h('label', { class: 'switch', title: 'In the chain' },
-        h('input', { type: 'checkbox', checked: e.enabled, 'aria-label': `Use ${e.displayName} in the chain`, onchange: ev => {
+          t('chain.ranks', { intel: e.intelligenceRank, speed: e.speedRank, rpm: fmt(e.rpm), rpd: fmt(e.rpd) }),
+          e.monthlyBudget ? t('chain.monthly', { budget: e.monthlyBudget }) : '', t('chain.usage', { requests: e.requests24h, n: e.keyCount }))),
+      h('label', { class: 'switch', title: t('chain.inChain') },
+        h('input', { type: 'checkbox', checked: e.enabled, 'aria-label': t('chain.use', { name: e.displayName }), onchange: ev => {
           e.enabled = ev.target.checked; li.classList.toggle('off', !(e.enabled && e.modelEnabled)); markDirty();
         } }), h('span', {})));
     handle.addEventListener('keydown', ev => {
@@ -111,7 +115,7 @@ export function chain(root) {
     const rest = entries.filter(e => e.keyCount === 0);
     const body = [...order, ...rest].map(e => ({ id: e.id, enabled: e.enabled }));
     const r = await attempt(() => api('PUT', '/api/fallback', body));
-    if (r) { dirty = false; show(r); toast('Chain saved'); }
+    if (r) { dirty = false; show(r); toast(t('chain.saved')); }
   }
 
   async function load() {
@@ -137,12 +141,14 @@ function renderBudget(bar, data) {
     const r = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
     r.setAttribute('x', x); r.setAttribute('y', 0); r.setAttribute('width', Math.max(w, 0)); r.setAttribute('height', 14);
     r.setAttribute('class', cls);
-    const t = document.createElementNS('http://www.w3.org/2000/svg', 'title'); t.textContent = title; r.append(t);
+    const tip = document.createElementNS('http://www.w3.org/2000/svg', 'title'); tip.textContent = title; r.append(tip);
     svg.append(r); x += w;
   };
-  seg((used / totalTokens) * 1000, 'used', `used this month: ${fmt(usedThisMonth)}`);
+  seg((used / totalTokens) * 1000, 'used', t('chain.budget.used', { tokens: fmt(usedThisMonth) }));
   const scale = (1000 - x) / totalTokens;
-  for (const e of withBudget) seg(e.keysBudgetTokens * scale, `p-${e.platform}`, `${e.displayName}: ${e.monthlyBudget} tokens/month × ${e.keyCount} key${e.keyCount === 1 ? '' : 's'}`);
+  for (const e of withBudget) {
+    seg(e.keysBudgetTokens * scale, `p-${e.platform}`, t('chain.budget.entry', { name: e.displayName, budget: e.monthlyBudget, n: e.keyCount }));
+  }
   const pct = Math.round((100 * (totalTokens - used)) / totalTokens);
-  bar.replaceChildren(h('div', { class: 'muted small' }, `Monthly free budget: ${fmt(totalTokens - used)} remaining · ${pct}% of ${fmt(totalTokens)}`), svg);
+  bar.replaceChildren(h('div', { class: 'muted small' }, t('chain.budget.summary', { left: fmt(totalTokens - used), pct, total: fmt(totalTokens) })), svg);
 }

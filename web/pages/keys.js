@@ -1,8 +1,10 @@
 // The Keys page: the client API key and named client keys, provider keys (add, check,
 // enable, reveal, remove), key health, and backups.
 import { h, api, toast, attempt, confirmBox, every, localTime, hhmm, card } from '../ui.js?v={{v}}';
+import { t, tx } from '../i18n/index.js?v={{v}}';
 
-const STATUS_TEXT = { healthy: 'healthy', rate_limited: 'rate limited', invalid: 'invalid', error: 'error', unknown: 'unchecked' };
+const STATUSES = ['healthy', 'rate_limited', 'invalid', 'error', 'unknown'];
+const statusText = s => (STATUSES.includes(s) ? t(`keys.status.${s}`) : s);
 
 export function keys(root) {
   const tokenBox = h('div');
@@ -11,15 +13,15 @@ export function keys(root) {
   const list = h('div', { id: 'key-list' });
   const checkAll = h('button', { type: 'button', id: 'check-all', onclick: async () => {
     const r = await attempt(() => api('POST', '/api/keys/check-all'));
-    if (r) toast(r.started ? 'Checking every key in the background…' : 'A check is already running.');
+    if (r) toast(t(r.started ? 'keys.checkAllStarted' : 'keys.checkAllRunning'));
     setTimeout(refresh, 3000);
-  } }, 'Check all');
+  } }, t('keys.checkAll'));
   root.append(
-    card('Client API key', tokenBox),
-    card('Named client keys', clientBox),
-    card('Backup', renderBackup()),
-    card('Add a provider key', addBox),
-    h('section', { class: 'card' }, h('div', { class: 'row spread' }, h('h2', {}, 'Provider keys'), checkAll), list));
+    card(t('keys.clientKey'), tokenBox),
+    card(t('keys.namedClientKeys'), clientBox),
+    card(t('keys.backup'), renderBackup()),
+    card(t('keys.addProviderKey'), addBox),
+    h('section', { class: 'card' }, h('div', { class: 'row spread' }, h('h2', {}, t('keys.providerKeys')), checkAll), list));
 
   renderToken(tokenBox);
   renderClientKeys(clientBox);
@@ -50,25 +52,24 @@ async function renderToken(box) {
   const base = `${location.origin}/v1`;
   box.replaceChildren(
     h('div', { class: 'row wrap' }, value,
-      h('button', { type: 'button', class: 'ghost', onclick: e => { shown = !shown; show(); e.target.textContent = shown ? 'Hide' : 'Show'; } }, 'Show'),
+      h('button', { type: 'button', class: 'ghost', onclick: e => { shown = !shown; show(); e.target.textContent = t(shown ? 'keys.hide' : 'keys.show'); } }, t('keys.show')),
       h('button', { type: 'button', class: 'ghost', onclick: async e => {
-        try { await navigator.clipboard.writeText(token); e.target.textContent = 'Copied'; } catch (_) { toast('Copy failed: select the key and copy it by hand', 'error'); }
-        setTimeout(() => { e.target.textContent = 'Copy'; }, 1500);
-      } }, 'Copy'),
+        try { await navigator.clipboard.writeText(token); e.target.textContent = t('keys.copied'); } catch (_) { toast(t('keys.copyFailed'), 'error'); }
+        setTimeout(() => { e.target.textContent = t('keys.copy'); }, 1500);
+      } }, t('keys.copy')),
       h('button', { type: 'button', class: 'danger ghost', onclick: async () => {
-        if (!await confirmBox('Rotate the client API key? Every client using the current key stops working at once.', 'Rotate')) return;
+        if (!await confirmBox(t('keys.rotateConfirm'), { ok: t('keys.rotate'), danger: true })) return;
         const r = await attempt(() => api('POST', '/api/settings/token/rotate'));
-        if (r) { token = r.token; shown = true; show(); toast('New key in effect. Update your clients.'); }
-      } }, 'Rotate')),
-    h('p', { class: 'muted' }, 'Base URL for OpenAI clients: ', h('code', {}, base),
-      ' — model ', h('code', {}, 'auto'), ' routes through the fallback chain.'));
+        if (r) { token = r.token; shown = true; show(); toast(t('keys.rotated')); }
+      } }, t('keys.rotate'))),
+    h('p', { class: 'muted' }, tx('keys.baseUrl', { url: h('code', {}, base), auto: h('code', {}, 'auto') })));
 }
 
 // One key per device or app, each revocable alone; the key is shown once, when made.
 async function renderClientKeys(box) {
   const keys = await attempt(() => api('GET', '/api/client-keys'));
   if (!keys) return;
-  const label = h('input', { id: 'client-key-label', autocomplete: 'off', maxlength: 64, required: true, placeholder: 'e.g. laptop, Home Assistant' });
+  const label = h('input', { id: 'client-key-label', autocomplete: 'off', maxlength: 64, required: true, placeholder: t('keys.client.placeholder') });
   const made = h('div', { id: 'client-key-made' });
   const add = async e => {
     e.preventDefault();
@@ -76,22 +77,23 @@ async function renderClientKeys(box) {
     if (!r) return;
     await renderClientKeys(box);
     box.querySelector('#client-key-made').replaceChildren(h('div', { class: 'notice' },
-      `Key for ${r.label} — shown only now, copy it: `, h('code', { class: 'token', id: 'client-key-new' }, r.key)));
+      t('keys.client.made', { label: r.label }), h('code', { class: 'token', id: 'client-key-new' }, r.key)));
   };
   const rows = keys.map(k => h('li', { class: 'key', 'data-client-id': k.id },
     h('div', { class: 'key-main' },
       h('div', {}, h('code', {}, k.masked), ' ', h('strong', {}, k.label)),
-      h('div', { class: 'muted small' }, `made ${localTime(k.createdMs)} · last used ${k.lastUsedMs ? localTime(k.lastUsedMs) : 'never'}`)),
+      h('div', { class: 'muted small' }, t('keys.client.dates', {
+        made: localTime(k.createdMs), used: k.lastUsedMs ? localTime(k.lastUsedMs) : t('common.never') }))),
     h('div', { class: 'key-actions' }, h('button', { type: 'button', class: 'danger ghost', onclick: async () => {
-      if (!await confirmBox(`Revoke the key for ${k.label}? Its next request is refused.`, 'Revoke')) return;
-      if (await attempt(() => api('DELETE', `/api/client-keys/${k.id}`))) { toast(`Revoked the key for ${k.label}`); renderClientKeys(box); }
-    } }, 'Revoke'))));
+      if (!await confirmBox(t('keys.client.revokeConfirm', { label: k.label }), { ok: t('keys.client.revoke') })) return;
+      if (await attempt(() => api('DELETE', `/api/client-keys/${k.id}`))) { toast(t('keys.client.revoked', { label: k.label })); renderClientKeys(box); }
+    } }, t('keys.client.revoke')))));
   box.replaceChildren(
-    h('p', { class: 'muted' }, 'Keys for one device or app each, used like the key above on every API; Analytics shows who used what.'),
-    keys.length ? h('ul', { class: 'keys', id: 'client-key-list' }, rows) : h('p', { class: 'muted' }, 'None yet.'),
+    h('p', { class: 'muted' }, t('keys.client.intro')),
+    keys.length ? h('ul', { class: 'keys', id: 'client-key-list' }, rows) : h('p', { class: 'muted' }, t('keys.client.none')),
     made,
     h('form', { class: 'row wrap', onsubmit: add, id: 'client-key-form' },
-      h('label', { for: 'client-key-label' }, 'Label'), label, h('button', { type: 'submit', class: 'primary' }, 'Make a key')));
+      h('label', { for: 'client-key-label' }, t('keys.client.label')), label, h('button', { type: 'submit', class: 'primary' }, t('keys.client.make'))));
 }
 
 // The same sealed file as `freellmapi backup`: the store and the master key.
@@ -103,7 +105,7 @@ function renderBackup() {
     const res = await fetch('/api/backup', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ password: password.value, passphrase: passphrase.value }) });
     if (!res.ok) {
-      let msg = `backup failed (${res.status})`;
+      let msg = t('keys.backup.failed', { status: res.status });
       try { msg = (await res.json()).error.message; } catch (_) { /* not JSON */ }
       toast(msg, 'error');
       return;
@@ -115,26 +117,25 @@ function renderBackup() {
     a.click();
     setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
     password.value = ''; passphrase.value = '';
-    toast(`Backup downloaded (${(blob.size / 1048576).toFixed(1)} MiB). Keep the passphrase apart from the file.`);
+    toast(t('keys.backup.done', { size: (blob.size / 1048576).toFixed(1) }));
   };
   return h('form', { class: 'grid-form', id: 'backup-form', onsubmit: submit },
-    h('p', { class: 'muted' }, 'Keys, client keys, settings and the master key in one file sealed with a passphrase; restore it with ',
-      h('code', {}, 'freellmapi restore FILE --data-dir NEW_DIR'), '.'),
-    h('div', { class: 'field' }, h('label', { for: 'backup-password' }, 'Dashboard password'), password),
-    h('div', { class: 'field' }, h('label', { for: 'backup-passphrase' }, 'Backup passphrase (12+ characters)'), passphrase),
-    h('button', { type: 'submit', class: 'primary' }, 'Download backup'));
+    h('p', { class: 'muted' }, tx('keys.backup.intro', { command: h('code', {}, 'freellmapi restore FILE --data-dir NEW_DIR') })),
+    h('div', { class: 'field' }, h('label', { for: 'backup-password' }, t('common.password')), password),
+    h('div', { class: 'field' }, h('label', { for: 'backup-passphrase' }, t('keys.backup.passphrase')), passphrase),
+    h('button', { type: 'submit', class: 'primary' }, t('keys.backup.download')));
 }
 
 function renderAdd(box, platforms, refresh) {
   const keyed = platforms.filter(p => !p.keyless);
   const platform = h('select', { id: 'add-platform', required: true },
     keyed.map(p => h('option', { value: p.id }, p.name)));
-  const account = h('input', { id: 'add-account', autocomplete: 'off', placeholder: '32-hex account id' });
-  const accountRow = h('div', { class: 'field' }, h('label', { for: 'add-account' }, 'Cloudflare account ID'), account);
+  const account = h('input', { id: 'add-account', autocomplete: 'off', placeholder: t('keys.add.accountPlaceholder') });
+  const accountRow = h('div', { class: 'field' }, h('label', { for: 'add-account' }, t('keys.add.account')), account);
   const key = h('input', { id: 'add-key', type: 'password', autocomplete: 'off', required: true });
-  const label = h('input', { id: 'add-label', autocomplete: 'off', maxlength: 100, placeholder: 'optional' });
+  const label = h('input', { id: 'add-label', autocomplete: 'off', maxlength: 100, placeholder: t('keys.add.optional') });
   const unlimited = h('input', { id: 'add-unlimited', type: 'checkbox' });
-  const proxy = h('input', { id: 'add-proxy', autocomplete: 'off', placeholder: 'optional: socks5h://user:pass@host:1080' });
+  const proxy = h('input', { id: 'add-proxy', autocomplete: 'off', placeholder: t('keys.add.proxyPlaceholder') });
   const sync = () => {
     const p = keyed.find(x => x.id === platform.value);
     accountRow.hidden = !(p && p.accountToken);
@@ -150,7 +151,8 @@ function renderAdd(box, platforms, refresh) {
     const r = await attempt(() => api('POST', '/api/keys', body));
     if (r) {
       const note = r.warning || r.noFreeTier;
-      toast(note ? `Added ${r.maskedKey}, but ${note}` : `Added ${r.maskedKey} for ${r.platformName}`, note ? 'error' : undefined);
+      toast(note ? t('keys.add.addedWarning', { key: r.maskedKey, note }) : t('keys.add.added', { key: r.maskedKey, platform: r.platformName }),
+        note ? 'error' : undefined);
       key.value = ''; label.value = ''; account.value = ''; proxy.value = ''; unlimited.checked = false;
       refresh();
     }
@@ -161,7 +163,8 @@ function renderAdd(box, platforms, refresh) {
     const r = await attempt(() => api('POST', '/api/keys/import', { text: envText.value }));
     if (!r) return;
     envText.value = '';
-    toast(`Imported ${r.added} keys, skipped ${r.skipped}${r.notes.length ? ': ' + r.notes.join('; ') : ''}`, r.skipped ? 'error' : undefined);
+    const summary = t('keys.env.imported', { n: r.added, skipped: r.skipped });
+    toast(r.notes.length ? t('keys.env.importNotes', { summary, notes: r.notes.join('; ') }) : summary, r.skipped ? 'error' : undefined);
     refresh();
   };
   const exportPassword = h('input', { id: 'export-password', type: 'password', autocomplete: 'current-password', required: true });
@@ -170,7 +173,7 @@ function renderAdd(box, platforms, refresh) {
     const res = await fetch('/api/keys/export', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ password: exportPassword.value }) });
     if (!res.ok) {
-      let msg = `export failed (${res.status})`;
+      let msg = t('keys.env.exportFailed', { status: res.status });
       try { msg = (await res.json()).error.message; } catch (_) { /* not JSON */ }
       toast(msg, 'error');
       return;
@@ -180,31 +183,32 @@ function renderAdd(box, platforms, refresh) {
     a.click();
     setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
     exportPassword.value = '';
-    toast('Keys exported as .env lines (plaintext: keep the file private).');
+    toast(t('keys.env.exported'));
   };
-  const envTools = h('details', { class: 'env-tools' }, h('summary', {}, '.env import / export'),
+  const envTools = h('details', { class: 'env-tools' }, h('summary', {}, t('keys.env.tools')),
     h('form', { id: 'import-env-form', onsubmit: importEnv },
-      h('label', { for: 'import-env' }, 'Paste GROQ_API_KEY=… lines (the names of the provider docs)'), envText,
-      h('button', { type: 'submit' }, 'Import')),
+      h('label', { for: 'import-env' }, t('keys.env.paste')), envText,
+      h('button', { type: 'submit' }, t('keys.env.import'))),
     h('form', { class: 'row wrap', id: 'export-env-form', onsubmit: exportEnv },
-      h('label', { for: 'export-password' }, 'Dashboard password'), exportPassword,
-      h('button', { type: 'submit' }, 'Export .env')));
+      h('label', { for: 'export-password' }, t('common.password')), exportPassword,
+      h('button', { type: 'submit' }, t('keys.env.export'))));
   box.replaceChildren(envTools, h('form', { class: 'grid-form', onsubmit: submit, id: 'add-key-form' },
-    h('div', { class: 'field' }, h('label', { for: 'add-platform' }, 'Platform'), platform),
+    h('div', { class: 'field' }, h('label', { for: 'add-platform' }, t('common.platform')), platform),
     accountRow,
-    h('div', { class: 'field' }, h('label', { for: 'add-key' }, 'API key'), key),
-    h('div', { class: 'field' }, h('label', { for: 'add-label' }, 'Label'), label),
-    h('div', { class: 'field' }, h('label', { for: 'add-proxy' }, 'Proxy for this key'), proxy),
-    h('label', { class: 'check' }, unlimited, ' Paid key (ignore free-tier limits)'),
-    h('button', { type: 'submit', class: 'primary' }, 'Add key')));
+    h('div', { class: 'field' }, h('label', { for: 'add-key' }, t('keys.add.key')), key),
+    h('div', { class: 'field' }, h('label', { for: 'add-label' }, t('keys.add.label')), label),
+    h('div', { class: 'field' }, h('label', { for: 'add-proxy' }, t('keys.add.proxy')), proxy),
+    h('label', { class: 'check' }, unlimited, ' ', t('keys.add.paid')),
+    h('button', { type: 'submit', class: 'primary' }, t('keys.add.submit'))));
 }
 
 function renderKeys(list, health, refresh) {
   // The proxies set in the server's environment; a key's own is on its row and wins.
-  const proxies = (health.proxies || []).length ? h('p', { class: 'muted small', id: 'configured-proxies' }, 'Outbound proxies: ',
-    health.proxies.map((p, i) => [i ? '; ' : '', p.platform ? `${p.platform} through ` : 'every platform through ', h('code', {}, p.url)])) : null;
+  const proxies = (health.proxies || []).length ? h('p', { class: 'muted small', id: 'configured-proxies' }, t('keys.proxies'),
+    health.proxies.map((p, i) => [i ? '; ' : '', p.platform ? tx('keys.proxies.platform', { platform: p.platform, url: h('code', {}, p.url) })
+      : tx('keys.proxies.all', { url: h('code', {}, p.url) })])) : null;
   if (!health.keys.length) {
-    list.replaceChildren(h('p', { class: 'muted' }, 'No provider keys yet. Add one above; the free tiers need only a sign-up.'), proxies || '');
+    list.replaceChildren(h('p', { class: 'muted' }, t('keys.none')), proxies || '');
     return;
   }
   const groups = new Map();
@@ -223,45 +227,48 @@ function renderKeys(list, health, refresh) {
 
 function keyRow(k, refresh) {
   const patch = async body => { if (await attempt(() => api('PATCH', `/api/keys/${k.id}`, body))) refresh(); };
-  const label = h('input', { class: 'label-edit', value: k.label, placeholder: 'label', 'aria-label': `Label of key ${k.maskedKey}`, maxlength: 100,
+  const label = h('input', { class: 'label-edit', value: k.label, placeholder: t('keys.row.labelPlaceholder'), 'aria-label': t('keys.row.labelOf', { key: k.maskedKey }), maxlength: 100,
     onchange: e => patch({ label: e.target.value }) });
   const detail = [k.lastDetail, k.disabledReason].filter(Boolean).join(' · ');
   return h('li', { class: 'key', 'data-id': k.id },
-    h('span', { class: `status-dot ${k.status}`, title: STATUS_TEXT[k.status] || k.status }),
+    h('span', { class: `status-dot ${k.status}`, title: statusText(k.status) }),
     h('div', { class: 'key-main' },
-      h('div', {}, h('code', {}, k.maskedKey), ' ', label, k.unlimited ? h('span', { class: 'badge' }, 'paid') : null),
-      h('div', { class: 'muted small' }, STATUS_TEXT[k.status] || k.status,
-        ` · checked ${hhmm(k.lastCheckedAt)}`, detail ? ` · ${detail}` : '',
-        k.rateLimitedUntil ? ` · until ${hhmm(k.rateLimitedUntil)}` : '',
-        k.proxy ? [' · through ', h('code', { class: 'key-proxy' }, k.proxy)] : ''),
-      k.warning ? h('div', { class: 'small warn-text' }, `Routes nothing: ${k.warning}`) : null),
+      h('div', {}, h('code', {}, k.maskedKey), ' ', label, k.unlimited ? h('span', { class: 'badge' }, t('keys.row.paid')) : null),
+      h('div', { class: 'muted small' }, statusText(k.status),
+        k.lastCheckedAt ? t('keys.row.checked', { time: hhmm(k.lastCheckedAt) }) : t('keys.row.neverChecked'), detail ? ` · ${detail}` : '',
+        k.rateLimitedUntil ? t('keys.row.until', { time: hhmm(k.rateLimitedUntil) }) : '',
+        k.proxy ? tx('keys.row.through', { proxy: h('code', { class: 'key-proxy' }, k.proxy) }) : ''),
+      k.warning ? h('div', { class: 'small warn-text' }, t('keys.row.routesNothing', { warning: k.warning })) : null),
     h('div', { class: 'key-actions' },
-      h('label', { class: 'switch', title: k.enabled ? 'Enabled' : 'Disabled' },
-        h('input', { type: 'checkbox', checked: k.enabled, 'aria-label': `Enable key ${k.maskedKey}`, onchange: e => patch({ enabled: e.target.checked }) }),
+      h('label', { class: 'switch', title: t(k.enabled ? 'common.enabled' : 'common.disabled') },
+        h('input', { type: 'checkbox', checked: k.enabled, 'aria-label': t('keys.row.enable', { key: k.maskedKey }), onchange: e => patch({ enabled: e.target.checked }) }),
         h('span', {})),
       h('button', { type: 'button', class: 'ghost', onclick: async e => {
         e.target.disabled = true;
         const r = await attempt(() => api('POST', `/api/keys/${k.id}/check`));
-        if (r) toast(`${r.maskedKey}: ${STATUS_TEXT[r.status]}${r.lastDetail ? ' (' + r.lastDetail + ')' : ''}`);
+        if (r) {
+          const result = t('keys.row.checkResult', { key: r.maskedKey, status: statusText(r.status) });
+          toast(r.lastDetail ? t('keys.row.checkDetail', { result, detail: r.lastDetail }) : result);
+        }
         refresh();
-      } }, 'Check'),
+      } }, t('keys.row.check')),
       h('button', { type: 'button', class: 'ghost', onclick: async () => {
-        const url = await confirmBox(`Proxy for ${k.maskedKey}'s calls (http://, socks5:// or socks5h://, optional user:pass@). Type none to remove it.`, 'Save', 'text');
+        const url = await confirmBox(t('keys.row.proxyPrompt', { key: k.maskedKey }), { ok: t('common.save'), input: 'text' });
         if (!url) return;
         const none = url.trim().toLowerCase() === 'none';
         if (await attempt(() => api('PATCH', `/api/keys/${k.id}`, { proxy: none ? null : url.trim() }))) {
-          toast(none ? `${k.maskedKey} has no proxy of its own now` : `${k.maskedKey} now goes through its proxy`);
+          toast(t(none ? 'keys.row.proxyRemoved' : 'keys.row.proxySet', { key: k.maskedKey }));
           refresh();
         }
-      } }, 'Proxy'),
+      } }, t('keys.row.proxy')),
       h('button', { type: 'button', class: 'ghost', onclick: async () => {
-        const pw = await confirmBox(`Enter the dashboard password to reveal ${k.maskedKey}.`, 'Reveal', 'password');
+        const pw = await confirmBox(t('keys.row.revealPrompt', { key: k.maskedKey }), { ok: t('keys.row.reveal'), input: 'password' });
         if (!pw) return;
         const r = await attempt(() => api('POST', `/api/keys/${k.id}/reveal`, { password: pw }));
-        if (r) await confirmBox(`Key ${k.id}: ${r.key}`, 'Done');
-      } }, 'Reveal'),
+        if (r) await confirmBox(t('keys.row.revealed', { id: k.id, key: r.key }), { ok: t('keys.row.done') });
+      } }, t('keys.row.reveal')),
       h('button', { type: 'button', class: 'ghost danger', onclick: async () => {
-        if (!await confirmBox(`Remove key ${k.maskedKey} (${k.platformName})? This cannot be undone.`, 'Remove')) return;
-        if (await attempt(() => api('DELETE', `/api/keys/${k.id}`))) { toast('Key removed'); refresh(); }
-      } }, 'Remove')));
+        if (!await confirmBox(t('keys.row.removeConfirm', { key: k.maskedKey, platform: k.platformName }), { ok: t('common.remove'), danger: true })) return;
+        if (await attempt(() => api('DELETE', `/api/keys/${k.id}`))) { toast(t('keys.row.removed')); refresh(); }
+      } }, t('common.remove'))));
 }

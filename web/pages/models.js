@@ -2,6 +2,12 @@
 // providers' free tiers with Sync now, adding and fetching models, and the model aliases.
 import { h, api, toast, attempt, confirmBox, every, localTime, card } from '../ui.js?v={{v}}';
 import * as Charts from '../charts.js?v={{v}}';
+import { t, tx } from '../i18n/index.js?v={{v}}';
+
+// Enumerations the server sends as words: shown in the chosen language where known.
+const word = (prefix, known, value) => (known.includes(value) ? t(`${prefix}.${value}`) : value);
+const tierText = s => word('models.tier', ['free', 'credits', 'paid', 'retired'], s);
+const stateText = s => word('models.state', ['retired', 'discovered', 'disabled'], s);
 
 // OpenAI embedding names (LangChain's and LlamaIndex's defaults) and which embedding model
 // answers them. Vectors of different models do not mix, so the default is chosen here.
@@ -10,58 +16,58 @@ function embeddingAliasCard() {
   const draw = data => {
     let rows = data.aliases.map(a => ({ ...a }));
     const routeSelect = (value, label, onchange) => h('select', { 'aria-label': label, onchange },
-      ['default', ...data.models].map(m => h('option', { value: m, selected: m === value }, m === 'default' ? 'the default model' : m)));
-    const def = h('select', { id: 'embedding-default', 'aria-label': 'Default embedding model' },
-      h('option', { value: '' }, data.defaultNow && !data.default ? `none chosen (now: ${data.defaultNow})` : 'none chosen'),
+      ['default', ...data.models].map(m => h('option', { value: m, selected: m === value }, m === 'default' ? t('models.embed.defaultModel') : m)));
+    const def = h('select', { id: 'embedding-default', 'aria-label': t('models.embed.default') },
+      h('option', { value: '' }, data.defaultNow && !data.default ? t('models.embed.noneNow', { model: data.defaultNow }) : t('models.embed.none')),
       data.models.map(m => h('option', { value: m, selected: m === data.default }, m)));
     const list = h('div', {}, rows.map((a, i) => h('div', { class: 'row wrap alias' },
-      h('input', { value: a.name, class: 'embedding-alias-name', 'aria-label': `Embedding alias ${i + 1} name`, oninput: e => { a.name = e.target.value; } }),
+      h('input', { value: a.name, class: 'embedding-alias-name', 'aria-label': t('models.embed.aliasName', { n: i + 1 }), oninput: e => { a.name = e.target.value; } }),
       h('span', {}, '→'),
-      routeSelect(a.route, `Embedding alias ${i + 1} route`, e => { a.route = e.target.value; }),
-      h('button', { type: 'button', class: 'ghost', onclick: () => { rows.splice(i, 1); draw({ ...data, aliases: rows }); } }, 'Remove'))));
+      routeSelect(a.route, t('models.embed.aliasRoute', { n: i + 1 }), e => { a.route = e.target.value; }),
+      h('button', { type: 'button', class: 'ghost', onclick: () => { rows.splice(i, 1); draw({ ...data, aliases: rows }); } }, t('common.remove')))));
     const save = async body => {
       const r = await attempt(() => api('PUT', '/api/embedding-aliases', body));
-      if (r) { draw(r); toast('Embedding aliases saved'); }
+      if (r) { draw(r); toast(t('models.embed.saved')); }
     };
     box.replaceChildren(
-      h('div', { class: 'row wrap' }, h('label', { for: 'embedding-default' }, 'Default embedding model'), def),
+      h('div', { class: 'row wrap' }, h('label', { for: 'embedding-default' }, t('models.embed.default')), def),
       list,
       h('div', { class: 'row wrap' },
-        h('button', { type: 'button', class: 'ghost', onclick: () => { rows.push({ name: '', route: 'default' }); draw({ ...data, aliases: rows }); } }, 'Add alias'),
-        h('button', { type: 'button', class: 'primary', id: 'embedding-alias-save', onclick: () => save({ default: def.value || null, aliases: rows }) }, 'Save'),
-        h('button', { type: 'button', class: 'ghost', onclick: () => save(null) }, 'Restore defaults')));
+        h('button', { type: 'button', class: 'ghost', onclick: () => { rows.push({ name: '', route: 'default' }); draw({ ...data, aliases: rows }); } }, t('common.addAlias')),
+        h('button', { type: 'button', class: 'primary', id: 'embedding-alias-save', onclick: () => save({ default: def.value || null, aliases: rows }) }, t('common.save')),
+        h('button', { type: 'button', class: 'ghost', onclick: () => save(null) }, t('common.restoreDefaults'))));
   };
   attempt(() => api('GET', '/api/embedding-aliases')).then(r => r && draw(r));
-  return card('Embedding aliases', h('p', { class: 'muted small' },
-    'Clients built for OpenAI send ', h('code', {}, 'text-embedding-3-small'), ' and its kin. They go to the model named here, or to the default. Vectors of different models cannot be mixed: choose the default once and keep it.'), box);
+  return card(t('models.embed.title'), h('p', { class: 'muted small' },
+    tx('models.embed.intro', { name: h('code', {}, 'text-embedding-3-small') })), box);
 }
 
 // How vendor model names (claude-* from Claude Code) route: edited here, stored as aliases.
 function aliasCard() {
   const list = h('div', { id: 'alias-list' });
-  const box = card('Model aliases', h('p', { class: 'muted small' },
-    'Clients built for Anthropic (Claude Code) send ', h('code', {}, 'claude-*'), ' model names. The first alias whose pattern is part of the name decides the route: ',
-    h('code', {}, 'chain'), ', ', h('code', {}, 'intelligence'), ', ', h('code', {}, 'speed'), ' or a model id; ', h('code', {}, '*'), ' matches every name.'), list);
+  const box = card(t('models.alias.title'), h('p', { class: 'muted small' }, tx('models.alias.intro', {
+    claude: h('code', {}, 'claude-*'), chain: h('code', {}, 'chain'), intelligence: h('code', {}, 'intelligence'),
+    speed: h('code', {}, 'speed'), star: h('code', {}, '*') })), list);
   let rows = [];
   const draw = (data) => {
     rows = data.aliases.map(a => ({ ...a }));
     const inputs = rows.map((a, i) => h('div', { class: 'row wrap alias' },
-      h('input', { value: a.pattern, 'aria-label': `Alias ${i + 1} pattern`, class: 'alias-pattern', oninput: e => { a.pattern = e.target.value; } }),
+      h('input', { value: a.pattern, 'aria-label': t('models.alias.pattern', { n: i + 1 }), class: 'alias-pattern', oninput: e => { a.pattern = e.target.value; } }),
       h('span', {}, '→'),
-      h('input', { value: a.route, 'aria-label': `Alias ${i + 1} route`, class: 'alias-route', list: 'alias-routes', oninput: e => { a.route = e.target.value; } }),
-      h('button', { type: 'button', class: 'ghost', onclick: () => { rows.splice(i, 1); draw({ aliases: rows, defaults: false }); } }, 'Remove')));
+      h('input', { value: a.route, 'aria-label': t('models.alias.route', { n: i + 1 }), class: 'alias-route', list: 'alias-routes', oninput: e => { a.route = e.target.value; } }),
+      h('button', { type: 'button', class: 'ghost', onclick: () => { rows.splice(i, 1); draw({ aliases: rows, defaults: false }); } }, t('common.remove'))));
     list.replaceChildren(
       h('datalist', { id: 'alias-routes' }, ['chain', 'intelligence', 'speed'].map(o => h('option', { value: o }))),
       ...inputs,
       h('div', { class: 'row wrap' },
-        h('button', { type: 'button', class: 'ghost', onclick: () => { rows.push({ pattern: '', route: 'chain' }); draw({ aliases: rows, defaults: false }); } }, 'Add alias'),
-        h('button', { type: 'button', class: 'primary', id: 'alias-save', onclick: () => save(rows) }, 'Save aliases'),
-        data.defaults ? h('span', { class: 'muted small' }, 'shipped defaults') :
-          h('button', { type: 'button', class: 'ghost', onclick: () => save(null) }, 'Restore defaults')));
+        h('button', { type: 'button', class: 'ghost', onclick: () => { rows.push({ pattern: '', route: 'chain' }); draw({ aliases: rows, defaults: false }); } }, t('common.addAlias')),
+        h('button', { type: 'button', class: 'primary', id: 'alias-save', onclick: () => save(rows) }, t('models.alias.save')),
+        data.defaults ? h('span', { class: 'muted small' }, t('models.alias.shipped')) :
+          h('button', { type: 'button', class: 'ghost', onclick: () => save(null) }, t('common.restoreDefaults'))));
   };
   async function save(aliases) {
     const r = await attempt(() => api('PUT', '/api/aliases', { aliases }));
-    if (r) { draw(r); toast('Aliases saved'); }
+    if (r) { draw(r); toast(t('models.alias.saved')); }
   }
   attempt(() => api('GET', '/api/aliases')).then(r => r && draw(r));
   return box;
@@ -70,7 +76,7 @@ function aliasCard() {
 // The catalog in effect: switch models, edit limits and context, add models (to a known
 // platform or a new custom-<name> one), fetch what a provider lists, and the model aliases.
 export function models(root) {
-  const filter = h('select', { id: 'models-platform', 'aria-label': 'Platform', onchange: () => draw() });
+  const filter = h('select', { id: 'models-platform', 'aria-label': t('common.platform'), onchange: () => draw() });
   const list = h('div', { id: 'model-list' });
   const addBox = h('div');
   const fetchBox = h('div', { id: 'discover' });
@@ -82,18 +88,18 @@ export function models(root) {
     syncGo.disabled = false;
     if (!r) return;
     syncOut.replaceChildren(r.platforms.length ? h('ul', { class: 'plain' }, r.platforms.map(s => h('li', {}, h('b', {}, s.platform), ' ', syncText(s))))
-      : h('p', { class: 'muted small' }, 'No platform has a key to read its model list with yet.'));
-    toast('Sync done');
+      : h('p', { class: 'muted small' }, t('models.syncNoKey')));
+    toast(t('models.syncDone'));
     load();
-  } }, 'Sync now');
+  } }, t('models.syncNow'));
   root.append(
-    h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, 'Models'), filter),
-      h('p', { class: 'muted small' }, 'Switch a model off to keep it out of routing and /v1/models. Limits are per key; empty means not tracked. A retired model is one its provider no longer offers.'), list),
-    h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, 'Providers'), syncGo),
-      h('p', { class: 'muted small' }, 'Where each free tier stands and when that was checked. A sync reads each provider\'s model list with your key: it retires what is no longer listed, brings back what returns, and adds new models (switched on only where the list shows they are free). The server also syncs daily and when a key is added.'),
+    h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, t('models.title')), filter),
+      h('p', { class: 'muted small' }, t('models.intro')), list),
+    h('section', { class: 'card' }, h('div', { class: 'row spread wrap' }, h('h2', {}, t('models.providers')), syncGo),
+      h('p', { class: 'muted small' }, t('models.providersIntro')),
       syncOut, providerBox),
-    card('Add a model', addBox),
-    card('Fetch models from a provider', fetchBox),
+    card(t('models.addModel'), addBox),
+    card(t('models.fetchTitle'), fetchBox),
     aliasCard(),
     embeddingAliasCard());
   let data = null;
@@ -104,7 +110,7 @@ export function models(root) {
     const first = !data;
     data = r;
     if (first) {
-      filter.replaceChildren(h('option', { value: '' }, 'All platforms'),
+      filter.replaceChildren(h('option', { value: '' }, t('models.allPlatforms')),
         ...data.platforms.map(p => h('option', { value: p.id }, p.name)));
       renderAdd();
       renderFetch();
@@ -113,67 +119,72 @@ export function models(root) {
     drawProviders();
   }
 
-  const syncText = s => s.result === 'failed' ? `failed, nothing changed: ${s.error}`
-    : `${s.listed} listed: ${s.added} new, ${s.retired} retired, ${s.returned} back${s.held_back ? ` (warning: ${s.held_back})` : ''}`;
+  const syncText = s => {
+    if (s.result === 'failed') return t('models.sync.failed', { error: s.error });
+    const summary = t('models.sync.summary', { listed: s.listed, added: s.added, retired: s.retired, returned: s.returned });
+    return s.held_back ? t('models.sync.warning', { summary, warning: s.held_back }) : summary;
+  };
 
   function drawProviders() {
     providerBox.replaceChildren(h('div', { class: 'scroll' }, h('table', { class: 'models' },
-      h('thead', {}, h('tr', {}, ['Platform', 'Free tier', 'Checked', 'Last sync', 'Without a key'].map(c => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['platform', 'freeTier', 'checked', 'lastSync', 'keyless'].map(c => h('th', {}, t(`models.col.${c}`))))),
       h('tbody', {}, data.platforms.filter(p => !p.custom).map(p => {
-        const t = p.freeTier || {};
+        const tier = p.freeTier || {};
         return h('tr', { 'data-platform': p.id },
           h('td', {}, p.name),
-          h('td', {}, h('span', { class: `badge tier-${t.status}` }, t.status), h('div', { class: 'muted small note' }, t.note)),
-          h('td', { class: 'small' }, t.source ? h('a', { href: t.source, rel: 'noreferrer', target: '_blank' }, t.checked) : '—'),
+          h('td', {}, h('span', { class: `badge tier-${tier.status}` }, tierText(tier.status)), h('div', { class: 'muted small note' }, tier.note)),
+          h('td', { class: 'small' }, tier.source ? h('a', { href: tier.source, rel: 'noreferrer', target: '_blank' }, tier.checked) : '—'),
           h('td', { class: 'small' }, p.lastSync ? h('div', { class: 'note' }, `${localTime(p.lastSync.at)}: ${syncText(p.lastSync)}`) : '—'),
-          h('td', {}, p.keylessPossible ? h('label', { class: 'switch', title: 'Route without a key (its operator sees the prompts)' },
-            h('input', { type: 'checkbox', checked: p.keylessOn, 'aria-label': `Use ${p.name} without a key`, onchange: async e => {
+          h('td', {}, p.keylessPossible ? h('label', { class: 'switch', title: t('models.keylessTitle') },
+            h('input', { type: 'checkbox', checked: p.keylessOn, 'aria-label': t('models.keylessUse', { name: p.name }), onchange: async e => {
               const r = await attempt(() => api('PUT', '/api/models/keyless', { platform: p.id, enabled: e.target.checked }));
-              if (r) { toast(`${p.name}: keyless use ${e.target.checked ? 'on' : 'off'}`); data = r; draw(); drawProviders(); }
+              if (r) { toast(t(e.target.checked ? 'models.keylessOn' : 'models.keylessOff', { name: p.name })); data = r; draw(); drawProviders(); }
             } }), h('span', {})) : null));
       })))));
   }
 
   const patch = async (m, body) => {
     const r = await attempt(() => api('PATCH', '/api/models', { id: m.id, ...body }));
-    if (r) { toast(`${m.id} saved`); load(); }
+    if (r) { toast(t('models.saved', { id: m.id })); load(); }
   };
-  const num = (m, key, label) => h('input', { type: 'number', min: 1, class: 'num', value: m[key] ?? '', 'aria-label': `${label} of ${m.id}`,
+  const num = (m, key, label) => h('input', { type: 'number', min: 1, class: 'num', value: m[key] ?? '', 'aria-label': t('models.limitOf', { label, id: m.id }),
     onchange: e => patch(m, { [key]: e.target.value === '' ? null : Number(e.target.value) }) });
 
   function draw() {
     if (!data) return;
     const rows = data.models.filter(m => !filter.value || m.platform === filter.value);
     list.replaceChildren(h('div', { class: 'scroll' }, h('table', { class: 'models' },
-      h('thead', {}, h('tr', {}, ['On', 'Model', 'Capabilities', 'Context', 'RPM', 'RPD', 'Keys', ''].map(c => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, [t('models.col.on'), t('models.col.model'), t('models.col.capabilities'), t('models.col.context'), 'RPM', 'RPD',
+        t('models.col.keys'), ''].map(c => h('th', {}, c)))),
       h('tbody', {}, rows.map(m => h('tr', { 'data-id': m.id, class: m.enabled && m.state !== 'retired' ? '' : 'off' },
-        h('td', {}, h('label', { class: 'switch', title: m.enabled ? 'Enabled' : 'Disabled' },
-          h('input', { type: 'checkbox', checked: m.enabled, 'aria-label': `Enable ${m.id}`, onchange: e => patch(m, { enabled: e.target.checked }) }), h('span', {}))),
-        h('td', {}, h('div', {}, m.displayName, m.state === 'active' ? null : h('span', { class: `badge state-${m.state}` }, m.state)),
-          h('div', { class: 'muted small' }, m.id, m.custom ? ' · added by you' : m.origin === 'discovered' ? ' · found by a sync' : m.edited ? ' · edited' : ''),
+        h('td', {}, h('label', { class: 'switch', title: t(m.enabled ? 'common.enabled' : 'common.disabled') },
+          h('input', { type: 'checkbox', checked: m.enabled, 'aria-label': t('models.enable', { id: m.id }), onchange: e => patch(m, { enabled: e.target.checked }) }), h('span', {}))),
+        h('td', {}, h('div', {}, m.displayName, m.state === 'active' ? null : h('span', { class: `badge state-${m.state}` }, stateText(m.state))),
+          h('div', { class: 'muted small' }, m.id,
+            m.custom ? t('models.addedByYou') : m.origin === 'discovered' ? t('models.foundBySync') : m.edited ? t('models.edited') : ''),
           m.retired ? h('div', { class: 'muted small note' }, m.retired) : null),
         h('td', { class: 'small' }, m.capabilities.join(', ')),
-        h('td', {}, num(m, 'contextWindow', 'Context window')),
-        h('td', {}, num(m, 'rpm', 'Requests a minute')),
-        h('td', {}, num(m, 'rpd', 'Requests a day')),
+        h('td', {}, num(m, 'contextWindow', t('models.contextWindow'))),
+        h('td', {}, num(m, 'rpm', t('models.perMinute'))),
+        h('td', {}, num(m, 'rpd', t('models.perDay'))),
         h('td', {}, String(m.keyCount)),
         h('td', {}, m.custom ? h('button', { type: 'button', class: 'ghost danger', onclick: async () => {
-          if (!await confirmBox(`Remove ${m.id}?`, 'Remove')) return;
-          if (await attempt(() => api('DELETE', `/api/models?id=${encodeURIComponent(m.id)}`))) { toast(`${m.id} removed`); load(); }
-        } }, 'Remove') : null)))))));
+          if (!await confirmBox(t('models.removeConfirm', { id: m.id }), { ok: t('common.remove'), danger: true })) return;
+          if (await attempt(() => api('DELETE', `/api/models?id=${encodeURIComponent(m.id)}`))) { toast(t('models.removed', { id: m.id })); load(); }
+        } }, t('common.remove')) : null)))))));
   }
 
   function renderAdd() {
-    const platform = h('select', { id: 'add-model-platform', 'aria-label': 'Platform' },
-      ...data.platforms.map(p => h('option', { value: p.id }, p.name)), h('option', { value: '__new' }, 'New custom platform…'));
-    const newId = h('input', { id: 'add-model-new-platform', placeholder: 'custom-name', 'aria-label': 'New platform id' });
-    const baseUrl = h('input', { id: 'add-model-base-url', placeholder: 'http://192.168.1.10:11434/v1', 'aria-label': 'Base URL' });
-    const keyless = h('input', { type: 'checkbox', 'aria-label': 'No key needed' });
-    const custom = h('div', { class: 'row wrap', hidden: true }, newId, baseUrl, h('label', { class: 'row' }, keyless, ' no key needed'));
+    const platform = h('select', { id: 'add-model-platform', 'aria-label': t('common.platform') },
+      ...data.platforms.map(p => h('option', { value: p.id }, p.name)), h('option', { value: '__new' }, t('models.add.newPlatform')));
+    const newId = h('input', { id: 'add-model-new-platform', placeholder: 'custom-name', 'aria-label': t('models.add.newPlatformId') });
+    const baseUrl = h('input', { id: 'add-model-base-url', placeholder: 'http://192.168.1.10:11434/v1', 'aria-label': t('models.add.baseUrl') });
+    const keyless = h('input', { type: 'checkbox', 'aria-label': t('models.add.keyless') });
+    const custom = h('div', { class: 'row wrap', hidden: true }, newId, baseUrl, h('label', { class: 'row' }, keyless, ' ', t('models.add.keylessLabel')));
     platform.addEventListener('change', () => { custom.hidden = platform.value !== '__new'; });
-    const modelId = h('input', { id: 'add-model-id', placeholder: 'model id, as the provider names it', 'aria-label': 'Model id' });
-    const context = h('input', { type: 'number', min: 1, placeholder: 'context', 'aria-label': 'Context window', class: 'num' });
-    const rpm = h('input', { type: 'number', min: 1, placeholder: 'rpm', 'aria-label': 'Requests a minute', class: 'num' });
+    const modelId = h('input', { id: 'add-model-id', placeholder: t('models.add.modelIdPlaceholder'), 'aria-label': t('models.add.modelId') });
+    const context = h('input', { type: 'number', min: 1, placeholder: t('models.add.contextPlaceholder'), 'aria-label': t('models.contextWindow'), class: 'num' });
+    const rpm = h('input', { type: 'number', min: 1, placeholder: 'RPM', 'aria-label': t('models.perMinute'), class: 'num' });
     const caps = ['tools', 'json_schema', 'vision'].map(c => h('input', { type: 'checkbox', value: c, checked: c !== 'vision', 'aria-label': c }));
     const form = h('form', { class: 'stack', onsubmit: async e => {
       e.preventDefault();
@@ -183,16 +194,16 @@ export function models(root) {
       if (context.value) body.contextWindow = Number(context.value);
       if (rpm.value) body.rpm = Number(rpm.value);
       const r = await attempt(() => api('POST', '/api/models', body));
-      if (r) { toast(`Added ${r.id}`); modelId.value = ''; data = null; load(); }
+      if (r) { toast(t('models.add.added', { id: r.id })); modelId.value = ''; data = null; load(); }
     } },
     h('div', { class: 'row wrap' }, platform, modelId, context, rpm), custom,
     h('div', { class: 'row wrap' }, ...caps.map(c => h('label', { class: 'row' }, c, ' ', c.value)),
-      h('button', { type: 'submit', class: 'primary', id: 'add-model' }, 'Add model')));
+      h('button', { type: 'submit', class: 'primary', id: 'add-model' }, t('models.add.submit'))));
     addBox.replaceChildren(form);
   }
 
   function renderFetch() {
-    const platform = h('select', { id: 'discover-platform', 'aria-label': 'Platform to ask' }, ...data.platforms.map(p => h('option', { value: p.id }, p.name)));
+    const platform = h('select', { id: 'discover-platform', 'aria-label': t('models.fetch.platform') }, ...data.platforms.map(p => h('option', { value: p.id }, p.name)));
     const out = h('div', { id: 'discover-result' });
     const go = h('button', { type: 'button', class: 'primary', id: 'discover-go', onclick: async () => {
       go.disabled = true;
@@ -200,17 +211,17 @@ export function models(root) {
       go.disabled = false;
       if (!r) return;
       const missing = r.models.filter(m => !m.known);
-      out.replaceChildren(h('p', { class: 'muted small' }, `${r.platform} lists ${r.models.length} models; ${missing.length} are not in the catalog.`),
+      out.replaceChildren(h('p', { class: 'muted small' }, t('models.fetch.result', { platform: r.platform, n: r.models.length, missing: missing.length })),
         h('ul', { class: 'plain' }, missing.map(m => h('li', { class: 'row wrap' }, h('code', {}, m.modelId),
-          m.contextWindow ? h('span', { class: 'muted small' }, `context ${Charts.fmtNum(m.contextWindow)}`) : null,
+          m.contextWindow ? h('span', { class: 'muted small' }, t('models.fetch.context', { n: Charts.fmtNum(m.contextWindow) })) : null,
           h('button', { type: 'button', class: 'ghost', onclick: async e => {
             const body = { platform: r.platform, modelId: m.modelId };
             if (m.contextWindow) body.contextWindow = m.contextWindow;
             const added = await attempt(() => api('POST', '/api/models', body));
-            if (added) { toast(`Added ${added.id}`); e.target.disabled = true; e.target.textContent = 'Added'; load(); }
-          } }, 'Add')))));
-    } }, 'Fetch models');
-    fetchBox.replaceChildren(h('p', { class: 'muted small' }, 'Asks the provider for its model list with one of your keys for it.'),
+            if (added) { toast(t('models.add.added', { id: added.id })); e.target.disabled = true; e.target.textContent = t('models.fetch.added'); load(); }
+          } }, t('models.fetch.add'))))));
+    } }, t('models.fetch.go'));
+    fetchBox.replaceChildren(h('p', { class: 'muted small' }, t('models.fetch.intro')),
       h('div', { class: 'row wrap' }, platform, go), out);
   }
 
