@@ -82,6 +82,9 @@ pub struct ChatRequest {
     /// `max_tokens` is lowered to what the routed model allows instead of being sent as is
     /// (clients of other vendors' APIs ask for more than free models give).
     pub clamp_output: bool,
+    /// A vendor name (`gemini-*`) the catalog holds but cannot serve now (off, or no key)
+    /// routes by alias instead of failing: set for clients that pick such names themselves.
+    pub alias_when_unready: bool,
     /// Fill-in-the-middle: the body's `prompt` and `suffix` go to a `fim` model.
     pub fim: bool,
     /// Some message has an image part: only vision models can serve it.
@@ -200,6 +203,7 @@ impl ChatRequest {
             has_thought_signatures: facts.thought_signatures,
             has_null_content: facts.null_content,
             clamp_output: false,
+            alias_when_unready: false,
             fim: false,
             needs_vision: facts.images,
             needs_tools,

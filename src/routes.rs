@@ -67,6 +67,10 @@ enum Goal {
     OneModel,
     /// A generating surface: chat, messages, responses or completions.
     Generate(Surface),
+    /// The Gemini API: `POST …/models/{model}:{method}`.
+    Gemini,
+    GeminiList,
+    GeminiModel,
     CountTokens,
     Embeddings,
     Metrics,
@@ -144,6 +148,10 @@ const ROUTES: &[(Method, &str, Goal)] = {
         (Post, "/v1/messages/count_tokens", CountTokens),
         (Get, "/v1/models", ListModels),
         (Get, "/v1/models/*", OneModel),
+        (Post, "/v1/models/*", Gemini),
+        (Get, "/v1beta/models", GeminiList),
+        (Get, "/v1beta/models/*", GeminiModel),
+        (Post, "/v1beta/models/*", Gemini),
         (Get, "/v1/providers", Providers),
         (Get, "/metrics", Metrics),
         (Get, "/healthz", Healthz),
@@ -223,7 +231,8 @@ fn no_route() -> Problem {
         "no such route; the client API has POST /v1/chat/completions, /v1/messages, \
          /v1/messages/count_tokens, /v1/responses, /v1/completions and /v1/embeddings, GET \
          /v1/models, /v1/models/{id}, /v1/providers, /metrics, /healthz, /livez and /readyz; the \
-         dashboard is at / and its API under /api/",
+         Gemini API under /v1beta/models (GET, and POST /v1beta/models/{model}:generateContent \
+         and its siblings); the dashboard is at / and its API under /api/",
     )
 }
 
@@ -286,7 +295,10 @@ fn gate(
         | Goal::Metrics
         | Goal::ListModels
         | Goal::Providers
-        | Goal::OneModel => {
+        | Goal::OneModel
+        | Goal::Gemini
+        | Goal::GeminiList
+        | Goal::GeminiModel => {
             if let Err(e) = api::authorized(app, req) {
                 log::debug!(
                     "request {}: rejected client key from {}",
@@ -297,7 +309,9 @@ fn gate(
             }
             // Conversations are bounded by the server's own limit.
             Ok(match target.goal {
-                Goal::Generate(_) | Goal::CountTokens | Goal::Embeddings => usize::MAX,
+                Goal::Generate(_) | Goal::CountTokens | Goal::Embeddings | Goal::Gemini => {
+                    usize::MAX
+                }
                 _ => SMALL_BODY_LIMIT,
             })
         }
@@ -321,6 +335,11 @@ fn dialect(target: Target<'_>, req: &Request<'_>) -> Dialect {
     match target.goal {
         Goal::Generate(s) => api::dialect(s),
         Goal::CountTokens => Dialect::Anthropic,
+        Goal::Gemini | Goal::GeminiList | Goal::GeminiModel => Dialect::Google,
+        // Google's SDK lists and reads models under `/v1` with its key header.
+        Goal::ListModels | Goal::OneModel if req.header_bytes("x-goog-api-key").is_some() => {
+            Dialect::Google
+        }
         // Anthropic's SDKs list models with this header and read errors in their shape.
         Goal::ListModels | Goal::OneModel if req.header_bytes("anthropic-version").is_some() => {
             Dialect::Anthropic
@@ -357,6 +376,11 @@ impl Handler for Routes {
                 api::generate(&self.app, surface, req, res);
                 Ok(())
             }
+            Goal::Gemini => {
+                // Answers (and records) its own failures.
+                api::gemini::post(&self.app, target.param, req, res);
+                Ok(())
+            }
             Goal::Admin(route) => dashboard(&self.app, &self.admin, route, target.param, req, res)
                 .map_err(|e| e.problem()),
             _ => client(&self.app, target, req, res),
@@ -387,11 +411,16 @@ fn client(
             api::embeddings(app, req, res);
             Ok(())
         }
+        Goal::OneModel if req.header_bytes("x-goog-api-key").is_some() => {
+            api::gemini::one(app, target.param, res).map_err(client)
+        }
         Goal::OneModel => api::one_model(app, target.param, res).map_err(client),
+        Goal::GeminiList => api::gemini::list(app, res).map_err(client),
+        Goal::GeminiModel => api::gemini::one(app, target.param, res).map_err(client),
         Goal::Metrics => api::metrics(app, res).map_err(client),
         Goal::Index => admin::web::index(req, res).map_err(|e| e.problem()),
         Goal::Asset => admin::web::asset(req, res).map_err(|e| e.problem()),
-        Goal::Generate(_) | Goal::Admin(_) => Err(no_route()),
+        Goal::Generate(_) | Goal::Gemini | Goal::Admin(_) => Err(no_route()),
     }
 }
 

@@ -25,10 +25,12 @@ pub enum Surface {
     /// The Ollama API's `/api/generate`.
     #[serde(rename = "ollama_generate")]
     OllamaGenerate,
+    /// The Gemini API's `generateContent` and `streamGenerateContent`.
+    Gemini,
 }
 
 impl Surface {
-    pub const ALL: [Surface; 7] = [
+    pub const ALL: [Surface; 8] = [
         Surface::Chat,
         Surface::Messages,
         Surface::Responses,
@@ -36,6 +38,7 @@ impl Surface {
         Surface::Embeddings,
         Surface::OllamaChat,
         Surface::OllamaGenerate,
+        Surface::Gemini,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Surface {
             Surface::Embeddings => "embeddings",
             Surface::OllamaChat => "ollama_chat",
             Surface::OllamaGenerate => "ollama_generate",
+            Surface::Gemini => "gemini",
         }
     }
 }

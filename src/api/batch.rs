@@ -45,6 +45,7 @@ pub(super) fn serve(
             echo_model: &echo,
             dropped: None,
             capture: Some(RefCell::new(Vec::new())),
+            json_array: false,
         };
         Failover::new(app, &snap, &plan, chat.session, Instant::now()).run(
             req.client_fd(),

@@ -56,6 +56,28 @@ pub fn ollama_embeddings(app: &App, legacy: bool, req: &mut Request<'_>, res: &m
     );
 }
 
+/// The Gemini API's `embedContent` (`batch`: `batchEmbedContents`) for `model`.
+#[inline(never)]
+pub fn gemini_embeddings(
+    app: &App,
+    model: &str,
+    batch: bool,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+) {
+    recorded(
+        app,
+        Surface::Embeddings,
+        Dialect::Google,
+        req,
+        res,
+        |req, res, rec, started| {
+            let parsed = front::parse_gemini(req.body, model, batch);
+            serve(app, parsed, req, res, rec, started)
+        },
+    );
+}
+
 fn serve(
     app: &App,
     parsed: Result<Parsed, crate::chat::Invalid>,

@@ -9,6 +9,7 @@ mod batch;
 mod embeddings;
 mod errors;
 mod failover;
+pub mod gemini;
 mod metrics;
 mod models;
 pub mod ollama;
@@ -54,11 +55,14 @@ fn respond_json(res: &mut Responder<'_>, status: u16, body: &[u8]) -> Result<(),
     Ok(())
 }
 
-/// The key a client presented: `Authorization: Bearer <key>` exactly, or `x-api-key: <key>`.
+/// The key a client presented: `Authorization: Bearer <key>` exactly, `x-api-key: <key>`
+/// (Anthropic's clients), or `x-goog-api-key: <key>` (Google's).
 fn presented<'r>(req: &'r Request<'_>) -> Option<&'r [u8]> {
     match req.header_bytes("authorization") {
         Some(v) => v.strip_prefix(b"Bearer "),
-        None => req.header_bytes("x-api-key"),
+        None => req
+            .header_bytes("x-api-key")
+            .or_else(|| req.header_bytes("x-goog-api-key")),
     }
 }
 

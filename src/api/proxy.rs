@@ -38,6 +38,7 @@ pub fn dialect(surface: Surface) -> Dialect {
     match surface {
         Surface::Messages => Dialect::Anthropic,
         Surface::OllamaChat | Surface::OllamaGenerate => Dialect::Ollama,
+        Surface::Gemini => Dialect::Google,
         _ => Dialect::OpenAi,
     }
 }
@@ -93,6 +94,8 @@ pub(super) struct Shape<'a> {
     /// Set for one prompt of several: a served answer (the chat completion and its usage) is
     /// kept here instead of being written, and all are answered together (`batch`).
     pub(super) capture: Option<RefCell<Answers>>,
+    /// A Gemini stream written as one JSON array (no `alt=sse`).
+    pub(super) json_array: bool,
 }
 
 /// Served answers kept for a request of several prompts: each chat completion with its usage.
@@ -112,17 +115,34 @@ fn serve(
     {
         return super::batch::serve(app, req, res, rec, prompts);
     }
+    let inbound = front::parse(surface, req.body, app.router.session_hasher())
+        .map_err(ClientError::Invalid)?;
+    serve_inbound(app, surface, inbound, false, req, res, rec, started)
+}
+
+/// A parsed request through the pipeline (`json_array`: a Gemini stream without `alt=sse`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn serve_inbound(
+    app: &App,
+    surface: Surface,
+    inbound: Inbound,
+    json_array: bool,
+    req: &mut Request<'_>,
+    res: &mut Responder<'_>,
+    rec: &mut RequestRecord,
+    started: Instant,
+) -> Result<(), ClientError> {
     let Inbound {
         chat,
         echo_model,
         dropped_tools,
-    } = front::parse(surface, req.body, app.router.session_hasher())
-        .map_err(ClientError::Invalid)?;
+    } = inbound;
     let shape = Shape {
         surface,
         echo_model: &echo_model,
         dropped: (!dropped_tools.is_empty()).then(|| header_safe(&dropped_tools.join(","))),
         capture: None,
+        json_array,
     };
     // The parsed request owns its text; the raw body (a long conversation can be megabytes)
     // need not live as long as a stream does.
@@ -192,7 +212,20 @@ pub(super) fn plan(
     }
     if let Some(name) = &chat.model {
         let found = snap.find_model(name);
-        if found.is_none() && aliases::is_aliased(name) {
+        // A vendor name the catalog lacks routes by alias; so does one it holds but cannot
+        // serve now, for clients that pick such names themselves (Gemini CLI): an OpenAI
+        // client naming it is told why it is off instead.
+        let ready = |m: usize| {
+            snap.entry_for_model(m).is_some_and(|e| {
+                let entry = &snap.entries[e];
+                entry.enabled && snap.catalog.models[m].serves() && !entry.slots.is_empty()
+            })
+        };
+        let by_alias = match found {
+            None => true,
+            Some(m) => chat.alias_when_unready && !ready(m),
+        };
+        if by_alias && aliases::is_aliased(name) {
             match aliases::route(&snap.catalog.aliases, name) {
                 AliasRoute::Chain => {}
                 AliasRoute::Intelligence => plan.order = Order::Intelligence,
@@ -321,7 +354,10 @@ pub(super) fn attempt(
             event_idle: app.stream_timing().1,
         };
         let decoder = wire::Decoder::new(platform, model);
-        let encoder = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
+        let mut encoder = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
+        if shape.json_array {
+            encoder = encoder.json_array();
+        }
         let _streaming = app.metrics.stream_started();
         return match relay::relay(res, reply, &head, chat, decoder, encoder, sent_at) {
             RelayEnd::Completed {

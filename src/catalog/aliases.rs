@@ -26,19 +26,26 @@ pub enum AliasRoute<'a> {
     Model(&'a str),
 }
 
-/// Vendor prefixes whose names route by alias rather than as catalog ids.
-pub const ALIASED_PREFIXES: &[&str] = &["claude-"];
+/// Vendor prefixes whose names route by alias rather than as catalog ids (when the catalog
+/// does not hold the name: `gemini-3.5-flash-lite` on Google's platform is a model).
+pub const ALIASED_PREFIXES: &[&str] = &["claude-", "gemini-"];
 
-/// The shipped aliases: Opus-class requests get the most capable models, Haiku-class the
-/// fastest, everything else the chain.
+/// The shipped aliases: Opus- and Pro-class requests get the most capable models, Haiku- and
+/// Flash-Lite-class the fastest, everything else the chain.
 pub fn defaults() -> Vec<Alias> {
-    [("opus", "intelligence"), ("haiku", "speed"), ("*", "chain")]
-        .into_iter()
-        .map(|(pattern, route)| Alias {
-            pattern: pattern.into(),
-            route: route.into(),
-        })
-        .collect()
+    [
+        ("opus", "intelligence"),
+        ("haiku", "speed"),
+        ("-pro", "intelligence"),
+        ("flash-lite", "speed"),
+        ("*", "chain"),
+    ]
+    .into_iter()
+    .map(|(pattern, route)| Alias {
+        pattern: pattern.into(),
+        route: route.into(),
+    })
+    .collect()
 }
 
 /// Whether `name` is routed by alias (a vendor name the catalog does not hold).
@@ -106,6 +113,13 @@ mod tests {
             AliasRoute::Model("groq/llama")
         );
         assert!(is_aliased("claude-x") && !is_aliased("gpt-4o"));
+        assert_eq!(
+            route(&d, "gemini-3.1-pro-preview"),
+            AliasRoute::Intelligence
+        );
+        assert_eq!(route(&d, "gemini-3.5-flash-lite"), AliasRoute::Speed);
+        assert_eq!(route(&d, "gemini-3.8-flash"), AliasRoute::Chain);
+        assert!(is_aliased("gemini-9-ultra"));
     }
 
     #[test]

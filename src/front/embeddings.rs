@@ -21,6 +21,10 @@ pub enum Format {
     OllamaEmbed,
     /// Ollama's older `/api/embeddings`: `{"embedding":[…]}` for one prompt.
     OllamaLegacy,
+    /// The Gemini API's `embedContent`: `{"embedding":{"values":[…]}}`.
+    GeminiOne,
+    /// The Gemini API's `batchEmbedContents`: `{"embeddings":[{"values":[…]}…]}`.
+    GeminiBatch,
 }
 
 pub struct Parsed {
@@ -237,6 +241,84 @@ pub fn parse_ollama(bytes: &mut [u8], legacy: bool) -> Result<Parsed, Invalid> {
     })
 }
 
+/// The Gemini API's `embedContent` (one `content`) or, `batch`, `batchEmbedContents`
+/// (`requests`, each with its `content`), for the model in the path.
+pub fn parse_gemini(bytes: &mut [u8], model: &str, batch: bool) -> Result<Parsed, Invalid> {
+    let body = parse_body(bytes)?;
+    let one = |r: &simd_json::OwnedValue, path: &str| -> Result<(String, Option<u64>), Invalid> {
+        let parts = r
+            .get("content")
+            .and_then(|c| c.get_array("parts"))
+            .ok_or_else(|| invalid("invalid_value", format!("{path}content.parts: required")))?;
+        let text: Vec<&str> = parts.iter().filter_map(|p| p.get_str("text")).collect();
+        if text.is_empty() || text.iter().all(|t| t.is_empty()) {
+            return Err(invalid(
+                "invalid_value",
+                format!("{path}content.parts: text required"),
+            ));
+        }
+        let dims = r
+            .get("outputDimensionality")
+            .or_else(|| r.get("output_dimensionality"))
+            .and_then(|d| d.as_u64());
+        Ok((text.join("\n"), dims))
+    };
+    let mut inputs = Vec::new();
+    let mut dimensions = None;
+    if batch {
+        let requests = body
+            .get_array("requests")
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| invalid("invalid_value", "requests: required".into()))?;
+        if requests.len() > MAX_INPUTS {
+            return Err(invalid(
+                "invalid_value",
+                format!("requests: at most {MAX_INPUTS}"),
+            ));
+        }
+        for (i, r) in requests.iter().enumerate() {
+            let (text, dims) = one(r, &format!("requests[{i}]."))?;
+            inputs.push(text);
+            dimensions = dimensions.or(dims);
+        }
+    } else {
+        let (text, dims) = one(&body, "")?;
+        inputs.push(text);
+        dimensions = dims;
+    }
+    let dimensions = match dimensions {
+        None => None,
+        Some(n) if (1..=65_536).contains(&n) => Some(n as u32),
+        Some(_) => {
+            return Err(invalid(
+                "invalid_value",
+                "outputDimensionality: expected a positive integer".into(),
+            ));
+        }
+    };
+    let tokens: Vec<u64> = inputs
+        .iter()
+        .map(|s| (s.chars().count() as u64).div_ceil(4))
+        .collect();
+    let longest = tokens
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by_key(|(_, t)| *t)
+        .unwrap_or_default();
+    Ok(Parsed {
+        longest,
+        model: model.to_string(),
+        request: EmbedRequest { inputs, dimensions },
+        format: if batch {
+            Format::GeminiBatch
+        } else {
+            Format::GeminiOne
+        },
+        input_tokens: tokens.iter().sum(),
+    })
+}
+
 /// The ids of one token-id input: whole numbers a vocabulary could hold, at least one.
 fn token_ids(field: &str, list: &[simd_json::OwnedValue]) -> Result<Vec<u32>, Invalid> {
     if list.is_empty() {
@@ -317,6 +399,25 @@ pub fn render(vectors: &[Vec<f64>], format: Format, model: &str, prompt_tokens: 
                 format!("],\"total_duration\":0,\"load_duration\":0,\"prompt_eval_count\":{prompt_tokens}}}")
                     .as_bytes(),
             );
+            return out;
+        }
+        Format::GeminiOne => {
+            out.extend_from_slice(b"{\"embedding\":{\"values\":");
+            write_floats(&mut out, vectors.first().map_or(&[][..], Vec::as_slice));
+            out.extend_from_slice(b"}}");
+            return out;
+        }
+        Format::GeminiBatch => {
+            out.extend_from_slice(b"{\"embeddings\":[");
+            for (i, v) in vectors.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b"{\"values\":");
+                write_floats(&mut out, v);
+                out.push(b'}');
+            }
+            out.extend_from_slice(b"]}");
             return out;
         }
         Format::Float | Format::Base64 => {}

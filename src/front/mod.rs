@@ -11,6 +11,7 @@ pub mod anthropic;
 mod chunk;
 pub mod completions;
 pub mod embeddings;
+pub mod gemini;
 pub mod ollama;
 pub mod responses;
 mod tools;
@@ -43,6 +44,11 @@ pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<
         Surface::Completions => completions::parse(bytes, hasher),
         Surface::OllamaChat => ollama::parse_chat(bytes, hasher),
         Surface::OllamaGenerate => ollama::parse_generate(bytes, hasher),
+        // Its model and whether it streams are in the path: `gemini::parse` takes them.
+        Surface::Gemini => Err(crate::chat::invalid(
+            "invalid_request",
+            "a Gemini request names its model in the path (models/{model}:generateContent)".into(),
+        )),
         Surface::Chat | Surface::Embeddings => {
             let chat = ChatRequest::parse(bytes, hasher)?;
             Ok(Inbound {
@@ -76,6 +82,7 @@ pub fn render(
         Surface::Completions => completions::render(completion, echo),
         Surface::OllamaChat => ollama::render(ollama::Route::Chat, completion, echo),
         Surface::OllamaGenerate => ollama::render(ollama::Route::Generate, completion, echo),
+        Surface::Gemini => gemini::render(completion, echo),
     }
 }
 
@@ -87,6 +94,7 @@ pub enum Encoder {
     Responses(responses::StreamEncoder),
     Completions(completions::StreamEncoder),
     Ollama(ollama::StreamEncoder),
+    Gemini(gemini::StreamEncoder),
 }
 
 impl Encoder {
@@ -108,6 +116,16 @@ impl Encoder {
                 ollama::Route::Generate,
                 echo_model,
             )),
+            Surface::Gemini => Encoder::Gemini(gemini::StreamEncoder::new(echo_model, true)),
+        }
+    }
+
+    /// The Gemini stream as one JSON array (`streamGenerateContent` without `alt=sse`)
+    /// instead of events; other encoders are unchanged.
+    pub fn json_array(self) -> Encoder {
+        match self {
+            Encoder::Gemini(e) => Encoder::Gemini(e.json_array()),
+            other => other,
         }
     }
 
@@ -124,6 +142,7 @@ impl Encoder {
             Encoder::Responses(e) => e.chunk(data, out),
             Encoder::Completions(e) => e.chunk(data, out),
             Encoder::Ollama(e) => e.chunk(data, out),
+            Encoder::Gemini(e) => e.chunk(data, out),
         }
     }
 
@@ -135,6 +154,7 @@ impl Encoder {
             Encoder::Responses(e) => e.finish(usage, out),
             Encoder::Completions(e) => e.finish(usage, out),
             Encoder::Ollama(e) => e.finish(usage, out),
+            Encoder::Gemini(e) => e.finish(usage, out),
         }
     }
 
@@ -150,15 +170,17 @@ impl Encoder {
             Encoder::Responses(e) => e.fail(message, out),
             Encoder::Completions(e) => e.fail(message, out),
             Encoder::Ollama(e) => e.fail(message, out),
+            Encoder::Gemini(e) => e.fail(message, out),
         }
     }
 
     /// The frame sent on a quiet stream; empty where the format has none (an NDJSON
-    /// reader would take any line for an object).
+    /// reader would take any line for an object; Google's SDK reads lines that are not
+    /// `data:` as JSON).
     pub fn keepalive(&self) -> &'static [u8] {
         match self {
             Encoder::Messages(_) => b"event: ping\ndata: {\"type\":\"ping\"}\n\n",
-            Encoder::Ollama(_) => b"",
+            Encoder::Ollama(_) | Encoder::Gemini(_) => b"",
             _ => b": keep-alive\n\n",
         }
     }
@@ -167,6 +189,7 @@ impl Encoder {
     pub fn content_type(&self) -> &'static str {
         match self {
             Encoder::Ollama(_) => "application/x-ndjson",
+            Encoder::Gemini(e) => e.content_type(),
             _ => "text/event-stream; charset=utf-8",
         }
     }

@@ -12,6 +12,8 @@
 //! `<event name> <json>`, or `data <json>` for unnamed events; `line <json>` for the Ollama
 //! API's NDJSON), fed whole and byte by byte.
 //!
+//! A Gemini case also has a `route.txt` (`model:method`, the path's end).
+//!
 //! In expected files `"<id>"` matches any string (generated ids), `"<n>"` any number, and a
 //! `"created": 0` any timestamp. Objects are compared by keys, not key order.
 
@@ -267,6 +269,7 @@ fn front_cases() -> Vec<(Surface, PathBuf)> {
         ("completions", Surface::Completions),
         ("ollama_chat", Surface::OllamaChat),
         ("ollama_generate", Surface::OllamaGenerate),
+        ("gemini", Surface::Gemini),
     ] {
         for case in std::fs::read_dir(root.join(name)).unwrap() {
             out.push((surface, case.unwrap().path()));
@@ -335,7 +338,16 @@ fn events(body: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 fn run_front_case(surface: Surface, case: &Path) {
     let mut request = read(case, "client.json").expect("client.json");
-    let parsed = front::parse(surface, &mut request, DefaultHasher::new());
+    let parsed = match read(case, "route.txt") {
+        // The Gemini API names the model and the method in the path.
+        Some(route) => {
+            let route = String::from_utf8(route).unwrap();
+            let (model, method) = route.trim().rsplit_once(':').expect("model:method");
+            let stream = method == "streamGenerateContent";
+            front::gemini::parse(&mut request, model, stream, DefaultHasher::new())
+        }
+        None => front::parse(surface, &mut request, DefaultHasher::new()),
+    };
     if let Some(error) = read(case, "error.txt") {
         match parsed {
             Err(e) => assert_eq!(

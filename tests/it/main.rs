@@ -22,6 +22,7 @@ mod docs;
 mod failover;
 mod front_door;
 mod full_disk;
+mod gemini;
 mod golden;
 mod health;
 mod hostile;

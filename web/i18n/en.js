@@ -249,6 +249,7 @@ export default {
   'analytics.surface.embeddings': 'Embeddings',
   'analytics.surface.ollama_chat': 'Ollama chat',
   'analytics.surface.ollama_generate': 'Ollama generate',
+  'analytics.surface.gemini': 'Gemini API',
   'analytics.requests': 'Requests',
   'analytics.successRate': 'Success rate',
   'analytics.inputTokensEstimated': 'Input tokens ({n} requests estimated)',

@@ -1,8 +1,8 @@
 //! Any body on any translated surface (Anthropic Messages, Responses, completions, Ollama's
-//! chat and generate, embeddings), and any chunk through each surface's stream encoder. The
+//! chat and generate, Gemini, embeddings), and any chunk through each surface's stream encoder. The
 //! first byte picks the surface. No panic; an accepted request becomes an internal chat body
 //! that is valid JSON; every encoder's output is well-formed SSE whose data lines parse as
-//! JSON, or NDJSON whose lines do.
+//! JSON, NDJSON whose lines do, or one JSON array.
 #![no_main]
 
 use std::collections::hash_map::DefaultHasher;
@@ -11,12 +11,13 @@ use freellmapi::front::{self, Encoder};
 use freellmapi::surface::Surface;
 use freellmapi::wire::Usage;
 
-const SURFACES: [Surface; 5] = [
+const SURFACES: [Surface; 6] = [
     Surface::Messages,
     Surface::Responses,
     Surface::Completions,
     Surface::OllamaChat,
     Surface::OllamaGenerate,
+    Surface::Gemini,
 ];
 
 /// Ollama's streams are NDJSON: every line one JSON object.
@@ -32,6 +33,12 @@ fn check_sse(out: &[u8]) {
     let text = std::str::from_utf8(out).expect("encoders write UTF-8");
     if text.starts_with('{') {
         return check_ndjson(out);
+    }
+    // A Gemini stream without `alt=sse`: one JSON array.
+    if text.starts_with('[') {
+        let mut bytes = out.to_vec();
+        assert!(freellmapi::json::parse_value(&mut bytes).is_ok(), "bad JSON array stream");
+        return;
     }
     for block in text.split("\n\n").filter(|b| !b.is_empty()) {
         for line in block.lines() {
@@ -72,8 +79,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let _ = front::embeddings::parse_ollama(&mut body.to_vec(), body.len() % 2 == 0);
         return;
     }
+    if pick == 0xfd {
+        let _ = front::embeddings::parse_gemini(&mut body.to_vec(), "m", body.len() % 2 == 0);
+        return;
+    }
     let surface = SURFACES[pick as usize % SURFACES.len()];
-    if let Ok(inbound) = front::parse(surface, &mut body.to_vec(), DefaultHasher::new()) {
+    let parsed = if surface == Surface::Gemini {
+        // The model and the method come from the path.
+        front::gemini::parse(&mut body.to_vec(), "gemini-x", pick & 0x80 != 0, DefaultHasher::new())
+    } else {
+        front::parse(surface, &mut body.to_vec(), DefaultHasher::new())
+    };
+    if let Ok(inbound) = parsed {
         let mut out = freellmapi::json::encode(&inbound.chat.body);
         assert!(freellmapi::json::parse_value(&mut out).is_ok());
     }
@@ -82,6 +99,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     // The same bytes as a stream of chunks (split on newlines), then a clean end.
     let mut encoder = Encoder::new(surface, "m", 1);
+    if pick & 0x40 != 0 {
+        encoder = encoder.json_array();
+    }
     let mut out = Vec::new();
     for piece in body.split(|b| *b == b'\n') {
         if encoder.chunk(piece, &mut out).is_err() {
