@@ -44,7 +44,7 @@ def main():
     shutil.copy(os.path.join(vocab, "cl100k_base.tiktoken"), os.path.join(cache, hashlib.sha1(url.encode()).hexdigest()))
     os.environ["TIKTOKEN_CACHE_DIR"] = cache
 
-    from langchain_openai import OpenAI, OpenAIEmbeddings
+    from langchain_openai import ChatOpenAI, OpenAI, OpenAIEmbeddings
 
     with Proxy(binary) as proxy:
         base = f"http://{proxy.addr}/v1"
@@ -57,13 +57,26 @@ def main():
             query = emb.embed_query("hello world")
             assert len(query) == 4 and texts_sent() == ["hello world"], texts_sent()
 
+        def structured():
+            from pydantic import BaseModel
+
+            class Place(BaseModel):
+                city: str
+
+            llm = ChatOpenAI(model=GROQ, base_url=base, api_key=proxy.token, max_retries=0)
+            out = llm.with_structured_output(Place).invoke("Where is the Eiffel Tower?")
+            assert out == Place(city="Paris"), out
+            rf = SEEN[-1][2]["response_format"]
+            assert rf["type"] == "json_schema" and rf["json_schema"]["schema"]["required"] == ["city"], rf
+
         def batch():
             llm = OpenAI(model=GROQ, base_url=base, api_key=proxy.token, max_retries=0, max_tokens=16)
             out = llm.batch(["one", "two", "three"])
             assert out == ["Hello from the mock"] * 3, out
 
         for name, fn in [("LangChain OpenAIEmbeddings with its default token ids", embeddings_default),
-                         ("LangChain OpenAI(...).batch (a prompt array)", batch)]:
+                         ("LangChain OpenAI(...).batch (a prompt array)", batch),
+                         ("LangChain ChatOpenAI.with_structured_output (json_schema)", structured)]:
             proxy.check(name, fn)
 
 
