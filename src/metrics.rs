@@ -92,6 +92,8 @@ pub struct Metrics {
     attempts: [AtomicU64; ATTEMPT_CLASSES.len()],
     requests_in_flight: AtomicI64,
     streams_in_flight: AtomicI64,
+    /// Tool calls rescued from text, by dialect (a handful of names, all from this program).
+    rescues: Mutex<Vec<(Box<str>, u64)>>,
 }
 
 /// Counts one in-flight request or stream until dropped.
@@ -146,6 +148,14 @@ impl Metrics {
                 .position(|c| *c == a.outcome)
                 .unwrap_or(ATTEMPT_CLASSES.len() - 1);
             self.attempts[class].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(dialect) = &rec.tool_rescue {
+            let mut rescues = self.rescues.lock();
+            match rescues.iter().position(|(d, _)| **d == **dialect) {
+                Some(i) => rescues[i].1 += 1,
+                None if rescues.len() < 16 => rescues.push((dialect.as_str().into(), 1)),
+                None => {}
+            }
         }
     }
 
@@ -209,6 +219,18 @@ impl Metrics {
                     }
                 }
             }
+        }
+        out.family(
+            "freellmapi_tool_rescues_total",
+            "counter",
+            "Tool calls a model wrote as text (or Groq refused as tool_use_failed), sent as real calls, by dialect.",
+        );
+        for (dialect, n) in self.rescues.lock().iter() {
+            out.sample(
+                "freellmapi_tool_rescues_total",
+                &[("dialect", dialect)],
+                *n as f64,
+            );
         }
         out.family(
             "freellmapi_attempts_total",

@@ -141,15 +141,18 @@ pub struct Summary {
     /// Served requests whose token counts are estimates (characters / 4): the provider
     /// reported none.
     estimated_token_requests: u64,
+    /// Served requests whose tool calls were rescued from text (`tool_rescue` in the log).
+    tool_rescues: u64,
 }
 
 pub fn summary(records: impl IntoIterator<Item = RequestRecord>, range: Range) -> Summary {
     let mut t = Tally::default();
     let (mut rejected, mut cancelled, mut fallbacks, mut attempts) = (0, 0, 0, 0);
     let (mut ttfb_sum, mut ttfb_n) = (0u64, 0u64);
-    let mut estimated = 0;
+    let (mut estimated, mut rescues) = (0, 0);
     for r in records {
         t.add(&r);
+        rescues += u64::from(r.tool_rescue.is_some());
         estimated += u64::from(r.tokens_estimated && r.outcome == RequestOutcome::Success);
         attempts += r.attempts.len() as u64;
         match r.outcome {
@@ -181,6 +184,7 @@ pub fn summary(records: impl IntoIterator<Item = RequestRecord>, range: Range) -
         attempts,
         estimated_savings_usd: (savings * 100.0).round() / 100.0,
         estimated_token_requests: estimated,
+        tool_rescues: rescues,
     }
 }
 
@@ -585,6 +589,7 @@ mod tests {
             error: (outcome != RequestOutcome::Success).then(|| "exhausted".into()),
             attempts,
             client_key: None,
+            tool_rescue: None,
         }
     }
 

@@ -229,6 +229,7 @@ fn attempt(
             output_tokens: 0,
             estimated,
             ttfb_ms: Some(sent_at.elapsed().as_millis() as u64),
+            tool_rescue: None,
         },
         interrupted: false,
     }

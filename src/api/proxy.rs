@@ -26,7 +26,7 @@ use crate::store::{RequestRecord, Spent};
 use crate::surface::Surface;
 use crate::time::now_ms;
 use crate::upstream::{self, Outbound, classify};
-use crate::wire::{self, Usage, WireError};
+use crate::wire::{self, Usage, WireError, rescue};
 
 /// The largest completion body accepted from a provider (a 128 000-token answer is about
 /// 0.5 MiB; images in answers stay well below this). Part of the per-request memory budget.
@@ -267,15 +267,24 @@ pub(super) fn plan(
     Ok(plan)
 }
 
+/// What a call came back with: the provider's reply, or a whole answer made here from a
+/// refusal that carried the model's tool call as text (Groq's `tool_use_failed`).
+pub(super) enum Answer {
+    Reply(upstream::Reply, Instant),
+    Rescued(rescue::Rescued, Instant),
+}
+
 /// Sends `out` for the candidate and classifies what came back: a 2xx reply (with when it was
 /// sent), or the failed step. Counts the request against the candidate's limits and learns
-/// from the provider's rate-limit headers.
-pub(super) fn call(
+/// from the provider's rate-limit headers. `tools`: the request's declared tools, for whose
+/// calls a refusal may be rescued.
+pub(super) fn call_for(
     app: &App,
     snap: &Snapshot,
     cand: Candidate,
     out: Outbound,
-) -> Result<(upstream::Reply, Instant), Step> {
+    tools: &[String],
+) -> Result<Answer, Step> {
     let entry = &snap.entries[cand.entry];
     let model = &snap.catalog.models[entry.model];
     let platform = &snap.catalog.platforms[model.platform];
@@ -298,6 +307,12 @@ pub(super) fn call(
         let status = reply.status;
         let headers = reply.take_headers();
         let body = reply.read_body(MAX_ERROR_BODY).unwrap_or_default();
+        if status == 400 && !tools.is_empty() {
+            let names: Vec<&str> = tools.iter().map(String::as_str).collect();
+            if let Some(r) = rescue::from_groq_error(&body, &names) {
+                return Ok(Answer::Rescued(r, sent_at));
+            }
+        }
         let verdict = classify::status(status, &headers, &body, &platform.model_gone_codes);
         let message = matches!(verdict, Verdict::BadRequest | Verdict::ModelGone).then(|| {
             let text = classify::error_message(&body).unwrap_or_else(|| format!("HTTP {status}"));
@@ -309,7 +324,20 @@ pub(super) fn call(
             message,
         });
     }
-    Ok((reply, sent_at))
+    Ok(Answer::Reply(reply, sent_at))
+}
+
+/// [`call_for`] a request without tools: the provider's reply or the failed step.
+pub(super) fn call(
+    app: &App,
+    snap: &Snapshot,
+    cand: Candidate,
+    out: Outbound,
+) -> Result<(upstream::Reply, Instant), Step> {
+    match call_for(app, snap, cand, out, &[])? {
+        Answer::Reply(reply, sent_at) => Ok((reply, sent_at)),
+        Answer::Rescued(..) => Err(Step::failed(Verdict::Unavailable, Some(400))),
+    }
 }
 
 /// The step a request that cannot be written for a platform comes to.
@@ -340,56 +368,111 @@ pub(super) fn attempt(
         Ok(o) => o,
         Err(e) => return untranslatable(e),
     };
-    let (reply, sent_at) = match call(app, snap, cand, out) {
-        Ok(r) => r,
+    // Only a request with tools can have its tool calls rescued; others skip the filter.
+    let tools = if chat.needs_tools {
+        rescue::declared(&chat.body)
+    } else {
+        Vec::new()
+    };
+    let answer = match call_for(app, snap, cand, out, &tools) {
+        Ok(a) => a,
         Err(step) => return step,
     };
     let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
-    if chat.stream {
-        let head = relay::Head {
-            routed: &routed,
-            before,
-            dropped_tools: shape.dropped.as_deref(),
-            keepalive: app.stream_timing().0,
-            event_idle: app.stream_timing().1,
-        };
-        let decoder = wire::Decoder::new(platform, model);
-        let mut encoder = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
-        if shape.json_array {
-            encoder = encoder.json_array();
-        }
-        let _streaming = app.metrics.stream_started();
-        return match relay::relay(res, reply, &head, chat, decoder, encoder, sent_at) {
-            RelayEnd::Completed {
+    let head = relay::Head {
+        routed: &routed,
+        before,
+        dropped_tools: shape.dropped.as_deref(),
+        keepalive: app.stream_timing().0,
+        event_idle: app.stream_timing().1,
+    };
+    let encoder = || {
+        let e = Encoder::new(shape.surface, shape.echo_model, chat.input_tokens);
+        if shape.json_array { e.json_array() } else { e }
+    };
+    let (reply, sent_at) = match answer {
+        Answer::Reply(reply, sent_at) => (reply, sent_at),
+        Answer::Rescued(r, sent_at) => {
+            let completion = rescue::completion_of(&r);
+            let usage = Usage::estimate(chat.input_tokens, &completion);
+            if chat.stream {
+                let _streaming = app.metrics.stream_started();
+                let chunks = rescue::chunks_of(&completion);
+                let end = relay::replay(res, &head, chat, encoder(), &chunks, usage, sent_at);
+                return streamed(end, Some(r.dialect));
+            }
+            let completion = wire::Completion {
+                body: completion,
                 usage,
-                estimated,
-                ttfb_ms,
-            } => Step::Served {
-                spent: spent(usage, estimated, ttfb_ms),
-                interrupted: false,
-            },
-            RelayEnd::Interrupted { usage, ttfb_ms } => Step::Served {
-                spent: spent(usage, true, ttfb_ms),
-                interrupted: true,
-            },
-            RelayEnd::NotCommitted(verdict) => Step::failed(verdict, Some(200)),
-            RelayEnd::ClientGone => Step::Cancelled,
-        };
+                usage_estimated: true,
+                empty: false,
+            };
+            return answer_whole(shape, completion, sent_at, Some(r.dialect), &head, res);
+        }
+    };
+    if chat.stream {
+        let decoder = wire::Decoder::new(platform, model);
+        let _streaming = app.metrics.stream_started();
+        let end = relay::relay(res, reply, &head, chat, decoder, encoder(), tools, sent_at);
+        return streamed(end, None);
     }
     let body = match reply.read_body(MAX_RESPONSE_BYTES) {
         Ok(b) => b,
         Err(e) => return Step::failed(classify::transport(e), Some(200)),
     };
-    let completion = match wire::completion(platform, model, body, chat) {
+    let mut completion = match wire::completion(platform, model, body, chat) {
         Ok(c) if c.empty => return Step::failed(Verdict::Empty, Some(200)),
         Ok(c) => c,
         Err(_) => return Step::failed(Verdict::Unavailable, Some(200)),
     };
-    let spent_here = spent(
+    let mut rescued = None;
+    if let Some((body, dialect)) = rescue::completion(&completion.body, &tools) {
+        completion.body = body;
+        rescued = Some(dialect);
+    }
+    answer_whole(shape, completion, sent_at, rescued, &head, res)
+}
+
+/// A stream's end as the attempt's step.
+fn streamed(end: RelayEnd, rescued_before: Option<rescue::Dialect>) -> Step {
+    match end {
+        RelayEnd::Completed {
+            usage,
+            estimated,
+            ttfb_ms,
+            rescued,
+        } => {
+            let mut spent = spent(usage, estimated, ttfb_ms);
+            spent.tool_rescue = rescued.or(rescued_before).map(rescue::Dialect::as_str);
+            Step::Served {
+                spent,
+                interrupted: false,
+            }
+        }
+        RelayEnd::Interrupted { usage, ttfb_ms } => Step::Served {
+            spent: spent(usage, true, ttfb_ms),
+            interrupted: true,
+        },
+        RelayEnd::NotCommitted(verdict) => Step::failed(verdict, Some(200)),
+        RelayEnd::ClientGone => Step::Cancelled,
+    }
+}
+
+/// A whole (not streamed) answer: kept for a batch, or rendered in the surface's shape.
+fn answer_whole(
+    shape: &Shape<'_>,
+    completion: wire::Completion,
+    sent_at: Instant,
+    rescued: Option<rescue::Dialect>,
+    head_info: &relay::Head<'_>,
+    res: &mut Responder<'_>,
+) -> Step {
+    let mut spent_here = spent(
         completion.usage,
         completion.usage_estimated,
         Some(sent_at.elapsed().as_millis() as u64),
     );
+    spent_here.tool_rescue = rescued.map(rescue::Dialect::as_str);
     if let Some(kept) = &shape.capture {
         kept.borrow_mut().push((completion.body, completion.usage));
         return Step::Served {
@@ -407,9 +490,9 @@ pub(super) fn attempt(
     };
     let mut head = res
         .head(200)
-        .header("X-Routed-Via", &routed)
+        .header("X-Routed-Via", head_info.routed)
         .header("Cache-Control", "no-store");
-    head = before.headers(head);
+    head = head_info.before.headers(head);
     if let Some(dropped) = &shape.dropped {
         head = head.header("X-Freellmapi-Dropped-Tools", dropped);
     }
@@ -429,5 +512,6 @@ pub(super) fn spent(usage: Usage, estimated: bool, ttfb_ms: Option<u64>) -> Spen
         output_tokens: usage.completion,
         estimated,
         ttfb_ms,
+        tool_rescue: None,
     }
 }

@@ -24,7 +24,7 @@ use crate::upstream::sse::SseReader;
 use crate::upstream::{Reply, watch};
 use crate::wire::glance::{Glance, glance};
 use crate::wire::openai::inspect_chunk;
-use crate::wire::{Decoder, Usage};
+use crate::wire::{Decoder, Usage, rescue};
 
 /// Events held back while waiting for the first one with output (role-only preambles).
 const MAX_PENDING_EVENTS: usize = 32;
@@ -58,6 +58,8 @@ pub enum RelayEnd {
         usage: Usage,
         estimated: bool,
         ttfb_ms: Option<u64>,
+        /// A tool call written as text went out as a real one.
+        rescued: Option<rescue::Dialect>,
     },
     /// Failed after the head was sent; the client got an error frame and `[DONE]`.
     Interrupted {
@@ -93,12 +95,72 @@ struct Relay<'r, 'a> {
     has_output: bool,
     finished: bool,
     usage: Option<Usage>,
+    /// Holds back text that opens like a tool call (requests with tools only).
+    rescue: Option<rescue::StreamRescue>,
+    /// The chunks the rescue filter passes on for one upstream chunk.
+    rescued_chunks: Vec<Vec<u8>>,
     /// The client did not ask for the usage chunk.
     hide_usage: bool,
     sent_at: Instant,
     ttfb_ms: Option<u64>,
 }
 
+impl<'r, 'a> Relay<'r, 'a> {
+    fn new(
+        res: &'r mut Responder<'a>,
+        head: &Head<'r>,
+        chat: &ChatRequest,
+        encoder: Encoder,
+        tools: Vec<String>,
+        sent_at: Instant,
+    ) -> Relay<'r, 'a> {
+        Relay {
+            res: Some(res),
+            writer: None,
+            routed: head.routed,
+            before: head.before,
+            dropped_tools: head.dropped_tools,
+            keepalive: head.keepalive,
+            encoder,
+            out: Vec::new(),
+            held: 0,
+            decoded: Vec::new(),
+            output_chars: 0,
+            has_output: false,
+            finished: false,
+            usage: None,
+            rescue: rescue::StreamRescue::new(tools),
+            rescued_chunks: Vec::new(),
+            hide_usage: !chat.wants_usage(),
+            sent_at,
+            ttfb_ms: None,
+        }
+    }
+}
+
+/// Relays a whole answer made here (a rescued refusal) as a stream: its chunks, then the end.
+pub fn replay(
+    res: &mut Responder<'_>,
+    head: &Head<'_>,
+    chat: &ChatRequest,
+    encoder: Encoder,
+    chunks: &[Vec<u8>],
+    usage: Usage,
+    sent_at: Instant,
+) -> RelayEnd {
+    let mut r = Relay::new(res, head, chat, encoder, Vec::new(), sent_at);
+    r.usage = Some(usage);
+    for c in chunks {
+        if let Err(stop) = r.event(c) {
+            return r.end(Some(stop), false, chat, None);
+        }
+    }
+    r.end(None, true, chat, None)
+}
+
+/// Relays an upstream stream to the client. `tools`: the request's declared tools, whose
+/// calls written as text are rescued.
+#[allow(clippy::too_many_arguments)]
 pub fn relay(
     res: &mut Responder<'_>,
     reply: Reply,
@@ -106,30 +168,13 @@ pub fn relay(
     chat: &ChatRequest,
     mut decoder: Decoder,
     encoder: Encoder,
+    tools: Vec<String>,
     sent_at: Instant,
 ) -> RelayEnd {
     let end_is_marked = reply.end_is_marked();
     let mut reader = reply.into_reader();
     let mut sse = SseReader::new();
-    let mut r = Relay {
-        res: Some(res),
-        writer: None,
-        routed: head.routed,
-        before: head.before,
-        dropped_tools: head.dropped_tools,
-        keepalive: head.keepalive,
-        encoder,
-        out: Vec::new(),
-        held: 0,
-        decoded: Vec::new(),
-        output_chars: 0,
-        has_output: false,
-        finished: false,
-        usage: None,
-        hide_usage: !chat.wants_usage(),
-        sent_at,
-        ttfb_ms: None,
-    };
+    let mut r = Relay::new(res, head, chat, encoder, tools, sent_at);
     let mut done = false;
     let mut last_event = Instant::now();
     let (mut read_once, mut stack_released) = (false, false);
@@ -190,6 +235,11 @@ pub fn relay(
             Err(_) => break Some(Stop::Upstream),
         }
     };
+    // Text the rescue filter still holds goes out before the end (as calls, or as it was).
+    let stop = match stop {
+        Some(Stop::ClientGone) => stop,
+        _ => r.finish_rescue().err().or(stop),
+    };
     let clean = done && stop.is_none();
     let complete = done || r.finished || decoder.finished();
     // Only a body read to its end lets ureq pool the connection (it goes back to the pool as
@@ -236,17 +286,40 @@ fn drain(reader: &mut dyn std::io::Read, wait: Option<Duration>, left: &mut usiz
 }
 
 impl Relay<'_, '_> {
+    /// One OpenAI chunk from upstream: through the rescue filter when there is one.
+    fn chunk(&mut self, data: &[u8]) -> Result<(), Stop> {
+        let Some(rescue) = self.rescue.as_mut() else {
+            return self.event(data);
+        };
+        let mut frames = std::mem::take(&mut self.rescued_chunks);
+        frames.clear();
+        rescue.chunk(data, &mut frames);
+        let result = frames.iter().try_for_each(|f| self.event(f));
+        self.rescued_chunks = frames;
+        result
+    }
+
+    /// The end of the upstream stream for the rescue filter.
+    fn finish_rescue(&mut self) -> Result<(), Stop> {
+        let Some(rescue) = self.rescue.as_mut() else {
+            return Ok(());
+        };
+        let mut frames = Vec::new();
+        rescue.finish(&mut frames);
+        frames.iter().try_for_each(|f| self.event(f))
+    }
+
     /// One upstream event: passed through, or translated into zero or more chunks first.
     fn upstream_event(&mut self, decoder: &mut Decoder, data: &[u8]) -> Result<(), Stop> {
         match decoder {
-            Decoder::Passthrough => self.event(data),
+            Decoder::Passthrough => self.chunk(data),
             Decoder::Gemini(g) => {
                 let mut chunks = std::mem::take(&mut self.decoded);
                 chunks.clear();
                 let result = g
                     .decode(data, &mut chunks)
                     .map_err(|_| Stop::Upstream)
-                    .and_then(|()| chunks.iter().try_for_each(|c| self.event(c)));
+                    .and_then(|()| chunks.iter().try_for_each(|c| self.chunk(c)));
                 self.decoded = chunks;
                 result
             }
@@ -447,6 +520,7 @@ impl Relay<'_, '_> {
             usage,
             estimated,
             ttfb_ms: self.ttfb_ms,
+            rescued: self.rescue.and_then(|r| r.rescued),
         }
     }
 }

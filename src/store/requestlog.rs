@@ -97,6 +97,9 @@ pub struct RequestRecord {
     /// The named client key that made the request (`None`: the unified key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_key: Option<u64>,
+    /// The dialect a tool call written as text was rescued from (`hermes`, `mistral`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_rescue: Option<String>,
 }
 
 impl RequestRecord {
@@ -121,6 +124,7 @@ impl RequestRecord {
             error: None,
             attempts: Vec::new(),
             client_key: None,
+            tool_rescue: None,
         }
     }
 
@@ -152,6 +156,7 @@ impl RequestRecord {
         self.output_tokens = usage.output_tokens;
         self.tokens_estimated = usage.estimated;
         self.ttfb_ms = usage.ttfb_ms;
+        self.tool_rescue = usage.tool_rescue.map(str::to_string);
     }
 
     /// The client left before an answer: the status nginx uses for that, 499.
@@ -187,6 +192,8 @@ pub struct Spent {
     /// Counted by us (characters / 4), not by the provider.
     pub estimated: bool,
     pub ttfb_ms: Option<u64>,
+    /// A tool call written as text was rescued, from this dialect.
+    pub tool_rescue: Option<&'static str>,
 }
 
 /// How much of the log is kept: 30 days, 100 000 requests and 64 MiB of pages, whichever is
@@ -613,6 +620,7 @@ mod tests {
             error: None,
             attempts: vec![],
             client_key: None,
+            tool_rescue: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod embeddings;
 pub mod gemini;
 pub mod glance;
 pub mod openai;
+pub mod rescue;
 mod schema;
 
 use crate::catalog::{Model, Platform, Wire};
@@ -20,6 +21,19 @@ pub struct Usage {
     pub prompt: u64,
     pub completion: u64,
     pub total: u64,
+}
+
+impl Usage {
+    /// An estimate for an answer no provider counted: `prompt` as estimated, the answer's
+    /// bytes / 4.
+    pub fn estimate(prompt: u64, answer: &[u8]) -> Usage {
+        let completion = (answer.len() as u64).div_ceil(4);
+        Usage {
+            prompt,
+            completion,
+            total: prompt + completion,
+        }
+    }
 }
 
 /// A normalised non-streaming answer.

@@ -39,4 +39,5 @@ mod stack_depth;
 mod streaming;
 mod surfaces;
 mod tls_upstream;
+mod tool_rescue;
 mod wire_e2e;

@@ -257,6 +257,7 @@ export default {
   'analytics.outputTokens': 'Output tokens',
   'analytics.avgLatency': 'Avg latency',
   'analytics.fallbacks': 'Fallbacks',
+  'analytics.toolRescues': 'Tool calls rescued',
   'analytics.savings': 'Est. savings',
   'analytics.overTime': 'Requests over time',
   'analytics.succeeded': 'succeeded',

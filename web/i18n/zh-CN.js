@@ -257,6 +257,7 @@ export default {
   'analytics.outputTokens': '输出 Token',
   'analytics.avgLatency': '平均延迟',
   'analytics.fallbacks': '回退次数',
+  'analytics.toolRescues': '已修复的工具调用',
   'analytics.savings': '预计节省',
   'analytics.overTime': '请求趋势',
   'analytics.succeeded': '成功',

@@ -37,6 +37,7 @@ export function analytics(root) {
         tile(t('analytics.outputTokens'), fmt(s.outputTokens)),
         tile(t('analytics.avgLatency'), ms(s.avgLatencyMs)),
         tile(t('analytics.fallbacks'), fmt(s.fallbacks)),
+        tile(t('analytics.toolRescues'), fmt(s.toolRescues)),
         tile(t('analytics.savings'), usd.format(s.estimatedSavingsUsd))),
       card(t('analytics.overTime'), Charts.line(timeline,
         [{ key: 'succeeded', label: t('analytics.succeeded'), cls: 'ok' }, { key: 'failed', label: t('analytics.failed'), cls: 'bad' }], tsFmt),
