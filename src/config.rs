@@ -90,6 +90,15 @@ impl Cidr {
         Ok(Cidr { net, bits })
     }
 
+    /// A comma-separated list (empty items skipped); the error names `what` and an example.
+    pub fn parse_list(list: &str, what: &str, example: &str) -> Result<Vec<Cidr>, ConfigError> {
+        list.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(Cidr::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| ConfigError(format!("invalid {what}: {e}; use CIDRs like {example}")))
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical_ip(ip);
         match (self.net, ip) {
@@ -257,16 +266,7 @@ impl Config {
 
         let trust_proxy = match pick(&flags.trust_proxy, vars::TRUST_PROXY.name) {
             None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(Cidr::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|e| {
-                    ConfigError(format!(
-                        "invalid --trust-proxy: {e}; use CIDRs like 127.0.0.1/32,::1/128"
-                    ))
-                })?,
+            Some(list) => Cidr::parse_list(&list, "--trust-proxy", "127.0.0.1/32,::1/128")?,
         };
 
         let allowed_hosts = match env(vars::ALLOWED_HOSTS.name) {
@@ -375,17 +375,11 @@ impl Config {
                 "FREELLMAPI_OLLAMA_LISTEN and the listen address are both {listen}; the Ollama API needs its own port (11434 is Ollama's)"
             ));
         }
-        let ollama_allow = env(vars::OLLAMA_ALLOW.name)
-            .unwrap_or_else(|| vars::OLLAMA_ALLOW.value().into())
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(Cidr::parse)
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                ConfigError(format!(
-                    "invalid FREELLMAPI_OLLAMA_ALLOW: {e}; use CIDRs like 192.168.1.0/24,127.0.0.1/32"
-                ))
-            })?;
+        let ollama_allow = Cidr::parse_list(
+            &env(vars::OLLAMA_ALLOW.name).unwrap_or_else(|| vars::OLLAMA_ALLOW.value().into()),
+            vars::OLLAMA_ALLOW.name,
+            "192.168.1.0/24,127.0.0.1/32",
+        )?;
 
         let vocab_dirs = match env(vars::VOCAB_DIR.name).filter(|v| !v.trim().is_empty()) {
             Some(dir) => vec![PathBuf::from(dir)],

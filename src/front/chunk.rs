@@ -148,6 +148,46 @@ pub fn feed(sink: &mut impl PieceSink, data: &[u8], out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
+/// Tool calls assembled from a stream's fragments, for formats that send each call whole.
+#[derive(Default)]
+pub struct Calls {
+    pub calls: Vec<Call>,
+    /// Bytes of arguments kept (bounded by [`MAX_KEPT`] through the sink).
+    pub kept: usize,
+}
+
+impl Calls {
+    /// Adds one `Piece::Tool` fragment to its call.
+    pub fn add(&mut self, index: u64, id: Option<&str>, name: Option<&str>, arguments: &str) {
+        let i = index as usize;
+        if i >= self.calls.len() {
+            // Indexes come in order; a gap would be a provider's bug, kept bounded.
+            if i > 127 {
+                return;
+            }
+            self.calls.resize_with(i + 1, || Call {
+                id: String::new(),
+                name: String::new(),
+                arguments: String::new(),
+            });
+        }
+        let call = &mut self.calls[i];
+        if let Some(id) = id {
+            call.id = id.to_string();
+        }
+        if let Some(name) = name {
+            call.name.push_str(name);
+        }
+        call.arguments.push_str(arguments);
+        self.kept += arguments.len();
+    }
+
+    /// The calls so far, leaving none.
+    pub fn take(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.calls)
+    }
+}
+
 /// A model's arguments as a JSON object for clients that want one (`{}` when they are empty
 /// or not an object).
 pub fn arguments_object(arguments: &str) -> OwnedValue {

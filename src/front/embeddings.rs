@@ -146,24 +146,17 @@ pub fn parse(bytes: &mut [u8], vocabs: &Vocabularies) -> Result<Parsed, Invalid>
         },
     };
     // Token ids are counted exactly; text as characters / 4.
-    let token_counts_exact = token_counts.is_some();
-    let tokens: Vec<u64> = token_counts.unwrap_or_else(|| {
-        inputs
-            .iter()
-            .map(|s| (s.chars().count() as u64).div_ceil(4))
-            .collect()
-    });
-    let longest = tokens
-        .iter()
-        .copied()
-        .enumerate()
-        .max_by_key(|(_, t)| *t)
-        .unwrap_or_default();
-    let input_tokens = if token_counts_exact {
-        tokens.iter().sum()
-    } else {
-        let chars: usize = inputs.iter().map(|s| s.chars().count()).sum();
-        (chars as u64).div_ceil(4)
+    let (input_tokens, longest) = match token_counts {
+        Some(counts) => {
+            let longest = counts
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by_key(|(_, t)| *t)
+                .unwrap_or_default();
+            (counts.iter().sum(), longest)
+        }
+        None => estimate(&inputs),
     };
     Ok(Parsed {
         longest,
@@ -218,16 +211,7 @@ pub fn parse_ollama(bytes: &mut [u8], legacy: bool) -> Result<Parsed, Invalid> {
             _ => return Err(wrong_type("dimensions", "a positive integer", v)),
         },
     };
-    let tokens: Vec<u64> = inputs
-        .iter()
-        .map(|s| (s.chars().count() as u64).div_ceil(4))
-        .collect();
-    let longest = tokens
-        .iter()
-        .copied()
-        .enumerate()
-        .max_by_key(|(_, t)| *t)
-        .unwrap_or_default();
+    let (tokens, longest) = estimate(&inputs);
     Ok(Parsed {
         longest,
         model,
@@ -237,7 +221,7 @@ pub fn parse_ollama(bytes: &mut [u8], legacy: bool) -> Result<Parsed, Invalid> {
         } else {
             Format::OllamaEmbed
         },
-        input_tokens: tokens.iter().sum(),
+        input_tokens: tokens,
     })
 }
 
@@ -296,16 +280,7 @@ pub fn parse_gemini(bytes: &mut [u8], model: &str, batch: bool) -> Result<Parsed
             ));
         }
     };
-    let tokens: Vec<u64> = inputs
-        .iter()
-        .map(|s| (s.chars().count() as u64).div_ceil(4))
-        .collect();
-    let longest = tokens
-        .iter()
-        .copied()
-        .enumerate()
-        .max_by_key(|(_, t)| *t)
-        .unwrap_or_default();
+    let (tokens, longest) = estimate(&inputs);
     Ok(Parsed {
         longest,
         model: model.to_string(),
@@ -315,8 +290,20 @@ pub fn parse_gemini(bytes: &mut [u8], model: &str, batch: bool) -> Result<Parsed
         } else {
             Format::GeminiOne
         },
-        input_tokens: tokens.iter().sum(),
+        input_tokens: tokens,
     })
+}
+
+/// Texts' tokens as characters / 4: the total, and the longest input (its index, its count).
+fn estimate(inputs: &[String]) -> (u64, (usize, u64)) {
+    let chars = inputs.iter().map(|s| s.chars().count() as u64);
+    let longest = chars
+        .clone()
+        .map(|c| c.div_ceil(4))
+        .enumerate()
+        .max_by_key(|(_, t)| *t)
+        .unwrap_or_default();
+    (chars.sum::<u64>().div_ceil(4), longest)
 }
 
 /// The ids of one token-id input: whole numbers a vocabulary could hold, at least one.

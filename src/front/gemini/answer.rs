@@ -107,8 +107,8 @@ pub struct StreamEncoder {
     sse: bool,
     /// Responses written so far (the array needs its separators).
     written: usize,
-    calls: Vec<Call>,
-    kept: usize,
+    /// Tool calls being assembled, sent whole at the finish.
+    calls: chunk::Calls,
     finish: Option<String>,
 }
 
@@ -119,8 +119,7 @@ impl StreamEncoder {
             id: super::super::new_id(""),
             sse,
             written: 0,
-            calls: Vec::new(),
-            kept: 0,
+            calls: chunk::Calls::default(),
             finish: None,
         }
     }
@@ -158,7 +157,7 @@ impl StreamEncoder {
     }
 
     pub fn finish(&mut self, usage: Usage, out: &mut Vec<u8>) {
-        let calls = std::mem::take(&mut self.calls);
+        let calls = self.calls.take();
         let finish = self.finish.take().unwrap_or_else(|| "stop".into());
         let (model, id) = (self.model.clone(), self.id.clone());
         self.frame(out, |out| {
@@ -201,33 +200,14 @@ impl chunk::PieceSink for StreamEncoder {
                 name,
                 arguments,
             } => {
-                let i = index as usize;
-                if i >= self.calls.len() {
-                    if i > 127 {
-                        return;
-                    }
-                    self.calls.resize_with(i + 1, || Call {
-                        id: String::new(),
-                        name: String::new(),
-                        arguments: String::new(),
-                    });
-                }
-                let call = &mut self.calls[i];
-                if let Some(id) = id {
-                    call.id = id.to_string();
-                }
-                if let Some(name) = name {
-                    call.name.push_str(name);
-                }
-                call.arguments.push_str(arguments);
-                self.kept += arguments.len();
+                self.calls.add(index, id, name, arguments);
             }
             Piece::Finish(f) => self.finish = Some(f.to_string()),
         }
     }
 
     fn kept(&self) -> usize {
-        self.kept
+        self.calls.kept
     }
 }
 

@@ -112,8 +112,7 @@ pub struct StreamEncoder {
     started: Instant,
     first_text: Option<Instant>,
     /// Tool calls being assembled (by index), sent whole at the finish.
-    calls: Vec<Call>,
-    kept: usize,
+    calls: chunk::Calls,
     finish: Option<String>,
 }
 
@@ -124,8 +123,7 @@ impl StreamEncoder {
             model: model.to_string(),
             started: Instant::now(),
             first_text: None,
-            calls: Vec::new(),
-            kept: 0,
+            calls: chunk::Calls::default(),
             finish: None,
         }
     }
@@ -141,7 +139,7 @@ impl StreamEncoder {
     }
 
     pub fn finish(&mut self, usage: Usage, out: &mut Vec<u8>) {
-        let calls = std::mem::take(&mut self.calls);
+        let calls = self.calls.take();
         if !calls.is_empty() && self.route == Route::Chat {
             self.line(out, "", &calls);
         }
@@ -178,34 +176,14 @@ impl chunk::PieceSink for StreamEncoder {
                 arguments,
             } => {
                 self.first_text.get_or_insert_with(Instant::now);
-                let i = index as usize;
-                if i >= self.calls.len() {
-                    // Indexes come in order; a gap would be a provider's bug, kept bounded.
-                    if i > 127 {
-                        return;
-                    }
-                    self.calls.resize_with(i + 1, || Call {
-                        id: String::new(),
-                        name: String::new(),
-                        arguments: String::new(),
-                    });
-                }
-                let call = &mut self.calls[i];
-                if let Some(id) = id {
-                    call.id = id.to_string();
-                }
-                if let Some(name) = name {
-                    call.name.push_str(name);
-                }
-                call.arguments.push_str(arguments);
-                self.kept += arguments.len();
+                self.calls.add(index, id, name, arguments);
             }
             Piece::Finish(f) => self.finish = Some(f.to_string()),
         }
     }
 
     fn kept(&self) -> usize {
-        self.kept
+        self.calls.kept
     }
 }
 
