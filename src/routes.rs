@@ -16,7 +16,9 @@ use std::sync::Arc;
 use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};
 use crate::app::App;
-use crate::http::{Admission, Dialect, Handler, Method, Methods, Problem, Request, Responder};
+use crate::http::{
+    Admission, BodyLimit, Dialect, Handler, Method, Methods, Problem, Request, Responder,
+};
 use crate::surface::Surface;
 
 /// Bodies of the dashboard's API: JSON forms and lists, never bulk data.
@@ -268,7 +270,7 @@ fn gate(
     admin: &AdminState,
     target: Target<'_>,
     req: &Request<'_>,
-) -> Result<usize, Problem> {
+) -> Result<BodyLimit, Problem> {
     if matches!(target.goal, Goal::Admin(_) | Goal::Index | Goal::Asset) {
         admin
             .hosts
@@ -292,22 +294,22 @@ fn gate(
                 return Err(e.problem());
             }
             // Conversations are bounded by the server's own limit.
-            Ok(match target.goal {
+            Ok(BodyLimit::Buffered(match target.goal {
                 Goal::Generate(_) | Goal::CountTokens | Goal::Embeddings => usize::MAX,
                 _ => SMALL_BODY_LIMIT,
-            })
+            }))
         }
-        Goal::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
+        Goal::Admin(route) if route.is_open() => Ok(BodyLimit::Buffered(SMALL_BODY_LIMIT)),
         Goal::Admin(_) => {
             let gate = admin::settings::require_session(app, req).and_then(|()| match req.method {
                 Method::Get | Method::Head => Ok(()),
                 _ => admin::auth::same_origin(req),
             });
             gate.map_err(|e| e.problem())?;
-            Ok(ADMIN_BODY_LIMIT)
+            Ok(BodyLimit::Buffered(ADMIN_BODY_LIMIT))
         }
         Goal::Healthz | Goal::Livez | Goal::Readyz | Goal::Index | Goal::Asset => {
-            Ok(SMALL_BODY_LIMIT)
+            Ok(BodyLimit::Buffered(SMALL_BODY_LIMIT))
         }
     }
 }
