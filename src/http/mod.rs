@@ -9,6 +9,7 @@
 mod body;
 #[cfg(fuzzing)]
 pub mod fuzz;
+pub mod multipart;
 mod problem;
 mod request;
 mod response;
