@@ -81,6 +81,11 @@ impl App {
             .and_then(|s| s.as_str().map(str::to_string))
     }
 
+    /// Where uploads wait on disk while their request needs them.
+    pub fn spool(&self) -> &crate::spool::Spool {
+        &self.spool
+    }
+
     /// A path for a file of the server's own in the data dir (a backup on its way out).
     pub fn data_file(&self, name: &str) -> PathBuf {
         self.data_dir.join(name)
