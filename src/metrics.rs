@@ -19,12 +19,13 @@ use parking_lot::{Mutex, RwLock};
 use crate::store::{RequestOutcome, RequestRecord};
 use crate::surface::Surface;
 
-const SURFACES: [Surface; 5] = [
+const SURFACES: [Surface; 6] = [
     Surface::Chat,
     Surface::Messages,
     Surface::Responses,
     Surface::Completions,
     Surface::Embeddings,
+    Surface::Transcriptions,
 ];
 const OUTCOMES: [RequestOutcome; 4] = [
     RequestOutcome::Success,

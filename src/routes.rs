@@ -67,6 +67,7 @@ enum Goal {
     Generate(Surface),
     CountTokens,
     Embeddings,
+    Transcriptions,
     Metrics,
     Index,
     Asset,
@@ -139,6 +140,7 @@ const ROUTES: &[(Method, &str, Goal)] = {
         (Post, "/v1/responses", Generate(Surface::Responses)),
         (Post, "/v1/completions", Generate(Surface::Completions)),
         (Post, "/v1/embeddings", Embeddings),
+        (Post, "/v1/audio/transcriptions", Transcriptions),
         (Post, "/v1/messages/count_tokens", CountTokens),
         (Get, "/v1/models", ListModels),
         (Get, "/v1/models/*", OneModel),
@@ -219,7 +221,8 @@ fn no_route() -> Problem {
         "invalid_request_error",
         "not_found",
         "no such route; the client API has POST /v1/chat/completions, /v1/messages, \
-         /v1/messages/count_tokens, /v1/responses, /v1/completions and /v1/embeddings, GET \
+         /v1/messages/count_tokens, /v1/responses, /v1/completions, /v1/embeddings and \
+         /v1/audio/transcriptions, GET \
          /v1/models, /v1/models/{id}, /v1/providers, /metrics, /healthz, /livez and /readyz; the \
          dashboard is at / and its API under /api/",
     )
@@ -281,6 +284,7 @@ fn gate(
         Goal::Generate(_)
         | Goal::CountTokens
         | Goal::Embeddings
+        | Goal::Transcriptions
         | Goal::Metrics
         | Goal::ListModels
         | Goal::Providers
@@ -292,6 +296,10 @@ fn gate(
                     req.peer.ip()
                 );
                 return Err(e.problem());
+            }
+            // An upload is read by its handler as it arrives, to disk: memory stays flat.
+            if target.goal == Goal::Transcriptions {
+                return Ok(BodyLimit::Streamed(api::TRANSCRIPTION_BODY_LIMIT));
             }
             // Conversations are bounded by the server's own limit.
             Ok(BodyLimit::Buffered(match target.goal {
@@ -383,6 +391,11 @@ fn client(
         Goal::Embeddings => {
             // Answers (and records) its own failures.
             api::embeddings(app, req, res);
+            Ok(())
+        }
+        Goal::Transcriptions => {
+            // Answers (and records) its own failures.
+            api::transcriptions(app, req, res);
             Ok(())
         }
         Goal::OneModel => api::one_model(app, target.param, res).map_err(client),

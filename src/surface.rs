@@ -19,15 +19,18 @@ pub enum Surface {
     Completions,
     /// `/v1/embeddings`.
     Embeddings,
+    /// Speech to text, `/v1/audio/transcriptions`.
+    Transcriptions,
 }
 
 impl Surface {
-    pub const ALL: [Surface; 5] = [
+    pub const ALL: [Surface; 6] = [
         Surface::Chat,
         Surface::Messages,
         Surface::Responses,
         Surface::Completions,
         Surface::Embeddings,
+        Surface::Transcriptions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Surface {
             Surface::Responses => "responses",
             Surface::Completions => "completions",
             Surface::Embeddings => "embeddings",
+            Surface::Transcriptions => "transcriptions",
         }
     }
 }

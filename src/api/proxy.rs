@@ -16,7 +16,7 @@ use super::relay::{self, RelayEnd};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
-use crate::catalog::{AliasRoute, Caps, Kind, aliases};
+use crate::catalog::{AliasRoute, Caps, Kind, Platform, aliases};
 use crate::chat::ChatRequest;
 use crate::front::{self, Echo, Encoder, Inbound};
 use crate::http::{Dialect, Request, Responder, header_safe};
@@ -25,7 +25,7 @@ use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
 use crate::store::{RequestRecord, Spent};
 use crate::surface::Surface;
 use crate::time::now_ms;
-use crate::upstream::{self, Outbound, classify};
+use crate::upstream::{self, Outbound, UpstreamError, classify};
 use crate::wire::{self, Usage, WireError};
 
 /// The largest completion body accepted from a provider (a 128 000-token answer is about
@@ -236,6 +236,19 @@ pub(super) fn call(
     cand: Candidate,
     out: Outbound,
 ) -> Result<(upstream::Reply, Instant), Step> {
+    // The encoded request is dropped once sent: it is not needed while the answer streams.
+    call_with(app, snap, cand, move |platform, key| {
+        app.send(platform, key, &out)
+    })
+}
+
+/// [`call`] with the sending left to `send` (an upload, whose body streams from disk).
+pub(super) fn call_with(
+    app: &App,
+    snap: &Snapshot,
+    cand: Candidate,
+    send: impl FnOnce(&Platform, upstream::KeyRef<'_>) -> Result<upstream::Reply, UpstreamError>,
+) -> Result<(upstream::Reply, Instant), Step> {
     let entry = &snap.entries[cand.entry];
     let model = &snap.catalog.models[entry.model];
     let platform = &snap.catalog.platforms[model.platform];
@@ -246,12 +259,10 @@ pub(super) fn call(
         sealed: &key.sealed,
         proxy: key.proxy.as_deref(),
     };
-    let mut reply = match app.send(platform, key_ref, &out) {
+    let mut reply = match send(platform, key_ref) {
         Ok(r) => r,
         Err(e) => return Err(Step::failed(classify::transport(e), None)),
     };
-    // The encoded request is not needed while the answer streams.
-    drop(out);
     app.router
         .observe_hints(snap, cand, &classify::rate_hints(&reply.headers), now_ms());
     if !(200..300).contains(&reply.status) {

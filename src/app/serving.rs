@@ -15,7 +15,7 @@ use crate::discover::{self, DiscoverError, Found};
 use crate::http::Request;
 use crate::router::Snapshot;
 use crate::store::{KeyRecord, RequestRecord};
-use crate::upstream::{self, KeyRef, Outbound, Reply, UpstreamError};
+use crate::upstream::{self, KeyRef, Outbound, Reply, Upload, UpstreamError};
 
 impl App {
     /// The client's address: the peer's, or the one a trusted proxy forwarded.
@@ -51,6 +51,16 @@ impl App {
         out: &Outbound,
     ) -> Result<Reply, UpstreamError> {
         self.upstream.send(platform, key, &self.master, out)
+    }
+
+    /// One upstream call with `key` whose body streams from `up` (an upload).
+    pub fn send_upload(
+        &self,
+        platform: &Platform,
+        key: KeyRef<'_>,
+        up: Upload<'_>,
+    ) -> Result<Reply, UpstreamError> {
+        self.upstream.send_upload(platform, key, &self.master, up)
     }
 
     /// Provider text with every key of `snap` taken out, for relaying to a client.

@@ -13,6 +13,7 @@ pub mod completions;
 pub mod embeddings;
 pub mod responses;
 mod tools;
+pub mod transcriptions;
 
 use std::hash::Hasher;
 
@@ -34,13 +35,14 @@ pub struct Inbound {
     pub dropped_tools: Vec<String>,
 }
 
-/// Parses a request of a translated surface (chat and embeddings have their own paths).
+/// Parses a request of a translated surface (chat, embeddings and speech to text have their
+/// own paths).
 pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
     match surface {
         Surface::Messages => anthropic::parse(bytes, hasher),
         Surface::Responses => responses::parse(bytes, hasher),
         Surface::Completions => completions::parse(bytes, hasher),
-        Surface::Chat | Surface::Embeddings => {
+        Surface::Chat | Surface::Embeddings | Surface::Transcriptions => {
             let chat = ChatRequest::parse(bytes, hasher)?;
             Ok(Inbound {
                 // Nothing is echoed on this path; an empty `String` costs no allocation.
@@ -65,7 +67,7 @@ pub fn render(
     echo: &Echo<'_>,
 ) -> Result<Vec<u8>, WireError> {
     match surface {
-        Surface::Chat | Surface::Embeddings => Ok(completion),
+        Surface::Chat | Surface::Embeddings | Surface::Transcriptions => Ok(completion),
         Surface::Messages => anthropic::render(completion, echo),
         Surface::Responses => responses::render(completion, echo),
         Surface::Completions => completions::render(completion, echo),
@@ -85,7 +87,7 @@ impl Encoder {
     /// `input_tokens` is the estimate announced before the real usage is known.
     pub fn new(surface: Surface, echo_model: &str, input_tokens: u64) -> Encoder {
         match surface {
-            Surface::Chat | Surface::Embeddings => Encoder::Chat,
+            Surface::Chat | Surface::Embeddings | Surface::Transcriptions => Encoder::Chat,
             Surface::Messages => {
                 Encoder::Messages(anthropic::StreamEncoder::new(echo_model, input_tokens))
             }

@@ -374,7 +374,6 @@ fn serve_connection<H: Handler>(
         }
         let reuse = res.state == State::Done && res.keep_alive();
         let answered = res.state == State::Done;
-        drop(res);
         if let Some(body) = input.streamed.take() {
             // The handler may have answered without reading its whole body (a refusal): the
             // client is still sending, and closing on unread data would reset the connection

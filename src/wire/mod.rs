@@ -9,6 +9,7 @@ pub mod gemini;
 pub mod glance;
 pub mod openai;
 mod schema;
+pub mod transcriptions;
 
 use crate::catalog::{Model, Platform, Wire};
 use crate::chat::ChatRequest;

@@ -37,4 +37,5 @@ mod stack_depth;
 mod streaming;
 mod surfaces;
 mod tls_upstream;
+mod transcriptions;
 mod wire_e2e;
