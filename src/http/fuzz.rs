@@ -5,6 +5,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use super::body::{self, Streamed};
 use super::request::{BodyBudget, BodyClock, BodyShare, Input, Source};
 
 /// A client whose bytes are all already buffered; reads after them see the end.
@@ -25,13 +26,16 @@ impl Source for Ended {
 }
 
 /// Reads every request in `bytes` (heads, bodies, pipelining) as a connection would, until the
-/// bytes end or one is refused. Must never panic, and never buffer more body than the limit.
+/// bytes end or one is refused: buffered, or (when the input's length is odd) streamed to a
+/// handler in 1 KiB reads. Must never panic, and never buffer or hand out more body than the
+/// limit.
 pub fn requests(bytes: &[u8]) {
     const LIMIT: usize = 64 * 1024;
     let budget = BodyBudget::new(LIMIT);
     let mut input = Input::new();
     input.pending.extend_from_slice(bytes);
     let mut source = Ended;
+    let streamed = bytes.len() % 2 == 1;
     for _ in 0..64 {
         let head =
             match input.read_head(&mut source, Duration::from_secs(1), Duration::from_secs(1)) {
@@ -43,6 +47,30 @@ pub fn requests(bytes: &[u8]) {
             per_read: Duration::from_secs(1),
             deadline: Instant::now() + Duration::from_secs(1),
         };
+        if streamed {
+            let Ok(mut state) = Streamed::begin(&head, LIMIT, clock) else {
+                return;
+            };
+            let (mut cached, mut buf, mut total) = (None, [0u8; 1024], 0usize);
+            loop {
+                match body::read(
+                    &mut input.pending,
+                    &mut cached,
+                    &mut state,
+                    &mut source,
+                    &mut buf,
+                ) {
+                    Ok(0) => break,
+                    Ok(n) => total += n,
+                    Err(_) => return,
+                }
+                assert!(
+                    total <= LIMIT,
+                    "a streamed body handed out more than its limit"
+                );
+            }
+            continue;
+        }
         if input
             .read_body(&mut source, &head, LIMIT, &mut share, clock)
             .is_err()
