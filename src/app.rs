@@ -69,6 +69,8 @@ pub struct App {
     new_key_platforms: Mutex<Vec<String>>,
     /// Token-id vocabularies, read on first use.
     vocabularies: crate::vocab::Vocabularies,
+    /// Uploads on disk while their request needs them (`<data dir>/spool`).
+    spool: crate::spool::Spool,
 }
 
 pub use sync::{FIRST_SYNC_AFTER, SyncError};
@@ -119,6 +121,7 @@ impl App {
             log,
             metrics: Default::default(),
             data_dir: config.data_dir.clone(),
+            spool: crate::spool::Spool::new(&config.data_dir),
             master_from_env: config
                 .encryption_key
                 .as_ref()

@@ -318,6 +318,16 @@ fn openai(m: &OwnedValue) -> Option<Listed> {
     if m.get_bool("active") == Some(false) {
         return None;
     }
+    // Groq lists its Whisper models beside the chat ones with nothing else to tell them
+    // apart; what speaks Whisper's API is speech to text.
+    if id.to_ascii_lowercase().contains("whisper") {
+        return Some(Listed {
+            name: m.get_str("name").map(str::to_string),
+            kind: Kind::Transcription,
+            model_id: id,
+            ..Listed::default()
+        });
+    }
     let caps = m.get("capabilities");
     let cap = |name: &str| caps.and_then(|c| c.get_bool(name));
     let params: Vec<String> = strings(m.get("supported_parameters"))
@@ -448,13 +458,16 @@ fn cohere(m: &OwnedValue) -> Option<Listed> {
 }
 
 /// `result[]` of Cloudflare's model search: text generation (and image-text-to-text, which is
-/// how Cloudflare files chat models that also see images) and text embeddings; facts come as
+/// how Cloudflare files chat models that also see images), text embeddings and the Whisper
+/// models of automatic speech recognition (other recognisers take other inputs); facts come as
 /// `properties[] {property_id, value}` with string values. A model past its planned
 /// deprecation date is left out; one that needs Workers Paid is not free.
 fn cloudflare(m: &OwnedValue, today: &str) -> Option<Listed> {
+    let whisper = m.get_str("name").is_some_and(|n| n.contains("whisper"));
     let kind = match m.get("task").and_then(|t| t.get_str("name")) {
         Some("Text Generation" | "Image-Text-to-Text") => Kind::Chat,
         Some("Text Embeddings") => Kind::Embedding,
+        Some("Automatic Speech Recognition") if whisper => Kind::Transcription,
         _ => return None,
     };
     let prop = |name: &str| {

@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod spool;
 pub mod store;
 pub mod surface;
 pub mod throttle;

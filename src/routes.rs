@@ -20,7 +20,9 @@ pub use ollama::OllamaRoutes;
 use crate::admin::{self, AdminError, AdminState};
 use crate::api::{self, ClientError};
 use crate::app::App;
-use crate::http::{Admission, Dialect, Handler, Method, Methods, Problem, Request, Responder};
+use crate::http::{
+    Admission, BodyLimit, Dialect, Handler, Method, Methods, Problem, Request, Responder,
+};
 use crate::surface::Surface;
 
 /// Bodies of the dashboard's API: JSON forms and lists, never bulk data.
@@ -73,6 +75,7 @@ enum Goal {
     GeminiModel,
     CountTokens,
     Embeddings,
+    Transcriptions,
     Metrics,
     Index,
     Asset,
@@ -145,6 +148,7 @@ const ROUTES: &[(Method, &str, Goal)] = {
         (Post, "/v1/responses", Generate(Surface::Responses)),
         (Post, "/v1/completions", Generate(Surface::Completions)),
         (Post, "/v1/embeddings", Embeddings),
+        (Post, "/v1/audio/transcriptions", Transcriptions),
         (Post, "/v1/messages/count_tokens", CountTokens),
         (Get, "/v1/models", ListModels),
         (Get, "/v1/models/*", OneModel),
@@ -229,7 +233,8 @@ fn no_route() -> Problem {
         "invalid_request_error",
         "not_found",
         "no such route; the client API has POST /v1/chat/completions, /v1/messages, \
-         /v1/messages/count_tokens, /v1/responses, /v1/completions and /v1/embeddings, GET \
+         /v1/messages/count_tokens, /v1/responses, /v1/completions, /v1/embeddings and \
+         /v1/audio/transcriptions, GET \
          /v1/models, /v1/models/{id}, /v1/providers, /metrics, /healthz, /livez and /readyz; the \
          Gemini API under /v1beta/models (GET, and POST /v1beta/models/{model}:generateContent \
          and its siblings); the dashboard is at / and its API under /api/",
@@ -281,7 +286,7 @@ fn gate(
     admin: &AdminState,
     target: Target<'_>,
     req: &Request<'_>,
-) -> Result<usize, Problem> {
+) -> Result<BodyLimit, Problem> {
     if matches!(target.goal, Goal::Admin(_) | Goal::Index | Goal::Asset) {
         admin
             .hosts
@@ -292,6 +297,7 @@ fn gate(
         Goal::Generate(_)
         | Goal::CountTokens
         | Goal::Embeddings
+        | Goal::Transcriptions
         | Goal::Metrics
         | Goal::ListModels
         | Goal::Providers
@@ -307,25 +313,29 @@ fn gate(
                 );
                 return Err(e.problem());
             }
+            // An upload is read by its handler as it arrives, to disk: memory stays flat.
+            if target.goal == Goal::Transcriptions {
+                return Ok(BodyLimit::Streamed(api::TRANSCRIPTION_BODY_LIMIT));
+            }
             // Conversations are bounded by the server's own limit.
-            Ok(match target.goal {
+            Ok(BodyLimit::Buffered(match target.goal {
                 Goal::Generate(_) | Goal::CountTokens | Goal::Embeddings | Goal::Gemini => {
                     usize::MAX
                 }
                 _ => SMALL_BODY_LIMIT,
-            })
+            }))
         }
-        Goal::Admin(route) if route.is_open() => Ok(SMALL_BODY_LIMIT),
+        Goal::Admin(route) if route.is_open() => Ok(BodyLimit::Buffered(SMALL_BODY_LIMIT)),
         Goal::Admin(_) => {
             let gate = admin::settings::require_session(app, req).and_then(|()| match req.method {
                 Method::Get | Method::Head => Ok(()),
                 _ => admin::auth::same_origin(req),
             });
             gate.map_err(|e| e.problem())?;
-            Ok(ADMIN_BODY_LIMIT)
+            Ok(BodyLimit::Buffered(ADMIN_BODY_LIMIT))
         }
         Goal::Healthz | Goal::Livez | Goal::Readyz | Goal::Index | Goal::Asset => {
-            Ok(SMALL_BODY_LIMIT)
+            Ok(BodyLimit::Buffered(SMALL_BODY_LIMIT))
         }
     }
 }
@@ -409,6 +419,11 @@ fn client(
         Goal::Embeddings => {
             // Answers (and records) its own failures.
             api::embeddings(app, req, res);
+            Ok(())
+        }
+        Goal::Transcriptions => {
+            // Answers (and records) its own failures.
+            api::transcriptions(app, req, res);
             Ok(())
         }
         Goal::OneModel if req.header_bytes("x-goog-api-key").is_some() => {

@@ -203,6 +203,14 @@ pub fn serve(config: &Config) -> Result<(), StartError> {
     let log_sink = crate::store::spawn_writer(store.clone(), Retention::default());
     let app =
         App::new(catalog, store, master, log_sink, config).map_err(|e| store_failed(config, e))?;
+    match app.spool().prepare() {
+        Ok(0) => {}
+        Ok(n) => log::info!("removed {n} uploads an earlier run left in the spool directory"),
+        Err(e) => log::warn!(
+            "the spool directory {} is not usable ({e}); speech-to-text uploads will be refused",
+            app.spool().dir().display()
+        ),
+    }
     let app = Arc::new(app);
     let routes = Arc::new(Routes::new(app.clone(), &config.allowed_hosts));
     match app.store.admin_password() {

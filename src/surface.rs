@@ -27,10 +27,12 @@ pub enum Surface {
     OllamaGenerate,
     /// The Gemini API's `generateContent` and `streamGenerateContent`.
     Gemini,
+    /// Speech to text, `/v1/audio/transcriptions`.
+    Transcriptions,
 }
 
 impl Surface {
-    pub const ALL: [Surface; 8] = [
+    pub const ALL: [Surface; 9] = [
         Surface::Chat,
         Surface::Messages,
         Surface::Responses,
@@ -39,6 +41,7 @@ impl Surface {
         Surface::OllamaChat,
         Surface::OllamaGenerate,
         Surface::Gemini,
+        Surface::Transcriptions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Surface {
             Surface::OllamaChat => "ollama_chat",
             Surface::OllamaGenerate => "ollama_generate",
             Surface::Gemini => "gemini",
+            Surface::Transcriptions => "transcriptions",
         }
     }
 }

@@ -29,6 +29,12 @@ pub enum ClientError {
     NotReady { message: String },
     /// The server failed at its own work; the words are for the client, the detail is logged.
     Internal(&'static str),
+    /// A request body the handler reads itself failed (too large, too slow, malformed framing).
+    Body(crate::http::HttpError),
+    /// An uploaded file over the route's limit (bytes).
+    UploadTooLarge { limit: u64 },
+    /// As many uploads as the server keeps on disk at once are already there.
+    UploadsBusy,
 }
 
 /// How a named model is missing.
@@ -38,6 +44,10 @@ pub enum Missing {
     Unknown,
     /// Not an embedding model of the catalog, nor an embedding alias (`/v1/embeddings`).
     UnknownEmbedding,
+    /// Not a speech-to-text model of the catalog, nor `whisper-1`.
+    UnknownTranscription,
+    /// `whisper-1`, and the catalog has no enabled Whisper model.
+    NoTranscriptionModel,
     /// An embedding alias whose model cannot serve: none chosen and none with a key.
     NoEmbeddingModel,
     /// In the catalog but switched off (chat).
@@ -70,6 +80,8 @@ impl ClientError {
         matches!(
             self,
             ClientError::Invalid(_)
+                | ClientError::Body(_)
+                | ClientError::UploadTooLarge { .. }
                 | ClientError::ModelNotFound { .. }
                 | ClientError::ModelRetired { .. }
                 | ClientError::NoCapableModel { .. }
@@ -103,6 +115,12 @@ impl ClientError {
                     Missing::UnknownEmbedding => format!(
                         "Model '{model}' is not an embedding model here. Send one that /v1/models lists with \"type\": \"embedding\" (such as mistral-embed), or an OpenAI name (text-embedding-3-small) to use the embedding model the admin chose."
                     ),
+                    Missing::UnknownTranscription => format!(
+                        "Model '{model}' is not a speech-to-text model here. Send whisper-1 (any Whisper model, in chain order) or one that /v1/models lists with \"type\": \"transcription\" (such as whisper-large-v3-turbo)."
+                    ),
+                    Missing::NoTranscriptionModel => format!(
+                        "Model '{model}' routes to the Whisper models, and none is enabled; switch one on in the dashboard (Models) or with `freellmapi models enable groq/whisper-large-v3-turbo`."
+                    ),
                     Missing::NoEmbeddingModel => format!(
                         "Model '{model}' routes to the default embedding model, and no enabled embedding model has a usable key; add a key for a platform with one (Mistral, Cohere, NVIDIA, Google, Cloudflare) or choose the default in the dashboard (Models, Embedding aliases)."
                     ),
@@ -113,7 +131,7 @@ impl ClientError {
                         format!("The model '{model}' does not exist or is disabled")
                     }
                     Missing::WrongKind => format!(
-                        "Model '{model}' cannot serve this route: embedding models serve /v1/embeddings only, chat models everything else. Call /v1/models for the available list."
+                        "Model '{model}' cannot serve this route: embedding models serve /v1/embeddings only, speech-to-text models /v1/audio/transcriptions only, chat models everything else. Call /v1/models for the available list."
                     ),
                 };
                 let status = if *why == Missing::Unlisted { 404 } else { 400 };
@@ -166,6 +184,29 @@ impl ClientError {
                 Problem::new(503, "server_error", "not_ready", message.clone())
             }
             ClientError::Internal(message) => Problem::internal(message),
+            ClientError::Body(e) => e.problem().unwrap_or_else(|| {
+                // The client is gone: nobody reads this.
+                Problem::new(400, INVALID, "client_closed", "the request body ended early")
+            }),
+            ClientError::UploadTooLarge { limit } => Problem::new(
+                413,
+                INVALID,
+                "request_too_large",
+                format!(
+                    "file: larger than the {} MiB limit of speech to text (OpenAI's too); split the audio or send it compressed (mp3, ogg, flac)",
+                    limit / (1024 * 1024)
+                ),
+            ),
+            ClientError::UploadsBusy => Problem::new(
+                503,
+                "server_error",
+                "server_busy",
+                format!(
+                    "{} uploads are being transcribed already; retry shortly",
+                    crate::spool::MAX_ACTIVE
+                ),
+            )
+            .retry_after(5),
         }
     }
 }

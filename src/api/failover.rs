@@ -381,6 +381,13 @@ fn exhausted(w: Why<'_>) -> ClientError {
                     snap.catalog.platforms[m.platform].id
                 )
             }
+            Task::Transcription { like } => {
+                let m = &snap.catalog.models[like];
+                format!(
+                    "no enabled speech-to-text model of the {:?} family has a usable provider key; add a Groq or Cloudflare key with `freellmapi keys add groq` (or `cloudflare`)",
+                    m.family.as_deref().unwrap_or(&m.model_id)
+                )
+            }
             Task::Chat => "no provider key is configured for any enabled model; add one with `freellmapi keys add <platform>`".to_string(),
         };
         return ClientError::Exhausted {

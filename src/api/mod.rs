@@ -17,6 +17,7 @@ mod providers;
 mod proxy;
 mod relay;
 mod trail;
+mod transcriptions;
 
 use crate::app::App;
 use crate::crypto::ct_eq;
@@ -29,6 +30,7 @@ pub use metrics::metrics;
 pub use models::{list as list_models, one as one_model, readyz};
 pub use providers::providers;
 pub use proxy::{dialect, generate};
+pub use transcriptions::{BODY_LIMIT as TRANSCRIPTION_BODY_LIMIT, transcriptions};
 
 /// `POST /v1/messages/count_tokens`: the input estimate of a Messages request, without an
 /// upstream call.

@@ -16,7 +16,7 @@ use super::relay::{self, RelayEnd};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
-use crate::catalog::{AliasRoute, Caps, Kind, aliases};
+use crate::catalog::{AliasRoute, Caps, Kind, Platform, aliases};
 use crate::chat::ChatRequest;
 use crate::front::{self, Echo, Encoder, Inbound};
 use crate::http::{Dialect, Request, Responder, header_safe};
@@ -25,7 +25,7 @@ use crate::router::{Candidate, Demand, Order, Plan, Snapshot, Task};
 use crate::store::{RequestRecord, Spent};
 use crate::surface::Surface;
 use crate::time::now_ms;
-use crate::upstream::{self, Outbound, classify};
+use crate::upstream::{self, Outbound, UpstreamError, classify};
 use crate::wire::{self, Usage, WireError, rescue};
 
 /// The largest completion body accepted from a provider (a 128 000-token answer is about
@@ -274,16 +274,30 @@ pub(super) enum Answer {
     Rescued(rescue::Rescued, Instant),
 }
 
-/// Sends `out` for the candidate and classifies what came back: a 2xx reply (with when it was
-/// sent), or the failed step. Counts the request against the candidate's limits and learns
-/// from the provider's rate-limit headers. `tools`: the request's declared tools, for whose
-/// calls a refusal may be rescued.
+/// Sends `out` for the candidate and classifies what came back (see [`call_with`]).
+/// `tools`: the request's declared tools, for whose calls a refusal may be rescued.
 pub(super) fn call_for(
     app: &App,
     snap: &Snapshot,
     cand: Candidate,
     out: Outbound,
     tools: &[String],
+) -> Result<Answer, Step> {
+    // The encoded request is dropped once sent: it is not needed while the answer streams.
+    call_with(app, snap, cand, tools, move |platform, key| {
+        app.send(platform, key, &out)
+    })
+}
+
+/// Sends through `send` (an upload's body streams from disk) and classifies what came back:
+/// a 2xx reply (with when it was sent), a rescued refusal, or the failed step. Counts the
+/// request against the candidate's limits and learns from the provider's rate-limit headers.
+pub(super) fn call_with(
+    app: &App,
+    snap: &Snapshot,
+    cand: Candidate,
+    tools: &[String],
+    send: impl FnOnce(&Platform, upstream::KeyRef<'_>) -> Result<upstream::Reply, UpstreamError>,
 ) -> Result<Answer, Step> {
     let entry = &snap.entries[cand.entry];
     let model = &snap.catalog.models[entry.model];
@@ -295,12 +309,10 @@ pub(super) fn call_for(
         sealed: &key.sealed,
         proxy: key.proxy.as_deref(),
     };
-    let mut reply = match app.send(platform, key_ref, &out) {
+    let mut reply = match send(platform, key_ref) {
         Ok(r) => r,
         Err(e) => return Err(Step::failed(classify::transport(e), None)),
     };
-    // The encoded request is not needed while the answer streams.
-    drop(out);
     app.router
         .observe_hints(snap, cand, &classify::rate_hints(&reply.headers), now_ms());
     if !(200..300).contains(&reply.status) {

@@ -15,7 +15,7 @@ use crate::discover::{self, DiscoverError, Found};
 use crate::http::Request;
 use crate::router::Snapshot;
 use crate::store::{KeyRecord, RequestRecord};
-use crate::upstream::{self, KeyRef, Outbound, Reply, UpstreamError};
+use crate::upstream::{self, KeyRef, Outbound, Reply, Upload, UpstreamError};
 
 impl App {
     /// The client's address: the peer's, or the one a trusted proxy forwarded.
@@ -53,6 +53,16 @@ impl App {
         self.upstream.send(platform, key, &self.master, out)
     }
 
+    /// One upstream call with `key` whose body streams from `up` (an upload).
+    pub fn send_upload(
+        &self,
+        platform: &Platform,
+        key: KeyRef<'_>,
+        up: Upload<'_>,
+    ) -> Result<Reply, UpstreamError> {
+        self.upstream.send_upload(platform, key, &self.master, up)
+    }
+
     /// Provider text with every key of `snap` taken out, for relaying to a client.
     pub fn scrub_keys(&self, snap: &Snapshot, text: &str) -> String {
         let keys = snap
@@ -79,6 +89,11 @@ impl App {
             .sealed_bytes()
             .and_then(|s| self.master.open(&s, &record.platform).ok())
             .and_then(|s| s.as_str().map(str::to_string))
+    }
+
+    /// Where uploads wait on disk while their request needs them.
+    pub fn spool(&self) -> &crate::spool::Spool {
+        &self.spool
     }
 
     /// A path for a file of the server's own in the data dir (a backup on its way out).

@@ -14,13 +14,15 @@ pub struct Limits {
     pub tpd: Option<u64>,
 }
 
-/// What a model does: chat (and completions built on chat), or embeddings.
+/// What a model does: chat (and completions built on chat), embeddings, or speech to text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     #[default]
     Chat,
     Embedding,
+    /// Audio in, text out (`/v1/audio/transcriptions`); never offered chat.
+    Transcription,
 }
 
 impl Kind {
@@ -28,8 +30,21 @@ impl Kind {
         match self {
             Kind::Chat => "chat",
             Kind::Embedding => "embedding",
+            Kind::Transcription => "transcription",
         }
     }
+}
+
+/// How a speech-to-text model takes its audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioInput {
+    /// OpenAI's `multipart/form-data` upload (Groq).
+    Multipart,
+    /// A JSON object whose `audio` is the file in base64 (Cloudflare's Whisper large v3 turbo).
+    Base64Json,
+    /// The file as the whole request body (Cloudflare's older Whisper models).
+    Binary,
 }
 
 /// What a chat model can do beyond plain text: a small set, checked against what a request
@@ -120,6 +135,9 @@ pub(super) struct ModelRow {
     dimensions: Option<u32>,
     #[serde(default)]
     flexible_dimensions: bool,
+    /// Speech-to-text models: how the audio goes (else the platform's wire decides).
+    #[serde(default)]
+    audio_input: Option<AudioInput>,
     /// `vision`, `tools`, `json_schema` (chat models).
     #[serde(default)]
     caps: Vec<String>,
@@ -168,6 +186,7 @@ impl ModelRow {
             max_output_tokens: self.max_output_tokens,
             dimensions: self.dimensions,
             flexible_dimensions: self.flexible_dimensions,
+            audio_input: self.audio_input,
             caps,
         })
     }
@@ -210,7 +229,7 @@ pub struct Model {
     /// Serves fill-in-the-middle (`prompt` + `suffix`) at `{base}/fim/completions`.
     pub fim: bool,
     /// Models whose vectors are interchangeable share a family (embeddings fail over only
-    /// within one).
+    /// within one); speech-to-text models of one family answer alike (`whisper`).
     pub family: Option<String>,
     /// The most output tokens one answer may ask for, when the provider documents a limit.
     pub max_output_tokens: Option<u32>,
@@ -218,6 +237,8 @@ pub struct Model {
     pub dimensions: Option<u32>,
     /// Accepts a smaller `dimensions` (truncated, Matryoshka-style vectors).
     pub flexible_dimensions: bool,
+    /// How a speech-to-text model takes its audio, when the catalog says; else its wire's way.
+    pub audio_input: Option<AudioInput>,
     /// What it can do beyond plain text chat.
     pub caps: Caps,
 }
@@ -248,6 +269,9 @@ impl Model {
                 .map(String::as_str)
                 .collect();
         }
+        if self.kind == Kind::Transcription {
+            return vec!["language", "prompt", "response_format", "temperature"];
+        }
         if self.kind == Kind::Embedding {
             return if self.flexible_dimensions {
                 vec!["encoding_format", "dimensions"]
@@ -272,7 +296,7 @@ impl Model {
         out
     }
 
-    /// The capability names `/v1/models` lists: `chat` or `embedding`, then `fim` and the
+    /// The capability names `/v1/models` lists: its kind, then `fim` and the
     /// [`Caps`].
     pub fn capability_names(&self) -> Vec<&'static str> {
         let mut out = vec![self.kind.as_str()];
@@ -330,10 +354,12 @@ pub(super) fn discovered_model(platform: usize, l: &Listed) -> Model {
         supported_parameters: l.supported_parameters.clone(),
         kind: l.kind,
         fim: false,
-        family: (l.kind == Kind::Embedding).then(|| l.model_id.clone()),
+        // A model nobody has vouched for shares no family: it serves by its own name only.
+        family: (l.kind != Kind::Chat).then(|| l.model_id.clone()),
         max_output_tokens: l.max_output_tokens,
         dimensions: None,
         flexible_dimensions: false,
+        audio_input: None,
         caps,
     }
 }

@@ -175,6 +175,7 @@ impl CustomModel {
             max_output_tokens: None,
             dimensions: None,
             flexible_dimensions: false,
+            audio_input: None,
             caps: super::Caps::parse(&self.capabilities).unwrap_or_default(),
         }
     }

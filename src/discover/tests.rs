@@ -27,6 +27,12 @@ fn groq_lists_context_output_and_inactive_models() {
     assert_eq!(l[0].context_window, Some(131_072));
     assert_eq!(l[0].max_output_tokens, Some(65_536));
     assert_eq!(l[0].free, None, "no prices: the listing says nothing");
+    assert_eq!(l[0].kind, Kind::Chat);
+    assert_eq!(l[1].kind, Kind::Transcription, "Whisper is speech to text");
+    assert_eq!(
+        l[1].context_window, None,
+        "Whisper's 448 tokens are not a chat window"
+    );
 }
 
 #[test]
@@ -128,11 +134,17 @@ fn cloudflare_search_tasks_properties_and_pages() {
            "task":{"id":"c329a1f9","name":"Text Generation","description":"..."},"created_at":"2025-08-05 10:49:53.265","tags":[],
            "properties":[{"property_id":"context_window","value":"128000"},{"property_id":"function_calling","value":"true"},{"property_id":"price","value":[{"unit":"per M input tokens","price":0.35,"currency":"USD"}]}]},
           {"id":"x2","name":"@cf/baai/bge-m3","task":{"name":"Text Embeddings"},"properties":[{"property_id":"max_input_tokens","value":"8192"}]},
-          {"id":"x3","name":"@cf/openai/whisper","task":{"name":"Automatic Speech Recognition"},"properties":[]}],
-         "result_info":{"count":3,"page":1,"per_page":3,"total_count":7}}"#,
+          {"id":"x3","name":"@cf/openai/whisper","task":{"name":"Automatic Speech Recognition"},"properties":[]},
+          {"id":"x4","name":"@cf/deepgram/nova-3","task":{"name":"Automatic Speech Recognition"},"properties":[]}],
+         "result_info":{"count":4,"page":1,"per_page":4,"total_count":9}}"#,
     );
     assert_eq!(next.as_deref(), Some("2"));
-    assert_eq!(l.len(), 2);
+    // Whisper is speech to text; a recogniser with another input is left out.
+    assert_eq!(l.len(), 3);
+    assert_eq!(
+        (l[2].model_id.as_str(), l[2].kind),
+        ("@cf/openai/whisper", Kind::Transcription)
+    );
     assert_eq!(l[0].model_id, "@cf/openai/gpt-oss-120b");
     assert!(l[0].tools);
     assert_eq!(l[0].context_window, Some(128_000));

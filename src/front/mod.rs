@@ -15,6 +15,7 @@ pub mod gemini;
 pub mod ollama;
 pub mod responses;
 mod tools;
+pub mod transcriptions;
 
 use std::hash::Hasher;
 
@@ -36,7 +37,8 @@ pub struct Inbound {
     pub dropped_tools: Vec<String>,
 }
 
-/// Parses a request of a translated surface (chat and embeddings have their own paths).
+/// Parses a request of a translated surface (chat, embeddings and speech to text have their
+/// own paths).
 pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<Inbound, Invalid> {
     match surface {
         Surface::Messages => anthropic::parse(bytes, hasher),
@@ -49,7 +51,7 @@ pub fn parse(surface: Surface, bytes: &mut [u8], hasher: impl Hasher) -> Result<
             "invalid_request",
             "a Gemini request names its model in the path (models/{model}:generateContent)".into(),
         )),
-        Surface::Chat | Surface::Embeddings => {
+        Surface::Chat | Surface::Embeddings | Surface::Transcriptions => {
             let chat = ChatRequest::parse(bytes, hasher)?;
             Ok(Inbound {
                 // Nothing is echoed on this path; an empty `String` costs no allocation.
@@ -76,7 +78,7 @@ pub fn render(
     echo: &Echo<'_>,
 ) -> Result<Vec<u8>, WireError> {
     match surface {
-        Surface::Chat | Surface::Embeddings => Ok(completion),
+        Surface::Chat | Surface::Embeddings | Surface::Transcriptions => Ok(completion),
         Surface::Messages => anthropic::render(completion, echo),
         Surface::Responses => responses::render(completion, echo),
         Surface::Completions => completions::render(completion, echo),
@@ -101,7 +103,7 @@ impl Encoder {
     /// `input_tokens` is the estimate announced before the real usage is known.
     pub fn new(surface: Surface, echo_model: &str, input_tokens: u64) -> Encoder {
         match surface {
-            Surface::Chat | Surface::Embeddings => Encoder::Chat,
+            Surface::Chat | Surface::Embeddings | Surface::Transcriptions => Encoder::Chat,
             Surface::Messages => {
                 Encoder::Messages(anthropic::StreamEncoder::new(echo_model, input_tokens))
             }

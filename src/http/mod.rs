@@ -6,8 +6,10 @@
 //! request and a [`Responder`]. Errors the layer detects itself (malformed heads, oversized
 //! bodies) are answered here with the shared JSON error shape; a handler panic becomes a 500.
 
+mod body;
 #[cfg(fuzzing)]
 pub mod fuzz;
+pub mod multipart;
 mod problem;
 mod request;
 mod response;
@@ -23,11 +25,13 @@ use std::time::{Duration, Instant};
 
 use may::net::{TcpListener, TcpStream};
 
+pub use body::BodyReader;
 pub use problem::{Dialect, Problem};
 pub use request::{BodyBudget, HttpError, MAX_HEAD_BYTES, MAX_HEADERS, Method, Methods, Request};
 pub use response::{HeadBuilder, Responder, StreamWriter, reason};
 pub use text::{header_safe, percent_decode};
 
+use body::Streamed;
 use request::{BodyClock, BodyShare, Input};
 use response::{ResponseMode, State};
 
@@ -39,9 +43,22 @@ const LISTEN_BACKLOG: libc::c_int = 1024;
 pub struct Admission {
     /// The error shape the client reads: for a refusal here and for body errors later.
     pub dialect: Dialect,
-    /// `Err` is answered at once and the body is never read; `Ok` is the largest body this
-    /// request may carry (the server's own limit still applies).
-    pub verdict: Result<usize, Problem>,
+    /// `Err` is answered at once and the body is never read; `Ok` says how the body is read
+    /// and how large it may be.
+    pub verdict: Result<BodyLimit, Problem>,
+}
+
+/// How an admitted request's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// Whole, into `Request::body`, before the handler runs: at most this many bytes (and the
+    /// server's own limit), with its size taken from the in-flight body budget.
+    Buffered(usize),
+    /// By the handler, as it arrives (`Request::body_reader`): at most this many bytes, a
+    /// declared length over it refused on the head. Nothing is buffered for it, so the server's
+    /// body limit and budget (memory) do not apply; the handler bounds what it keeps. The
+    /// connection closes after the response.
+    Streamed(usize),
 }
 
 /// What the server asks of the application, once per request.
@@ -51,7 +68,7 @@ pub trait Handler: Send + Sync + 'static {
         let _ = req;
         Admission {
             dialect: Dialect::OpenAi,
-            verdict: Ok(usize::MAX),
+            verdict: Ok(BodyLimit::Buffered(usize::MAX)),
         }
     }
 
@@ -288,8 +305,9 @@ fn serve_connection<H: Handler>(
         input.body.clear();
         let Admission { dialect, verdict } =
             handler.admit(&input.request(&head, peer, fd, id.as_str()));
+        input.streamed = None;
         let limit = match verdict {
-            Ok(limit) => limit.min(settings.body_limit),
+            Ok(limit) => limit,
             Err(problem) => {
                 // Refused on its head: the body is never read. The connection carries on only
                 // when that body has already arrived whole and can be skipped.
@@ -317,12 +335,22 @@ fn serve_connection<H: Handler>(
             per_read: settings.read_timeout,
             deadline: Instant::now() + settings.body_timeout,
         };
-        if let Err(e) = input.read_body(&mut stream, &head, limit, &mut share, clock) {
+        let read = match limit {
+            BodyLimit::Buffered(limit) => {
+                let limit = limit.min(settings.body_limit);
+                input.read_body(&mut stream, &head, limit, &mut share, clock)
+            }
+            BodyLimit::Streamed(limit) => {
+                Streamed::begin(&head, limit, clock).map(|s| input.streamed = Some(s))
+            }
+        };
+        if let Err(e) = read {
             answer_layer_error(&mut stream, &mut out, &e, id.as_str(), dialect);
             return;
         }
         input.release_idle();
-        let keep_alive = head.keep_alive && !shared.is_shutting_down();
+        let streamed = input.streamed.is_some();
+        let keep_alive = head.keep_alive && !shared.is_shutting_down() && !streamed;
         let mode = ResponseMode {
             http11: head.http11,
             keep_alive,
@@ -345,6 +373,16 @@ fn serve_connection<H: Handler>(
             Problem::internal("internal error").write_openai(&mut res);
         }
         let reuse = res.state == State::Done && res.keep_alive();
+        let answered = res.state == State::Done;
+        if let Some(body) = input.streamed.take() {
+            // The handler may have answered without reading its whole body (a refusal): the
+            // client is still sending, and closing on unread data would reset the connection
+            // before it reads the answer.
+            if answered && !body.finished() && !body.broken() {
+                linger(&mut stream);
+            }
+            return;
+        }
         input.shrink();
         if !reuse {
             return;

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use may::net::TcpStream;
 
+use super::Responder;
+use super::body::{BodyReader, Streamed, StreamedBody};
 use crate::config::Cidr;
 
 pub const MAX_HEADERS: usize = 64;
@@ -101,7 +103,7 @@ pub(crate) struct BodyClock {
 }
 
 impl BodyClock {
-    fn wait(&self) -> Result<Duration, HttpError> {
+    pub(super) fn wait(&self) -> Result<Duration, HttpError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left < crate::net::MIN_WAIT {
             return Err(HttpError::Timeout);
@@ -180,7 +182,7 @@ impl std::fmt::Display for Methods {
 }
 
 /// A request the connection cannot serve, with the status it is answered with.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpError {
     /// Malformed request line, header or framing: 400.
     BadRequest(&'static str),
@@ -240,7 +242,7 @@ impl HttpError {
 
 /// Where the body's length comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     None,
     Length(u64),
     Chunked,
@@ -276,6 +278,8 @@ pub(crate) struct Input {
     headers: Vec<(Range<usize>, Range<usize>)>,
     pub(crate) body: Vec<u8>,
     read_timeout: Option<Duration>,
+    /// The current request's body when its handler reads it itself.
+    pub(crate) streamed: Option<Streamed>,
 }
 
 impl Head {
@@ -291,8 +295,8 @@ pub(crate) struct Head {
     target: Range<usize>,
     pub http11: bool,
     pub keep_alive: bool,
-    framing: Framing,
-    expect_continue: bool,
+    pub(super) framing: Framing,
+    pub(super) expect_continue: bool,
 }
 
 impl Input {
@@ -303,15 +307,12 @@ impl Input {
             headers: Vec::with_capacity(24),
             body: Vec::new(),
             read_timeout: None,
+            streamed: None,
         }
     }
 
     fn set_timeout(&mut self, stream: &impl Source, t: Duration) -> Result<(), HttpError> {
-        if self.read_timeout != Some(t) {
-            stream.set_wait(t).map_err(|_| HttpError::Closed)?;
-            self.read_timeout = Some(t);
-        }
-        Ok(())
+        set_timeout(&mut self.read_timeout, stream, t)
     }
 
     /// Reads until a complete head is buffered. `Ok(None)` is a clean close between requests.
@@ -366,6 +367,11 @@ impl Input {
                 Err(_) => return Err(HttpError::Closed),
             }
         }
+    }
+
+    #[cfg(test)]
+    pub(super) fn parse_for_tests(&mut self) -> Option<Head> {
+        self.try_parse().ok().flatten()
     }
 
     /// Parses the buffered bytes; `Ok(None)` when the head is not complete yet.
@@ -552,21 +558,7 @@ impl Input {
         stream: &mut impl Source,
         clock: BodyClock,
     ) -> Result<Vec<u8>, HttpError> {
-        loop {
-            if let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.pending.drain(..=pos).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
-            }
-            if self.pending.len() > 4096 {
-                return Err(HttpError::BadRequest("chunk header line too long"));
-            }
-            self.set_timeout(stream, clock.wait()?)?;
-            fill_or_fail(stream, &mut self.pending)?;
-        }
+        read_line(&mut self.pending, &mut self.read_timeout, stream, clock)
     }
 
     /// Consumes a refused request's body when it has fully arrived with its head, so the
@@ -603,6 +595,11 @@ impl Input {
             Some(rest) => rest.find('/').map(|i| &rest[i..]).unwrap_or("/"),
             None => path,
         };
+        let streamed = self.streamed.as_mut().map(|state| StreamedBody {
+            pending: &mut self.pending,
+            cached: &mut self.read_timeout,
+            state,
+        });
         Request {
             method: head.method,
             path,
@@ -611,6 +608,7 @@ impl Input {
             head: &self.head,
             headers: &self.headers,
             body: &mut self.body,
+            streamed,
             peer,
             fd,
             id,
@@ -650,8 +648,10 @@ pub struct Request<'a> {
     pub http11: bool,
     head: &'a [u8],
     headers: &'a [(Range<usize>, Range<usize>)],
-    /// The decoded body; handlers may parse it in place.
+    /// The decoded body; handlers may parse it in place. Empty for a route that reads its
+    /// body itself ([`Request::body_reader`]).
     pub body: &'a mut Vec<u8>,
+    streamed: Option<StreamedBody<'a>>,
     pub peer: SocketAddr,
     fd: RawFd,
     id: &'a str,
@@ -679,6 +679,14 @@ impl<'a> Request<'a> {
             .filter_map(|kv| kv.split_once('='))
             .find(|(k, _)| *k == key)
             .map(|(_, v)| v)
+    }
+
+    /// The body of a route admitted with [`super::BodyLimit::Streamed`], read from the
+    /// connection as it arrives; `None` for a buffered body (it is in `body`). The response
+    /// can be started once the reader is dropped.
+    pub fn body_reader<'r>(&'r mut self, res: &'r mut Responder<'_>) -> Option<BodyReader<'r>> {
+        let body = self.streamed.as_mut()?;
+        Some(BodyReader::new(body, res.socket()))
     }
 
     /// This request's id (echoed in `X-Request-Id`).
@@ -722,6 +730,44 @@ impl<'a> Request<'a> {
     }
 }
 
+/// Sets the socket's read timeout unless it already is `t` (`may` makes each change a
+/// system call).
+pub(super) fn set_timeout(
+    cached: &mut Option<Duration>,
+    stream: &impl Source,
+    t: Duration,
+) -> Result<(), HttpError> {
+    if *cached != Some(t) {
+        stream.set_wait(t).map_err(|_| HttpError::Closed)?;
+        *cached = Some(t);
+    }
+    Ok(())
+}
+
+/// Removes one CRLF-terminated line from `pending` (reading as needed), without the CRLF.
+pub(super) fn read_line(
+    pending: &mut Vec<u8>,
+    cached: &mut Option<Duration>,
+    stream: &mut impl Source,
+    clock: BodyClock,
+) -> Result<Vec<u8>, HttpError> {
+    loop {
+        if let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+            let mut line: Vec<u8> = pending.drain(..=pos).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(line);
+        }
+        if pending.len() > 4096 {
+            return Err(HttpError::BadRequest("chunk header line too long"));
+        }
+        set_timeout(cached, stream, clock.wait()?)?;
+        fill_or_fail(stream, pending)?;
+    }
+}
+
 fn find_header<'h>(
     head: &'h [u8],
     headers: &[(Range<usize>, Range<usize>)],
@@ -733,7 +779,7 @@ fn find_header<'h>(
         .map(|(_, v)| &head[v.clone()])
 }
 
-fn trim(v: &[u8]) -> &[u8] {
+pub(super) fn trim(v: &[u8]) -> &[u8] {
     let start = v
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -754,14 +800,14 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 }
 
 /// A chunk size: hex digits only (`from_str_radix` alone would take a leading `+`).
-fn parse_hex(v: &[u8]) -> Option<u64> {
+pub(super) fn parse_hex(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > MAX_CHUNK_SIZE_DIGITS || !v.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     u64::from_str_radix(std::str::from_utf8(v).ok()?, 16).ok()
 }
 
-fn write_continue(stream: &mut impl Source) -> Result<(), HttpError> {
+pub(super) fn write_continue(stream: &mut impl Source) -> Result<(), HttpError> {
     stream
         .send(b"HTTP/1.1 100 Continue\r\n\r\n")
         .map_err(|_| HttpError::Closed)
@@ -776,7 +822,7 @@ fn fill(stream: &mut impl Source, buf: &mut Vec<u8>) -> io::Result<usize> {
     got
 }
 
-fn fill_or_fail(stream: &mut impl Source, buf: &mut Vec<u8>) -> Result<(), HttpError> {
+pub(super) fn fill_or_fail(stream: &mut impl Source, buf: &mut Vec<u8>) -> Result<(), HttpError> {
     match fill(stream, buf) {
         Ok(0) => Err(HttpError::Closed),
         Ok(_) => Ok(()),

@@ -145,6 +145,11 @@ impl<'a> Responder<'a> {
         HeadBuilder { r: self }
     }
 
+    /// The client socket, for reading a streamed request body before the response starts.
+    pub(crate) fn socket(&mut self) -> &mut TcpStream {
+        self.stream
+    }
+
     /// The client socket, for peeking at liveness while waiting on an upstream.
     pub fn client_fd(&self) -> RawFd {
         self.stream.as_raw_fd()

@@ -59,6 +59,8 @@ pub enum Task {
     /// Embeddings from this catalog model or one of its family (vectors of other models are
     /// not interchangeable).
     Embedding { like: usize },
+    /// Speech to text by this catalog model or one of its family.
+    Transcription { like: usize },
 }
 
 impl Task {
@@ -67,13 +69,16 @@ impl Task {
         match self {
             Task::Chat => m.kind == Kind::Chat,
             Task::Fim => m.kind == Kind::Chat && m.fim,
-            Task::Embedding { like } => {
-                let want = &catalog.models[like];
-                m.kind == Kind::Embedding
-                    && (model == like || (want.family.is_some() && m.family == want.family))
-            }
+            Task::Embedding { like } => same_family(catalog, Kind::Embedding, like, model),
+            Task::Transcription { like } => same_family(catalog, Kind::Transcription, like, model),
         }
     }
+}
+
+/// Whether `model` is of `kind` and is `like` or of its family.
+fn same_family(catalog: &Catalog, kind: Kind, like: usize, model: usize) -> bool {
+    let (m, want) = (&catalog.models[model], &catalog.models[like]);
+    m.kind == kind && (model == like || (want.family.is_some() && m.family == want.family))
 }
 
 /// The order candidates are offered in after `first`.
@@ -267,7 +272,7 @@ impl Router {
         // An embedding model's window holds one input, not the whole batch (the caller checks
         // each input); its token limits still see the batch.
         let window = match plan.task {
-            Task::Embedding { .. } => u64::MAX,
+            Task::Embedding { .. } | Task::Transcription { .. } => u64::MAX,
             _ => model.context_window.map(u64::from).unwrap_or(u64::MAX),
         };
         if window < need.max(progress.min_context) {
@@ -556,6 +561,7 @@ impl Router {
         let task = match snap.catalog.models[model].kind {
             Kind::Chat => Task::Chat,
             Kind::Embedding => Task::Embedding { like: model },
+            Kind::Transcription => Task::Transcription { like: model },
         };
         let plan = Plan {
             first: Some(entry),

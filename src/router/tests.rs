@@ -51,6 +51,7 @@ fn model(platform: usize, id: &str, rank: u32, limits: Limits, ctx: u32) -> Mode
         max_output_tokens: None,
         dimensions: None,
         flexible_dimensions: false,
+        audio_input: None,
         caps: crate::catalog::Caps::NONE,
     }
 }
@@ -506,13 +507,19 @@ fn tasks_pick_only_fitting_models_and_orders_re_sort_the_chain() {
     use crate::catalog::Kind;
     let mut c = (*catalog()).clone();
     // a: chat (intelligence 1, speed 3); b: chat + fim (2, 1); c: chat (3, 2);
-    // e1, e2: embeddings of one family; e3: another.
+    // e1, e2: embeddings of one family; e3: another; w1, w2: speech to text of one family.
     c.models[0].speed_rank = 3;
     c.models[1].fim = true;
     c.models[2].speed_rank = 2;
-    for (id, family) in [("e1", "fam"), ("e2", "fam"), ("e3", "other")] {
+    for (id, family, kind) in [
+        ("e1", "fam", Kind::Embedding),
+        ("e2", "fam", Kind::Embedding),
+        ("e3", "other", Kind::Embedding),
+        ("w1", "whisper", Kind::Transcription),
+        ("w2", "whisper", Kind::Transcription),
+    ] {
         let mut m = model(0, id, 9, Limits::default(), 8_000);
-        m.kind = Kind::Embedding;
+        m.kind = kind;
         m.family = Some(family.into());
         c.models.push(m);
     }
@@ -532,7 +539,7 @@ fn tasks_pick_only_fitting_models_and_orders_re_sort_the_chain() {
     assert_eq!(
         names(&plan()),
         ["a", "b", "c"],
-        "embedding models never chat"
+        "embedding and speech-to-text models never chat"
     );
     let fim = Plan {
         task: Task::Fim,
@@ -545,6 +552,12 @@ fn tasks_pick_only_fitting_models_and_orders_re_sort_the_chain() {
         ..plan()
     };
     assert_eq!(names(&emb), ["e1", "e2"], "only the same family");
+    let w2 = c.models.iter().position(|m| m.model_id == "w2").unwrap();
+    let stt = Plan {
+        task: Task::Transcription { like: w2 },
+        ..plan()
+    };
+    assert_eq!(names(&stt), ["w1", "w2"], "the family, in chain order");
     let speed = Plan {
         order: Order::Speed,
         ..plan()

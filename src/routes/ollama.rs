@@ -10,7 +10,9 @@ use super::{SMALL_BODY_LIMIT, matches, method_fits};
 use crate::api::{self, ollama};
 use crate::app::App;
 use crate::config::Cidr;
-use crate::http::{Admission, Dialect, Handler, Method, Methods, Problem, Request, Responder};
+use crate::http::{
+    Admission, BodyLimit, Dialect, Handler, Method, Methods, Problem, Request, Responder,
+};
 use crate::surface::Surface;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +99,10 @@ impl Handler for OllamaRoutes {
             if !open && !allowed {
                 api::authorized(&self.app, req).map_err(|e| e.problem())?;
             }
-            Ok(match goal {
+            Ok(BodyLimit::Buffered(match goal {
                 Goal::Chat | Goal::Generate | Goal::Embed | Goal::Embeddings => usize::MAX,
                 _ => SMALL_BODY_LIMIT,
-            })
+            }))
         });
         Admission {
             dialect: Dialect::Ollama,

@@ -137,6 +137,20 @@ pub struct Outbound {
     pub first_byte: Option<Duration>,
 }
 
+/// A request whose body is read from a stream as it is sent (an audio upload from the spool),
+/// still without credentials.
+pub struct Upload<'b> {
+    /// May contain `{account_id}`, filled from an `account_id:api_token` key.
+    pub url: String,
+    pub content_type: String,
+    /// The body's exact length, sent as its `Content-Length` (ureq fails the call if the
+    /// reader ends short of it).
+    pub len: u64,
+    pub body: Box<dyn Read + 'b>,
+    /// Overrides the default first-byte timeout (catalog data per platform).
+    pub first_byte: Option<Duration>,
+}
+
 /// A response whose body has not been read yet.
 pub struct Reply {
     pub status: u16,
@@ -455,6 +469,30 @@ impl Upstream {
                 .header(CONTENT_TYPE, JSON)
                 .header(ACCEPT, JSON_OR_EVENTS);
             let response = with_auth(req, &creds, platform).send(&out.body[..])?;
+            Ok(reply(response))
+        })
+    }
+
+    /// Sends an upload for `platform` with `key`, its body read from `up.body` as it goes.
+    pub fn send_upload(
+        &self,
+        platform: &Platform,
+        key: KeyRef,
+        master: &MasterKey,
+        mut up: Upload<'_>,
+    ) -> Result<Reply, UpstreamError> {
+        let creds = credentials(platform, Some(key.sealed), master, &up.url)?;
+        self.with_agent(platform, key.proxy, |agent| {
+            let mut req = agent.post(creds.url.as_str());
+            if let Some(first_byte) = up.first_byte {
+                req = req.config().timeout_recv_response(Some(first_byte)).build();
+            }
+            let req = req
+                .header(CONTENT_TYPE, up.content_type.as_str())
+                .header(CONTENT_LENGTH, up.len)
+                .header(ACCEPT, JSON);
+            let body = ureq::SendBody::from_reader(&mut *up.body);
+            let response = with_auth(req, &creds, platform).send(body)?;
             Ok(reply(response))
         })
     }

@@ -10,6 +10,7 @@ pub mod glance;
 pub mod openai;
 pub mod rescue;
 mod schema;
+pub mod transcriptions;
 
 use crate::catalog::{Model, Platform, Wire};
 use crate::chat::ChatRequest;

@@ -321,13 +321,15 @@ try {
   await shot('models.png', true);
 
   step = 'models page: sync now retires what the listing dropped and adds what is new';
-  // The sync that followed the new key saw two of Groq's three models missing and held back;
-  // wait for it to be on record, so it cannot land after the one below.
+  // The sync that followed the new key saw four of Groq's five models (three chat, two
+  // Whisper) missing and held back; wait for it to be on record, so it cannot land after the
+  // one below.
   await page.waitForFunction(async () => {
     const r = await (await fetch('/api/models')).json();
     return r.platforms.find(p => p.id === 'groq').lastSync;
   }, null, { polling: 250, timeout: 15000 });
-  mock.listing.splice(0, mock.listing.length, 'openai/gpt-oss-120b', 'openai/gpt-oss-20b', 'e2e-listed-model', 'e2e-new-free');
+  mock.listing.splice(0, mock.listing.length, 'openai/gpt-oss-120b', 'openai/gpt-oss-20b', 'whisper-large-v3-turbo',
+    'whisper-large-v3', 'e2e-listed-model', 'e2e-new-free');
   await page.click('#sync-now');
   await page.waitForSelector('#sync-result li:has-text("1 new, 1 retired")');
   await page.waitForSelector('#model-list tr[data-id="groq/qwen/qwen3.8-27b"] .badge.state-retired');

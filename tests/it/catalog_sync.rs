@@ -18,8 +18,18 @@ const GROQ: [&str; 3] = [
     "openai/gpt-oss-20b",
 ];
 
-/// An OpenAI-style listing of `ids`.
+/// Groq's speech-to-text models, which its listing names beside the chat models.
+const WHISPER: [&str; 2] = ["whisper-large-v3-turbo", "whisper-large-v3"];
+
+/// Groq's listing: `ids` and its Whisper models.
 fn listing(ids: &[String]) -> String {
+    let mut all = ids.to_vec();
+    all.extend(WHISPER.map(String::from));
+    bare_listing(&all)
+}
+
+/// An OpenAI-style listing of `ids`.
+fn bare_listing(ids: &[String]) -> String {
     let rows: Vec<String> = ids
         .iter()
         .map(|id| format!(r#"{{"id":"{id}","object":"model","owned_by":"x","active":true,"context_window":131072}}"#))
@@ -83,7 +93,7 @@ fn a_removed_model_stops_receiving_requests_and_comes_back_when_listed() {
     let s = sync(&admin, "groq");
     assert_eq!(
         (s["result"].as_str(), s["listed"].as_u64()),
-        (Some("synced"), Some(3))
+        (Some("synced"), Some(5))
     );
     assert_eq!(s["retired"], 0u64);
     assert_eq!(routed(&p.chat(&user("a"))), "groq/openai/gpt-oss-120b");
@@ -183,7 +193,8 @@ fn a_failed_or_shrunken_listing_changes_nothing_until_it_is_confirmed() {
             if *f.lock().unwrap() {
                 Reply::json(500, r#"{"error":{"message":"listing is down"}}"#)
             } else {
-                Reply::json(200, &listing(&l.lock().unwrap()))
+                // Whisper models too stop being listed in this test.
+                Reply::json(200, &bare_listing(&l.lock().unwrap()))
             }
         } else {
             Reply::completion("ok")
@@ -205,7 +216,7 @@ fn a_failed_or_shrunken_listing_changes_nothing_until_it_is_confirmed() {
             "{id} still listed after a failed sync"
         );
     }
-    // Tries: a listing with one of three models (more than half gone at once) and a new one.
+    // Tries: a listing with one of five models (more than half gone at once) and a new one.
     *failing.lock().unwrap() = false;
     {
         let mut l = listed.lock().unwrap();
@@ -237,7 +248,7 @@ fn a_failed_or_shrunken_listing_changes_nothing_until_it_is_confirmed() {
     let s = sync(&admin, "groq");
     assert_eq!(
         (s["retired"].as_u64(), s["added"].as_u64()),
-        (Some(2), Some(1)),
+        (Some(4), Some(1)),
         "{s:?}"
     );
     let now = ids(&p);
@@ -573,7 +584,10 @@ fn providers_say_where_each_free_tier_stands_and_livez_answers() {
         (groq["keys"].as_u64(), groq["can_route"].as_bool()),
         (Some(1), Some(true))
     );
-    assert_eq!(groq["enabled_models"], 3u64);
+    assert_eq!(
+        groq["enabled_models"], 5u64,
+        "three chat, two speech to text"
+    );
     assert!(groq["retired_models"].as_u64().unwrap() >= 4);
     assert_eq!(row("github")["free_tier"]["status"], "retired");
     assert_eq!(row("cerebras")["free_tier"]["status"], "credits");

@@ -126,6 +126,24 @@ fn embedding_table(c: &Catalog) -> String {
     t
 }
 
+fn transcription_table(c: &Catalog) -> String {
+    let mut t = String::from("| model | platform | family |\n|---|---|---|\n");
+    for m in c
+        .models
+        .iter()
+        .filter(|m| m.kind == Kind::Transcription && m.enabled && m.serves())
+    {
+        let _ = writeln!(
+            t,
+            "| `{}` | {} | {} |",
+            m.model_id,
+            c.platforms[m.platform].name,
+            m.family.as_deref().unwrap_or(&m.model_id),
+        );
+    }
+    t
+}
+
 fn environment_table() -> String {
     let mut t = String::from("| flag | environment | default | |\n|---|---|---|---|\n");
     for v in vars::ALL {
@@ -148,6 +166,7 @@ fn readme_tables_are_generated() {
     let c = Catalog::builtin();
     check_block("platforms", &platform_table(&c));
     check_block("embeddings", &embedding_table(&c));
+    check_block("transcriptions", &transcription_table(&c));
     check_block("environment", &environment_table());
     let (plain, sent) = freellmapi::admin::web::weight();
     check_inline(

@@ -40,4 +40,5 @@ mod streaming;
 mod surfaces;
 mod tls_upstream;
 mod tool_rescue;
+mod transcriptions;
 mod wire_e2e;

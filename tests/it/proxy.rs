@@ -352,9 +352,23 @@ fn model_list_starts_with_auto_and_reflects_keys() {
             .count(),
         "embedding models are listed with their type"
     );
+    let speech = data
+        .iter()
+        .filter(|m| m.get_str("type") == Some("transcription"))
+        .count();
+    assert_eq!(
+        speech,
+        serving()
+            .filter(|m| m.kind == freellmapi::catalog::Kind::Transcription)
+            .count(),
+        "speech-to-text models too"
+    );
     for m in data.iter() {
         assert_eq!(m.get_str("object"), Some("model"));
-        assert!(matches!(m.get_str("type"), Some("chat" | "embedding")));
+        assert!(matches!(
+            m.get_str("type"),
+            Some("chat" | "embedding" | "transcription")
+        ));
         assert!(
             m.get_str("owned_by").is_some()
                 && m.get("created").is_some()
@@ -391,7 +405,11 @@ fn model_list_starts_with_auto_and_reflects_keys() {
         .iter()
         .filter_map(|m| m.get_str("id"))
         .collect();
-    assert_eq!(ids.len(), 1 + 3, "auto plus groq's three models: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        1 + 3 + 2,
+        "auto plus groq's three chat and two speech-to-text models: {ids:?}"
+    );
     assert!(ids.iter().skip(1).all(|id| r.text().contains(id)));
 
     let one = p.get("/v1/models/openai%2Fgpt-oss-120b");

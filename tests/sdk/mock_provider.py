@@ -2,7 +2,8 @@
 """A mock LLM provider on loopback for the SDK check and the ARM smoke test.
 
 Speaks the OpenAI chat API (JSON and SSE, with a two-turn tool flow), embeddings (input i gets
-[1+i, 1.5+i, 0.25, -1]), Mistral's fill-in-the-middle and Gemini's generateContent /
+[1+i, 1.5+i, 0.25, -1]), audio transcriptions (a multipart upload, answered with the size of
+the file it received), Mistral's fill-in-the-middle and Gemini's generateContent /
 streamGenerateContent (text, and a tool call carrying a thought signature that must come back
 on the next turn) and batchEmbedContents. Records every request in SEEN.
 
@@ -15,6 +16,8 @@ import json
 import re
 import sys
 import time
+from email import policy
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SEEN = []
@@ -61,6 +64,13 @@ def gemini_answer(body):
     return [{"text": w} for w in re.findall(r"\S+\s*", "Hello from Gemini")]
 
 
+def form(content_type, raw):
+    """A multipart/form-data body as {name: (filename, bytes)}."""
+    message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    return {part.get_param("name", header="content-disposition"): (part.get_filename(), part.get_payload(decode=True))
+            for part in message.iter_parts()}
+
+
 class Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -96,8 +106,22 @@ class Upstream(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def transcription(self, raw):
+        fields = form(self.headers["Content-Type"], raw)
+        seen = {name: value.decode() if filename is None else (filename, value) for name, (filename, value) in fields.items()}
+        SEEN.append((self.path, {k.lower(): v for k, v in self.headers.items()}, seen))
+        text = f"Heard {len(fields['file'][1])} bytes"
+        if seen.get("response_format") == "verbose_json":
+            segment = {"id": 0, "seek": 0, "start": 0.0, "end": 1.5, "text": text, "tokens": [1, 2], "temperature": 0.0,
+                       "avg_logprob": -0.2, "compression_ratio": 1.0, "no_speech_prob": 0.0}
+            return self.send_json(200, {"task": "transcribe", "language": "English", "duration": 1.5, "text": text, "segments": [segment]})
+        return self.send_json(200, {"text": text})
+
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path.endswith("/audio/transcriptions"):
+            return self.transcription(raw)
+        body = json.loads(raw)
         SEEN.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
         if ":generateContent" in self.path or ":streamGenerateContent" in self.path:
             return self.gemini(body)

@@ -6,8 +6,9 @@ Usage: openai_sdk_check.py path/to/freellmapi
 Starts a mock provider on loopback, starts freellmapi pointed at it with keys added through
 the CLI (stdin), then drives the SDK: model list, chat (plain, streamed, tool round trips, via
 Gemini), a wrong key, Responses (plain, streamed, tool round trip, stateless refusal), legacy
-completions (plain, streamed, fill-in-the-middle) and embeddings (the SDK's default base64,
-float). Prints "N passed, N failed".
+completions (plain, streamed, fill-in-the-middle), embeddings (the SDK's default base64,
+float) and audio transcriptions (whisper-1 with a file opened from disk: json, text, srt and
+verbose_json). Prints "N passed, N failed".
 """
 
 import base64
@@ -15,6 +16,7 @@ import json
 import os
 import struct
 import sys
+import tempfile
 
 import openai
 
@@ -186,13 +188,48 @@ def main():
             assert vector == (1.0, 1.5, 0.25, -1.0), vector
             assert default.usage.prompt_tokens > 0
 
+        def transcriptions():
+            audio = bytes(range(256)) * 40 + b"\r\n--not-a-boundary\r\n"
+            with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+                f.write(audio)
+                f.flush()
+                with open(f.name, "rb") as file:
+                    t = client.audio.transcriptions.create(model="whisper-1", file=file)
+                assert t.text == f"Heard {len(audio)} bytes", t
+                path, headers, seen = SEEN[-1]
+                assert path == "/openai/v1/audio/transcriptions", path
+                assert headers["authorization"] == "Bearer gsk_sdk_check_key"
+                assert seen["model"] == "whisper-large-v3-turbo" and seen["response_format"] == "json", seen
+                filename, sent = seen["file"]
+                assert sent == audio and filename.endswith(".wav"), (filename, len(sent))
+                with open(f.name, "rb") as file:
+                    text = client.audio.transcriptions.create(model="whisper-1", file=file, response_format="text",
+                                                              language="en", prompt="Groq")
+                assert text.strip() == f"Heard {len(audio)} bytes", repr(text)
+                assert SEEN[-1][2]["language"] == "en" and SEEN[-1][2]["prompt"] == "Groq", SEEN[-1][2]
+                with open(f.name, "rb") as file:
+                    srt = client.audio.transcriptions.create(model="whisper-1", file=file, response_format="srt")
+                assert srt.startswith("1\n00:00:00,000 --> 00:00:01,500\nHeard"), repr(srt)
+                with open(f.name, "rb") as file:
+                    verbose = client.audio.transcriptions.create(model="whisper-large-v3", file=file,
+                                                                 response_format="verbose_json")
+                assert verbose.duration == 1.5 and verbose.segments[0].end == 1.5, verbose
+                assert SEEN[-1][2]["model"] == "whisper-large-v3"
+                try:
+                    with open(f.name, "rb") as file:
+                        client.audio.transcriptions.create(model="gpt-oss-120b", file=file)
+                    raise AssertionError("a chat model transcribed")
+                except openai.BadRequestError as e:
+                    assert e.code == "model_not_found" and "/v1/audio/transcriptions" in e.message, e.message
+
         for name, fn in [("model list", models), ("non-stream", non_stream), ("stream", stream), ("tool round trip", tools),
                          ("streamed tool call", stream_tools), ("gemini stream", gemini_stream),
                          ("gemini streamed tool round trip", gemini_tools), ("wrong key", wrong_key),
                          ("responses", responses_plain), ("responses stream", responses_stream),
                          ("responses tool round trip", responses_tools), ("responses stateless", responses_stateless),
                          ("completions", completions), ("completions with suffix (FIM)", completions_fim),
-                         ("embeddings (default base64, float, raw base64)", embeddings)]:
+                         ("embeddings (default base64, float, raw base64)", embeddings),
+                         ("audio transcriptions (whisper-1: json, text, srt, verbose_json)", transcriptions)]:
             check(name, fn)
 
 

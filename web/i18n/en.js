@@ -250,6 +250,7 @@ export default {
   'analytics.surface.ollama_chat': 'Ollama chat',
   'analytics.surface.ollama_generate': 'Ollama generate',
   'analytics.surface.gemini': 'Gemini API',
+  'analytics.surface.transcriptions': 'Speech to text',
   'analytics.requests': 'Requests',
   'analytics.successRate': 'Success rate',
   'analytics.inputTokensEstimated': 'Input tokens ({n} requests estimated)',

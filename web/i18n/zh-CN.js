@@ -250,6 +250,7 @@ export default {
   'analytics.surface.ollama_chat': 'Ollama 对话',
   'analytics.surface.ollama_generate': 'Ollama 生成',
   'analytics.surface.gemini': 'Gemini API',
+  'analytics.surface.transcriptions': '语音转文字',
   'analytics.requests': '请求数',
   'analytics.successRate': '成功率',
   'analytics.inputTokensEstimated': '输入 Token（{n} 个请求为估算）',

@@ -4,7 +4,7 @@ import { h, api, attempt, every, localTime, fmt, card } from '../ui.js?v={{v}}';
 import * as Charts from '../charts.js?v={{v}}';
 import { t, locale } from '../i18n/index.js?v={{v}}';
 
-const SURFACES = ['chat', 'messages', 'responses', 'completions', 'embeddings', 'ollama_chat', 'ollama_generate', 'gemini'];
+const SURFACES = ['chat', 'messages', 'responses', 'completions', 'embeddings', 'ollama_chat', 'ollama_generate', 'gemini', 'transcriptions'];
 const surfaceName = s => (SURFACES.includes(s) ? t(`analytics.surface.${s}`) : s);
 const pct = v => (v === null ? '—' : `${v}%`);
 const ms = v => (v === null ? '—' : `${v} ms`);

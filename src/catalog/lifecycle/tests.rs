@@ -12,14 +12,17 @@ fn listed(ids: &[&str]) -> Vec<Listed> {
         .collect()
 }
 
-/// The built-in catalog narrowed to Groq's three live chat models (and its retired rows).
+/// The built-in catalog narrowed to Groq's five live models, three chat and two speech to text
+/// (and its retired rows).
 fn groq(o: &Overrides, life: &Lifecycle) -> (Catalog, usize) {
     let c = Catalog::builtin().merged(o, life);
     let p = c.platform_index("groq").unwrap();
     (c, p)
 }
 
-const LIVE: [&str; 3] = [
+const LIVE: [&str; 5] = [
+    "whisper-large-v3-turbo",
+    "whisper-large-v3",
     "openai/gpt-oss-120b",
     "qwen/qwen3.8-27b",
     "openai/gpt-oss-20b",
@@ -29,16 +32,16 @@ const LIVE: [&str; 3] = [
 fn a_model_no_longer_listed_retires_and_comes_back_when_listed_again() {
     let mut life = Lifecycle::default();
     let (c, p) = groq(&Overrides::default(), &life);
-    let change = life.plan(&c, p, &listed(&LIVE[..2]), true);
+    let change = life.plan(&c, p, &listed(&LIVE[..4]), true);
     assert_eq!(change.retire, ["openai/gpt-oss-20b"]);
     assert_eq!(
         change.outcome,
         SyncOutcome::Synced {
-            listed: 2,
+            listed: 4,
             added: 0,
             retired: 1,
             returned: 0,
-            unchanged: 2,
+            unchanged: 4,
             held_back: None,
             held: vec![],
         }
@@ -59,7 +62,7 @@ fn a_model_no_longer_listed_retires_and_comes_back_when_listed_again() {
             .starts_with("not listed by Groq since")
     );
     // The same listing again changes nothing, and keeps the first date.
-    let again = life.plan(&c, p, &listed(&LIVE[..2]), true);
+    let again = life.plan(&c, p, &listed(&LIVE[..4]), true);
     assert!(again.retire.is_empty() && again.restore.is_empty());
     life.apply(again, NOW + 1000);
     assert_eq!(life.retired[0].why, Retirement::Unlisted { since_ms: NOW });
@@ -91,20 +94,20 @@ fn a_listing_that_shrinks_by_more_than_half_retires_nothing() {
     let SyncOutcome::Synced { held_back, .. } = &change.outcome else {
         panic!("{change:?}")
     };
-    assert!(held_back.as_deref().unwrap().contains("lacks 2 of 3"));
+    assert!(held_back.as_deref().unwrap().contains("lacks 4 of 5"));
     // The same listing again is no longer one odd answer: it retires and adds.
     let mut confirming = life.clone();
     confirming.apply(change, NOW);
     let again = confirming.plan(&c, p, &one, true);
-    assert_eq!(again.retire.len(), 2, "{again:?}");
+    assert_eq!(again.retire.len(), 4, "{again:?}");
     assert_eq!(again.discover.len(), 1, "{again:?}");
-    // Against the last listing's size too: 10 listed, then 4 (only 1 of ours missing).
+    // Against the last listing's size too: 12 listed, then 5 (only 1 of ours missing).
     let mut ten = listed(&LIVE);
     ten.extend(listed(&["a", "b", "c", "d", "e", "f", "g"]));
     life.apply(life.plan(&c, p, &ten, true), NOW);
     let (c, p) = groq(&Overrides::default(), &life);
-    let mut four = listed(&LIVE[..2]);
-    four.extend(listed(&["a", "b"]));
+    let mut four = listed(&LIVE[..4]);
+    four.extend(listed(&["a"]));
     let change = life.plan(&c, p, &four, true);
     assert!(change.retire.is_empty(), "{change:?}");
 }
@@ -155,6 +158,8 @@ fn new_ids_are_discovered_on_only_where_the_listing_proves_them_free() {
         &c,
         p,
         &listed(&[
+            "whisper-large-v3-turbo",
+            "whisper-large-v3",
             "openai/gpt-oss-120b",
             "qwen/qwen3.8-27b",
             "openai/gpt-oss-20b",
@@ -188,7 +193,7 @@ fn user_edits_and_user_rows_are_never_overridden() {
     let mut life = Lifecycle::default();
     let (c, p) = groq(&o, &life);
     // A listing without the user's own row retires nothing of it.
-    let change = life.plan(&c, p, &listed(&LIVE[..2]), true);
+    let change = life.plan(&c, p, &listed(&LIVE[..4]), true);
     assert_eq!(change.retire, ["openai/gpt-oss-20b"]);
     life.apply(change, NOW);
     let back = {
