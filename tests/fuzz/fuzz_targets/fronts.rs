@@ -97,20 +97,24 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if surface == Surface::Messages {
         let _ = front::anthropic::count_tokens(&mut body.to_vec(), DefaultHasher::new());
     }
-    // The same bytes as a stream of chunks (split on newlines), then a clean end.
-    let mut encoder = Encoder::new(surface, "m", 1);
-    if pick & 0x40 != 0 {
-        encoder = encoder.json_array();
-    }
-    let mut out = Vec::new();
-    for piece in body.split(|b| *b == b'\n') {
-        if encoder.chunk(piece, &mut out).is_err() {
-            break;
+    // The same bytes as a stream of chunks (split on newlines), then a clean end; and again,
+    // broken off instead (a relay ends a stream one way or the other, never both).
+    for broken in [false, true] {
+        let mut encoder = Encoder::new(surface, "m", 1);
+        if pick & 0x40 != 0 {
+            encoder = encoder.json_array();
         }
+        let mut out = Vec::new();
+        for piece in body.split(|b| *b == b'\n') {
+            if encoder.chunk(piece, &mut out).is_err() {
+                break;
+            }
+        }
+        if broken {
+            encoder.fail("broken \"quote\"\n", &mut out);
+        } else {
+            encoder.finish(Usage::default(), &mut out);
+        }
+        check_sse(&out);
     }
-    encoder.finish(Usage::default(), &mut out);
-    check_sse(&out);
-    let mut failed = Vec::new();
-    encoder.fail("broken \"quote\"\n", &mut failed);
-    check_sse(&failed);
 });
