@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::failover::{Failover, Step};
-use super::proxy::{call, recorded, untranslatable};
+use super::proxy::{Whole, call, recorded, untranslatable};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
@@ -215,12 +215,13 @@ fn attempt(
     let body = front::render(&embedded.vectors, parsed.format, &parsed.model, prompt);
     drop(embedded);
     let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
-    let mut head = res
-        .head(200)
-        .header("X-Routed-Via", &routed)
-        .header("Cache-Control", "no-store");
-    head = before.headers(head);
-    if head.body("application/json", &body).is_err() {
+    let answer = Whole {
+        routed: &routed,
+        before,
+        extra: None,
+        content_type: "application/json",
+    };
+    if !answer.write(res, &body) {
         return Step::Cancelled;
     }
     Step::Served {

@@ -500,20 +500,46 @@ fn answer_whole(
     let Ok(body) = front::render(shape.surface, completion.body, &echo) else {
         return Step::failed(Verdict::Unavailable, Some(200));
     };
-    let mut head = res
-        .head(200)
-        .header("X-Routed-Via", head_info.routed)
-        .header("Cache-Control", "no-store");
-    head = head_info.before.headers(head);
-    if let Some(dropped) = &shape.dropped {
-        head = head.header("X-Freellmapi-Dropped-Tools", dropped);
-    }
-    if head.body("application/json", &body).is_err() {
+    let dropped = shape
+        .dropped
+        .as_deref()
+        .map(|d| ("X-Freellmapi-Dropped-Tools", d));
+    let answer = Whole {
+        routed: head_info.routed,
+        before: head_info.before,
+        extra: dropped,
+        content_type: "application/json",
+    };
+    if !answer.write(res, &body) {
         return Step::Cancelled;
     }
     Step::Served {
         spent: spent_here,
         interrupted: false,
+    }
+}
+
+/// A whole 200 answer: where it was routed, the failed attempts before it, and one more
+/// header when there is one.
+pub(super) struct Whole<'a> {
+    pub(super) routed: &'a str,
+    pub(super) before: &'a Trail,
+    pub(super) extra: Option<(&'static str, &'a str)>,
+    pub(super) content_type: &'a str,
+}
+
+impl Whole<'_> {
+    /// Writes it; `false` when the client is gone.
+    pub(super) fn write(&self, res: &mut Responder<'_>, body: &[u8]) -> bool {
+        let mut head = res
+            .head(200)
+            .header("X-Routed-Via", self.routed)
+            .header("Cache-Control", "no-store");
+        head = self.before.headers(head);
+        if let Some((name, value)) = self.extra {
+            head = head.header(name, value);
+        }
+        head.body(self.content_type, body).is_ok()
     }
 }
 

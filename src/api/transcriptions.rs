@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use super::failover::{Failover, Step};
-use super::proxy::{Answer, call_with, recorded, untranslatable};
+use super::proxy::{Answer, Whole, call_with, recorded, untranslatable};
 use super::trail::Trail;
 use super::{ClientError, Missing};
 use crate::app::App;
@@ -229,12 +229,13 @@ fn attempt(
     let (content_type, body) = front::render(&transcript, parsed);
     drop(transcript);
     let routed = header_safe(&format!("{}/{}", platform.id, model.model_id));
-    let mut head = res
-        .head(200)
-        .header("X-Routed-Via", &routed)
-        .header("Cache-Control", "no-store");
-    head = before.headers(head);
-    if head.body(content_type, &body).is_err() {
+    let answer = Whole {
+        routed: &routed,
+        before,
+        extra: None,
+        content_type,
+    };
+    if !answer.write(res, &body) {
         return Step::Cancelled;
     }
     Step::Served {
