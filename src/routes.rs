@@ -381,6 +381,11 @@ impl Handler for Routes {
         };
         let outcome = match target.goal {
             // The hot path, called from here so a stream's coroutine stack stays shallow.
+            Goal::Generate(Surface::Completions) => {
+                // Answers (and records) its own failures; several prompts are fanned out.
+                api::completions(&self.app, req, res);
+                Ok(())
+            }
             Goal::Generate(surface) => {
                 // Answers (and records) its own failures.
                 api::generate(&self.app, surface, req, res);
@@ -414,6 +419,10 @@ fn client(
         Goal::Healthz | Goal::Livez => api::healthz(res).map_err(client),
         Goal::Providers => api::providers(app, res).map_err(client),
         Goal::Readyz => api::readyz(app, res).map_err(client),
+        // Google's SDK lists and reads models under `/v1` with its key header.
+        Goal::ListModels if req.header_bytes("x-goog-api-key").is_some() => {
+            api::gemini::list(app, res).map_err(client)
+        }
         Goal::ListModels => api::list_models(app, req, res).map_err(client),
         Goal::CountTokens => api::count_tokens(app, req, res).map_err(client),
         Goal::Embeddings => {

@@ -11,14 +11,33 @@ use std::time::Instant;
 
 use super::ClientError;
 use super::failover::Failover;
-use super::proxy::{Shape, attempt, plan};
+use super::proxy::{Shape, attempt, dialect, plan, recorded};
 use crate::app::App;
 use crate::front::{self, Inbound};
 use crate::http::{Request, Responder, header_safe};
 use crate::store::{RequestOutcome, RequestRecord};
 use crate::surface::Surface;
 
-pub(super) fn serve(
+/// `POST /v1/completions`: several prompts fanned out here, one through the pipeline.
+#[inline(never)]
+pub fn completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
+    let surface = Surface::Completions;
+    recorded(
+        app,
+        surface,
+        dialect(surface),
+        req,
+        res,
+        |req, res, rec, started| {
+            match front::completions::split_prompts(req.body).map_err(ClientError::Invalid)? {
+                Some(prompts) => serve(app, req, res, rec, prompts),
+                None => super::proxy::serve(app, surface, req, res, rec, started),
+            }
+        },
+    );
+}
+
+fn serve(
     app: &App,
     req: &mut Request<'_>,
     res: &mut Responder<'_>,

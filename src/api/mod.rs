@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::crypto::ct_eq;
 use crate::http::{Request, Responder};
 
+pub use batch::completions;
 pub use embeddings::embeddings;
 pub use errors::{ClientError, Missing};
 pub use failover::MAX_ATTEMPTS;

@@ -110,11 +110,6 @@ pub fn list(app: &App, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(),
     if req.header_bytes("anthropic-version").is_some() {
         return list_anthropic(&snap, &entries, res);
     }
-    // Google's SDK lists models at `/v1/models` once a base URL is set.
-    if req.header_bytes("x-goog-api-key").is_some() {
-        drop(snap);
-        return super::gemini::list(app, res);
-    }
     let widest = entries
         .iter()
         .filter_map(|&e| snap.model(e).context_window)

@@ -101,7 +101,7 @@ pub(super) struct Shape<'a> {
 /// Served answers kept for a request of several prompts: each chat completion with its usage.
 pub(super) type Answers = Vec<(Vec<u8>, Usage)>;
 
-fn serve(
+pub(super) fn serve(
     app: &App,
     surface: Surface,
     req: &mut Request<'_>,
@@ -109,12 +109,6 @@ fn serve(
     rec: &mut RequestRecord,
     started: Instant,
 ) -> Result<(), ClientError> {
-    if surface == Surface::Completions
-        && let Some(prompts) =
-            front::completions::split_prompts(req.body).map_err(ClientError::Invalid)?
-    {
-        return super::batch::serve(app, req, res, rec, prompts);
-    }
     let inbound = front::parse(surface, req.body, app.router.session_hasher())
         .map_err(ClientError::Invalid)?;
     serve_inbound(app, surface, inbound, false, req, res, rec, started)
