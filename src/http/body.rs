@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use may::net::TcpStream;
 
-use super::request::{
-    BodyClock, Framing, Head, HttpError, Source, is_timeout, parse_hex, read_line, set_timeout,
-    trim, write_continue,
+use super::read::{
+    BodyClock, Framing, HttpError, Source, is_timeout, parse_hex, read_line, set_timeout, trim,
+    write_continue,
 };
 
 /// Where the decoder is in the body.
@@ -49,11 +49,12 @@ impl Streamed {
     /// A body of `head` decoded up to `limit` bytes; a declared length over it is refused now,
     /// before any of it is read.
     pub(crate) fn begin(
-        head: &Head,
+        framing: Framing,
+        expect_continue: bool,
         limit: usize,
         clock: BodyClock,
     ) -> Result<Streamed, HttpError> {
-        let left = match head.framing {
+        let left = match framing {
             Framing::None => Left::Done,
             Framing::Length(n) if n > limit as u64 => {
                 return Err(HttpError::BodyTooLarge { limit });
@@ -67,7 +68,7 @@ impl Streamed {
             limit,
             taken: 0,
             clock,
-            continue_owed: head.expect_continue && left != Left::Done,
+            continue_owed: expect_continue && left != Left::Done,
             failed: None,
         })
     }
@@ -231,6 +232,7 @@ impl<'r> BodyReader<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::request::Head;
     use std::io;
     use std::time::Instant;
 
@@ -287,7 +289,7 @@ mod tests {
             step,
             sent: Vec::new(),
         };
-        let mut state = match Streamed::begin(&head, limit, clock()) {
+        let mut state = match Streamed::begin(head.framing, head.expect_continue, limit, clock()) {
             Ok(s) => s,
             Err(e) => return (Err(e), client.sent),
         };

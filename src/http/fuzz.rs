@@ -48,7 +48,8 @@ pub fn requests(bytes: &[u8]) {
             deadline: Instant::now() + Duration::from_secs(1),
         };
         if streamed {
-            let Ok(mut state) = Streamed::begin(&head, LIMIT, clock) else {
+            let Ok(mut state) = Streamed::begin(head.framing, head.expect_continue, LIMIT, clock)
+            else {
                 return;
             };
             let (mut cached, mut buf, mut total) = (None, [0u8; 1024], 0usize);

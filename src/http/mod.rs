@@ -11,6 +11,7 @@ mod body;
 pub mod fuzz;
 pub mod multipart;
 mod problem;
+mod read;
 mod request;
 mod response;
 mod stack;
@@ -341,7 +342,8 @@ fn serve_connection<H: Handler>(
                 input.read_body(&mut stream, &head, limit, &mut share, clock)
             }
             BodyLimit::Streamed(limit) => {
-                Streamed::begin(&head, limit, clock).map(|s| input.streamed = Some(s))
+                Streamed::begin(head.framing, head.expect_continue, limit, clock)
+                    .map(|s| input.streamed = Some(s))
             }
         };
         if let Err(e) = read {
