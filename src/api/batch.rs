@@ -28,11 +28,11 @@ pub fn completions(app: &App, req: &mut Request<'_>, res: &mut Responder<'_>) {
         dialect(surface),
         req,
         res,
-        |req, res, rec, started| {
-            match front::completions::split_prompts(req.body).map_err(ClientError::Invalid)? {
-                Some(prompts) => serve(app, req, res, rec, prompts),
-                None => super::proxy::serve(app, surface, req, res, rec, started),
-            }
+        |req, res, rec, started| match front::completions::split_prompts(req.body)
+            .map_err(ClientError::Invalid)?
+        {
+            Some(prompts) => serve(app, req, res, rec, prompts),
+            None => super::proxy::serve(app, surface, req, res, rec, started),
         },
     );
 }

@@ -37,6 +37,8 @@ const LIMITS: Limits = Limits {
     field: 16 * 1024,
     parts: 16,
 };
+/// What may follow the form's closing boundary (an epilogue) before the request is refused.
+const MAX_EPILOGUE: usize = 64 * 1024;
 /// OpenAI's name for Whisper: any model of the family, in chain order.
 pub const OPENAI_NAME: &str = "whisper-1";
 const FAMILY: &str = "whisper";
@@ -88,6 +90,25 @@ fn serve(
             |buf| body.read(buf),
             |piece| spooled.append(piece),
         )
+        .and_then(|form| {
+            // The body is read to its end (an epilogue, the chunked terminator) before the
+            // provider is called: bytes left unread on the socket would look like a client
+            // that went away to the watch that stops an upstream call when it does.
+            let mut rest = [0u8; 1024];
+            let mut left = MAX_EPILOGUE;
+            loop {
+                match body.read(&mut rest) {
+                    Ok(0) => break Ok(form),
+                    Ok(n) if n < left => left -= n,
+                    Ok(_) => {
+                        break Err(MultipartError::Malformed(
+                            "more than 64 KiB after the form's closing boundary",
+                        ));
+                    }
+                    Err(e) => break Err(MultipartError::Body(e)),
+                }
+            }
+        })
     };
     let form = match form {
         Ok(f) => f,

@@ -503,8 +503,11 @@ fn upload_chunked(p: &Proxy, model: &str, total: usize) -> Response {
     if open {
         chunk(&mut s, format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
         let _ = s.write_all(b"0\r\n\r\n");
+    } else {
+        // Refused mid-upload: nothing more will be sent. A client that half-closes a request
+        // it still waits on reads as gone (and ends the upstream call), so only this one does.
+        let _ = s.shutdown(Shutdown::Write);
     }
-    let _ = s.shutdown(Shutdown::Write);
     support::read_response(&mut s)
 }
 
