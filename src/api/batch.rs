@@ -65,6 +65,8 @@ fn serve(
             dropped: None,
             capture: Some(RefCell::new(Vec::new())),
             json_array: false,
+            // Legacy completions carry no tools.
+            tools: Vec::new(),
         };
         Failover::new(app, &snap, &plan, chat.session, Instant::now()).run(
             req.client_fd(),

@@ -96,6 +96,9 @@ pub(super) struct Shape<'a> {
     pub(super) capture: Option<RefCell<Answers>>,
     /// A Gemini stream written as one JSON array (no `alt=sse`).
     pub(super) json_array: bool,
+    /// The request's declared tools, whose calls written as text are rescued (empty: none,
+    /// and no filter). Read once per request, not per attempt.
+    pub(super) tools: Vec<String>,
 }
 
 /// Served answers kept for a request of several prompts: each chat completion with its usage.
@@ -137,6 +140,11 @@ pub(super) fn serve_inbound(
         dropped: (!dropped_tools.is_empty()).then(|| header_safe(&dropped_tools.join(","))),
         capture: None,
         json_array,
+        tools: if chat.needs_tools {
+            rescue::declared(&chat.body)
+        } else {
+            Vec::new()
+        },
     };
     // The parsed request owns its text; the raw body (a long conversation can be megabytes)
     // need not live as long as a stream does.
@@ -374,13 +382,8 @@ pub(super) fn attempt(
         Ok(o) => o,
         Err(e) => return untranslatable(e),
     };
-    // Only a request with tools can have its tool calls rescued; others skip the filter.
-    let tools = if chat.needs_tools {
-        rescue::declared(&chat.body)
-    } else {
-        Vec::new()
-    };
-    let answer = match call_for(app, snap, cand, out, &tools) {
+    let tools = &shape.tools;
+    let answer = match call_for(app, snap, cand, out, tools) {
         Ok(a) => a,
         Err(step) => return step,
     };
@@ -419,7 +422,16 @@ pub(super) fn attempt(
     if chat.stream {
         let decoder = wire::Decoder::new(platform, model);
         let _streaming = app.metrics.stream_started();
-        let end = relay::relay(res, reply, &head, chat, decoder, encoder(), tools, sent_at);
+        let end = relay::relay(
+            res,
+            reply,
+            &head,
+            chat,
+            decoder,
+            encoder(),
+            tools.clone(),
+            sent_at,
+        );
         return streamed(end, None);
     }
     let body = match reply.read_body(MAX_RESPONSE_BYTES) {
@@ -432,7 +444,7 @@ pub(super) fn attempt(
         Err(_) => return Step::failed(Verdict::Unavailable, Some(200)),
     };
     let mut rescued = None;
-    if let Some((body, dialect)) = rescue::completion(&completion.body, &tools) {
+    if let Some((body, dialect)) = rescue::completion(&completion.body, tools) {
         completion.body = body;
         rescued = Some(dialect);
     }
